@@ -1,0 +1,1 @@
+"""The profile model (pure functions) and its Redis store."""

@@ -1,0 +1,256 @@
+"""Event contract v1: decode and validate one Kafka message value (pure, no I/O).
+
+A message is one JSON object (docs/events.md, docs/events.schema.json). Segment's e-commerce
+spec names and Segment's own envelope (``messageId``, ``userId``, ``anonymousId``,
+``timestamp``, ``event``) are accepted too and mapped onto the same contract.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Final
+
+import orjson
+
+EVENT_TYPES: Final = frozenset(
+    {
+        "view",
+        "click",
+        "search",
+        "add_to_cart",
+        "remove_from_cart",
+        "purchase",
+        "favorite",
+        "login",
+        "register",
+        "identify",
+    }
+)
+
+# Segment e-commerce spec v2 event names -> contract types (docs/events.md lists them).
+SEGMENT_NAMES: Final[dict[str, str]] = {
+    "Product Viewed": "view",
+    "Product List Viewed": "view",
+    "Product Clicked": "click",
+    "Promotion Clicked": "click",
+    "Products Searched": "search",
+    "Product Added": "add_to_cart",
+    "Product Removed": "remove_from_cart",
+    "Order Completed": "purchase",
+    "Product Added to Wishlist": "favorite",
+    "Signed In": "login",
+    "Signed Up": "register",
+}
+
+TRAIT_NAMES: Final = ("gender", "birth_year", "city", "occupation", "income_band", "marital_status")
+CONTEXT_NAMES: Final = ("device", "os", "channel", "timezone")
+
+# Timestamps outside [2000-01-01, 2100-01-01) are rejected as nonsense.
+_MIN_TS: Final = 946_684_800_000
+_MAX_TS: Final = 4_102_444_800_000
+
+# Reasons are a closed, low-cardinality set: they label metrics and DLQ records.
+REJECT_REASONS: Final = (
+    "invalid_json",
+    "not_an_object",
+    "missing_event_id",
+    "missing_type",
+    "unknown_type",
+    "missing_user",
+    "bad_timestamp",
+    "bad_field",
+)
+
+
+class Rejected(ValueError):
+    """A message that breaks the contract; ``reason`` is one of :data:`REJECT_REASONS`."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(f"{reason}: {detail}")
+        self.reason = reason
+        self.detail = detail
+
+
+@dataclass(slots=True, frozen=True)
+class Event:
+    event_id: str
+    type: str
+    user_id: str
+    ts: int  # event time, epoch milliseconds UTC
+    item_id: str | None = None
+    category: str | None = None
+    brand: str | None = None
+    price: float | None = None
+    quantity: int = 1
+    order_id: str | None = None
+    revenue: float | None = None
+    query: str | None = None
+    coupon: str | None = None
+    item_ids: tuple[str, ...] = ()  # items of a multi-product order (Segment ``products``)
+    device: str | None = None
+    os: str | None = None
+    channel: str | None = None
+    timezone: str | None = None
+    traits: dict[str, Any] | None = None
+
+
+def decode(raw: bytes | bytearray | memoryview | str) -> Event:
+    """Parse and validate one message value; raise :class:`Rejected` with a reason."""
+    try:
+        obj = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise Rejected("invalid_json", str(exc)) from None
+    if not isinstance(obj, dict):
+        raise Rejected("not_an_object", f"top level is {type(obj).__name__}")
+    return from_dict(obj)
+
+
+def from_dict(obj: dict[str, Any]) -> Event:
+    event_id = obj.get("event_id") or obj.get("messageId")
+    if not isinstance(event_id, str) or not event_id:
+        raise Rejected("missing_event_id", "event_id must be a non-empty string")
+    etype = _event_type(obj)
+    user_id = _user_id(obj)
+    ts = parse_ts(obj.get("ts", obj.get("timestamp")))
+    props = _mapping(obj, "properties")
+    ctx = _mapping(obj, "context")
+    traits = _mapping(obj, "traits") if etype == "identify" else {}
+    return Event(
+        event_id=event_id,
+        type=etype,
+        user_id=user_id,
+        ts=ts,
+        item_id=_opt_id(props, "item_id", "product_id"),
+        category=_opt_str(props, "category"),
+        brand=_opt_str(props, "brand"),
+        price=_opt_money(props, "price"),
+        quantity=_quantity(props),
+        order_id=_opt_id(props, "order_id"),
+        revenue=_opt_money(props, "revenue"),
+        query=_opt_str(props, "query"),
+        coupon=_opt_str(props, "coupon"),
+        item_ids=_products(props),
+        device=_opt_str(ctx, "device"),
+        os=_opt_str(ctx, "os"),
+        channel=_opt_str(ctx, "channel"),
+        timezone=_opt_str(ctx, "timezone"),
+        traits={k: traits[k] for k in TRAIT_NAMES if traits.get(k) is not None} or None,
+    )
+
+
+def _event_type(obj: dict[str, Any]) -> str:
+    etype = obj.get("type")
+    if etype == "track":  # Segment envelope: the name is in "event"
+        etype = obj.get("event")
+    if not isinstance(etype, str) or not etype:
+        raise Rejected("missing_type", "type must be a non-empty string")
+    mapped = SEGMENT_NAMES.get(etype, etype)
+    if mapped not in EVENT_TYPES:
+        raise Rejected("unknown_type", f"type {etype!r} is not in the contract")
+    return mapped
+
+
+def _user_id(obj: dict[str, Any]) -> str:
+    for key in ("user_id", "userId"):
+        value = obj.get(key)
+        if value is not None and value != "":
+            return _as_id(value, key)
+    for key in ("anonymous_id", "anonymousId"):
+        value = obj.get(key)
+        if value is not None and value != "":
+            return "anon:" + _as_id(value, key)
+    raise Rejected("missing_user", "one of user_id or anonymous_id is required")
+
+
+def _as_id(value: object, key: str) -> str:
+    if isinstance(value, str):
+        if "{" in value or "}" in value:
+            raise Rejected("bad_field", f"{key} may not contain braces")
+        return value
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    raise Rejected("bad_field", f"{key} must be a string")
+
+
+def parse_ts(value: object) -> int:
+    """Epoch milliseconds (int or float) or an RFC 3339 string -> epoch ms UTC."""
+    if isinstance(value, bool) or value is None:
+        raise Rejected("bad_timestamp", "ts is required (epoch ms or RFC 3339)")
+    if isinstance(value, int | float):
+        ms = int(value)
+    elif isinstance(value, str):
+        try:
+            parsed = datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))
+        except ValueError:
+            raise Rejected("bad_timestamp", f"ts {value!r} is not RFC 3339") from None
+        if parsed.tzinfo is None:
+            raise Rejected("bad_timestamp", f"ts {value!r} has no UTC offset")
+        ms = int(parsed.timestamp() * 1000)
+    else:
+        raise Rejected("bad_timestamp", f"ts has type {type(value).__name__}")
+    if not _MIN_TS <= ms < _MAX_TS:
+        raise Rejected("bad_timestamp", f"ts {value!r} is outside 2000..2100 (epoch ms expected)")
+    return ms
+
+
+def _mapping(obj: dict[str, Any], key: str) -> dict[str, Any]:
+    value = obj.get(key)
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise Rejected("bad_field", f"{key} must be an object")
+    return value
+
+
+def _opt_str(d: dict[str, Any], key: str) -> str | None:
+    value = d.get(key)
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        raise Rejected("bad_field", f"{key} must be a string")
+    return value
+
+
+def _opt_id(d: dict[str, Any], *keys: str) -> str | None:
+    for key in keys:
+        value = d.get(key)
+        if value is not None and value != "":
+            return _as_id(value, key)
+    return None
+
+
+def _opt_money(d: dict[str, Any], key: str) -> float | None:
+    value = d.get(key)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise Rejected("bad_field", f"{key} must be a number")
+    if value < 0 or value != value or value == float("inf"):
+        raise Rejected("bad_field", f"{key} must be a finite number >= 0")
+    return float(value)
+
+
+def _quantity(d: dict[str, Any]) -> int:
+    value = d.get("quantity", 1)
+    if value is None:
+        return 1
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 < value <= 1_000_000:
+        raise Rejected("bad_field", "quantity must be a whole number from 1 to 1000000")
+    return value
+
+
+def _products(d: dict[str, Any]) -> tuple[str, ...]:
+    products = d.get("products")
+    if products is None:
+        return ()
+    if not isinstance(products, list):
+        raise Rejected("bad_field", "products must be a list")
+    ids = []
+    for product in products:
+        if not isinstance(product, dict):
+            raise Rejected("bad_field", "products must hold objects")
+        item = _opt_id(product, "item_id", "product_id")
+        if item is not None:
+            ids.append(item)
+    return tuple(ids)

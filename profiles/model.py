@@ -1,0 +1,128 @@
+"""The profile model: pure functions of (state, events, as-of time), no I/O.
+
+A profile state is a JSON-able dict: one sub-state per aggregator plus bookkeeping:
+
+``o``  ``{partition: offset}`` of the last applied Kafka record (the write fence)
+``d``  ``{event_id_hash: ts}``, the recent event ids (a bounded window by event time)
+``x``  the newest event time applied (stream time of this user)
+
+``apply_event`` mutates the state it is given (copy it first to keep the old one).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any
+
+from profiles.aggregators import Aggregator, Counters, Monetary, Recency, Tags
+from profiles.cart import Attributes, Cart
+from profiles.events import Event
+
+State = dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class ModelConfig:
+    """Tunables of the profile model (``profile:`` in the YAML config)."""
+
+    dedupe_window_ms: int = 24 * 3_600_000
+    dedupe_max_ids: int = 2_000
+    closed_cart_retention_ms: int = 7 * 86_400_000
+    bucket_days: int = 30
+
+
+class Outcome(str, Enum):
+    APPLIED = "applied"
+    DUPLICATE = "duplicate"  # same event_id seen inside the dedupe window
+    REPLAYED = "replayed"  # offset at or below the user's fence: already applied
+
+
+class ProfileModel:
+    """The aggregators wired together under one config."""
+
+    def __init__(self, config: ModelConfig | None = None) -> None:
+        self.config = config or ModelConfig()
+        self.counters = Counters(self.config.bucket_days)
+        self.monetary = Monetary(self.config.bucket_days)
+        self.recency = Recency()
+        self.cart = Cart(self.config.closed_cart_retention_ms)
+        self.attributes = Attributes()
+        self.aggregators: tuple[Aggregator, ...] = (
+            self.counters,
+            self.monetary,
+            self.recency,
+            self.cart,
+            self.attributes,
+        )
+
+    def initial(self) -> State:
+        state: State = {"v": 1, "o": {}, "d": {}, "x": 0}
+        for agg in self.aggregators:
+            state[agg.key] = agg.initial()
+        return state
+
+    def apply_event(
+        self, state: State, event: Event, partition: int = -1, offset: int = -1
+    ) -> Outcome:
+        """Apply one event unless the fence or the dedupe window says it was seen."""
+        fences = state["o"]
+        pkey = str(partition)
+        if offset >= 0:
+            if offset <= fences.get(pkey, -1):
+                return Outcome.REPLAYED
+            fences[pkey] = offset
+        digest = event_digest(event.event_id)
+        seen = state["d"]
+        if digest in seen:
+            return Outcome.DUPLICATE
+        seen[digest] = event.ts
+        for agg in self.aggregators:
+            state[agg.key] = agg.apply(state[agg.key], event)
+        if event.ts > state["x"]:
+            state["x"] = event.ts
+        return Outcome.APPLIED
+
+    def compact(self, state: State) -> State:
+        """Drop what no query can see any more; call once per user per batch."""
+        newest = state["x"]
+        for agg in self.aggregators:
+            state[agg.key] = agg.compact(state[agg.key], newest)
+        seen: dict[str, int] = state["d"]
+        horizon = newest - self.config.dedupe_window_ms
+        if seen and (len(seen) > self.config.dedupe_max_ids or min(seen.values()) < horizon):
+            kept = sorted(((ts, h) for h, ts in seen.items() if ts >= horizon), reverse=True)
+            state["d"] = {h: ts for ts, h in kept[: self.config.dedupe_max_ids]}
+        return state
+
+    def tags(self, state: State, as_of_ms: int) -> Tags:
+        out: Tags = {}
+        for agg in self.aggregators:
+            out.update(agg.tags(state[agg.key], as_of_ms))
+        return out
+
+    def view(self, user_id: str, state: State, as_of_ms: int) -> dict[str, Any]:
+        """The read-side document of ``portrait profile get``."""
+        from profiles.aggregators import rfc3339
+
+        return {
+            "user_id": user_id,
+            "as_of": rfc3339(as_of_ms),
+            "tags": self.tags(state, as_of_ms),
+            "attributes": self.attributes.values(state[self.attributes.key]),
+            "cart": [
+                {**item, "added_at": rfc3339(item["added_at"])}
+                for item in self.cart.open_items(state[self.cart.key])
+            ],
+        }
+
+
+def event_digest(event_id: str) -> str:
+    """A 64-bit digest of an event id: what the dedupe window stores instead of the id."""
+    return hashlib.blake2b(event_id.encode(), digest_size=8).hexdigest()
+
+
+def diff_tags(before: Tags, after: Tags) -> dict[str, tuple[Any, Any]]:
+    """Tags whose value changed, as ``{name: (old, new)}``."""
+    return {k: (before.get(k), v) for k, v in after.items() if before.get(k) != v}

@@ -1,0 +1,86 @@
+"""The ``portrait`` command: up, worker, simulate, profile get."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from collections.abc import Sequence
+
+from streams.settings import ConfigError, Settings
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="portrait", description="Streaming real-time user profiles")
+    p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    up = sub.add_parser("up", help="embedded broker + Redis + worker (+ simulator)")
+    up.add_argument("--simulate", action="store_true", help="also run the traffic simulator")
+    up.add_argument("--users", type=int, default=2000)
+    up.add_argument("--rate", type=float, default=300.0, help="simulated events per second")
+    up.add_argument("--bad-rate", type=float, default=0.002, help="share of malformed events")
+    up.add_argument("--for", dest="run_for", type=float, default=None,
+                    help="stop after this many seconds (default: until Ctrl-C)")
+
+    worker = sub.add_parser("worker", help="consume events into profiles (configured services)")
+    worker.add_argument("--show-changes", type=float, default=None, metavar="PER_S",
+                        help="log up to PER_S users per second whose tags changed")
+
+    sim = sub.add_parser("simulate", help="produce synthetic persona traffic")
+    sim.add_argument("--users", type=int, default=1000)
+    sim.add_argument("--rate", type=float, default=200.0)
+    sim.add_argument("--duration", type=float, default=None, help="seconds (default: forever)")
+    sim.add_argument("--seed", type=int, default=42)
+    sim.add_argument("--bad-rate", type=float, default=0.0)
+    sim.add_argument("--time-scale", type=float, default=1.0)
+
+    profile = sub.add_parser("profile", help="read profiles")
+    psub = profile.add_subparsers(dest="profile_command", required=True)
+    get = psub.add_parser("get", help="print one user's profile as JSON")
+    get.add_argument("user_id")
+    get.add_argument("--as-of", default=None, help="RFC 3339 or epoch ms (default: now)")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    for noisy in ("aiokafka", "faust", "mode", "kafka"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    try:
+        settings = Settings.from_env()
+        return _dispatch(args, settings)
+    except ConfigError as exc:
+        print(f"portrait: configuration error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
+    if args.command == "worker":
+        from streams.runner import run_worker_main
+
+        return run_worker_main(settings, show_changes=args.show_changes)
+    if args.command == "simulate":
+        from streams.runner import run_simulator_main
+
+        return run_simulator_main(settings, args)
+    if args.command == "profile":
+        from streams.read import profile_get_main
+
+        return asyncio.run(profile_get_main(settings, args.user_id, args.as_of))
+    if args.command == "up":
+        from streams.up import up_main
+
+        return up_main(settings, args)
+    raise AssertionError(args.command)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

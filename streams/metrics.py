@@ -1,0 +1,110 @@
+"""Worker metrics as an observer with an injectable ``CollectorRegistry`` (like faust's sensors).
+
+The processor and worker report facts (a batch's stats, a retry, a rebalance); only this module
+knows metric names. docs/operations.md lists them.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+
+from streams.processor import BatchStats
+
+# Millisecond-scale buckets, in seconds.
+_LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
+_EVENT_LAG_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 3600)
+_SIZE_BUCKETS = (1, 10, 100, 500, 1_000, 2_500, 5_000, 10_000, 20_000, 50_000)
+
+
+class WorkerMetrics:
+    """Prometheus view of the event worker."""
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry if registry is not None else CollectorRegistry()
+        r = self.registry
+        self.events = Counter(
+            "portrait_events_total",
+            "Events consumed, by type and outcome (applied, duplicate, replayed, rejected)",
+            ["type", "outcome"],
+            registry=r,
+        )
+        self.dlq = Counter(
+            "portrait_dlq_total", "Messages sent to the dead-letter topic, by reason", ["reason"],
+            registry=r,
+        )
+        self.batch_size = Histogram(
+            "portrait_batch_size", "Records per consumed batch", buckets=_SIZE_BUCKETS, registry=r
+        )
+        self.batch_seconds = Histogram(
+            "portrait_batch_duration_seconds",
+            "Time to process and write one batch (decode, model, Redis, DLQ, commit)",
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.event_to_write = Histogram(
+            "portrait_event_to_write_seconds",
+            "Event time to profile written in Redis, per applied event",
+            buckets=_EVENT_LAG_BUCKETS,
+            registry=r,
+        )
+        self.users_written = Counter(
+            "portrait_profile_writes_total", "Profile hashes written (one per user per batch)",
+            registry=r,
+        )
+        self.fence_refused = Counter(
+            "portrait_fence_refused_total",
+            "Profile writes refused by the fence (a newer owner had written)",
+            registry=r,
+        )
+        self.redis_retries = Counter(
+            "portrait_redis_retries_total", "Redis operations retried after an error", ["op"],
+            registry=r,
+        )
+        self.commit_failures = Counter(
+            "portrait_commit_failures_total", "Kafka offset commits that failed", registry=r
+        )
+        self.rebalances = Counter(
+            "portrait_rebalances_total", "Partition assignments received", registry=r
+        )
+        self.assigned = Gauge(
+            "portrait_assigned_partitions", "Partitions this worker owns", registry=r
+        )
+        self.cached_users = Gauge(
+            "portrait_cached_profiles", "Profile states cached in worker memory", registry=r
+        )
+        self.up = Gauge("portrait_worker_up", "1 while the worker consumes", registry=r)
+
+    def on_batch(self, stats: BatchStats, seconds: float, now_ms: int) -> None:
+        self.batch_size.observe(stats.records)
+        self.batch_seconds.observe(seconds)
+        for (etype, outcome), n in stats.outcomes.items():
+            self.events.labels(etype, outcome).inc(n)
+        for reason, n in stats.rejected.items():
+            self.events.labels("unknown", "rejected").inc(n)
+            self.dlq.labels(reason).inc(n)
+        for ts in stats.applied_ts_sample:
+            self.event_to_write.observe(max(0.0, (now_ms - ts) / 1000))
+        self.users_written.inc(stats.users_written)
+        self.fence_refused.inc(stats.fence_refused)
+
+    def on_redis_retry(self, op: str) -> None:
+        self.redis_retries.labels(op).inc()
+
+    def on_commit_failed(self) -> None:
+        self.commit_failures.inc()
+
+    def on_assigned(self, partitions: int) -> None:
+        self.rebalances.inc()
+        self.assigned.set(partitions)
+
+    def on_cache_size(self, size: int) -> None:
+        self.cached_users.set(size)
+
+    def on_up(self, up: bool) -> None:
+        self.up.set(1 if up else 0)
+
+
+def serve(registry: CollectorRegistry, port: int, addr: str = "0.0.0.0") -> int:
+    """Expose ``/metrics`` on ``port`` (0 picks a free port); return the bound port."""
+    server, _thread = start_http_server(port, addr=addr, registry=registry)
+    return int(server.server_port)

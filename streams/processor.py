@@ -1,0 +1,164 @@
+"""One consumed batch -> decoded events -> profile states -> one fenced write per touched user.
+
+The processor never lets an exception about one event escape (a poison event goes to the DLQ);
+Redis and DLQ errors are retried with backoff until they succeed or the worker is told to stop,
+in which case :class:`Stopping` is raised and the caller must not commit the batch.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter, OrderedDict
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol, TypeVar
+
+import orjson
+
+from profiles.events import Event, Rejected, decode
+from profiles.model import Outcome, ProfileModel, State, diff_tags
+from profiles.store import ProfileStore, Write
+from streams.retry import Backoff, retry_until_stopped
+
+log = logging.getLogger("portrait.worker")
+T = TypeVar("T")
+_TS_SAMPLE = 256
+
+
+class Record(Protocol):
+    """What the processor needs of a Kafka record (aiokafka's ConsumerRecord fits)."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    record: Record
+    reason: str
+    detail: str
+
+
+class DeadLetterSink(Protocol):
+    async def send_many(self, letters: Sequence[DeadLetter]) -> None: ...
+
+
+@dataclass(slots=True)
+class BatchStats:
+    records: int = 0
+    outcomes: Counter[tuple[str, str]] = field(default_factory=Counter)
+    rejected: Counter[str] = field(default_factory=Counter)
+    applied_ts_sample: list[int] = field(default_factory=list)
+    users_written: int = 0
+    fence_refused: int = 0
+    changes: list[tuple[str, dict[str, tuple[Any, Any]]]] = field(default_factory=list)
+
+
+Located = tuple[int, int, Event]  # partition, offset, event
+
+
+class BatchProcessor:
+    def __init__(
+        self,
+        model: ProfileModel,
+        store: ProfileStore,
+        dlq: DeadLetterSink,
+        clock: Callable[[], int],
+        *,
+        backoff: Backoff,
+        should_stop: Callable[[], bool],
+        on_retry: Callable[[str], None] = lambda op: None,
+        cache_max_users: int = 200_000,
+        track_changes: bool = False,
+    ) -> None:
+        self.model = model
+        self.store = store
+        self.dlq = dlq
+        self.clock = clock
+        self.backoff = backoff
+        self.should_stop = should_stop
+        self.on_retry = on_retry
+        self.cache_max_users = cache_max_users
+        self.track_changes = track_changes
+        self.cache: OrderedDict[str, State] = OrderedDict()
+
+    def drop_cache(self) -> None:
+        """Forget cached states (on partition revocation: Redis is the source of truth)."""
+        self.cache.clear()
+
+    async def process(self, batch: Mapping[Any, Sequence[Record]]) -> BatchStats:
+        stats = BatchStats()
+        letters: list[DeadLetter] = []
+        by_user: dict[str, list[Located]] = {}
+        for records in batch.values():
+            stats.records += len(records)
+            for record in records:
+                event = self._decode(record, letters, stats)
+                if event is not None:
+                    by_user.setdefault(event.user_id, []).append(
+                        (record.partition, record.offset, event)
+                    )
+        if by_user:
+            await self._apply(by_user, stats)
+        if letters:
+            await self._retry("dlq", lambda: self.dlq.send_many(letters))
+        return stats
+
+    def _decode(self, record: Record, letters: list[DeadLetter], stats: BatchStats) -> Event | None:
+        try:
+            if record.value is None:
+                raise Rejected("invalid_json", "message has no value (tombstone)")
+            return decode(record.value)
+        except Rejected as exc:
+            letters.append(DeadLetter(record, exc.reason, exc.detail))
+            stats.rejected[exc.reason] += 1
+        except Exception as exc:  # never let one message stop the worker
+            letters.append(DeadLetter(record, "bad_field", f"{type(exc).__name__}: {exc}"))
+            stats.rejected["bad_field"] += 1
+        return None
+
+    async def _apply(self, by_user: dict[str, list[Located]], stats: BatchStats) -> None:
+        missing = [uid for uid in by_user if uid not in self.cache]
+        loaded = await self._retry("load", lambda: self.store.load_many(missing)) if missing else {}
+        now = self.clock()
+        writes: list[Write] = []
+        sample_every = max(1, stats.records // _TS_SAMPLE)
+        for uid, located in by_user.items():
+            state = self.cache.pop(uid, None) or loaded.get(uid) or self.model.initial()
+            before = self.model.tags(state, now) if self.track_changes else None
+            last_partition, last_offset = located[-1][0], located[-1][1]
+            moved = False
+            for partition, offset, event in located:
+                outcome = self.model.apply_event(state, event, partition, offset)
+                stats.outcomes[(event.type, outcome.value)] += 1
+                if outcome is not Outcome.REPLAYED:
+                    moved = True
+                    if outcome is Outcome.APPLIED and offset % sample_every == 0:
+                        stats.applied_ts_sample.append(event.ts)
+            self.cache[uid] = state
+            if not moved:  # every event was already applied: the stored state is current
+                continue
+            self.model.compact(state)
+            writes.append(Write(uid, last_partition, last_offset, orjson.dumps(state)))
+            if before is not None:
+                changed = diff_tags(before, self.model.tags(state, now))
+                if changed:
+                    stats.changes.append((uid, changed))
+        refused = await self._retry("write", lambda: self.store.write(writes, now))
+        for uid in refused:
+            self.cache.pop(uid, None)
+        stats.users_written = len(writes) - len(refused)
+        stats.fence_refused = len(refused)
+        self._trim_cache()
+
+    def _trim_cache(self) -> None:
+        while len(self.cache) > self.cache_max_users:
+            self.cache.popitem(last=False)
+
+    async def _retry(self, op: str, fn: Callable[[], Awaitable[T]]) -> T:
+        return await retry_until_stopped(
+            fn, op=op, backoff=self.backoff, should_stop=self.should_stop, on_retry=self.on_retry
+        )

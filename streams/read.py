@@ -1,0 +1,43 @@
+"""The read path: ``portrait profile get USER_ID [--as-of TIME]``."""
+
+from __future__ import annotations
+
+import sys
+import time
+
+import orjson
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from profiles.events import Rejected, parse_ts
+from profiles.model import ProfileModel
+from profiles.store import ProfileStore
+from streams.settings import Settings
+
+
+def parse_as_of(value: str | None) -> int:
+    if value is None:
+        return int(time.time() * 1000)
+    return parse_ts(int(value) if value.isdigit() else value)
+
+
+async def profile_get_main(settings: Settings, user_id: str, as_of: str | None) -> int:
+    try:
+        as_of_ms = parse_as_of(as_of)
+    except Rejected as exc:
+        print(f"portrait: --as-of: {exc.detail}", file=sys.stderr)
+        return 2
+    redis = Redis.from_url(settings.redis_url, socket_connect_timeout=5)
+    try:
+        state = await ProfileStore(redis).get(user_id)
+    except RedisError as exc:
+        print(f"portrait: cannot read Redis at {settings.redis_url}: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        await redis.aclose()
+    if state is None:
+        print(f"portrait: no profile for user {user_id!r}", file=sys.stderr)
+        return 1
+    doc = ProfileModel(settings.model).view(user_id, state, as_of_ms)
+    sys.stdout.write(orjson.dumps(doc, option=orjson.OPT_INDENT_2).decode() + "\n")
+    return 0

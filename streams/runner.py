@@ -1,0 +1,105 @@
+"""Process entry points: run the worker or the simulator until a signal, with a metrics port."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import dataclasses
+import logging
+import signal
+import sys
+
+from prometheus_client import CollectorRegistry
+
+from streams.metrics import WorkerMetrics, serve
+from streams.settings import Settings
+from streams.worker import EventWorker, StartupError
+
+log = logging.getLogger("portrait")
+
+
+def _stop_on_signals(stop: asyncio.Event) -> None:
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+
+
+async def run_worker(
+    settings: Settings,
+    *,
+    registry: CollectorRegistry | None = None,
+    stop: asyncio.Event | None = None,
+    serve_metrics: bool = True,
+) -> None:
+    """Run an :class:`EventWorker` until ``stop`` is set or the worker crashes (re-raised)."""
+    stop = stop or asyncio.Event()
+    metrics = WorkerMetrics(registry)
+    if serve_metrics:
+        port = serve(metrics.registry, settings.metrics_port)
+        log.info("metrics on http://127.0.0.1:%d/metrics", port)
+    worker = EventWorker(settings, metrics)
+    await worker.start()
+    crashed = asyncio.ensure_future(worker._crashed.wait())
+    stopped = asyncio.ensure_future(stop.wait())
+    try:
+        await asyncio.wait({crashed, stopped}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        crashed.cancel()
+        stopped.cancel()
+        await worker.stop()
+    if worker.crash_reason is not None:
+        raise worker.crash_reason
+
+
+def run_worker_main(settings: Settings, *, show_changes: float | None = None) -> int:
+    if show_changes is not None:
+        worker_cfg = dataclasses.replace(settings.worker, show_changes_per_s=show_changes)
+        settings = dataclasses.replace(settings, worker=worker_cfg)
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        _stop_on_signals(stop)
+        await run_worker(settings, stop=stop)
+
+    try:
+        asyncio.run(main())
+    except StartupError as exc:
+        print(f"portrait worker: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # e.g. the metrics port is taken
+        print(f"portrait worker: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def run_simulator_main(settings: Settings, args: argparse.Namespace) -> int:
+    from streams.simulate import SimulatorMetrics, run_simulation
+
+    registry = CollectorRegistry()
+    port = serve(registry, settings.metrics_port)
+    log.info("simulator metrics on http://127.0.0.1:%d/metrics", port)
+
+    async def main() -> None:
+        task = asyncio.ensure_future(
+            run_simulation(
+                settings.kafka_bootstrap_servers,
+                users=args.users,
+                rate=args.rate,
+                duration_s=args.duration,
+                seed=args.seed,
+                bad_rate=args.bad_rate,
+                observer=SimulatorMetrics(registry),
+                time_scale=args.time_scale,
+            )
+        )
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, task.cancel)
+        try:
+            sent = await task
+            log.info("simulator sent %d events", sent)
+        except asyncio.CancelledError:
+            log.info("simulator stopped")
+
+    asyncio.run(main())
+    return 0

@@ -1,0 +1,44 @@
+"""Create the topics Portrait needs (Tansu, like many brokers here, does not auto-create them)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import TopicAlreadyExistsError
+
+from profiles.constants import TOPIC_DLQ, TOPIC_EVENTS, TOPIC_PROFILE_CHANGES
+
+log = logging.getLogger("portrait.topics")
+
+WORKER_TOPICS = (TOPIC_EVENTS, TOPIC_DLQ, TOPIC_PROFILE_CHANGES)
+
+
+async def ensure_topics(
+    bootstrap_servers: str,
+    names: Iterable[str] = WORKER_TOPICS,
+    *,
+    partitions: int = 8,
+    replication_factor: int = 1,
+    timeout_ms: int = 15_000,
+) -> list[str]:
+    """Create the missing topics; return the names created."""
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=bootstrap_servers, request_timeout_ms=timeout_ms
+    )
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        wanted = [n for n in names if n not in existing]
+        if not wanted:
+            return []
+        new = [NewTopic(n, partitions, replication_factor) for n in wanted]
+        try:
+            await admin.create_topics(new, timeout_ms=timeout_ms)
+        except TopicAlreadyExistsError:  # another worker won the race
+            pass
+        log.info("created topics %s with %d partitions", wanted, partitions)
+        return wanted
+    finally:
+        await admin.close()

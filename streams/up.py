@@ -1,0 +1,81 @@
+"""``portrait up``: embedded broker and Redis, topics, a worker and optionally the simulator.
+
+Each part runs as its own process, as in production; this one supervises them, prints the
+``export`` lines that point every other command at the embedded services, and stops everything
+on Ctrl-C (or after ``--for`` seconds).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from streams.embedded import embedded_services, free_port
+from streams.settings import Settings
+from streams.topics import ensure_topics
+
+log = logging.getLogger("portrait.up")
+
+
+def up_main(settings: Settings, args: argparse.Namespace) -> int:
+    state_dir = Path(".portrait")
+    state_dir.mkdir(exist_ok=True)
+    with embedded_services(log_dir=state_dir) as services:
+        asyncio.run(
+            ensure_topics(services.kafka_bootstrap_servers, partitions=settings.topics.partitions)
+        )
+        env = {**os.environ, **services.env()}
+        print("# embedded services are up; point other commands at them with:", flush=True)
+        for name, value in services.env().items():
+            print(f"export {name}={value}", flush=True)
+        children = [_spawn("worker", ["worker", "--show-changes", "3"], env)]
+        if args.simulate:
+            sim_args = ["simulate", "--users", str(args.users), "--rate", str(args.rate),
+                        "--bad-rate", str(args.bad_rate)]
+            children.append(_spawn("simulator", sim_args, env))
+        try:
+            _supervise(children, args.run_for)
+        finally:
+            for child in children:
+                _terminate(child)
+    return 0
+
+
+def _spawn(name: str, argv: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
+    port = free_port()
+    print(f"# {name}: metrics on http://127.0.0.1:{port}/metrics", flush=True)
+    child_env = {**env, "PORTRAIT_METRICS_PORT": str(port)}
+    return subprocess.Popen([sys.executable, "-m", "streams.cli", *argv], env=child_env)
+
+
+def _supervise(children: list[subprocess.Popen[bytes]], run_for: float | None) -> None:
+    deadline = None if run_for is None else time.monotonic() + run_for
+    previous = signal.signal(signal.SIGTERM, signal.default_int_handler)
+    try:
+        while deadline is None or time.monotonic() < deadline:
+            for child in children:
+                if child.poll() is not None:
+                    log.error("%s exited with %s; stopping", child.args, child.returncode)
+                    return
+            time.sleep(0.2)
+    except KeyboardInterrupt:
+        print("# stopping", flush=True)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _terminate(child: subprocess.Popen[bytes], grace: float = 10.0) -> None:
+    if child.poll() is None:
+        child.send_signal(signal.SIGTERM)
+        try:
+            child.wait(grace)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait()

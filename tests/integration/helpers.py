@@ -1,0 +1,110 @@
+"""Helpers for integration tests: produce contract events, run a worker, wait for Redis."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from typing import Any
+
+import orjson
+from aiokafka import AIOKafkaProducer
+from prometheus_client import CollectorRegistry
+from redis.asyncio import Redis
+
+from profiles.constants import TOPIC_EVENTS
+from profiles.model import ProfileModel, State
+from profiles.store import ProfileStore
+from streams.runner import run_worker
+from streams.settings import Settings
+
+_ids = itertools.count()
+DAY = 86_400_000
+T0 = 1_700_000_000_000  # 2023-11-14T22:13:20Z
+
+
+def ev(etype: str, user: str, ts: int, event_id: str | None = None, **props: Any) -> dict[str, Any]:
+    """One contract-v1 event dict."""
+    event: dict[str, Any] = {
+        "event_id": event_id or f"e{next(_ids)}-{user}",
+        "type": etype,
+        "user_id": user,
+        "ts": ts,
+    }
+    if props:
+        event["properties"] = props
+    return event
+
+
+async def produce(settings: Settings, payloads: Iterable[dict[str, Any] | bytes],
+                  key: Callable[[Any], bytes] | None = None) -> int:
+    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap_servers, linger_ms=5,
+                                acks="all")
+    await producer.start()
+    n = 0
+    try:
+        futures = []
+        for payload in payloads:
+            if isinstance(payload, bytes):
+                value, k = payload, b"malformed"
+            else:
+                value, k = orjson.dumps(payload), str(payload.get("user_id", "")).encode()
+            futures.append(await producer.send(settings.topic(TOPIC_EVENTS), value, key=k))
+            n += 1
+        await asyncio.gather(*futures)
+    finally:
+        await producer.stop()
+    return n
+
+
+@contextlib.asynccontextmanager
+async def running_worker(settings: Settings) -> AsyncIterator[CollectorRegistry]:
+    """Run a worker in this event loop; yield its metrics registry."""
+    registry = CollectorRegistry()
+    stop = asyncio.Event()
+    task = asyncio.ensure_future(run_worker(settings, registry=registry, stop=stop,
+                                            serve_metrics=False))
+    try:
+        yield registry
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 30)
+
+
+async def wait_until(check: Callable[[], Awaitable[bool]], timeout: float = 60.0,
+                     what: str = "condition") -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if await check():
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+async def load_states(settings: Settings, users: list[str]) -> dict[str, State]:
+    redis = Redis.from_url(settings.redis_url)
+    try:
+        return await ProfileStore(redis).load_many(users)
+    finally:
+        await redis.aclose()
+
+
+def expected_states(events: Iterable[dict[str, Any]], model: ProfileModel) -> dict[str, State]:
+    """The pure model applied to the same events, in order, with no fences."""
+    from profiles.events import from_dict
+
+    states: dict[str, State] = {}
+    for raw in events:
+        event = from_dict(raw)
+        state = states.setdefault(event.user_id, model.initial())
+        model.apply_event(state, event)
+    for state in states.values():
+        model.compact(state)
+    return states
+
+
+def metric(registry: CollectorRegistry, name: str, **labels: str) -> float:
+    value = registry.get_sample_value(name, labels)
+    return 0.0 if value is None else value
