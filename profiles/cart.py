@@ -1,9 +1,12 @@
 """The open cart and declared attributes, as order-independent aggregators.
 
-An item is open when its latest add is later (by event time) than its latest removal, than the
-latest purchase naming it, and than the latest purchase naming no items (a whole-cart checkout).
-Closed items are kept for ``closed_retention_ms`` after the user's newest event so that a late,
-older add cannot reopen them; then they are dropped.
+An item is open when its latest add lies inside the cart window (default 30 days before the
+user's newest event) and is later, by event time, than its latest removal, than the latest
+purchase naming it, and than the latest purchase naming no items (a whole-cart checkout).
+
+Everything older than the window is dropped, open or closed, and an add older than the window is
+ignored when it arrives. That makes the cart independent of arrival order: a late add can only
+be older than a dropped removal if it is itself outside the window.
 """
 
 from __future__ import annotations
@@ -18,18 +21,22 @@ _ADDED, _CLOSED, _QTY, _PRICE = range(4)
 
 
 class Cart:
-    """State: ``{"i": {item_id: [added, closed, qty, price]}, "c": cleared_at}``."""
+    """State: ``{"i": {item_id: [added, closed, qty, price]}, "c": cleared_at, "x": newest}``."""
 
     key: ClassVar[str] = "k"
 
-    def __init__(self, closed_retention_ms: int = 7 * 86_400_000) -> None:
-        self.closed_retention_ms = closed_retention_ms
+    def __init__(self, window_ms: int = 30 * 86_400_000) -> None:
+        self.window_ms = window_ms
 
     def initial(self) -> dict[str, Any]:
-        return {"i": {}, "c": 0}
+        return {"i": {}, "c": 0, "x": 0}
 
     def apply(self, state: dict[str, Any], event: Event) -> dict[str, Any]:
         etype = event.type
+        if event.ts > state["x"]:
+            state["x"] = event.ts
+        if event.ts < state["x"] - self.window_ms:
+            return state  # outside the window: cannot change what is open
         if etype == "add_to_cart" and event.item_id is not None:
             item = state["i"].setdefault(event.item_id, [0, 0, 0, None])
             if event.ts > item[_ADDED]:
@@ -53,15 +60,19 @@ class Cart:
             item[_CLOSED] = ts
 
     def compact(self, state: dict[str, Any], newest_ts: int) -> dict[str, Any]:
-        horizon = newest_ts - self.closed_retention_ms
+        horizon = state["x"] - self.window_ms
         items = state["i"]
-        cleared = state["c"]
-        for item_id in [
-            k
-            for k, v in items.items()
-            if max(v[_CLOSED], cleared) >= v[_ADDED] and max(v[_CLOSED], cleared) < horizon
-        ]:
-            del items[item_id]
+        for item_id, item in list(items.items()):
+            if max(item[_ADDED], item[_CLOSED]) < horizon:
+                del items[item_id]
+                continue
+            # canonical form: what lies before the window cannot matter, so forget it
+            if item[_CLOSED] < horizon:
+                item[_CLOSED] = 0
+            if item[_ADDED] < horizon:
+                item[_ADDED], item[_QTY], item[_PRICE] = 0, 0, None
+        if state["c"] < horizon:
+            state["c"] = 0
         return state
 
     def open_items(self, state: dict[str, Any]) -> list[dict[str, Any]]:

@@ -29,7 +29,7 @@ class ModelConfig:
 
     dedupe_window_ms: int = 24 * 3_600_000
     dedupe_max_ids: int = 2_000
-    closed_cart_retention_ms: int = 7 * 86_400_000
+    cart_window_ms: int = 30 * 86_400_000
     bucket_days: int = 30
 
 
@@ -47,7 +47,7 @@ class ProfileModel:
         self.counters = Counters(self.config.bucket_days)
         self.monetary = Monetary(self.config.bucket_days)
         self.recency = Recency()
-        self.cart = Cart(self.config.closed_cart_retention_ms)
+        self.cart = Cart(self.config.cart_window_ms)
         self.attributes = Attributes()
         self.aggregators: tuple[Aggregator, ...] = (
             self.counters,

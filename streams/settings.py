@@ -120,7 +120,7 @@ def _section(kind: type[_T], raw: object) -> _T:
     return kind(**values)
 
 
-_MODEL_DURATIONS = {"dedupe_window": "dedupe_window_ms", "closed_cart_retention": "closed_cart_retention_ms"}
+_MODEL_DURATIONS = {"dedupe_window": "dedupe_window_ms", "cart_window": "cart_window_ms"}
 
 
 def _model_section(raw: object) -> ModelConfig:

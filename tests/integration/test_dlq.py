@@ -1,0 +1,76 @@
+"""Malformed events go to the dead-letter topic with their reason; the worker keeps going."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from aiokafka import AIOKafkaConsumer
+
+from profiles.constants import TOPIC_DLQ
+from profiles.model import ProfileModel
+from streams.settings import Settings
+from tests.integration.helpers import T0, ev, load_states, metric, produce, running_worker, wait_until
+
+pytestmark = pytest.mark.integration
+
+BAD = {
+    b'{"event_id": "x1", "type": "view", "user_id": "u", "ts": ': "invalid_json",
+    b"[1, 2, 3]": "not_an_object",
+    b'{"type": "view", "user_id": "u", "ts": 1700000000000}': "missing_event_id",
+    b'{"event_id": "x2", "type": "teleport", "user_id": "u", "ts": 1700000000000}': "unknown_type",
+    b'{"event_id": "x3", "type": "view", "ts": 1700000000000}': "missing_user",
+    b'{"event_id": "x4", "type": "view", "user_id": "u", "ts": "yesterday"}': "bad_timestamp",
+    b'{"event_id": "x5", "type": "purchase", "user_id": "u", "ts": 1700000000000,'
+    b' "properties": {"price": "12.50"}}': "bad_field",
+}
+
+
+async def read_dlq(settings: Settings, expected: int) -> list[tuple[bytes, dict[str, bytes]]]:
+    consumer = AIOKafkaConsumer(
+        settings.topic(TOPIC_DLQ),
+        bootstrap_servers=settings.kafka_bootstrap_servers,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        group_id=settings.topics.prefix + "dlq-reader",
+    )
+    await consumer.start()
+    out: list[tuple[bytes, dict[str, bytes]]] = []
+    try:
+        async with asyncio.timeout(60):
+            while len(out) < expected:
+                batch = await consumer.getmany(timeout_ms=200)
+                for records in batch.values():
+                    out.extend((r.value, dict(r.headers)) for r in records)
+    finally:
+        await consumer.stop()
+    return out
+
+
+async def test_malformed_events_reach_dlq_with_reason_and_worker_keeps_running(
+    settings: Settings, namespace: str
+) -> None:
+    user = namespace + "carol"
+    good_before = [ev("view", user, T0), ev("click", user, T0 + 1)]
+    good_after = [ev("purchase", user, T0 + 2, revenue=10.0)]
+    async with running_worker(settings) as registry:
+        await produce(settings, [*good_before, *BAD.keys(), *good_after])
+
+        async def applied() -> bool:
+            states = await load_states(settings, [user])
+            return user in states and states[user]["n"]["t"].get("purchase") == 1
+
+        await wait_until(applied, what="the good event after the bad ones")
+        for reason in set(BAD.values()):
+            expected = sum(1 for r in BAD.values() if r == reason)
+            assert metric(registry, "portrait_dlq_total", reason=reason) == expected, reason
+    letters = await read_dlq(settings, len(BAD))
+    assert len(letters) == len(BAD)
+    for value, headers in letters:
+        assert value in BAD, "the DLQ keeps the original bytes"
+        assert headers["portrait.dlq.reason"].decode() == BAD[value]
+        assert headers["portrait.dlq.topic"].decode() == settings.topic("events")
+        assert int(headers["portrait.dlq.offset"]) >= 0
+        assert headers["portrait.dlq.detail"]
+    tags = ProfileModel().tags((await load_states(settings, [user]))[user], T0 + 10)
+    assert (tags["views_total"], tags["clicks_total"], tags["purchases_total"]) == (1, 1, 1)

@@ -1,0 +1,159 @@
+"""Effectively once: duplicates by event_id, and a worker SIGKILLed mid-stream and restarted."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import signal
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from profiles.model import ProfileModel
+from streams.embedded import free_port
+from streams.settings import Settings
+from tests.integration.helpers import (
+    DAY,
+    T0,
+    ev,
+    expected_states,
+    load_states,
+    metric,
+    produce,
+    running_worker,
+    wait_until,
+)
+
+pytestmark = pytest.mark.integration
+REPO = Path(__file__).resolve().parents[2]
+
+
+async def test_same_event_id_twice_counts_once(settings: Settings, namespace: str) -> None:
+    user = namespace + "bob"
+    purchase = ev("purchase", user, T0, event_id="order-42-completed", revenue=99.5, order_id="42")
+    events = [ev("view", user, T0 - 1000), purchase, dict(purchase), ev("view", user, T0 + 1000)]
+    async with running_worker(settings) as registry:
+        await produce(settings, events)
+
+        async def all_consumed() -> bool:
+            return metric(registry, "portrait_batch_size_sum") >= 4
+
+        await wait_until(all_consumed, what="4 records consumed")
+        assert metric(registry, "portrait_events_total", type="purchase", outcome="duplicate") == 1
+        assert metric(registry, "portrait_events_total", type="purchase", outcome="applied") == 1
+    tags = ProfileModel().tags((await load_states(settings, [user]))[user], T0 + 2000)
+    assert tags["purchases_total"] == 1
+    assert tags["spend_total"] == 99.5
+    assert tags["events_total"] == 3
+
+
+def traffic(namespace: str, users: int, n: int, seed: int = 7) -> list[dict[str, Any]]:
+    rng = random.Random(seed)
+    kinds = ["view"] * 6 + ["click"] * 2 + ["search", "add_to_cart", "remove_from_cart", "purchase"]
+    out = []
+    for i in range(n):
+        user = f"{namespace}u{rng.randrange(users)}"
+        kind = rng.choice(kinds)
+        props: dict[str, Any] = {"item_id": f"i{rng.randrange(50)}", "price": rng.randrange(1, 500)}
+        if kind == "purchase":
+            props["quantity"] = rng.randrange(1, 4)
+        out.append(ev(kind, user, T0 + rng.randrange(-60 * DAY, DAY), event_id=f"c{i}", **props))
+    return out
+
+
+class WorkerProcess:
+    """`portrait worker` as a child process, configured through PORTRAIT_CONFIG like a user would."""
+
+    def __init__(self, settings: Settings, tmp: Path) -> None:
+        config = tmp / "portrait.yaml"
+        config.write_text(
+            yaml.safe_dump(
+                {
+                    "topics": {"partitions": settings.topics.partitions,
+                               "prefix": settings.topics.prefix},
+                    "worker": {"batch_max_records": 300, "poll_timeout_ms": 50},
+                }
+            )
+        )
+        self.port = free_port()
+        self.env = {
+            **os.environ,
+            "KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap_servers,
+            "REDIS_URL": settings.redis_url,
+            "PORTRAIT_CONFIG": str(config),
+            "PORTRAIT_METRICS_PORT": str(self.port),
+        }
+        self.log = tmp / "worker.log"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        with self.log.open("ab") as out:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "streams.cli", "worker"], env=self.env, cwd=REPO,
+                stdout=out, stderr=subprocess.STDOUT,
+            )
+
+    def kill(self) -> None:
+        assert self.proc is not None and self.proc.poll() is None, self.log.read_text()[-3000:]
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(10)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(30)
+
+
+async def applied_total(settings: Settings, users: list[str]) -> int:
+    states = await load_states(settings, users)
+    return sum(sum(s["n"]["t"].values()) for s in states.values())
+
+
+async def test_sigkill_mid_stream_loses_nothing_and_counts_nothing_twice(
+    settings: Settings, namespace: str, tmp_path: Path
+) -> None:
+    events = traffic(namespace, users=300, n=30_000)
+    users = sorted({e["user_id"] for e in events})
+    expected = expected_states(events, ProfileModel())
+    worker = WorkerProcess(settings, tmp_path)
+    worker.start()
+    producing = asyncio.ensure_future(produce(settings, events))
+    try:
+        kills = 0
+        for threshold in (3_000, 12_000, 21_000):  # kill three times, each time mid-stream
+
+            async def past(threshold: int = threshold) -> bool:
+                return await applied_total(settings, users) >= threshold
+
+            await wait_until(past, timeout=120, what=f"{threshold} events applied")
+            worker.kill()
+            kills += 1
+            partial = await applied_total(settings, users)
+            assert partial < len(events), "the kill must land before the stream is done"
+            worker.start()
+        await producing
+
+        async def complete() -> bool:
+            return await applied_total(settings, users) >= len(events)
+
+        await wait_until(complete, timeout=180, what="all events applied after restarts")
+        await asyncio.sleep(1.0)  # anything double-applied late would show up now
+    finally:
+        worker.stop()
+    assert kills == 3
+    states = await load_states(settings, users)
+    model = ProfileModel()
+    as_of = T0 + DAY
+    mismatched = [
+        u
+        for u in users
+        if model.view(u, states[u], as_of) != model.view(u, expected[u], as_of)
+        or states[u]["k"] != expected[u]["k"]
+    ]
+    assert mismatched == [], f"{len(mismatched)} users differ, e.g. {mismatched[:3]}"
+    assert await applied_total(settings, users) == len(events)
