@@ -1,4 +1,4 @@
-"""Profile aggregators: small objects with ``initial()``, ``apply(state, event)`` and ``tags(state)``.
+"""Profile aggregators: small objects with ``initial()``, ``apply(state, event)``, ``tags(state)``.
 
 Every aggregator owns one sub-state of the profile (a JSON-able value under its ``key``). ``apply``
 may mutate the sub-state it is given and returns it; ``tags`` is a pure read relative to an as-of
@@ -53,8 +53,10 @@ def day_of(ts_ms: int) -> int:
 def rfc3339(ts_ms: int | None) -> str | None:
     if ts_ms is None:
         return None
-    return datetime.fromtimestamp(ts_ms / 1000, tz=UTC).isoformat(timespec="milliseconds").replace(
-        "+00:00", "Z"
+    return (
+        datetime.fromtimestamp(ts_ms / 1000, tz=UTC)
+        .isoformat(timespec="milliseconds")
+        .replace("+00:00", "Z")
     )
 
 

@@ -38,4 +38,3 @@ def user_id_from_key(key: str) -> str:
 
 def fence_field(partition: int) -> str:
     return f"{FIELD_FENCE_PREFIX}{partition}"
-

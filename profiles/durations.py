@@ -20,9 +20,9 @@ def parse_duration_ms(value: str | int | float) -> int:
     if isinstance(value, int | float):
         if value < 0:
             raise ValueError(f"negative duration: {value!r}")
-        return int(round(value * 1000))
+        return round(value * 1000)
     match = _PATTERN.match(value)
     if match is None:
         raise ValueError(f"not a duration: {value!r} (use e.g. 45s, 30m, 24h, 7d)")
     number, unit = match.groups()
-    return int(round(float(number) * _UNITS_MS[unit or "s"]))
+    return round(float(number) * _UNITS_MS[unit or "s"])

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 from typing import Any
 
 from profiles.aggregators import Aggregator, Counters, Monetary, Recency, Tags
@@ -33,7 +33,7 @@ class ModelConfig:
     bucket_days: int = 30
 
 
-class Outcome(str, Enum):
+class Outcome(StrEnum):
     APPLIED = "applied"
     DUPLICATE = "duplicate"  # same event_id seen inside the dedupe window
     REPLAYED = "replayed"  # offset at or below the user's fence: already applied

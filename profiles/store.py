@@ -1,4 +1,5 @@
-"""The profile store: one Redis hash per user, written once per batch, fenced by (partition, offset).
+"""The profile store: one Redis hash per user, written once per batch, fenced by (partition,
+offset).
 
 The write is a Lua script that sets the state only when the incoming offset is above the fence
 stored for that partition, so a replay after a crash, or a zombie owner after a rebalance, can
@@ -67,7 +68,7 @@ class ProfileStore:
         return {uid: orjson.loads(b) for uid, b in zip(user_ids, blobs, strict=True) if b}
 
     async def get(self, user_id: str) -> State | None:
-        blob = await self.redis.hget(profile_key(user_id), FIELD_STATE)  # type: ignore[misc]
+        blob = await self.redis.hget(profile_key(user_id), FIELD_STATE)
         return orjson.loads(blob) if blob else None
 
     async def write(self, writes: Sequence[Write], now_ms: int) -> list[str]:
@@ -83,10 +84,10 @@ class ProfileStore:
         if self._sha is None:
             self._sha = await self.redis.script_load(FENCED_WRITE)
         try:
-            return await self.redis.evalsha(self._sha, len(keys), *keys, *args)  # type: ignore[no-any-return,misc]
+            return await self.redis.evalsha(self._sha, len(keys), *keys, *args)  # type: ignore[no-any-return]
         except NoScriptError:  # the server restarted or flushed its scripts
             self._sha = await self.redis.script_load(FENCED_WRITE)
-            return await self.redis.evalsha(self._sha, len(keys), *keys, *args)  # type: ignore[no-any-return,misc]
+            return await self.redis.evalsha(self._sha, len(keys), *keys, *args)  # type: ignore[no-any-return]
 
     async def scan_user_ids(self, count: int = 1000) -> Iterable[str]:
         from profiles.constants import KEY_PREFIX, user_id_from_key

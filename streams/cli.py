@@ -21,12 +21,22 @@ def _parser() -> argparse.ArgumentParser:
     up.add_argument("--users", type=int, default=2000)
     up.add_argument("--rate", type=float, default=300.0, help="simulated events per second")
     up.add_argument("--bad-rate", type=float, default=0.002, help="share of malformed events")
-    up.add_argument("--for", dest="run_for", type=float, default=None,
-                    help="stop after this many seconds (default: until Ctrl-C)")
+    up.add_argument(
+        "--for",
+        dest="run_for",
+        type=float,
+        default=None,
+        help="stop after this many seconds (default: until Ctrl-C)",
+    )
 
     worker = sub.add_parser("worker", help="consume events into profiles (configured services)")
-    worker.add_argument("--show-changes", type=float, default=None, metavar="PER_S",
-                        help="log up to PER_S users per second whose tags changed")
+    worker.add_argument(
+        "--show-changes",
+        type=float,
+        default=None,
+        metavar="PER_S",
+        help="log up to PER_S users per second whose tags changed",
+    )
 
     sim = sub.add_parser("simulate", help="produce synthetic persona traffic")
     sim.add_argument("--users", type=int, default=1000)

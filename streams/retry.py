@@ -60,8 +60,14 @@ async def retry_until_stopped(
             if should_stop():
                 raise Stopping(f"{op} failed while stopping: {exc}") from exc
             delay = backoff.delay(attempt)
-            log.warning("%s failed (%s: %s); retry %d in %.2fs", op, type(exc).__name__, exc,
-                        attempt + 1, delay)
+            log.warning(
+                "%s failed (%s: %s); retry %d in %.2fs",
+                op,
+                type(exc).__name__,
+                exc,
+                attempt + 1,
+                delay,
+            )
             on_retry(op)
             attempt += 1
             await asyncio.sleep(delay)

@@ -72,7 +72,9 @@ class Settings:
         path = env.get("PORTRAIT_CONFIG") or None
         data = load_yaml(path) if path else {}
         try:
-            port = int(env.get("PORTRAIT_METRICS_PORT", data.get("metrics_port", DEFAULT_METRICS_PORT)))
+            port = int(
+                env.get("PORTRAIT_METRICS_PORT", data.get("metrics_port", DEFAULT_METRICS_PORT))
+            )
         except ValueError as exc:
             raise ConfigError(f"PORTRAIT_METRICS_PORT is not a port number: {exc}") from exc
         return cls(
@@ -112,12 +114,26 @@ def _section(kind: type[_T], raw: object) -> _T:
         raise ConfigError(f"unknown keys for {kind.__name__}: {sorted(unknown)}")
     values: dict[str, Any] = {}
     for key, value in raw.items():
-        default = names[key].default
         try:
-            values[key] = type(default)(value) if default is not None else value
+            values[key] = _coerce(names[key].default, value)
         except (TypeError, ValueError) as exc:
             raise ConfigError(f"{kind.__name__}.{key}: {exc}") from exc
     return kind(**values)
+
+
+def _coerce(default: object, value: object) -> object:
+    """Convert ``value`` to the type of the field's default (int, float, str or bool)."""
+    if isinstance(default, bool):
+        if not isinstance(value, bool):
+            raise TypeError(f"expected true or false, got {value!r}")
+        return value
+    if isinstance(default, int | float):
+        if isinstance(value, bool) or not isinstance(value, int | float | str):
+            raise TypeError(f"expected a number, got {value!r}")
+        return type(default)(value)
+    if isinstance(default, str):
+        return str(value)
+    return value
 
 
 _MODEL_DURATIONS = {"dedupe_window": "dedupe_window_ms", "cart_window": "cart_window_ms"}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Iterable
 
@@ -24,9 +25,7 @@ async def ensure_topics(
     timeout_ms: int = 15_000,
 ) -> list[str]:
     """Create the missing topics; return the names created."""
-    admin = AIOKafkaAdminClient(
-        bootstrap_servers=bootstrap_servers, request_timeout_ms=timeout_ms
-    )
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, request_timeout_ms=timeout_ms)
     await admin.start()
     try:
         existing = set(await admin.list_topics())
@@ -34,10 +33,8 @@ async def ensure_topics(
         if not wanted:
             return []
         new = [NewTopic(n, partitions, replication_factor) for n in wanted]
-        try:
+        with contextlib.suppress(TopicAlreadyExistsError):  # another worker won the race
             await admin.create_topics(new, timeout_ms=timeout_ms)
-        except TopicAlreadyExistsError:  # another worker won the race
-            pass
         log.info("created topics %s with %d partitions", wanted, partitions)
         return wanted
     finally:

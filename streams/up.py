@@ -37,8 +37,15 @@ def up_main(settings: Settings, args: argparse.Namespace) -> int:
             print(f"export {name}={value}", flush=True)
         children = [_spawn("worker", ["worker", "--show-changes", "3"], env)]
         if args.simulate:
-            sim_args = ["simulate", "--users", str(args.users), "--rate", str(args.rate),
-                        "--bad-rate", str(args.bad_rate)]
+            sim_args = [
+                "simulate",
+                "--users",
+                str(args.users),
+                "--rate",
+                str(args.rate),
+                "--bad-rate",
+                str(args.bad_rate),
+            ]
             children.append(_spawn("simulator", sim_args, env))
         try:
             _supervise(children, args.run_for)

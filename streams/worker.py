@@ -53,12 +53,18 @@ class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
         self.worker.assignment = set(assigned)
         self.worker.metrics.on_assigned(len(assigned))
         self.worker.assigned.set()
-        log.info("assigned %d partitions: %s", len(assigned), sorted(tp.partition for tp in assigned))
+        log.info(
+            "assigned %d partitions: %s", len(assigned), sorted(tp.partition for tp in assigned)
+        )
 
 
-class EventWorker(faust.Service):  # type: ignore[misc]
+class EventWorker(faust.Service):
     def __init__(
-        self, settings: Settings, metrics: WorkerMetrics, *, clock: Any = wall_clock_ms,
+        self,
+        settings: Settings,
+        metrics: WorkerMetrics,
+        *,
+        clock: Any = wall_clock_ms,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -99,7 +105,7 @@ class EventWorker(faust.Service):  # type: ignore[misc]
         s = self.settings
         try:
             await asyncio.wait_for(self.redis.ping(), s.worker.startup_timeout_s)
-        except (OSError, asyncio.TimeoutError, Exception) as exc:
+        except (TimeoutError, OSError, Exception) as exc:
             raise StartupError(f"cannot reach Redis at {s.redis_url}: {exc}") from exc
         try:
             await asyncio.wait_for(
@@ -113,8 +119,10 @@ class EventWorker(faust.Service):  # type: ignore[misc]
             )
             await self.producer.start()
             await self.consumer.start()
-        except (KafkaError, OSError, asyncio.TimeoutError) as exc:
-            raise StartupError(f"cannot reach Kafka at {s.kafka_bootstrap_servers}: {exc!r}") from exc
+        except (TimeoutError, KafkaError, OSError) as exc:
+            raise StartupError(
+                f"cannot reach Kafka at {s.kafka_bootstrap_servers}: {exc!r}"
+            ) from exc
         self.consumer.subscribe([s.topic(TOPIC_EVENTS)], listener=_Rebalance(self))
         self.metrics.on_up(True)
 

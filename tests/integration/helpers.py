@@ -38,10 +38,14 @@ def ev(etype: str, user: str, ts: int, event_id: str | None = None, **props: Any
     return event
 
 
-async def produce(settings: Settings, payloads: Iterable[dict[str, Any] | bytes],
-                  key: Callable[[Any], bytes] | None = None) -> int:
-    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap_servers, linger_ms=5,
-                                acks="all")
+async def produce(
+    settings: Settings,
+    payloads: Iterable[dict[str, Any] | bytes],
+    key: Callable[[Any], bytes] | None = None,
+) -> int:
+    producer = AIOKafkaProducer(
+        bootstrap_servers=settings.kafka_bootstrap_servers, linger_ms=5, acks="all"
+    )
     await producer.start()
     n = 0
     try:
@@ -64,8 +68,9 @@ async def running_worker(settings: Settings) -> AsyncIterator[CollectorRegistry]
     """Run a worker in this event loop; yield its metrics registry."""
     registry = CollectorRegistry()
     stop = asyncio.Event()
-    task = asyncio.ensure_future(run_worker(settings, registry=registry, stop=stop,
-                                            serve_metrics=False))
+    task = asyncio.ensure_future(
+        run_worker(settings, registry=registry, stop=stop, serve_metrics=False)
+    )
     try:
         yield registry
     finally:
@@ -73,14 +78,15 @@ async def running_worker(settings: Settings) -> AsyncIterator[CollectorRegistry]
         await asyncio.wait_for(task, 30)
 
 
-async def wait_until(check: Callable[[], Awaitable[bool]], timeout: float = 60.0,
-                     what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
+async def wait_until(
+    check: Callable[[], Awaitable[bool]], within: float = 60.0, what: str = "condition"
+) -> None:
+    deadline = time.monotonic() + within
     while time.monotonic() < deadline:
         if await check():
             return
         await asyncio.sleep(0.1)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+    raise AssertionError(f"timed out after {within}s waiting for {what}")
 
 
 async def load_states(settings: Settings, users: list[str]) -> dict[str, State]:

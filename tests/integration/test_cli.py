@@ -18,16 +18,24 @@ pytestmark = pytest.mark.integration
 REPO = Path(__file__).resolve().parents[2]
 
 
-def portrait(*args: str, env: dict[str, str], timeout: float = 60) -> subprocess.CompletedProcess[str]:
+def portrait(
+    *args: str, env: dict[str, str], timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "streams.cli", *args],
-        env={**os.environ, **env}, cwd=REPO, capture_output=True, text=True, timeout=timeout,
+        env={**os.environ, **env},
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
     )
 
 
 def service_env(settings: Settings) -> dict[str, str]:
-    return {"KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap_servers,
-            "REDIS_URL": settings.redis_url}
+    return {
+        "KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap_servers,
+        "REDIS_URL": settings.redis_url,
+    }
 
 
 async def test_profile_get_prints_the_profile_and_rejects_unknown_users(
@@ -48,8 +56,9 @@ async def test_profile_get_prints_the_profile_and_rejects_unknown_users(
             return user in states and states[user]["n"]["t"].get("purchase") == 1
 
         await wait_until(written, what="dave's profile")
-    done = portrait("profile", "get", user, "--as-of", "2023-11-15T00:00:00Z",
-                    env=service_env(settings))
+    done = portrait(
+        "profile", "get", user, "--as-of", "2023-11-15T00:00:00Z", env=service_env(settings)
+    )
     assert done.returncode == 0, done.stderr
     doc = orjson.loads(done.stdout)
     assert doc["user_id"] == user
@@ -59,8 +68,9 @@ async def test_profile_get_prints_the_profile_and_rejects_unknown_users(
     assert doc["tags"]["views_30d"] == 1
     assert [item["item_id"] for item in doc["cart"]] == ["i1"]
 
-    later = portrait("profile", "get", user, "--as-of", "2024-06-01T00:00:00Z",
-                     env=service_env(settings))
+    later = portrait(
+        "profile", "get", user, "--as-of", "2024-06-01T00:00:00Z", env=service_env(settings)
+    )
     assert orjson.loads(later.stdout)["tags"]["views_30d"] == 0, "windows fall with time"
 
     unknown = portrait("profile", "get", namespace + "nobody", env=service_env(settings))
@@ -69,8 +79,11 @@ async def test_profile_get_prints_the_profile_and_rejects_unknown_users(
 
 
 def test_worker_exits_with_one_line_reason_when_redis_is_unreachable(settings: Settings) -> None:
-    env = {**service_env(settings), "REDIS_URL": f"redis://127.0.0.1:{free_port()}/0",
-           "PORTRAIT_METRICS_PORT": str(free_port())}
+    env = {
+        **service_env(settings),
+        "REDIS_URL": f"redis://127.0.0.1:{free_port()}/0",
+        "PORTRAIT_METRICS_PORT": str(free_port()),
+    }
     done = portrait("worker", env=env)
     assert done.returncode != 0
     reason = [line for line in done.stderr.splitlines() if line.startswith("portrait worker:")]
@@ -78,8 +91,11 @@ def test_worker_exits_with_one_line_reason_when_redis_is_unreachable(settings: S
 
 
 def test_worker_exits_with_one_line_reason_when_kafka_is_unreachable(settings: Settings) -> None:
-    env = {**service_env(settings), "KAFKA_BOOTSTRAP_SERVERS": f"127.0.0.1:{free_port()}",
-           "PORTRAIT_METRICS_PORT": str(free_port())}
+    env = {
+        **service_env(settings),
+        "KAFKA_BOOTSTRAP_SERVERS": f"127.0.0.1:{free_port()}",
+        "PORTRAIT_METRICS_PORT": str(free_port()),
+    }
     done = portrait("worker", env=env, timeout=120)
     assert done.returncode != 0
     reason = [line for line in done.stderr.splitlines() if line.startswith("portrait worker:")]

@@ -10,7 +10,15 @@ from aiokafka import AIOKafkaConsumer
 from profiles.constants import TOPIC_DLQ
 from profiles.model import ProfileModel
 from streams.settings import Settings
-from tests.integration.helpers import T0, ev, load_states, metric, produce, running_worker, wait_until
+from tests.integration.helpers import (
+    T0,
+    ev,
+    load_states,
+    metric,
+    produce,
+    running_worker,
+    wait_until,
+)
 
 pytestmark = pytest.mark.integration
 

@@ -67,15 +67,17 @@ def traffic(namespace: str, users: int, n: int, seed: int = 7) -> list[dict[str,
 
 
 class WorkerProcess:
-    """`portrait worker` as a child process, configured through PORTRAIT_CONFIG like a user would."""
+    """`portrait worker` as a child process, configured through PORTRAIT_CONFIG as a user does."""
 
     def __init__(self, settings: Settings, tmp: Path) -> None:
         config = tmp / "portrait.yaml"
         config.write_text(
             yaml.safe_dump(
                 {
-                    "topics": {"partitions": settings.topics.partitions,
-                               "prefix": settings.topics.prefix},
+                    "topics": {
+                        "partitions": settings.topics.partitions,
+                        "prefix": settings.topics.prefix,
+                    },
                     "worker": {"batch_max_records": 300, "poll_timeout_ms": 50},
                 }
             )
@@ -94,8 +96,11 @@ class WorkerProcess:
     def start(self) -> None:
         with self.log.open("ab") as out:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "streams.cli", "worker"], env=self.env, cwd=REPO,
-                stdout=out, stderr=subprocess.STDOUT,
+                [sys.executable, "-m", "streams.cli", "worker"],
+                env=self.env,
+                cwd=REPO,
+                stdout=out,
+                stderr=subprocess.STDOUT,
             )
 
     def kill(self) -> None:
@@ -130,7 +135,7 @@ async def test_sigkill_mid_stream_loses_nothing_and_counts_nothing_twice(
             async def past(threshold: int = threshold) -> bool:
                 return await applied_total(settings, users) >= threshold
 
-            await wait_until(past, timeout=120, what=f"{threshold} events applied")
+            await wait_until(past, within=120, what=f"{threshold} events applied")
             worker.kill()
             kills += 1
             partial = await applied_total(settings, users)
@@ -141,7 +146,7 @@ async def test_sigkill_mid_stream_loses_nothing_and_counts_nothing_twice(
         async def complete() -> bool:
             return await applied_total(settings, users) >= len(events)
 
-        await wait_until(complete, timeout=180, what="all events applied after restarts")
+        await wait_until(complete, within=180, what="all events applied after restarts")
         await asyncio.sleep(1.0)  # anything double-applied late would show up now
     finally:
         worker.stop()

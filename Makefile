@@ -1,0 +1,37 @@
+# Entry points are the same locally and in CI (.ci/run calls `make check test`).
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+
+.PHONY: demo test check lint types bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@
+
+## demo: embedded broker + Redis + worker + simulator; profiles change on screen (Ctrl-C stops)
+demo: $(VENV)/.installed
+	$(BIN)/portrait up --simulate
+
+## test: unit and integration tests against a real broker and Redis (embedded or containers)
+test: $(VENV)/.installed
+	$(BIN)/pytest -q
+
+## check: lint, format and strict typing of the packages
+check: lint types
+lint: $(VENV)/.installed
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+types: $(VENV)/.installed
+	$(BIN)/mypy
+
+## bench: worker throughput against the raw aiokafka ceiling on the same topic
+bench: $(VENV)/.installed
+	$(BIN)/python -m bench.throughput
+
+clean:
+	rm -rf $(VENV) .portrait .pytest_cache .mypy_cache .ruff_cache *.egg-info
