@@ -75,6 +75,9 @@ class TansuBroker:
                 raise EmbeddedError(
                     f"tansu exited with {self.process.returncode}; see {self.log_path}"
                 )
+            if not _port_open(self.port):  # not listening yet: spare aiokafka's error logs
+                await asyncio.sleep(0.05)
+                continue
             admin = AIOKafkaAdminClient(
                 bootstrap_servers=self.bootstrap_servers, request_timeout_ms=2000
             )
@@ -114,6 +117,12 @@ class EmbeddedRedis:
     def stop(self) -> None:
         with contextlib.suppress(Exception):
             self.server.stop()
+
+
+def _port_open(port: int) -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(0.5)
+        return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
 def _stop_process(process: subprocess.Popen[bytes] | None, grace: float) -> None:

@@ -33,6 +33,10 @@ from streams.topics import WORKER_TOPICS, ensure_topics
 log = logging.getLogger("portrait.worker")
 
 
+# Tags that change with every event: left out of the change log lines to keep them readable.
+_QUIET_TAGS = frozenset({"last_seen", "first_seen"})
+
+
 class StartupError(RuntimeError):
     """A service the worker needs cannot be reached; the message is one line for the user."""
 
@@ -166,6 +170,12 @@ class EventWorker(faust.Service):
         self.metrics.on_batch(stats, time.perf_counter() - started, self.clock())
         self.metrics.on_cache_size(len(self.processor.cache))
         self._log_changes(stats)
+        if stats.rejected:
+            log.warning(
+                "sent %d malformed events to the DLQ: %s",
+                sum(stats.rejected.values()),
+                dict(stats.rejected),
+            )
 
     def _log_changes(self, stats: BatchStats) -> None:
         per_s = self.settings.worker.show_changes_per_s
@@ -177,5 +187,6 @@ class EventWorker(faust.Service):
             return
         self._last_change_log = now
         for user_id, changed in stats.changes[: min(budget, 5)]:
-            parts = ", ".join(f"{k} {old}→{new}" for k, (old, new) in sorted(changed.items()))
+            shown = sorted((k, v) for k, v in changed.items() if k not in _QUIET_TAGS)
+            parts = ", ".join(f"{k} {old}→{new}" for k, (old, new) in shown)
             log.info("profile %s: %s", user_id, parts)

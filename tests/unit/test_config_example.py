@@ -1,0 +1,20 @@
+"""The documented example config is a runnable file: it loads, and it states the defaults."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from streams.settings import Settings
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "docs" / "examples" / "portrait.yaml"
+
+
+def test_example_config_loads_and_matches_the_defaults() -> None:
+    loaded = Settings.from_env({"PORTRAIT_CONFIG": str(EXAMPLE)})
+    defaults = Settings()
+    assert loaded.topics == defaults.topics
+    assert loaded.worker == defaults.worker
+    assert loaded.model == defaults.model
+    assert loaded.kafka_bootstrap_servers == defaults.kafka_bootstrap_servers
+    assert loaded.redis_url == defaults.redis_url
+    assert loaded.metrics_port == defaults.metrics_port
