@@ -56,6 +56,8 @@ async def test_a_second_worker_joining_and_the_first_leaving_keep_counts_exact(
     expected = expected_states(events, model)
     states = await load_states(settings, users)
     as_of = T0
-    wrong = [u for u in users if model.view(u, states[u], as_of) != model.view(u, expected[u], as_of)]
+    wrong = [
+        u for u in users if model.view(u, states[u], as_of) != model.view(u, expected[u], as_of)
+    ]
     assert wrong == []
     assert await applied_total(settings, users) == len(events)
