@@ -36,6 +36,7 @@ Tags = dict[str, TagValue]
 
 class Aggregator(Protocol):
     key: ClassVar[str]
+    types: ClassVar[frozenset[str] | None]  # the event types it reads; None: every event
 
     def initial(self) -> Any: ...
 
@@ -79,6 +80,7 @@ class Counters:
     """
 
     key: ClassVar[str] = "n"
+    types: ClassVar[frozenset[str] | None] = None
     TOTALS: ClassVar[dict[str, str]] = {
         "views_total": "view",
         "clicks_total": "click",
@@ -139,6 +141,7 @@ class Monetary:
     """Spend of purchase events, lifetime and per day. State: ``{"t": total, "b": {day: sum}}``."""
 
     key: ClassVar[str] = "m"
+    types: ClassVar[frozenset[str] | None] = frozenset({"purchase"})
 
     def __init__(self, keep_days: int = 30) -> None:
         self.keep_days = keep_days
@@ -169,6 +172,7 @@ class Recency:
     """First and last event time, last purchase time. State: ``[first, last, last_purchase]``."""
 
     key: ClassVar[str] = "r"
+    types: ClassVar[frozenset[str] | None] = None
 
     def initial(self) -> list[int | None]:
         return [None, None, None]

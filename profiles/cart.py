@@ -24,6 +24,7 @@ class Cart:
     """State: ``{"i": {item_id: [added, closed, qty, price]}, "c": cleared_at, "x": newest}``."""
 
     key: ClassVar[str] = "k"
+    types: ClassVar[frozenset[str] | None] = None  # every event moves the window
 
     def __init__(self, window_ms: int = 30 * 86_400_000) -> None:
         self.window_ms = window_ms
@@ -94,6 +95,7 @@ class Attributes:
     """
 
     key: ClassVar[str] = "a"
+    types: ClassVar[frozenset[str] | None] = frozenset({"identify"})
 
     def initial(self) -> dict[str, Any]:
         return {}

@@ -18,7 +18,7 @@ from typing import Any
 
 from profiles.aggregators import Aggregator, Counters, Monetary, Recency, Tags
 from profiles.cart import Attributes, Cart
-from profiles.events import Event
+from profiles.events import EVENT_TYPES, Event
 
 State = dict[str, Any]
 
@@ -56,6 +56,11 @@ class ProfileModel:
             self.cart,
             self.attributes,
         )
+        # Per event type, the aggregators that look at it (saves calls on the hot path).
+        self._by_type: dict[str, tuple[Aggregator, ...]] = {
+            etype: tuple(a for a in self.aggregators if a.types is None or etype in a.types)
+            for etype in EVENT_TYPES
+        }
 
     def initial(self) -> State:
         state: State = {"v": 1, "o": {}, "d": {}, "x": 0}
@@ -78,7 +83,7 @@ class ProfileModel:
         if digest in seen:
             return Outcome.DUPLICATE
         seen[digest] = event.ts
-        for agg in self.aggregators:
+        for agg in self._by_type[event.type]:
             state[agg.key] = agg.apply(state[agg.key], event)
         if event.ts > state["x"]:
             state["x"] = event.ts
