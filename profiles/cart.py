@@ -40,7 +40,8 @@ class Cart:
             return state  # outside the window: cannot change what is open
         if etype == "add_to_cart" and event.item_id is not None:
             item = state["i"].setdefault(event.item_id, [0, 0, 0, None])
-            if event.ts > item[_ADDED]:
+            latest = (event.ts, event.quantity, event.price or 0.0)
+            if latest > (item[_ADDED], item[_QTY], item[_PRICE] or 0.0):  # ties: a fixed order
                 item[_ADDED] = event.ts
                 item[_QTY] = event.quantity
                 item[_PRICE] = event.price

@@ -18,9 +18,11 @@ def parse_duration_ms(value: str | int | float) -> int:
     if isinstance(value, bool):
         raise ValueError(f"not a duration: {value!r}")
     if isinstance(value, int | float):
-        if value < 0:
-            raise ValueError(f"negative duration: {value!r}")
+        if not 0 <= value < 1e15:  # also false for NaN and infinity
+            raise ValueError(f"not a duration in seconds: {value!r}")
         return round(value * 1000)
+    if not isinstance(value, str):
+        raise ValueError(f"not a duration: {value!r} (use e.g. 45s, 30m, 24h, 7d)")
     match = _PATTERN.match(value)
     if match is None:
         raise ValueError(f"not a duration: {value!r} (use e.g. 45s, 30m, 24h, 7d)")

@@ -7,8 +7,9 @@ spec names and Segment's own envelope (``messageId``, ``userId``, ``anonymousId`
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
 import orjson
@@ -49,6 +50,12 @@ CONTEXT_NAMES: Final = ("device", "os", "channel", "timezone")
 # Timestamps outside [2000-01-01, 2100-01-01) are rejected as nonsense.
 _MIN_TS: Final = 946_684_800_000
 _MAX_TS: Final = 4_102_444_800_000
+
+# Profiles of anonymous visitors are keyed by this prefix + anonymous_id.
+ANON_PREFIX: Final = "anon:"
+
+# Prices and revenues above this are rejected: with quantity <= 1e6 every sum stays finite.
+MAX_AMOUNT: Final = 1e12
 
 # Reasons are a closed, low-cardinality set: they label metrics and DLQ records.
 REJECT_REASONS: Final = (
@@ -128,7 +135,7 @@ def from_dict(obj: dict[str, Any]) -> Event:
         order_id = _opt_id(props, "order_id")
         item_ids = _products(props)
     ctx = _mapping(obj, "context")
-    device, os_, channel, timezone = _strings(ctx, CONTEXT_NAMES) if ctx else _NONE4
+    device, os_, channel, timezone = _strings(_flat_context(ctx), CONTEXT_NAMES) if ctx else _NONE4
     traits = None
     if etype == "identify":
         declared = _mapping(obj, "traits")
@@ -137,6 +144,19 @@ def from_dict(obj: dict[str, Any]) -> Event:
         event_id, etype, user_id, ts, item_id, category, brand, price, quantity, order_id,
         revenue, query, coupon, item_ids, device, os_, channel, timezone, traits,
     )  # fmt: skip
+
+
+def _flat_context(ctx: dict[str, Any]) -> dict[str, Any]:
+    """Segment's mobile SDKs send ``device`` and ``os`` as objects: take their type and name."""
+    device, os_ = ctx.get("device"), ctx.get("os")
+    if type(device) is not dict and type(os_) is not dict:
+        return ctx
+    flat = dict(ctx)
+    if type(device) is dict:
+        flat["device"] = device.get("type") or device.get("model")
+    if type(os_) is dict:
+        flat["os"] = os_.get("name")
+    return flat
 
 
 _NONE4: Final[list[str | None]] = [None, None, None, None]
@@ -176,7 +196,7 @@ def _user_id(obj: dict[str, Any]) -> str:
     for key in ("anonymous_id", "anonymousId"):
         value = obj.get(key)
         if value is not None and value != "":
-            return "anon:" + _as_id(value, key)
+            return ANON_PREFIX + _as_id(value, key)
     raise Rejected("missing_user", "one of user_id or anonymous_id is required")
 
 
@@ -184,6 +204,8 @@ def _as_id(value: object, key: str) -> str:
     if isinstance(value, str):
         if "{" in value or "}" in value:
             raise Rejected("bad_field", f"{key} may not contain braces")
+        if value.startswith(ANON_PREFIX) and key in ("user_id", "userId"):
+            raise Rejected("bad_field", f"{key} may not start with {ANON_PREFIX!r} (reserved)")
         return value
     if isinstance(value, int) and not isinstance(value, bool):
         return str(value)
@@ -197,18 +219,29 @@ def parse_ts(value: object) -> int:
     if isinstance(value, int | float):
         ms = int(value)
     elif isinstance(value, str):
-        try:
-            parsed = datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))
-        except ValueError:
-            raise Rejected("bad_timestamp", f"ts {value!r} is not RFC 3339") from None
-        if parsed.tzinfo is None:
-            raise Rejected("bad_timestamp", f"ts {value!r} has no UTC offset")
-        ms = int(parsed.timestamp() * 1000)
+        ms = _rfc3339_ms(value)
     else:
         raise Rejected("bad_timestamp", f"ts has type {type(value).__name__}")
     if not _MIN_TS <= ms < _MAX_TS:
         raise Rejected("bad_timestamp", f"ts {value!r} is outside 2000..2100 (epoch ms expected)")
     return ms
+
+
+_RFC3339: Final = re.compile(
+    r"^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$"
+)
+_EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
+_MS: Final = timedelta(milliseconds=1)
+
+
+def _rfc3339_ms(value: str) -> int:
+    if _RFC3339.match(value) is None:
+        raise Rejected("bad_timestamp", f"ts {value!r} is not RFC 3339 with a UTC offset")
+    try:
+        parsed = datetime.fromisoformat(value.upper().replace("Z", "+00:00"))
+    except ValueError:
+        raise Rejected("bad_timestamp", f"ts {value!r} is not a valid date and time") from None
+    return (parsed - _EPOCH) // _MS  # exact integer arithmetic: no float rounding
 
 
 def _mapping(obj: dict[str, Any], key: str) -> dict[str, Any]:
@@ -234,8 +267,8 @@ def _opt_money(d: dict[str, Any], key: str) -> float | None:
         return None
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise Rejected("bad_field", f"{key} must be a number")
-    if value < 0 or value != value or value == float("inf"):
-        raise Rejected("bad_field", f"{key} must be a finite number >= 0")
+    if not 0 <= value <= MAX_AMOUNT:  # also false for NaN
+        raise Rejected("bad_field", f"{key} must be a number from 0 to {MAX_AMOUNT:.0e}")
     return float(value)
 
 

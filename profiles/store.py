@@ -20,7 +20,8 @@ from profiles.constants import FIELD_STATE, FIELD_UPDATED, fence_field, profile_
 from profiles.model import State
 
 # KEYS[i]: profile hash; ARGV: now, then per key: fence field, offset, state blob.
-# Returns the 1-based indexes of the keys it did NOT write (their fence was at or above).
+# Returns the 1-based indexes of the keys it refused because their fence was above the offset.
+# A fence equal to the offset means this very write already landed (a retried chunk): no-op.
 FENCED_WRITE = """
 local now = ARGV[1]
 local skipped = {}
@@ -31,7 +32,7 @@ for i, key in ipairs(KEYS) do
   local fence = tonumber(redis.call('HGET', key, field) or '-1')
   if offset > fence then
     redis.call('HSET', key, 's', ARGV[base + 3], field, offset, 'u', now)
-  else
+  elseif offset < fence then
     skipped[#skipped + 1] = i
   end
 end

@@ -71,22 +71,47 @@ class Settings:
         env = os.environ if env is None else env
         path = env.get("PORTRAIT_CONFIG") or None
         data = load_yaml(path) if path else {}
-        try:
-            port = int(
-                env.get("PORTRAIT_METRICS_PORT", data.get("metrics_port", DEFAULT_METRICS_PORT))
-            )
-        except ValueError as exc:
-            raise ConfigError(f"PORTRAIT_METRICS_PORT is not a port number: {exc}") from exc
+        unknown = set(data) - TOP_LEVEL_KEYS
+        if unknown:
+            raise ConfigError(f"unknown top-level keys in {path}: {sorted(unknown)}")
         return cls(
             kafka_bootstrap_servers=env.get("KAFKA_BOOTSTRAP_SERVERS")
             or str(data.get("kafka_bootstrap_servers", DEFAULT_KAFKA)),
             redis_url=env.get("REDIS_URL") or str(data.get("redis_url", DEFAULT_REDIS)),
-            metrics_port=port,
+            metrics_port=_port(env, data),
             config_path=path,
             topics=_section(TopicsConfig, data.get("topics")),
             worker=_section(WorkerConfig, data.get("worker")),
             model=_model_section(data.get("profile")),
         )
+
+
+TOP_LEVEL_KEYS = frozenset(
+    {
+        "kafka_bootstrap_servers",
+        "redis_url",
+        "metrics_port",
+        "topics",
+        "worker",
+        "profile",
+        "triggers",
+    }
+)
+
+
+def _port(env: Mapping[str, str], data: dict[str, Any]) -> int:
+    source, raw = (
+        ("PORTRAIT_METRICS_PORT", env["PORTRAIT_METRICS_PORT"])
+        if "PORTRAIT_METRICS_PORT" in env
+        else ("metrics_port", data.get("metrics_port", DEFAULT_METRICS_PORT))
+    )
+    try:
+        port = int(raw) if not isinstance(raw, bool | float) else -1
+    except (TypeError, ValueError):
+        port = -1
+    if not 0 <= port <= 65535:
+        raise ConfigError(f"{source} is not a port number: {raw!r}")
+    return port
 
 
 def load_yaml(path: str) -> dict[str, Any]:
@@ -127,10 +152,16 @@ def _coerce(default: object, value: object) -> object:
         if not isinstance(value, bool):
             raise TypeError(f"expected true or false, got {value!r}")
         return value
-    if isinstance(default, int | float):
-        if isinstance(value, bool) or not isinstance(value, int | float | str):
+    if isinstance(default, int):
+        if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+            return int(value)  # a quoted number in YAML
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise TypeError(f"expected a whole number, got {value!r}")
+        return value
+    if isinstance(default, float):
+        if isinstance(value, bool) or not isinstance(value, int | float):
             raise TypeError(f"expected a number, got {value!r}")
-        return type(default)(value)
+        return float(value)
     if isinstance(default, str):
         return str(value)
     return value
@@ -149,8 +180,11 @@ def _model_section(raw: object) -> ModelConfig:
         if key in _MODEL_DURATIONS:
             try:
                 converted[_MODEL_DURATIONS[key]] = parse_duration_ms(value)
-            except ValueError as exc:
+            except (TypeError, ValueError) as exc:
                 raise ConfigError(f"profile.{key}: {exc}") from exc
         else:
             converted[key] = value
-    return _section(ModelConfig, converted)
+    model = _section(ModelConfig, converted)
+    if model.bucket_days < 30:
+        raise ConfigError("profile.bucket_days must be at least 30 (the longest window)")
+    return model

@@ -1,0 +1,212 @@
+"""Settings.from_env: the YAML file named by PORTRAIT_CONFIG, and the environment over it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from profiles.model import ModelConfig
+from streams.settings import (
+    DEFAULT_KAFKA,
+    DEFAULT_METRICS_PORT,
+    DEFAULT_REDIS,
+    ConfigError,
+    Settings,
+    TopicsConfig,
+    WorkerConfig,
+)
+
+FULL = """\
+kafka_bootstrap_servers: kafka-1:9092,kafka-2:9092
+redis_url: redis://redis:6379/2
+metrics_port: 9100
+topics:
+  partitions: 16
+  replication_factor: 3
+  prefix: "staging."
+worker:
+  batch_max_records: 5000
+  poll_timeout_ms: 250
+  cache_max_users: 1000
+  redis_retry_initial_ms: 20
+  redis_retry_max_ms: 2000
+  startup_timeout_s: 7.5
+  show_changes_per_s: 2
+profile:
+  dedupe_window: 12h
+  dedupe_max_ids: 500
+  cart_window: 14d
+  bucket_days: 45
+"""
+
+
+def settings_from(tmp_path: Path, text: str | None, **env: str) -> Settings:
+    """Settings from a YAML text (None: no file) and an explicit environment."""
+    environ: dict[str, str] = dict(env)
+    if text is not None:
+        path = tmp_path / "portrait.yaml"
+        path.write_text(text, encoding="utf-8")
+        environ["PORTRAIT_CONFIG"] = str(path)
+    return Settings.from_env(environ)
+
+
+def test_defaults_without_a_file(tmp_path: Path) -> None:
+    settings = settings_from(tmp_path, None)
+    assert settings == Settings()
+    assert (settings.kafka_bootstrap_servers, settings.redis_url, settings.metrics_port) == (
+        DEFAULT_KAFKA,
+        DEFAULT_REDIS,
+        DEFAULT_METRICS_PORT,
+    )
+    assert settings.config_path is None
+    assert settings.topic("events") == "events"
+    assert settings.group_id == "portrait-worker"
+
+
+@pytest.mark.parametrize("text", ["", "# nothing set\n", "---\n", "topics:\nworker:\nprofile:\n"])
+def test_empty_file_or_sections_mean_defaults(tmp_path: Path, text: str) -> None:
+    settings = settings_from(tmp_path, text)
+    assert (settings.topics, settings.worker, settings.model) == (
+        TopicsConfig(),
+        WorkerConfig(),
+        ModelConfig(),
+    )
+
+
+def test_every_section(tmp_path: Path) -> None:
+    settings = settings_from(tmp_path, FULL)
+    assert settings.kafka_bootstrap_servers == "kafka-1:9092,kafka-2:9092"
+    assert settings.redis_url == "redis://redis:6379/2"
+    assert settings.metrics_port == 9100
+    assert settings.config_path == str(tmp_path / "portrait.yaml")
+    assert settings.topics == TopicsConfig(partitions=16, replication_factor=3, prefix="staging.")
+    assert settings.worker == WorkerConfig(
+        batch_max_records=5000,
+        poll_timeout_ms=250,
+        cache_max_users=1000,
+        redis_retry_initial_ms=20,
+        redis_retry_max_ms=2000,
+        startup_timeout_s=7.5,
+        show_changes_per_s=2.0,
+    )
+    assert settings.model == ModelConfig(
+        dedupe_window_ms=12 * 3_600_000,
+        dedupe_max_ids=500,
+        cart_window_ms=14 * 86_400_000,
+        bucket_days=45,
+    )
+    assert settings.topic("events") == "staging.events"
+    assert settings.topic("events.dlq") == "staging.events.dlq"
+    assert settings.group_id == "staging.portrait-worker"
+
+
+@pytest.mark.parametrize(
+    "text,section,expected",
+    [
+        ("topics: {partitions: 4}", "topics", TopicsConfig(partitions=4)),
+        ("topics: {prefix: t1.}", "topics", TopicsConfig(prefix="t1.")),
+        ("worker: {startup_timeout_s: 3}", "worker", WorkerConfig(startup_timeout_s=3.0)),
+        ("worker: {poll_timeout_ms: '50'}", "worker", WorkerConfig(poll_timeout_ms=50)),
+        ("profile: {dedupe_window: 90m}", "model", ModelConfig(dedupe_window_ms=5_400_000)),
+        ("profile: {dedupe_window: 3600}", "model", ModelConfig(dedupe_window_ms=3_600_000)),
+        ("profile: {dedupe_window_ms: 1000}", "model", ModelConfig(dedupe_window_ms=1000)),
+        ("profile: {cart_window: 1w}", "model", ModelConfig(cart_window_ms=604_800_000)),
+        ("profile: {dedupe_max_ids: 10}", "model", ModelConfig(dedupe_max_ids=10)),
+    ],
+)
+def test_partial_sections_keep_other_defaults(
+    tmp_path: Path, text: str, section: str, expected: Any
+) -> None:
+    assert getattr(settings_from(tmp_path, text), section) == expected
+
+
+@pytest.mark.parametrize(
+    "env,expected",
+    [
+        ({}, ("kafka-1:9092,kafka-2:9092", "redis://redis:6379/2", 9100)),
+        ({"KAFKA_BOOTSTRAP_SERVERS": "k:1"}, ("k:1", "redis://redis:6379/2", 9100)),
+        ({"REDIS_URL": "redis://r:1/0"}, ("kafka-1:9092,kafka-2:9092", "redis://r:1/0", 9100)),
+        ({"PORTRAIT_METRICS_PORT": "0"}, ("kafka-1:9092,kafka-2:9092", "redis://redis:6379/2", 0)),
+        (
+            {
+                "KAFKA_BOOTSTRAP_SERVERS": "k:1",
+                "REDIS_URL": "redis://r:1/0",
+                "PORTRAIT_METRICS_PORT": "9999",
+            },
+            ("k:1", "redis://r:1/0", 9999),
+        ),
+        # an empty variable means unset
+        (
+            {"KAFKA_BOOTSTRAP_SERVERS": "", "REDIS_URL": ""},
+            ("kafka-1:9092,kafka-2:9092", "redis://redis:6379/2", 9100),
+        ),
+    ],
+)
+def test_environment_overrides_the_file(
+    tmp_path: Path, env: dict[str, str], expected: tuple[str, str, int]
+) -> None:
+    settings = settings_from(tmp_path, FULL, **env)
+    assert (settings.kafka_bootstrap_servers, settings.redis_url, settings.metrics_port) == expected
+    assert settings.topics.partitions == 16  # the rest still comes from the file
+
+
+@pytest.mark.parametrize(
+    "text,match",
+    [
+        # unknown keys, in every section
+        ("topics: {partitons: 4}", "partitons"),
+        ("worker: {batch_size: 10}", "batch_size"),
+        ("profile: {dedupe: 1h}", "dedupe"),
+        ("profile: {closed_cart_retention: 7d}", "closed_cart_retention"),
+        ("wroker: {batch_max_records: 10}", "wroker"),  # top level: a typo of a section
+        ("kafka_bootstrap_server: k:9092", "kafka_bootstrap_server"),
+        # sections that are not mappings
+        ("topics: 8", "TopicsConfig"),
+        ("worker: [batch_max_records]", "WorkerConfig"),
+        ("profile: 24h", "profile"),
+        # values of the wrong type
+        ("topics: {partitions: many}", "partitions"),
+        ("topics: {partitions: true}", "partitions"),
+        ("worker: {poll_timeout_ms: 100ms}", "poll_timeout_ms"),
+        ("worker: {startup_timeout_s: [1]}", "startup_timeout_s"),
+        ("worker: {cache_max_users: null}", "cache_max_users"),
+        ("profile: {dedupe_max_ids: lots}", "dedupe_max_ids"),
+        ("profile: {dedupe_window: soon}", "dedupe_window"),
+        ("profile: {dedupe_window: -1h}", "dedupe_window"),
+        ("profile: {cart_window: true}", "cart_window"),
+        ("profile: {dedupe_window: null}", "dedupe_window"),  # `dedupe_window:` left empty
+        ("profile: {dedupe_window: [1h]}", "dedupe_window"),
+        ("profile: {cart_window: .inf}", "cart_window"),
+        ("metrics_port: http", "metrics_port"),
+        # not YAML, or not a mapping
+        ("worker: [unclosed", "YAML"),
+        ("topics:\n\tpartitions: 4\n", "YAML"),  # a tab
+        ("a: b: c", "YAML"),
+        ("- topics\n- worker\n", "mapping"),
+        ("just a string", "mapping"),
+    ],
+)
+def test_bad_config_raises_config_error(tmp_path: Path, text: str, match: str) -> None:
+    with pytest.raises(ConfigError, match=match):
+        settings_from(tmp_path, text)
+
+
+@pytest.mark.parametrize("port", ["http", "", "9.5"])
+def test_bad_metrics_port_in_the_environment(tmp_path: Path, port: str) -> None:
+    with pytest.raises(ConfigError, match="PORTRAIT_METRICS_PORT"):
+        settings_from(tmp_path, None, PORTRAIT_METRICS_PORT=port)
+
+
+def test_missing_file_raises_config_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="cannot read"):
+        Settings.from_env({"PORTRAIT_CONFIG": str(tmp_path / "nope.yaml")})
+
+
+def test_empty_config_variable_means_no_file() -> None:
+    assert Settings.from_env({"PORTRAIT_CONFIG": ""}) == Settings()
+
+
+def test_config_error_is_a_value_error() -> None:
+    assert issubclass(ConfigError, ValueError)
