@@ -60,13 +60,18 @@ class ProfileStore:
 
     async def load_many(self, user_ids: Sequence[str]) -> dict[str, State]:
         """States of the users that have one (missing users are absent from the result)."""
+        raw = await self.load_raw(user_ids)
+        return {uid: orjson.loads(blob) for uid, blob in raw.items()}
+
+    async def load_raw(self, user_ids: Sequence[str]) -> dict[str, bytes]:
+        """The stored state blobs, undecoded (the caller decodes each and isolates failures)."""
         if not user_ids:
             return {}
         async with self.redis.pipeline(transaction=False) as pipe:
             for user_id in user_ids:
                 pipe.hget(profile_key(user_id), FIELD_STATE)
             blobs: list[bytes | None] = await pipe.execute()
-        return {uid: orjson.loads(b) for uid, b in zip(user_ids, blobs, strict=True) if b}
+        return {uid: b for uid, b in zip(user_ids, blobs, strict=True) if b}
 
     async def get(self, user_id: str) -> State | None:
         blob = await self.redis.hget(profile_key(user_id), FIELD_STATE)

@@ -23,6 +23,9 @@ from streams.retry import Backoff, retry_until_stopped
 log = logging.getLogger("portrait.worker")
 T = TypeVar("T")
 _TS_SAMPLE = 256
+# DLQ reason for a valid event whose application raised (a bug, or a corrupt stored state);
+# the decoder's reasons are profiles.events.REJECT_REASONS.
+APPLY_ERROR = "apply_error"
 
 
 class Record(Protocol):
@@ -57,7 +60,7 @@ class BatchStats:
     changes: list[tuple[str, dict[str, tuple[Any, Any]]]] = field(default_factory=list)
 
 
-Located = tuple[int, int, Event]  # partition, offset, event
+Located = tuple[Record, Event]
 
 
 class BatchProcessor:
@@ -98,11 +101,9 @@ class BatchProcessor:
             for record in records:
                 event = self._decode(record, letters, stats)
                 if event is not None:
-                    by_user.setdefault(event.user_id, []).append(
-                        (record.partition, record.offset, event)
-                    )
+                    by_user.setdefault(event.user_id, []).append((record, event))
         if by_user:
-            await self._apply(by_user, stats)
+            await self._apply(by_user, stats, letters)
         if letters:
             await self._retry("dlq", lambda: self.dlq.send_many(letters))
         return stats
@@ -120,39 +121,65 @@ class BatchProcessor:
             stats.rejected["bad_field"] += 1
         return None
 
-    async def _apply(self, by_user: dict[str, list[Located]], stats: BatchStats) -> None:
+    async def _apply(
+        self, by_user: dict[str, list[Located]], stats: BatchStats, letters: list[DeadLetter]
+    ) -> None:
         missing = [uid for uid in by_user if uid not in self.cache]
-        loaded = await self._retry("load", lambda: self.store.load_many(missing)) if missing else {}
+        blobs = await self._retry("load", lambda: self.store.load_raw(missing)) if missing else {}
         now = self.clock()
         writes: list[Write] = []
         sample_every = max(1, stats.records // _TS_SAMPLE)
         for uid, located in by_user.items():
-            state = self.cache.pop(uid, None) or loaded.get(uid) or self.model.initial()
-            before = self.model.tags(state, now) if self.track_changes else None
-            last_partition, last_offset = located[-1][0], located[-1][1]
-            moved = False
-            for partition, offset, event in located:
-                outcome = self.model.apply_event(state, event, partition, offset)
-                stats.outcomes[(event.type, outcome.value)] += 1
-                if outcome is not Outcome.REPLAYED:
-                    moved = True
-                    if outcome is Outcome.APPLIED and offset % sample_every == 0:
-                        stats.applied_ts_sample.append(event.ts)
-            self.cache[uid] = state
-            if not moved:  # every event was already applied: the stored state is current
+            try:
+                write = self._apply_user(uid, located, blobs.get(uid), now, stats, sample_every)
+            except Exception as exc:  # a bug or a corrupt stored state: isolate this user
+                log.exception("cannot apply %d events of user %r", len(located), uid)
+                self.cache.pop(uid, None)  # the stored state stays as it was
+                detail = f"{type(exc).__name__}: {exc}"[:500]
+                letters.extend(DeadLetter(record, APPLY_ERROR, detail) for record, _ in located)
+                stats.rejected[APPLY_ERROR] += len(located)
                 continue
-            self.model.compact(state)
-            writes.append(Write(uid, last_partition, last_offset, orjson.dumps(state)))
-            if before is not None:
-                changed = diff_tags(before, self.model.tags(state, now))
-                if changed:
-                    stats.changes.append((uid, changed))
+            if write is not None:
+                writes.append(write)
         refused = await self._retry("write", lambda: self.store.write(writes, now))
         for uid in refused:
             self.cache.pop(uid, None)
         stats.users_written = len(writes) - len(refused)
         stats.fence_refused = len(refused)
         self._trim_cache()
+
+    def _apply_user(
+        self,
+        uid: str,
+        located: list[Located],
+        blob: bytes | None,
+        now: int,
+        stats: BatchStats,
+        sample_every: int,
+    ) -> Write | None:
+        state = self.cache.pop(uid, None)
+        if state is None:
+            state = orjson.loads(blob) if blob else self.model.initial()
+        before = self.model.tags(state, now) if self.track_changes else None
+        moved = False
+        for record, event in located:
+            offset = record.offset
+            outcome = self.model.apply_event(state, event, record.partition, offset)
+            stats.outcomes[(event.type, outcome.value)] += 1
+            if outcome is not Outcome.REPLAYED:
+                moved = True
+                if outcome is Outcome.APPLIED and offset % sample_every == 0:
+                    stats.applied_ts_sample.append(event.ts)
+        self.cache[uid] = state
+        if not moved:  # every event was already applied: the stored state is current
+            return None
+        self.model.compact(state)
+        if before is not None:
+            changed = diff_tags(before, self.model.tags(state, now))
+            if changed:
+                stats.changes.append((uid, changed))
+        last = located[-1][0]
+        return Write(uid, last.partition, last.offset, orjson.dumps(state))
 
     def _trim_cache(self) -> None:
         while len(self.cache) > self.cache_max_users:

@@ -46,16 +46,16 @@ class FakeStore:
         self.fail_loads = 0
         self.fail_writes = 0
 
-    async def load_many(self, user_ids: Sequence[str]) -> dict[str, State]:
+    async def load_raw(self, user_ids: Sequence[str]) -> dict[str, bytes]:
         if self.fail_loads:
             self.fail_loads -= 1
             raise RedisConnectionError("Connection refused (fake)")
         self.loads.append(list(user_ids))
-        out: dict[str, State] = {}
+        out: dict[str, bytes] = {}
         for uid in user_ids:
             blob = self.hashes.get(uid, {}).get(FIELD_STATE)
             if blob:
-                out[uid] = orjson.loads(blob)
+                out[uid] = blob
         return out
 
     async def write(self, writes: Sequence[Write], now_ms: int) -> list[str]:
@@ -426,3 +426,17 @@ async def test_a_huge_purchase_does_not_poison_the_profile() -> None:
     await h.process(batch([event("purchase", "jay", price=5.0)], first_offset=1))
     tags = h.tags("jay")
     assert tags["purchases_total"] >= 1
+
+
+async def test_a_corrupt_stored_state_sends_that_users_events_to_the_dlq_and_spares_others() -> (
+    None
+):
+    h = harness()
+    h.store.hashes["kim"] = {FIELD_STATE: b"{not json", fence_field(0): 0}
+    stats = await h.process(
+        batch([event("view", "kim"), event("view", "lee"), event("click", "kim")], first_offset=1)
+    )
+    assert stats.rejected == {"apply_error": 2}
+    assert [letter.reason for letter in h.dlq.letters] == ["apply_error", "apply_error"]
+    assert h.store.hashes["kim"][FIELD_STATE] == b"{not json"  # left as it was
+    assert h.tags("lee")["views_total"] == 1
