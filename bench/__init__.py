@@ -1,0 +1,1 @@
+"""Benchmarks for Portrait (run from the repository root: ``python -m bench.throughput``)."""

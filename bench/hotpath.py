@@ -1,0 +1,215 @@
+"""The worker's batch processor alone, without Kafka: where does its time go?
+
+    python -m bench.hotpath [--events 300000] [--users 20000] [--source synthetic|taobao|rees46]
+
+Builds the real ``EventWorker`` (so its ``BatchProcessor``, ``ProfileModel`` and ``ProfileStore``
+are wired exactly as in production, nothing started), cuts the source's records into batches
+like ``getmany`` would (``batch_max_records``, grouped by partition), and feeds them to
+``processor.process`` against a real Redis (embedded valkey unless REDIS_URL is set). Twice:
+once plain for the rate and CPU per event, once under cProfile for the breakdown by function.
+cProfile roughly doubles the cost of Python calls, so read its shares as relative, not absolute.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import cProfile
+import gc
+import os
+import pstats
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from aiokafka.partitioner import DefaultPartitioner
+from aiokafka.structs import TopicPartition
+from prometheus_client import CollectorRegistry
+
+from bench.load import LoadMeter
+from bench.progress import note
+from bench.sources import SOURCES, events
+from streams.metrics import WorkerMetrics
+from streams.settings import Settings, TopicsConfig, WorkerConfig
+from streams.worker import EventWorker
+
+Batch = dict[TopicPartition, list[Any]]
+# Stages of the hot path as (file suffix, function): their cumulative time is reported as a share
+# of ``processor.process``. A stage that no longer exists under that name is left out.
+STAGES = (
+    ("decode", "profiles/events.py", "decode"),
+    ("model apply_event", "profiles/model.py", "apply_event"),
+    ("model compact", "profiles/model.py", "compact"),
+    ("apply_user (all model)", "streams/processor.py", "_apply_user"),
+    ("model initial", "profiles/model.py", "initial"),
+    ("redis load_many", "profiles/store.py", "load_many"),
+    ("redis load_raw", "profiles/store.py", "load_raw"),
+    ("redis write", "profiles/store.py", "write"),
+    ("orjson.dumps (state)", "~", "<orjson.dumps>"),
+)
+PROCESS = ("streams/processor.py", "process")
+
+
+@dataclass(frozen=True, slots=True)
+class FakeRecord:
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+
+
+def batches(args: argparse.Namespace, ns: str, topic: str) -> list[Batch]:
+    """The source's records, partitioned by key, in ``batch_max_records`` getmany-like batches."""
+    choose = DefaultPartitioner()
+    partitions = list(range(args.partitions))
+    offsets = [0] * args.partitions
+    out: list[Batch] = []
+    current: Batch = {}
+    size = 0
+    for key, value in events(args.source, args.events, args.users, ns, args.seed):
+        p = choose(key, partitions, partitions)
+        current.setdefault(TopicPartition(topic, p), []).append(
+            FakeRecord(topic, p, offsets[p], key, value)
+        )
+        offsets[p] += 1
+        size += 1
+        if size == args.batch:
+            out.append(current)
+            current, size = {}, 0
+    if current:
+        out.append(current)
+    return out
+
+
+class GcTimer:
+    """Time spent in the cyclic garbage collector, per generation (``gc.callbacks``)."""
+
+    def __init__(self) -> None:
+        self.seconds = [0.0, 0.0, 0.0]
+        self.count = [0, 0, 0]
+        self._t = 0.0
+
+    def __call__(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._t = time.perf_counter()
+        else:
+            self.seconds[info["generation"]] += time.perf_counter() - self._t
+            self.count[info["generation"]] += 1
+
+    def __enter__(self) -> GcTimer:
+        gc.callbacks.append(self)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        gc.callbacks.remove(self)
+
+
+async def run_batches(worker: EventWorker, work: list[Batch]) -> tuple[float, float]:
+    """Process every batch; return (wall seconds, CPU seconds of this process)."""
+    await worker.redis.flushdb()
+    worker.processor.drop_cache()
+    wall, cpu = time.perf_counter(), time.process_time()
+    for batch in work:
+        await worker.processor.process(batch)
+    return time.perf_counter() - wall, time.process_time() - cpu
+
+
+@contextlib.contextmanager
+def redis_url() -> Iterator[str]:
+    env = os.environ.get("REDIS_URL")
+    if env:
+        yield env
+        return
+    from streams.embedded import EmbeddedRedis
+
+    server = EmbeddedRedis()
+    server.start()
+    try:
+        yield server.url
+    finally:
+        server.stop()
+
+
+async def measure(args: argparse.Namespace, url: str) -> None:
+    ns = f"hot{uuid.uuid4().hex[:8]}."
+    settings = Settings(redis_url=url, topics=TopicsConfig(prefix=ns))
+    worker = EventWorker(settings, WorkerMetrics(CollectorRegistry()))
+    note(f"building {args.events} {args.source} records ...")
+    work = batches(args, ns, settings.topic("events"))
+    try:
+        note(f"processing {len(work)} batches (plain) ...")
+        meter = LoadMeter()
+        meter.start()
+        with GcTimer() as gc_time:
+            wall, cpu = await run_batches(worker, work)
+        others = meter.stop()["other_cores"]
+        print(
+            f"{args.source}: {args.events} events in {len(work)} batches: {args.events / wall:,.0f}"
+            f" events/s wall, {1e6 * cpu / args.events:.1f} us CPU/event, "
+            f"{cpu / wall:.2f} cores (Redis round trips are the rest); "
+            f"other processes used {others:.2f} cores"
+        )
+        print(
+            f"cyclic GC: {sum(gc_time.seconds):.2f} s = {100 * sum(gc_time.seconds) / wall:.0f}% "
+            f"of wall (gen0/1/2: {gc_time.count} collections, "
+            f"{[round(t, 2) for t in gc_time.seconds]} s; the records held here add to it)"
+        )
+        if args.no_profile:
+            return
+        note("processing again under cProfile ...")
+        profile = cProfile.Profile()
+        profile.enable()
+        await run_batches(worker, work)
+        profile.disable()
+        stats = pstats.Stats(profile, stream=sys.stdout)
+        print_stages(stats)
+        stats.sort_stats("tottime").print_stats(args.top)
+        stats.sort_stats("cumtime").print_stats(args.top)
+    finally:
+        await worker.redis.aclose()
+        for client in (worker.consumer, worker.producer):  # built, never started
+            with contextlib.suppress(Exception):
+                await client.stop()
+
+
+def _cumulative(stats: pstats.Stats, suffix: str, name: str) -> float | None:
+    table: dict[tuple[str, int, str], tuple[Any, ...]] = stats.stats  # type: ignore[attr-defined]
+    found = [v[3] for (file, _, func), v in table.items() if func == name and file.endswith(suffix)]
+    return sum(found) if found else None
+
+
+def print_stages(stats: pstats.Stats) -> None:
+    """Cumulative time of the known stages as a share of ``processor.process`` (under cProfile)."""
+    total = _cumulative(stats, *PROCESS)
+    if not total:
+        return
+    print(f"stages under cProfile (share of processor.process, {total:.1f} s):")
+    for label, suffix, name in STAGES:
+        seconds = _cumulative(stats, suffix, name)
+        if seconds is not None:
+            print(f"  {label:<24} {100 * seconds / total:5.1f}%")
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m bench.hotpath", description=__doc__.split("\n")[0])
+    p.add_argument("--events", type=int, default=300_000)
+    p.add_argument("--users", type=int, default=20_000)
+    p.add_argument("--partitions", type=int, default=8)
+    p.add_argument("--source", choices=SOURCES, default="synthetic")
+    p.add_argument("--seed", type=int, default=7)
+    p.add_argument("--batch", type=int, default=WorkerConfig().batch_max_records)
+    p.add_argument("--top", type=int, default=30, help="functions to list")
+    p.add_argument("--no-profile", action="store_true", help="only the plain run")
+    args = p.parse_args(argv)
+    with redis_url() as url:
+        asyncio.run(measure(args, url))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
