@@ -34,6 +34,7 @@ from bench.load import LoadMeter
 from bench.progress import note
 from bench.sources import SOURCES, events
 from streams.metrics import WorkerMetrics
+from streams.runner import tune_gc
 from streams.settings import Settings, TopicsConfig, WorkerConfig
 from streams.worker import EventWorker
 
@@ -141,6 +142,8 @@ async def measure(args: argparse.Namespace, url: str) -> None:
     worker = EventWorker(settings, WorkerMetrics(CollectorRegistry()))
     note(f"building {args.events} {args.source} records ...")
     work = batches(args, ns, settings.topic("events"))
+    if args.worker_gc:
+        tune_gc()  # as `portrait worker` does
     try:
         note(f"processing {len(work)} batches (plain) ...")
         meter = LoadMeter()
@@ -205,6 +208,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--batch", type=int, default=WorkerConfig().batch_max_records)
     p.add_argument("--top", type=int, default=30, help="functions to list")
     p.add_argument("--no-profile", action="store_true", help="only the plain run")
+    p.add_argument(
+        "--worker-gc", action="store_true", help="tune the garbage collector as the worker does"
+    )
     args = p.parse_args(argv)
     with redis_url() as url:
         asyncio.run(measure(args, url))

@@ -29,6 +29,7 @@ BEHAVIOURS: Final = (
     "login",
 )
 SLOT: Final = {name: i for i, name in enumerate(BEHAVIOURS)}
+assert len(BEHAVIOURS) == 8  # Counters.apply spells out a bucket of 8 slots
 
 TagValue = int | float | str | None
 Tags = dict[str, TagValue]
@@ -40,7 +41,10 @@ class Aggregator(Protocol):
 
     def initial(self) -> Any: ...
 
-    def apply(self, state: Any, event: Event) -> Any: ...
+    def apply(self, state: Any, event: Event, newest_ts: int = 0) -> Any:
+        """Fold in one event; ``newest_ts`` is the user's newest event time, this one included
+        (windows are relative to it, so what is older than every window can be ignored)."""
+        ...
 
     def compact(self, state: Any, newest_ts: int) -> Any: ...
 
@@ -100,15 +104,18 @@ class Counters:
     def initial(self) -> dict[str, Any]:
         return {"t": {}, "b": {}}
 
-    def apply(self, state: dict[str, Any], event: Event) -> dict[str, Any]:
+    def apply(self, state: dict[str, Any], event: Event, newest_ts: int = 0) -> dict[str, Any]:
+        etype = event.type
         totals = state["t"]
-        totals[event.type] = totals.get(event.type, 0) + 1
-        slot = SLOT.get(event.type)
-        if slot is not None:
-            day = str(day_of(event.ts))
-            bucket = state["b"].get(day)
+        totals[etype] = totals.get(etype, 0) + 1
+        slot = SLOT.get(etype)
+        day_number = event.ts // DAY_MS
+        if slot is not None and day_number > newest_ts // DAY_MS - self.keep_days:
+            buckets = state["b"]
+            day = str(day_number)
+            bucket = buckets.get(day)
             if bucket is None:
-                bucket = state["b"][day] = [0] * len(BEHAVIOURS)
+                bucket = buckets[day] = [0, 0, 0, 0, 0, 0, 0, 0]
             bucket[slot] += 1
         return state
 
@@ -149,12 +156,14 @@ class Monetary:
     def initial(self) -> dict[str, Any]:
         return {"t": 0.0, "b": {}}
 
-    def apply(self, state: dict[str, Any], event: Event) -> dict[str, Any]:
+    def apply(self, state: dict[str, Any], event: Event, newest_ts: int = 0) -> dict[str, Any]:
         if event.type == "purchase":
             amount = purchase_amount(event)
             state["t"] += amount
-            day = str(day_of(event.ts))
-            state["b"][day] = state["b"].get(day, 0.0) + amount
+            day_number = event.ts // DAY_MS
+            if day_number > newest_ts // DAY_MS - self.keep_days:  # else older than every window
+                day = str(day_number)
+                state["b"][day] = state["b"].get(day, 0.0) + amount
         return state
 
     def compact(self, state: dict[str, Any], newest_ts: int) -> dict[str, Any]:
@@ -177,7 +186,7 @@ class Recency:
     def initial(self) -> list[int | None]:
         return [None, None, None]
 
-    def apply(self, state: list[int | None], event: Event) -> list[int | None]:
+    def apply(self, state: list[int | None], event: Event, newest_ts: int = 0) -> list[int | None]:
         first, last, purchase = state
         ts = event.ts
         state[0] = ts if first is None or ts < first else first

@@ -1,8 +1,9 @@
 """The open cart and declared attributes, as order-independent aggregators.
 
-An item is open when its latest add lies inside the cart window (default 30 days before the
-user's newest event) and is later, by event time, than its latest removal, than the latest
-purchase naming it, and than the latest purchase naming no items (a whole-cart checkout).
+An item is open when its latest add lies inside the cart window (default: the 30 UTC calendar
+days ending on the day of the user's newest event) and is later, by event time, than its latest
+removal, than the latest purchase naming it, and than the latest purchase naming no items (a
+whole-cart checkout).
 
 Everything older than the window is dropped, open or closed, and an add older than the window is
 ignored when it arrives. That makes the cart independent of arrival order: a late add can only
@@ -13,7 +14,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from profiles.aggregators import Tags
+from profiles.aggregators import DAY_MS, Tags
 from profiles.events import Event
 
 # item state: [added_at, closed_at, quantity of the latest add, price of the latest add]
@@ -26,17 +27,22 @@ class Cart:
     key: ClassVar[str] = "k"
     types: ClassVar[frozenset[str] | None] = None  # every event moves the window
 
-    def __init__(self, window_ms: int = 30 * 86_400_000) -> None:
-        self.window_ms = window_ms
+    def __init__(self, window_ms: int = 30 * DAY_MS) -> None:
+        self.window_days = max(1, -(-window_ms // DAY_MS))  # whole UTC days, rounded up
+
+    def horizon(self, newest_ts: int) -> int:
+        """Start of the oldest UTC day of the window that ends on the newest event's day."""
+        return (newest_ts // DAY_MS - self.window_days + 1) * DAY_MS
 
     def initial(self) -> dict[str, Any]:
         return {"i": {}, "c": 0, "x": 0}
 
-    def apply(self, state: dict[str, Any], event: Event) -> dict[str, Any]:
+    def apply(self, state: dict[str, Any], event: Event, newest_ts: int = 0) -> dict[str, Any]:
         etype = event.type
-        if event.ts > state["x"]:
-            state["x"] = event.ts
-        if event.ts < state["x"] - self.window_ms:
+        newest = max(state["x"], event.ts, newest_ts)
+        if newest > state["x"]:
+            state["x"] = newest
+        if event.ts < self.horizon(state["x"]):
             return state  # outside the window: cannot change what is open
         if etype == "add_to_cart" and event.item_id is not None:
             item = state["i"].setdefault(event.item_id, [0, 0, 0, None])
@@ -62,7 +68,7 @@ class Cart:
             item[_CLOSED] = ts
 
     def compact(self, state: dict[str, Any], newest_ts: int) -> dict[str, Any]:
-        horizon = state["x"] - self.window_ms
+        horizon = self.horizon(state["x"])
         items = state["i"]
         for item_id, item in list(items.items()):
             if max(item[_ADDED], item[_CLOSED]) < horizon:
@@ -79,10 +85,11 @@ class Cart:
 
     def open_items(self, state: dict[str, Any]) -> list[dict[str, Any]]:
         cleared = state["c"]
+        horizon = self.horizon(state["x"])  # so that the answer never depends on compaction
         return [
             {"item_id": k, "quantity": v[_QTY], "price": v[_PRICE], "added_at": v[_ADDED]}
             for k, v in sorted(state["i"].items())
-            if v[_ADDED] > max(v[_CLOSED], cleared)
+            if v[_ADDED] > max(v[_CLOSED], cleared) and v[_ADDED] >= horizon
         ]
 
     def tags(self, state: dict[str, Any], as_of_ms: int) -> Tags:
@@ -101,7 +108,7 @@ class Attributes:
     def initial(self) -> dict[str, Any]:
         return {}
 
-    def apply(self, state: dict[str, Any], event: Event) -> dict[str, Any]:
+    def apply(self, state: dict[str, Any], event: Event, newest_ts: int = 0) -> dict[str, Any]:
         if event.traits:
             for name, value in event.traits.items():
                 current = state.get(name)

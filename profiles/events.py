@@ -48,8 +48,8 @@ TRAIT_NAMES: Final = ("gender", "birth_year", "city", "occupation", "income_band
 CONTEXT_NAMES: Final = ("device", "os", "channel", "timezone")
 
 # Timestamps outside [2000-01-01, 2100-01-01) are rejected as nonsense.
-_MIN_TS: Final = 946_684_800_000
-_MAX_TS: Final = 4_102_444_800_000
+MIN_TS: Final = 946_684_800_000
+MAX_TS: Final = 4_102_444_800_000
 
 # Profiles of anonymous visitors are keyed by this prefix + anonymous_id.
 ANON_PREFIX: Final = "anon:"
@@ -222,7 +222,7 @@ def parse_ts(value: object) -> int:
         ms = _rfc3339_ms(value)
     else:
         raise Rejected("bad_timestamp", f"ts has type {type(value).__name__}")
-    if not _MIN_TS <= ms < _MAX_TS:
+    if not MIN_TS <= ms < MAX_TS:
         raise Rejected("bad_timestamp", f"ts {value!r} is outside 2000..2100 (epoch ms expected)")
     return ms
 

@@ -12,11 +12,12 @@ A profile state is a JSON-able dict: one sub-state per aggregator plus bookkeepi
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from profiles.aggregators import Aggregator, Counters, Monetary, Recency, Tags
+from profiles.aggregators import DAY_MS, Aggregator, Counters, Monetary, Recency, Tags
 from profiles.cart import Attributes, Cart
 from profiles.events import EVENT_TYPES, Event
 
@@ -57,8 +58,10 @@ class ProfileModel:
             self.attributes,
         )
         # Per event type, the aggregators that look at it (saves calls on the hot path).
-        self._by_type: dict[str, tuple[Aggregator, ...]] = {
-            etype: tuple(a for a in self.aggregators if a.types is None or etype in a.types)
+        self._by_type: dict[str, tuple[tuple[str, Callable[[Any, Event, int], Any]], ...]] = {
+            etype: tuple(
+                (a.key, a.apply) for a in self.aggregators if a.types is None or etype in a.types
+            )
             for etype in EVENT_TYPES
         }
 
@@ -72,30 +75,41 @@ class ProfileModel:
         self, state: State, event: Event, partition: int = -1, offset: int = -1
     ) -> Outcome:
         """Apply one event unless the fence or the dedupe window says it was seen."""
-        fences = state["o"]
-        pkey = str(partition)
         if offset >= 0:
+            fences = state["o"]
+            pkey = str(partition)
             if offset <= fences.get(pkey, -1):
-                return Outcome.REPLAYED
+                return REPLAYED
             fences[pkey] = offset
-        digest = event_digest(event.event_id)
+        digest = _blake2b(event.event_id.encode(), digest_size=8).hexdigest()
         seen = state["d"]
         if digest in seen:
-            return Outcome.DUPLICATE
-        seen[digest] = event.ts
-        for agg in self._by_type[event.type]:
-            state[agg.key] = agg.apply(state[agg.key], event)
-        if event.ts > state["x"]:
-            state["x"] = event.ts
-        return Outcome.APPLIED
+            return DUPLICATE
+        ts = seen[digest] = event.ts
+        newest = state["x"]
+        if ts > newest:
+            newest = state["x"] = ts
+        for key, apply in self._by_type[event.type]:
+            state[key] = apply(state[key], event, newest)
+        return APPLIED
 
     def compact(self, state: State) -> State:
-        """Drop what no query can see any more; call once per user per batch."""
+        """Drop what no query can see any more; call once per user per batch.
+
+        Every horizon is a UTC day boundary relative to the user's newest event, so nothing can
+        age out until that day changes: the full pass runs only then (or when the dedupe window
+        is over its size), and its result is the same whatever the batching.
+        """
         newest = state["x"]
+        day = newest // DAY_MS
+        seen: dict[str, int] = state["d"]
+        if state.get("cd") == day and len(seen) <= self.config.dedupe_max_ids:
+            return state
+        state["cd"] = day
         for agg in self.aggregators:
             state[agg.key] = agg.compact(state[agg.key], newest)
-        seen: dict[str, int] = state["d"]
-        horizon = newest - self.config.dedupe_window_ms
+        window_days = -(-self.config.dedupe_window_ms // DAY_MS)  # whole days, rounded up
+        horizon = (day - window_days) * DAY_MS  # the window, stretched back to a day boundary
         if seen and (len(seen) > self.config.dedupe_max_ids or min(seen.values()) < horizon):
             kept = sorted(((ts, h) for h, ts in seen.items() if ts >= horizon), reverse=True)
             state["d"] = {h: ts for ts, h in kept[: self.config.dedupe_max_ids]}
@@ -125,7 +139,11 @@ class ProfileModel:
 
 def event_digest(event_id: str) -> str:
     """A 64-bit digest of an event id: what the dedupe window stores instead of the id."""
-    return hashlib.blake2b(event_id.encode(), digest_size=8).hexdigest()
+    return _blake2b(event_id.encode(), digest_size=8).hexdigest()  # inlined in apply_event
+
+
+_blake2b = hashlib.blake2b
+APPLIED, DUPLICATE, REPLAYED = Outcome.APPLIED, Outcome.DUPLICATE, Outcome.REPLAYED
 
 
 def diff_tags(before: Tags, after: Tags) -> dict[str, tuple[Any, Any]]:

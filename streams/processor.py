@@ -9,15 +9,16 @@ from __future__ import annotations
 
 import logging
 from collections import Counter, OrderedDict
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
 
 import orjson
 
-from profiles.events import Event, Rejected, decode
-from profiles.model import Outcome, ProfileModel, State, diff_tags
+from profiles.events import Event, Rejected
+from profiles.model import APPLIED, REPLAYED, ProfileModel, State, diff_tags
 from profiles.store import ProfileStore, Write
+from profiles.wire import decode
 from streams.retry import Backoff, retry_until_stopped
 
 log = logging.getLogger("portrait.worker")
@@ -63,6 +64,16 @@ class BatchStats:
 Located = tuple[Record, Event]
 
 
+@dataclass(slots=True)
+class Prepared:
+    """A batch decoded and applied, its writes and dead letters not yet stored."""
+
+    stats: BatchStats
+    writes: list[Write]
+    letters: list[DeadLetter]
+    now: int
+
+
 class BatchProcessor:
     def __init__(
         self,
@@ -87,14 +98,25 @@ class BatchProcessor:
         self.cache_max_users = cache_max_users
         self.track_changes = track_changes
         self.cache: OrderedDict[str, State] = OrderedDict()
+        self._latest_users: Collection[str] = ()
 
     def drop_cache(self) -> None:
         """Forget cached states (on partition revocation: Redis is the source of truth)."""
         self.cache.clear()
 
     async def process(self, batch: Mapping[Any, Sequence[Record]]) -> BatchStats:
-        stats = BatchStats()
-        letters: list[DeadLetter] = []
+        """Prepare and store one batch: all that must happen before its offsets are committed."""
+        return await self.store_prepared(await self.prepare(batch))
+
+    async def prepare(self, batch: Mapping[Any, Sequence[Record]]) -> Prepared:
+        """Decode, load the users not cached, apply: the CPU part, with no write yet.
+
+        The cache then holds the new states, so the next batch may be prepared while this one's
+        writes are in flight (every written state is the state of a prefix of the partition,
+        and the fence keeps the prefixes in Redis growing).
+        """
+        prepared = Prepared(BatchStats(), [], [], self.clock())
+        stats, letters = prepared.stats, prepared.letters
         by_user: dict[str, list[Located]] = {}
         for records in batch.values():
             stats.records += len(records)
@@ -103,9 +125,22 @@ class BatchProcessor:
                 if event is not None:
                     by_user.setdefault(event.user_id, []).append((record, event))
         if by_user:
-            await self._apply(by_user, stats, letters)
-        if letters:
-            await self._retry("dlq", lambda: self.dlq.send_many(letters))
+            await self._apply(by_user, prepared)
+        self._latest_users = by_user.keys()
+        return prepared
+
+    async def store_prepared(self, prepared: Prepared) -> BatchStats:
+        """Write the states (fenced) and the dead letters, retrying until done or stopping."""
+        stats, writes = prepared.stats, prepared.writes
+        if writes:
+            refused = await self._retry("write", lambda: self.store.write(writes, prepared.now))
+            for uid in refused:
+                self.cache.pop(uid, None)
+            stats.users_written = len(writes) - len(refused)
+            stats.fence_refused = len(refused)
+        if prepared.letters:
+            await self._retry("dlq", lambda: self.dlq.send_many(prepared.letters))
+        self._trim_cache()
         return stats
 
     def _decode(self, record: Record, letters: list[DeadLetter], stats: BatchStats) -> Event | None:
@@ -121,13 +156,15 @@ class BatchProcessor:
             stats.rejected["bad_field"] += 1
         return None
 
-    async def _apply(
-        self, by_user: dict[str, list[Located]], stats: BatchStats, letters: list[DeadLetter]
-    ) -> None:
+    async def _apply(self, by_user: dict[str, list[Located]], prepared: Prepared) -> None:
         missing = [uid for uid in by_user if uid not in self.cache]
         blobs = await self._retry("load", lambda: self.store.load_raw(missing)) if missing else {}
-        now = self.clock()
-        writes: list[Write] = []
+        stats, letters, writes, now = (
+            prepared.stats,
+            prepared.letters,
+            prepared.writes,
+            prepared.now,
+        )
         sample_every = max(1, stats.records // _TS_SAMPLE)
         for uid, located in by_user.items():
             try:
@@ -141,12 +178,6 @@ class BatchProcessor:
                 continue
             if write is not None:
                 writes.append(write)
-        refused = await self._retry("write", lambda: self.store.write(writes, now))
-        for uid in refused:
-            self.cache.pop(uid, None)
-        stats.users_written = len(writes) - len(refused)
-        stats.fence_refused = len(refused)
-        self._trim_cache()
 
     def _apply_user(
         self,
@@ -162,13 +193,15 @@ class BatchProcessor:
             state = orjson.loads(blob) if blob else self.model.initial()
         before = self.model.tags(state, now) if self.track_changes else None
         moved = False
+        apply = self.model.apply_event
+        outcomes = stats.outcomes
         for record, event in located:
             offset = record.offset
-            outcome = self.model.apply_event(state, event, record.partition, offset)
-            stats.outcomes[(event.type, outcome.value)] += 1
-            if outcome is not Outcome.REPLAYED:
+            outcome = apply(state, event, record.partition, offset)
+            outcomes[(event.type, outcome)] += 1
+            if outcome is not REPLAYED:
                 moved = True
-                if outcome is Outcome.APPLIED and offset % sample_every == 0:
+                if outcome is APPLIED and offset % sample_every == 0:
                     stats.applied_ts_sample.append(event.ts)
         self.cache[uid] = state
         if not moved:  # every event was already applied: the stored state is current
@@ -182,8 +215,13 @@ class BatchProcessor:
         return Write(uid, last.partition, last.offset, orjson.dumps(state))
 
     def _trim_cache(self) -> None:
-        while len(self.cache) > self.cache_max_users:
-            self.cache.popitem(last=False)
+        """Evict the least recently touched states, but never one of the latest prepared batch:
+        its write may still be in flight, and a reload from Redis would be stale."""
+        cache = self.cache
+        while len(cache) > self.cache_max_users:
+            if next(iter(cache)) in self._latest_users:  # its write may be in flight: keep it
+                break
+            cache.popitem(last=False)
 
     async def _retry(self, op: str, fn: Callable[[], Awaitable[T]]) -> T:
         return await retry_until_stopped(

@@ -69,6 +69,13 @@ async def test_malformed_events_reach_dlq_with_reason_and_worker_keeps_running(
             return user in states and states[user]["n"]["t"].get("purchase") == 1
 
         await wait_until(applied, what="the good event after the bad ones")
+
+        async def counted() -> bool:  # the batch's metrics follow its writes and dead letters
+            return metric(
+                registry, "portrait_events_total", type="unknown", outcome="rejected"
+            ) == len(BAD)
+
+        await wait_until(counted, what="the rejected events counted")
         for reason in set(BAD.values()):
             expected = sum(1 for r in BAD.values() if r == reason)
             assert metric(registry, "portrait_dlq_total", reason=reason) == expected, reason

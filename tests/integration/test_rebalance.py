@@ -59,5 +59,13 @@ async def test_a_second_worker_joining_and_the_first_leaving_keep_counts_exact(
     wrong = [
         u for u in users if model.view(u, states[u], as_of) != model.view(u, expected[u], as_of)
     ]
+    for u in wrong[:2]:
+        a, b = model.view(u, states[u], as_of), model.view(u, expected[u], as_of)
+        print(
+            "DIFF",
+            u,
+            {k: (a["tags"][k], b["tags"][k]) for k in a["tags"] if a["tags"][k] != b["tags"][k]},
+            a["cart"] == b["cart"],
+        )
     assert wrong == []
     assert await applied_total(settings, users) == len(events)

@@ -19,6 +19,7 @@ pytestmark = pytest.mark.integration
         (5, 6, [], "second"),  # a newer batch overwrites
         (5, 4, ["u"], "first"),  # a zombie owner's older batch is refused
         (5, 5, [], "first"),  # a retried chunk that already landed: nothing to do, not refused
+        (10**15, 10**15 + 1, [], "second"),  # offsets beyond Lua's integer printing
     ],
 )
 async def test_fenced_write(
@@ -55,7 +56,7 @@ async def test_write_spans_chunks_and_reloads_after_script_flush(
         await redis.script_flush()  # e.g. Redis restarted: EVALSHA answers NOSCRIPT
         later = [Write(u, i % 2, 11, orjson.dumps({"n": i + 100})) for i, u in enumerate(users)]
         assert await store.write(later, 2) == []
-        loaded = await store.load_many([*users, namespace + "missing"])
+        loaded = await store.load_many([namespace + "missing", *users, namespace + "missing2"])
         assert {u: s["n"] for u, s in loaded.items()} == {u: i + 100 for i, u in enumerate(users)}
     finally:
         await redis.aclose()

@@ -413,7 +413,8 @@ def test_cart_same_instant_adds_are_order_independent() -> None:
     assert model.cart.open_items(forward["k"]) == model.cart.open_items(backward["k"])
 
 
-CART_WINDOW = ModelConfig().cart_window_ms  # 30 days before the user's newest event
+# The cart window: the 30 UTC calendar days ending on the day of the user's newest event.
+WINDOW_START_BEFORE_NEWEST = AS_OF - (AS_OF // DAY_MS - 29) * DAY_MS
 
 
 @pytest.mark.parametrize(
@@ -421,8 +422,8 @@ CART_WINDOW = ModelConfig().cart_window_ms  # 30 days before the user's newest e
     [
         (0, True),
         (DAY_MS, True),
-        (CART_WINDOW, True),  # exactly at the window's start: kept
-        (CART_WINDOW + 1, False),  # older than the window: dropped
+        (WINDOW_START_BEFORE_NEWEST, True),  # exactly at the window's first midnight: kept
+        (WINDOW_START_BEFORE_NEWEST + 1, False),  # a millisecond earlier: dropped
         (60 * DAY_MS, False),
     ],
 )
@@ -468,15 +469,16 @@ def test_cart_late_add_older_than_the_window_is_ignored() -> None:
     newest = AS_OF
     _, state = run(
         [
-            E("add_to_cart", newest - CART_WINDOW - 2 * HOUR, item_id=A),
-            E("remove_from_cart", newest - CART_WINDOW - HOUR, item_id=A),
+            E("add_to_cart", newest - WINDOW_START_BEFORE_NEWEST - 2 * HOUR, item_id=A),
+            E("remove_from_cart", newest - WINDOW_START_BEFORE_NEWEST - HOUR, item_id=A),
             E("view", newest),
         ],
         model,
     )
     model.compact(state)
     assert state["k"]["i"] == {}  # the closed item is forgotten ...
-    model.apply_event(state, E("add_to_cart", newest - CART_WINDOW - 3 * HOUR, item_id=A))
+    late = E("add_to_cart", newest - WINDOW_START_BEFORE_NEWEST - 3 * HOUR, item_id=A)
+    model.apply_event(state, late)
     model.compact(state)
     assert model.cart.open_items(state["k"]) == []  # ... and a late, older add cannot reopen it
 
@@ -489,7 +491,7 @@ def test_cart_state_stays_bounded() -> None:
         model.apply_event(state, E("add_to_cart", ts, item_id=f"sku-{day}"))
         model.apply_event(state, E("remove_from_cart", ts + HOUR, item_id=f"sku-{day}"))
         model.compact(state)
-    assert len(state["k"]["i"]) <= CART_WINDOW // DAY_MS + 1
+    assert len(state["k"]["i"]) <= 30
 
 
 # --- attributes ----------------------------------------------------------------------------------
@@ -567,6 +569,9 @@ def test_fence_advances_on_a_duplicate() -> None:
 # --- dedupe --------------------------------------------------------------------------------------
 
 
+NEXT_MIDNIGHT = (T0 // DAY_MS + 1) * DAY_MS
+
+
 @pytest.mark.parametrize(
     "first_ts,newest_ts,compact,outcome",
     [
@@ -574,7 +579,11 @@ def test_fence_advances_on_a_duplicate() -> None:
         (T0, T0 + 30 * DAY_MS, False, Outcome.DUPLICATE),  # no compaction: still remembered
         (T0, T0, True, Outcome.DUPLICATE),
         (T0, T0 + 24 * HOUR, True, Outcome.DUPLICATE),  # exactly the window: kept
-        (T0, T0 + 24 * HOUR + 1, True, Outcome.APPLIED),  # outside the window: forgotten
+        # the window is stretched back to a UTC midnight: kept while the newest event's day is
+        # at most one day after the first one's day
+        (T0, T0 + 24 * HOUR + 1, True, Outcome.DUPLICATE),
+        (T0, NEXT_MIDNIGHT + DAY_MS - 1, True, Outcome.DUPLICATE),
+        (T0, NEXT_MIDNIGHT + DAY_MS, True, Outcome.APPLIED),  # two days on: forgotten
         (T0, T0 + 10 * DAY_MS, True, Outcome.APPLIED),
     ],
 )
@@ -610,7 +619,9 @@ def test_dedupe_window_is_configurable(window_ms: int) -> None:
     model.apply_event(state, E("view", T0 + window_ms))
     model.compact(state)
     assert model.apply_event(state, E("view", T0, "e")) is Outcome.DUPLICATE
-    model.apply_event(state, E("view", T0 + window_ms + 1))
+    # forgotten once the window, stretched back to a UTC midnight, no longer reaches T0's day
+    days = -(-window_ms // DAY_MS)
+    model.apply_event(state, E("view", (T0 // DAY_MS + days + 1) * DAY_MS))
     model.compact(state)
     assert model.apply_event(state, E("view", T0, "e")) is Outcome.APPLIED
 
@@ -729,9 +740,17 @@ def events_strategy(draw: st.DrawFn, span_ms: int, retries: bool = True) -> list
     return events + [events[i] for i in copies]
 
 
+# Windows are read at several as-of times, also before the newest event: a bucket that one
+# arrival order kept and another pruned would show there.
+AS_OFS = (AS_OF - 35 * DAY_MS, AS_OF - 20 * DAY_MS, AS_OF - 5 * DAY_MS, AS_OF)
+
+
 def observable(model: ProfileModel, state: State) -> dict[str, Any]:
-    view = model.view("u-1", state, AS_OF)
-    return {"tags": view["tags"], "attributes": view["attributes"], "cart": view["cart"]}
+    out: dict[str, Any] = {}
+    for as_of in AS_OFS:
+        view = model.view("u-1", state, as_of)
+        out.update({f"{k}@{as_of}": v for k, v in view["tags"].items()})
+    return {"tags": out, "attributes": view["attributes"], "cart": view["cart"]}
 
 
 def assert_same(left: dict[str, Any], right: dict[str, Any]) -> None:
@@ -815,3 +834,17 @@ def test_order_independence_with_retries_across_batches(scenario: Scenario) -> N
     across batch boundaries."""
     once = list({e.event_id: e for e in scenario[0]}.values())
     assert_order_independent(scenario, once)
+
+
+def test_a_late_event_older_than_every_window_is_not_bucketed_after_compaction() -> None:
+    """Compaction runs once per new day; an older event arriving later that day must not leave a
+    bucket that an in-order replay would have pruned (a window read at an earlier as-of would
+    show it)."""
+    newest = AS_OF
+    old = AS_OF - 32 * DAY_MS  # outside the 30 days ending on the newest event's day
+    model = ProfileModel()
+    in_order = run_batches(model, [E("view", old), E("view", newest)], [])
+    late = run_batches(model, [E("view", newest), E("view", old)], [1])  # compaction between
+    for as_of in (old, AS_OF - 20 * DAY_MS, AS_OF):
+        assert model.tags(late, as_of) == model.tags(in_order, as_of), as_of
+    assert model.tags(late, old)["views_30d"] == 0 and model.tags(late, old)["views_total"] == 2

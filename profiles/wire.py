@@ -1,0 +1,137 @@
+"""The hot-path decoder: msgspec typed structs for the common, native shape of contract v1.
+
+:func:`decode` gives exactly what :func:`profiles.events.decode` gives (a property test checks
+it), about three times faster: msgspec parses and type-checks in C straight into structs, and
+only what JSON types cannot say is checked here. Anything off the common path (Segment names or
+envelopes, anonymous users, objects in ``context``, any invalid message) falls back to the
+reference decoder, which gives the precise rejection reason.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Final
+
+import msgspec
+
+from profiles.events import (
+    ANON_PREFIX,
+    EVENT_TYPES,
+    MAX_AMOUNT,
+    MAX_TS,
+    MIN_TS,
+    TRAIT_NAMES,
+    Event,
+    Rejected,
+    parse_ts,
+)
+from profiles.events import decode as reference_decode
+
+Id = str | int
+Money = Annotated[float, msgspec.Meta(ge=0, le=MAX_AMOUNT)]
+Quantity = Annotated[int, msgspec.Meta(ge=1, le=1_000_000)]
+
+
+class _Product(msgspec.Struct):
+    item_id: Id | None = None
+    product_id: Id | None = None
+
+
+class _Properties(msgspec.Struct):
+    item_id: Id | None = None
+    product_id: Id | None = None
+    category: str | None = None
+    brand: str | None = None
+    price: Money | None = None
+    quantity: Quantity | None = None
+    order_id: Id | None = None
+    revenue: Money | None = None
+    query: str | None = None
+    coupon: str | None = None
+    products: list[_Product] | None = None
+
+
+class _Context(msgspec.Struct):
+    device: str | None = None
+    os: str | None = None
+    channel: str | None = None
+    timezone: str | None = None
+
+
+class _Message(msgspec.Struct):
+    event_id: str
+    type: str
+    ts: int | float | str
+    user_id: Id | None = None
+    properties: _Properties | None = None
+    context: _Context | None = None
+    traits: dict[str, Any] | None = None
+
+
+_DECODER: Final = msgspec.json.Decoder(_Message)
+_NO_PROPS: Final = _Properties()
+_NO_CONTEXT: Final = _Context()
+
+
+class _OffPath(Exception):
+    """Not the common shape: let the reference decoder judge it."""
+
+
+def decode(raw: bytes | bytearray | memoryview | str) -> Event:
+    """Parse and validate one message value; raise :class:`Rejected` with a reason."""
+    try:
+        return _fast(_DECODER.decode(raw))
+    except (msgspec.DecodeError, _OffPath, Rejected):
+        return reference_decode(raw)
+
+
+def _fast(m: _Message) -> Event:
+    if not m.event_id or m.type not in EVENT_TYPES:
+        raise _OffPath
+    user_id = m.user_id
+    if user_id is None or user_id == "":
+        raise _OffPath  # anonymous, or Segment's userId: the reference handles precedence
+    p = m.properties or _NO_PROPS
+    c = m.context or _NO_CONTEXT
+    traits = None
+    if m.type == "identify" and m.traits:
+        traits = {k: m.traits[k] for k in TRAIT_NAMES if m.traits.get(k) is not None} or None
+    ts = m.ts
+    if type(ts) is not int or not MIN_TS <= ts < MAX_TS:
+        ts = parse_ts(ts)
+    if type(user_id) is not str or "{" in user_id or "}" in user_id or user_id[:5] == ANON_PREFIX:
+        user_id = _user(user_id)
+    return Event(
+        m.event_id, m.type, user_id, ts, _item(p.item_id, p.product_id),
+        p.category or None, p.brand or None, p.price, p.quantity or 1,
+        _item(p.order_id, None) if p.order_id is not None else None, p.revenue,
+        p.query or None, p.coupon or None, _products(p.products) if p.products else (),
+        c.device or None, c.os or None, c.channel or None, c.timezone or None, traits,
+    )  # fmt: skip
+
+
+def _user(value: Id) -> str:
+    if type(value) is int:
+        return str(value)
+    assert isinstance(value, str)
+    if "{" in value or "}" in value or value.startswith(ANON_PREFIX):
+        raise _OffPath
+    return value
+
+
+def _item(first: Id | None, second: Id | None) -> str | None:
+    value = first if first is not None and first != "" else second
+    if value is None or value == "":
+        return None
+    if type(value) is int:
+        return str(value)
+    assert isinstance(value, str)
+    if "{" in value or "}" in value:
+        raise _OffPath
+    return value
+
+
+def _products(products: list[_Product] | None) -> tuple[str, ...]:
+    if not products:
+        return ()
+    ids = (_item(p.item_id, p.product_id) for p in products)
+    return tuple(i for i in ids if i is not None)
