@@ -19,6 +19,7 @@ from profiles.events import Event
 
 # item state: [added_at, closed_at, quantity of the latest add, price of the latest add]
 _ADDED, _CLOSED, _QTY, _PRICE = range(4)
+_CART_TYPES = frozenset({"add_to_cart", "remove_from_cart", "purchase"})
 
 
 class Cart:
@@ -39,10 +40,13 @@ class Cart:
 
     def apply(self, state: dict[str, Any], event: Event, newest_ts: int = 0) -> dict[str, Any]:
         etype = event.type
-        newest = max(state["x"], event.ts, newest_ts)
+        ts = event.ts
+        newest = newest_ts if newest_ts > ts else ts
         if newest > state["x"]:
             state["x"] = newest
-        if event.ts < self.horizon(state["x"]):
+        if etype not in _CART_TYPES:  # only moves the window
+            return state
+        if ts < self.horizon(state["x"]):
             return state  # outside the window: cannot change what is open
         if etype == "add_to_cart" and event.item_id is not None:
             item = state["i"].setdefault(event.item_id, [0, 0, 0, None])

@@ -8,10 +8,10 @@ spec names and Segment's own envelope (``messageId``, ``userId``, ``anonymousId`
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
+import msgspec
 import orjson
 
 EVENT_TYPES: Final = frozenset(
@@ -79,9 +79,9 @@ class Rejected(ValueError):
         self.detail = detail
 
 
-@dataclass(slots=True)
-class Event:
-    """A validated event. Treat it as immutable (not frozen: a frozen init costs ~3x here)."""
+class Event(msgspec.Struct, gc=False):
+    """A validated event. Treat it as immutable. A msgspec struct: built in C, and untracked by
+    the cyclic garbage collector (it holds no cycles), which matters at 100k events a second."""
 
     event_id: str
     type: str

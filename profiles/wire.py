@@ -31,12 +31,12 @@ Money = Annotated[float, msgspec.Meta(ge=0, le=MAX_AMOUNT)]
 Quantity = Annotated[int, msgspec.Meta(ge=1, le=1_000_000)]
 
 
-class _Product(msgspec.Struct):
+class _Product(msgspec.Struct, gc=False):
     item_id: Id | None = None
     product_id: Id | None = None
 
 
-class _Properties(msgspec.Struct):
+class _Properties(msgspec.Struct, gc=False):
     item_id: Id | None = None
     product_id: Id | None = None
     category: str | None = None
@@ -50,14 +50,14 @@ class _Properties(msgspec.Struct):
     products: list[_Product] | None = None
 
 
-class _Context(msgspec.Struct):
+class _Context(msgspec.Struct, gc=False):
     device: str | None = None
     os: str | None = None
     channel: str | None = None
     timezone: str | None = None
 
 
-class _Message(msgspec.Struct):
+class _Message(msgspec.Struct, gc=False):
     event_id: str
     type: str
     ts: int | float | str

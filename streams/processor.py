@@ -121,9 +121,16 @@ class BatchProcessor:
         for records in batch.values():
             stats.records += len(records)
             for record in records:
-                event = self._decode(record, letters, stats)
-                if event is not None:
-                    by_user.setdefault(event.user_id, []).append((record, event))
+                try:
+                    event = decode(record.value)  # type: ignore[arg-type]  # None: see _reject
+                except Exception as exc:
+                    self._reject(record, exc, letters, stats)
+                    continue
+                located = by_user.get(event.user_id)
+                if located is None:
+                    by_user[event.user_id] = [(record, event)]
+                else:
+                    located.append((record, event))
         if by_user:
             await self._apply(by_user, prepared)
         self._latest_users = by_user.keys()
@@ -143,18 +150,19 @@ class BatchProcessor:
         self._trim_cache()
         return stats
 
-    def _decode(self, record: Record, letters: list[DeadLetter], stats: BatchStats) -> Event | None:
-        try:
-            if record.value is None:
-                raise Rejected("invalid_json", "message has no value (tombstone)")
-            return decode(record.value)
-        except Rejected as exc:
-            letters.append(DeadLetter(record, exc.reason, exc.detail))
-            stats.rejected[exc.reason] += 1
-        except Exception as exc:  # never let one message stop the worker
-            letters.append(DeadLetter(record, "bad_field", f"{type(exc).__name__}: {exc}"))
-            stats.rejected["bad_field"] += 1
-        return None
+    @staticmethod
+    def _reject(
+        record: Record, exc: Exception, letters: list[DeadLetter], stats: BatchStats
+    ) -> None:
+        """A message the decoder refused (or could not even read) goes to the dead letters."""
+        if record.value is None:
+            reason, detail = "invalid_json", "message has no value (tombstone)"
+        elif isinstance(exc, Rejected):
+            reason, detail = exc.reason, exc.detail
+        else:  # never let one message stop the worker
+            reason, detail = "bad_field", f"{type(exc).__name__}: {exc}"
+        letters.append(DeadLetter(record, reason, detail))
+        stats.rejected[reason] += 1
 
     async def _apply(self, by_user: dict[str, list[Located]], prepared: Prepared) -> None:
         missing = [uid for uid in by_user if uid not in self.cache]

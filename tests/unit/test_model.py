@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import copy
-import dataclasses
 import itertools
 import math
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import msgspec
 import orjson
 import pytest
 from hypothesis import example, given, settings
@@ -717,7 +717,7 @@ def events_strategy(draw: st.DrawFn, span_ms: int, retries: bool = True) -> list
     ``retries`` some events are sent again (same event_id, same content)."""
     times = draw(st.lists(st.integers(0, span_ms), min_size=1, max_size=4, unique=True))
     drawn = draw(st.lists(one_event(AS_OF - span_ms, times), max_size=30))
-    events = [dataclasses.replace(e, event_id=f"ev-{i}") for i, e in enumerate(drawn)]
+    events = [msgspec.structs.replace(e, event_id=f"ev-{i}") for i, e in enumerate(drawn)]
     if not events:
         return events
     # twins: another event at the same instant, same type and item, other quantity and price
@@ -732,7 +732,9 @@ def events_strategy(draw: st.DrawFn, span_ms: int, retries: bool = True) -> list
         )
     )
     for k, (i, quantity, price) in enumerate(twins):
-        twin = dataclasses.replace(events[i], event_id=f"tw-{k}", quantity=quantity, price=price)
+        twin = msgspec.structs.replace(
+            events[i], event_id=f"tw-{k}", quantity=quantity, price=price
+        )
         events.append(twin)
     if not retries:
         return events
