@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
+import orjson
+
 from profiles.aggregators import DAY_MS, Aggregator, Counters, Monetary, Recency, Tags
 from profiles.cart import Attributes, Cart
 from profiles.events import EVENT_TYPES, Event
@@ -57,6 +59,7 @@ class ProfileModel:
             self.cart,
             self.attributes,
         )
+        self._template = orjson.dumps(self._build_initial())
         # Per event type, the aggregators that look at it (saves calls on the hot path).
         self._by_type: dict[str, tuple[tuple[str, Callable[[Any, Event, int], Any]], ...]] = {
             etype: tuple(
@@ -66,6 +69,10 @@ class ProfileModel:
         }
 
     def initial(self) -> State:
+        """A new user's state: a fresh copy of a template (one C call instead of a dozen)."""
+        return orjson.loads(self._template)  # type: ignore[no-any-return]
+
+    def _build_initial(self) -> State:
         state: State = {"v": 1, "o": {}, "d": {}, "x": 0}
         for agg in self.aggregators:
             state[agg.key] = agg.initial()
