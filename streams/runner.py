@@ -39,7 +39,11 @@ async def run_worker(
         port = serve(metrics.registry, settings.metrics_port)
         log.info("metrics on http://127.0.0.1:%d/metrics", port)
     worker = EventWorker(settings, metrics)
-    await worker.start()
+    try:
+        await worker.start()
+    except BaseException:
+        await worker.close_clients()  # a failed start must not leak Kafka and Redis clients
+        raise
     crashed = asyncio.ensure_future(worker._crashed.wait())
     stopped = asyncio.ensure_future(stop.wait())
     try:
