@@ -69,7 +69,8 @@ def _supervise(children: list[subprocess.Popen[bytes]], run_for: float | None) -
         while deadline is None or time.monotonic() < deadline:
             for child in children:
                 if child.poll() is not None:
-                    log.error("%s exited with %s; stopping", child.args, child.returncode)
+                    level = logging.INFO if child.returncode == 0 else logging.ERROR
+                    log.log(level, "%s exited with %s; stopping", child.args, child.returncode)
                     return
             time.sleep(0.2)
     except KeyboardInterrupt:
