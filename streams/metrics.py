@@ -59,6 +59,11 @@ class WorkerMetrics:
             "Profile writes refused by the fence (a newer owner had written)",
             registry=r,
         )
+        self.key_mismatch = Counter(
+            "portrait_key_mismatch_total",
+            "Events whose Kafka key is not their user id (the producer's keying is wrong)",
+            registry=r,
+        )
         self.redis_retries = Counter(
             "portrait_redis_retries_total",
             "Redis operations retried after an error",
@@ -91,6 +96,7 @@ class WorkerMetrics:
             self.event_to_write.observe(max(0.0, (now_ms - ts) / 1000))
         self.users_written.inc(stats.users_written)
         self.fence_refused.inc(stats.fence_refused)
+        self.key_mismatch.inc(stats.key_mismatch)
 
     def on_redis_retry(self, op: str) -> None:
         self.redis_retries.labels(op).inc()

@@ -15,7 +15,7 @@ from typing import Any, Protocol, TypeVar
 
 import orjson
 
-from profiles.events import Event, Rejected
+from profiles.events import ANON_PREFIX, Event, Rejected
 from profiles.model import APPLIED, REPLAYED, ProfileModel, State, diff_tags
 from profiles.store import ProfileStore, Write
 from profiles.wire import decode
@@ -58,10 +58,21 @@ class BatchStats:
     applied_ts_sample: list[int] = field(default_factory=list)
     users_written: int = 0
     fence_refused: int = 0
+    key_mismatch: int = 0  # events whose Kafka key is not their user id (see docs/events.md)
     changes: list[tuple[str, dict[str, tuple[Any, Any]]]] = field(default_factory=list)
 
 
 Located = tuple[Record, Event]
+
+
+def _key_mismatches(by_user: dict[str, list[Located]]) -> int:
+    """Events not keyed by their user id. Such a user may be spread over partitions and so over
+    owners, which the per-partition fence cannot order: producers must key by user id."""
+    mismatched = 0
+    for uid, located in by_user.items():
+        key = uid.removeprefix(ANON_PREFIX).encode()
+        mismatched += sum(1 for record, _ in located if record.key != key)
+    return mismatched
 
 
 @dataclass(slots=True)
@@ -132,6 +143,7 @@ class BatchProcessor:
                 else:
                     located.append((record, event))
         if by_user:
+            stats.key_mismatch = _key_mismatches(by_user)
             await self._apply(by_user, prepared)
         self._latest_users = by_user.keys()
         return prepared

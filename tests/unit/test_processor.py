@@ -443,3 +443,14 @@ async def test_a_corrupt_stored_state_sends_that_users_events_to_the_dlq_and_spa
     assert [letter.reason for letter in h.dlq.letters] == ["apply_error", "apply_error"]
     assert h.store.hashes["kim"][FIELD_STATE] == b"{not json"  # left as it was
     assert h.tags("lee")["views_total"] == 1
+
+
+async def test_events_not_keyed_by_their_user_id_are_counted() -> None:
+    h = harness()
+    good = batch([event("view", "mia"), event("view", "ned")])
+    records = next(iter(good.values()))
+    records[1] = Rec(records[1].topic, records[1].partition, records[1].offset, b"ned-typo",
+                     records[1].value)  # fmt: skip
+    stats = await h.process(good)
+    assert stats.key_mismatch == 1
+    assert h.tags("ned")["views_total"] == 1  # still applied: the count is for ops to act on
