@@ -65,16 +65,6 @@ class BatchStats:
 Located = tuple[Record, Event]
 
 
-def _key_mismatches(by_user: dict[str, list[Located]]) -> int:
-    """Events not keyed by their user id. Such a user may be spread over partitions and so over
-    owners, which the per-partition fence cannot order: producers must key by user id."""
-    mismatched = 0
-    for uid, located in by_user.items():
-        key = uid.removeprefix(ANON_PREFIX).encode()
-        mismatched += sum(1 for record, _ in located if record.key != key)
-    return mismatched
-
-
 @dataclass(slots=True)
 class Prepared:
     """A batch decoded and applied, its writes and dead letters not yet stored."""
@@ -143,7 +133,6 @@ class BatchProcessor:
                 else:
                     located.append((record, event))
         if by_user:
-            stats.key_mismatch = _key_mismatches(by_user)
             await self._apply(by_user, prepared)
         self._latest_users = by_user.keys()
         return prepared
@@ -215,10 +204,15 @@ class BatchProcessor:
         moved = False
         apply = self.model.apply_event
         outcomes = stats.outcomes
+        # Events not keyed by their user id: such a user may be spread over partitions and so
+        # over owners, which the per-partition fence cannot order (producers must key by user).
+        key = uid.removeprefix(ANON_PREFIX).encode()
         for record, event in located:
             offset = record.offset
             outcome = apply(state, event, record.partition, offset)
             outcomes[(event.type, outcome)] += 1
+            if record.key != key:
+                stats.key_mismatch += 1
             if outcome is not REPLAYED:
                 moved = True
                 if outcome is APPLIED and offset % sample_every == 0:
