@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import random
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from typing import Any
@@ -114,3 +115,22 @@ def expected_states(events: Iterable[dict[str, Any]], model: ProfileModel) -> di
 def metric(registry: CollectorRegistry, name: str, **labels: str) -> float:
     value = registry.get_sample_value(name, labels)
     return 0.0 if value is None else value
+
+
+def traffic(namespace: str, users: int, n: int, seed: int = 7) -> list[dict[str, Any]]:
+    rng = random.Random(seed)
+    kinds = ["view"] * 6 + ["click"] * 2 + ["search", "add_to_cart", "remove_from_cart", "purchase"]
+    out = []
+    for i in range(n):
+        user = f"{namespace}u{rng.randrange(users)}"
+        kind = rng.choice(kinds)
+        props: dict[str, Any] = {"item_id": f"i{rng.randrange(50)}", "price": rng.randrange(1, 500)}
+        if kind == "purchase":
+            props["quantity"] = rng.randrange(1, 4)
+        out.append(ev(kind, user, T0 + rng.randrange(-60 * DAY, DAY), event_id=f"c{i}", **props))
+    return out
+
+
+async def applied_total(settings: Settings, users: list[str]) -> int:
+    states = await load_states(settings, users)
+    return sum(sum(s["n"]["t"].values()) for s in states.values())

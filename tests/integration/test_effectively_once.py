@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import os
-import random
 import signal
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
 
 import pytest
 import yaml
@@ -20,12 +18,14 @@ from streams.settings import Settings
 from tests.integration.helpers import (
     DAY,
     T0,
+    applied_total,
     ev,
     expected_states,
     load_states,
     metric,
     produce,
     running_worker,
+    traffic,
     wait_until,
 )
 
@@ -50,20 +50,6 @@ async def test_same_event_id_twice_counts_once(settings: Settings, namespace: st
     assert tags["purchases_total"] == 1
     assert tags["spend_total"] == 99.5
     assert tags["events_total"] == 3
-
-
-def traffic(namespace: str, users: int, n: int, seed: int = 7) -> list[dict[str, Any]]:
-    rng = random.Random(seed)
-    kinds = ["view"] * 6 + ["click"] * 2 + ["search", "add_to_cart", "remove_from_cart", "purchase"]
-    out = []
-    for i in range(n):
-        user = f"{namespace}u{rng.randrange(users)}"
-        kind = rng.choice(kinds)
-        props: dict[str, Any] = {"item_id": f"i{rng.randrange(50)}", "price": rng.randrange(1, 500)}
-        if kind == "purchase":
-            props["quantity"] = rng.randrange(1, 4)
-        out.append(ev(kind, user, T0 + rng.randrange(-60 * DAY, DAY), event_id=f"c{i}", **props))
-    return out
 
 
 class WorkerProcess:
@@ -112,11 +98,6 @@ class WorkerProcess:
         if self.proc is not None and self.proc.poll() is None:
             self.proc.terminate()
             self.proc.wait(30)
-
-
-async def applied_total(settings: Settings, users: list[str]) -> int:
-    states = await load_states(settings, users)
-    return sum(sum(s["n"]["t"].values()) for s in states.values())
 
 
 async def test_sigkill_mid_stream_loses_nothing_and_counts_nothing_twice(

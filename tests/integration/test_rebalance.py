@@ -8,13 +8,14 @@ from profiles.model import ProfileModel
 from streams.settings import Settings
 from tests.integration.helpers import (
     T0,
+    applied_total,
     expected_states,
     load_states,
     produce,
     running_worker,
+    traffic,
     wait_until,
 )
-from tests.integration.test_effectively_once import applied_total, traffic
 
 pytestmark = pytest.mark.integration
 

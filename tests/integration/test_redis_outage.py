@@ -14,14 +14,15 @@ from streams.embedded import EmbeddedRedis
 from streams.settings import Settings
 from tests.integration.helpers import (
     T0,
+    applied_total,
     expected_states,
     load_states,
     metric,
     produce,
     running_worker,
+    traffic,
     wait_until,
 )
-from tests.integration.test_effectively_once import applied_total, traffic
 
 pytestmark = pytest.mark.integration
 
