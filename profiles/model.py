@@ -11,13 +11,13 @@ A profile state is a JSON-able dict: one sub-state per aggregator plus bookkeepi
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
 import orjson
+import xxhash
 
 from profiles.aggregators import DAY_MS, Aggregator, Counters, Monetary, Recency, Tags
 from profiles.cart import Attributes, Cart
@@ -88,7 +88,7 @@ class ProfileModel:
             if offset <= fences.get(pkey, -1):
                 return REPLAYED
             fences[pkey] = offset
-        digest = _blake2b(event.event_id.encode(), digest_size=8).hexdigest()
+        digest = _xxh64(event.event_id.encode())
         seen = state["d"]
         if digest in seen:
             return DUPLICATE
@@ -146,10 +146,10 @@ class ProfileModel:
 
 def event_digest(event_id: str) -> str:
     """A 64-bit digest of an event id: what the dedupe window stores instead of the id."""
-    return _blake2b(event_id.encode(), digest_size=8).hexdigest()  # inlined in apply_event
+    return _xxh64(event_id.encode())  # inlined in apply_event
 
 
-_blake2b = hashlib.blake2b
+_xxh64 = xxhash.xxh3_64_hexdigest  # 64-bit, ~5x cheaper than blake2b here
 APPLIED, DUPLICATE, REPLAYED = Outcome.APPLIED, Outcome.DUPLICATE, Outcome.REPLAYED
 
 
