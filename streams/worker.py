@@ -61,9 +61,7 @@ class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
             self.worker.processor.drop_cache()
 
     async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
-        self.worker.assignment = set(assigned)
         self.worker.metrics.on_assigned(len(assigned))
-        self.worker.assigned.set()
         log.info(
             "assigned %d partitions: %s", len(assigned), sorted(tp.partition for tp in assigned)
         )
@@ -85,8 +83,6 @@ class EventWorker(faust.Service):
         self.batch_lock = asyncio.Lock()
         self._pending: tuple[asyncio.Future[BatchStats], dict[TopicPartition, int], float] | None
         self._pending = None
-        self.assigned = asyncio.Event()
-        self.assignment: set[TopicPartition] = set()
         self.redis = Redis.from_url(settings.redis_url, socket_connect_timeout=5, socket_timeout=30)
         self.producer = AIOKafkaProducer(
             bootstrap_servers=settings.kafka_bootstrap_servers, acks="all", linger_ms=5
@@ -111,7 +107,6 @@ class EventWorker(faust.Service):
             cache_max_users=w.cache_max_users,
             track_changes=w.show_changes_per_s > 0,
         )
-        self.consumed = 0
         self._last_change_log = 0.0
 
     async def on_start(self) -> None:
@@ -199,7 +194,6 @@ class EventWorker(faust.Service):
             # The fence makes the redelivery to the next owner harmless.
             log.warning("commit failed (%r); the next owner re-reads and the fence skips", exc)
             self.metrics.on_commit_failed()
-        self.consumed += stats.records
         self.metrics.on_batch(stats, time.perf_counter() - started, self.clock())
         self.metrics.on_cache_size(len(self.processor.cache))
         self._log_changes(stats)

@@ -60,3 +60,15 @@ async def test_write_spans_chunks_and_reloads_after_script_flush(
         assert {u: s["n"] for u, s in loaded.items()} == {u: i + 100 for i, u in enumerate(users)}
     finally:
         await redis.aclose()
+
+
+async def test_user_ids_lists_every_profile_once(settings: Settings, namespace: str) -> None:
+    redis = Redis.from_url(settings.redis_url)
+    store = ProfileStore(redis)
+    users = [f"{namespace}{name}" for name in ("ann", "b:c", "d e")]
+    try:
+        await store.write([Write(u, 0, 1, orjson.dumps({"n": 1})) for u in users], 1)
+        found = [u for u in await store.user_ids(count=2) if u.startswith(namespace)]
+        assert sorted(found) == sorted(users)
+    finally:
+        await redis.aclose()
