@@ -87,15 +87,7 @@ class Settings:
 
 
 TOP_LEVEL_KEYS = frozenset(
-    {
-        "kafka_bootstrap_servers",
-        "redis_url",
-        "metrics_port",
-        "topics",
-        "worker",
-        "profile",
-        "triggers",
-    }
+    {"kafka_bootstrap_servers", "redis_url", "metrics_port", "topics", "worker", "profile"}
 )
 
 
