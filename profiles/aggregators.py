@@ -55,6 +55,18 @@ def day_of(ts_ms: int) -> int:
     return ts_ms // DAY_MS
 
 
+def window_start(ts_ms: int, days: int) -> int:
+    """The first UTC day number of the ``days``-day window that ends on the day of ``ts_ms``.
+
+    Every window and horizon of the model is one of these (docs/tags.md)."""
+    return ts_ms // DAY_MS - days + 1
+
+
+def whole_days(duration_ms: int) -> int:
+    """A configured duration as whole UTC days, rounded up (at least one)."""
+    return max(1, -(-duration_ms // DAY_MS))
+
+
 def rfc3339(ts_ms: int | None) -> str | None:
     if ts_ms is None:
         return None
@@ -66,14 +78,14 @@ def rfc3339(ts_ms: int | None) -> str | None:
 
 
 def _prune_days(buckets: dict[str, Any], newest_ts: int, keep_days: int) -> None:
-    oldest = day_of(newest_ts) - keep_days + 1
+    oldest = window_start(newest_ts, keep_days)
     for day in [d for d in buckets if int(d) < oldest]:
         del buckets[day]
 
 
 def _window_days(buckets: dict[str, Any], as_of_ms: int, days: int) -> list[Any]:
     last = day_of(as_of_ms)
-    first = last - days + 1
+    first = window_start(as_of_ms, days)
     return [v for d, v in buckets.items() if first <= int(d) <= last]
 
 
@@ -110,7 +122,7 @@ class Counters:
         totals[etype] = totals.get(etype, 0) + 1
         slot = SLOT.get(etype)
         day_number = event.ts // DAY_MS
-        if slot is not None and day_number > newest_ts // DAY_MS - self.keep_days:
+        if slot is not None and day_number >= window_start(newest_ts, self.keep_days):
             buckets = state["b"]
             day = str(day_number)
             bucket = buckets.get(day)
@@ -161,7 +173,7 @@ class Monetary:
             amount = purchase_amount(event)
             state["t"] += amount
             day_number = event.ts // DAY_MS
-            if day_number > newest_ts // DAY_MS - self.keep_days:  # else older than every window
+            if day_number >= window_start(newest_ts, self.keep_days):  # else older than all windows
                 day = str(day_number)
                 state["b"][day] = state["b"].get(day, 0.0) + amount
         return state

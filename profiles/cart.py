@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from profiles.aggregators import DAY_MS, Tags
+from profiles.aggregators import DAY_MS, Tags, whole_days, window_start
 from profiles.events import Event
 
 # item state: [added_at, closed_at, quantity of the latest add, price of the latest add]
@@ -29,11 +29,11 @@ class Cart:
     types: ClassVar[frozenset[str] | None] = None  # every event moves the window
 
     def __init__(self, window_ms: int = 30 * DAY_MS) -> None:
-        self.window_days = max(1, -(-window_ms // DAY_MS))  # whole UTC days, rounded up
+        self.window_days = whole_days(window_ms)
 
     def horizon(self, newest_ts: int) -> int:
         """Start of the oldest UTC day of the window that ends on the newest event's day."""
-        return (newest_ts // DAY_MS - self.window_days + 1) * DAY_MS
+        return window_start(newest_ts, self.window_days) * DAY_MS
 
     def initial(self) -> dict[str, Any]:
         return {"i": {}, "c": 0, "x": 0}

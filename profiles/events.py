@@ -138,12 +138,16 @@ def from_dict(obj: dict[str, Any]) -> Event:
     device, os_, channel, timezone = _strings(_flat_context(ctx), CONTEXT_NAMES) if ctx else _NONE4
     traits = None
     if etype == "identify":
-        declared = _mapping(obj, "traits")
-        traits = {k: declared[k] for k in TRAIT_NAMES if declared.get(k) is not None} or None
+        traits = declared_traits(_mapping(obj, "traits"))
     return Event(
         event_id, etype, user_id, ts, item_id, category, brand, price, quantity, order_id,
         revenue, query, coupon, item_ids, device, os_, channel, timezone, traits,
     )  # fmt: skip
+
+
+def declared_traits(declared: dict[str, Any]) -> dict[str, Any] | None:
+    """The contract's traits of an identify event, without the absent ones; None if none."""
+    return {k: declared[k] for k in TRAIT_NAMES if declared.get(k) is not None} or None
 
 
 def _flat_context(ctx: dict[str, Any]) -> dict[str, Any]:

@@ -19,7 +19,16 @@ from typing import Any
 import orjson
 import xxhash
 
-from profiles.aggregators import DAY_MS, Aggregator, Counters, Monetary, Recency, Tags
+from profiles.aggregators import (
+    DAY_MS,
+    Aggregator,
+    Counters,
+    Monetary,
+    Recency,
+    Tags,
+    whole_days,
+    window_start,
+)
 from profiles.cart import Attributes, Cart
 from profiles.events import EVENT_TYPES, Event
 
@@ -115,8 +124,8 @@ class ProfileModel:
         state["cd"] = day
         for agg in self.aggregators:
             state[agg.key] = agg.compact(state[agg.key], newest)
-        window_days = -(-self.config.dedupe_window_ms // DAY_MS)  # whole days, rounded up
-        horizon = (day - window_days) * DAY_MS  # the window, stretched back to a day boundary
+        # the window, stretched back to a day boundary: one day more than it spans
+        horizon = window_start(newest, whole_days(self.config.dedupe_window_ms) + 1) * DAY_MS
         if seen and (len(seen) > self.config.dedupe_max_ids or min(seen.values()) < horizon):
             kept = sorted(((ts, h) for h, ts in seen.items() if ts >= horizon), reverse=True)
             state["d"] = {h: ts for ts, h in kept[: self.config.dedupe_max_ids]}

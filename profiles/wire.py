@@ -19,9 +19,9 @@ from profiles.events import (
     MAX_AMOUNT,
     MAX_TS,
     MIN_TS,
-    TRAIT_NAMES,
     Event,
     Rejected,
+    declared_traits,
     parse_ts,
 )
 from profiles.events import decode as reference_decode
@@ -94,7 +94,7 @@ def _fast(m: _Message) -> Event:
     c = m.context or _NO_CONTEXT
     traits = None
     if m.type == "identify" and m.traits:
-        traits = {k: m.traits[k] for k in TRAIT_NAMES if m.traits.get(k) is not None} or None
+        traits = declared_traits(m.traits)
     ts = m.ts
     if type(ts) is not int or not MIN_TS <= ts < MAX_TS:
         ts = parse_ts(ts)
