@@ -9,6 +9,7 @@ import gc
 import logging
 import signal
 import sys
+from collections.abc import Callable
 
 from prometheus_client import CollectorRegistry
 
@@ -19,10 +20,11 @@ from streams.worker import EventWorker, StartupError
 log = logging.getLogger("portrait")
 
 
-def _stop_on_signals(stop: asyncio.Event) -> None:
+def _on_stop_signals(callback: Callable[[], object]) -> None:
+    """Call ``callback`` on SIGINT or SIGTERM, from the running event loop."""
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
+        loop.add_signal_handler(sig, callback)
 
 
 async def run_worker(
@@ -75,7 +77,7 @@ def run_worker_main(settings: Settings, *, show_changes: float | None = None) ->
 
     async def main() -> None:
         stop = asyncio.Event()
-        _stop_on_signals(stop)
+        _on_stop_signals(stop.set)
         await run_worker(settings, stop=stop)
 
     tune_gc()
@@ -110,9 +112,7 @@ def run_simulator_main(settings: Settings, args: argparse.Namespace) -> int:
                 time_scale=args.time_scale,
             )
         )
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, task.cancel)
+        _on_stop_signals(task.cancel)
         try:
             sent = await task
             log.info("simulator sent %d events", sent)
