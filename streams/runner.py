@@ -13,6 +13,7 @@ from collections.abc import Callable
 
 from prometheus_client import CollectorRegistry
 
+from profiles.constants import TOPIC_EVENTS
 from streams.metrics import WorkerMetrics, serve
 from streams.settings import Settings
 from streams.worker import EventWorker, StartupError
@@ -110,6 +111,7 @@ def run_simulator_main(settings: Settings, args: argparse.Namespace) -> int:
                 bad_rate=args.bad_rate,
                 observer=SimulatorMetrics(registry),
                 time_scale=args.time_scale,
+                topic=settings.topic(TOPIC_EVENTS),
             )
         )
         _on_stop_signals(task.cancel)
