@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 from typing import Any
 
 import faust
@@ -73,7 +74,7 @@ class EventWorker(faust.Service):
         settings: Settings,
         metrics: WorkerMetrics,
         *,
-        clock: Any = wall_clock_ms,
+        clock: Callable[[], int] = wall_clock_ms,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -113,7 +114,7 @@ class EventWorker(faust.Service):
         s = self.settings
         try:
             await asyncio.wait_for(self.redis.ping(), s.worker.startup_timeout_s)
-        except (TimeoutError, OSError, Exception) as exc:
+        except Exception as exc:  # refused, timed out, auth, DNS: all one line for the user
             raise StartupError(f"cannot reach Redis at {s.redis_url}: {exc}") from exc
         try:
             await asyncio.wait_for(
