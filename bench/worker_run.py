@@ -8,7 +8,6 @@ summed over types and outcomes, polled every 0.1 s.
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import time
@@ -23,7 +22,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from bench.ceiling import Window
 from bench.load import LoadMeter, process_cpu_seconds
 from bench.progress import Progress
-from streams.embedded import free_port
+from streams.embedded import Services, free_port
 
 POLL_S = 0.1
 
@@ -92,13 +91,7 @@ class WorkerProcess:
         self.port = free_port()
         config = workdir / "worker.yaml"
         config.write_text(yaml.safe_dump({"topics": {"prefix": prefix, "partitions": partitions}}))
-        self.env = {
-            **os.environ,
-            "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
-            "REDIS_URL": redis_url,
-            "PORTRAIT_CONFIG": str(config),
-            "PORTRAIT_METRICS_PORT": str(self.port),
-        }
+        self.env = Services(bootstrap, redis_url).child_env(metrics_port=self.port, config=config)
         self.log_path = workdir / "worker.log"
         self.process: subprocess.Popen[bytes] | None = None
 

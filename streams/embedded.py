@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import socket
 import subprocess
 import tempfile
@@ -167,10 +168,18 @@ class Services:
     redis_url: str
 
     def env(self) -> dict[str, str]:
+        """The variables that point every `portrait` command at these services."""
         return {
             "KAFKA_BOOTSTRAP_SERVERS": self.kafka_bootstrap_servers,
             "REDIS_URL": self.redis_url,
         }
+
+    def child_env(self, *, metrics_port: int, config: Path | None = None) -> dict[str, str]:
+        """This process's environment for a `portrait` child process using these services."""
+        env = {**os.environ, **self.env(), "PORTRAIT_METRICS_PORT": str(metrics_port)}
+        if config is not None:
+            env["PORTRAIT_CONFIG"] = str(config)
+        return env
 
 
 @contextlib.contextmanager

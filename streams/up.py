@@ -10,14 +10,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
-import os
 import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-from streams.embedded import embedded_services, free_port
+from streams.embedded import Services, embedded_services, free_port
 from streams.settings import Settings
 from streams.topics import ensure_topics
 
@@ -31,11 +30,10 @@ def up_main(settings: Settings, args: argparse.Namespace) -> int:
         asyncio.run(
             ensure_topics(services.kafka_bootstrap_servers, partitions=settings.topics.partitions)
         )
-        env = {**os.environ, **services.env()}
         print("# embedded services are up; point other commands at them with:", flush=True)
         for name, value in services.env().items():
             print(f"export {name}={value}", flush=True)
-        children = [_spawn("worker", ["worker", "--show-changes", "3"], env)]
+        children = [_spawn("worker", ["worker", "--show-changes", "3"], services)]
         if args.simulate:
             sim_args = [
                 "simulate",
@@ -46,7 +44,7 @@ def up_main(settings: Settings, args: argparse.Namespace) -> int:
                 "--bad-rate",
                 str(args.bad_rate),
             ]
-            children.append(_spawn("simulator", sim_args, env))
+            children.append(_spawn("simulator", sim_args, services))
         try:
             _supervise(children, args.run_for)
         finally:
@@ -55,11 +53,11 @@ def up_main(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-def _spawn(name: str, argv: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
+def _spawn(name: str, argv: list[str], services: Services) -> subprocess.Popen[bytes]:
     port = free_port()
     print(f"# {name}: metrics on http://127.0.0.1:{port}/metrics", flush=True)
-    child_env = {**env, "PORTRAIT_METRICS_PORT": str(port)}
-    return subprocess.Popen([sys.executable, "-m", "streams.cli", *argv], env=child_env)
+    env = services.child_env(metrics_port=port)
+    return subprocess.Popen([sys.executable, "-m", "streams.cli", *argv], env=env)
 
 
 def _supervise(children: list[subprocess.Popen[bytes]], run_for: float | None) -> None:

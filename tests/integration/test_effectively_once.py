@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 import subprocess
 import sys
@@ -13,7 +12,7 @@ import pytest
 import yaml
 
 from profiles.model import ProfileModel
-from streams.embedded import free_port
+from streams.embedded import Services, free_port
 from streams.settings import Settings
 from tests.integration.helpers import (
     DAY,
@@ -69,13 +68,8 @@ class WorkerProcess:
             )
         )
         self.port = free_port()
-        self.env = {
-            **os.environ,
-            "KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap_servers,
-            "REDIS_URL": settings.redis_url,
-            "PORTRAIT_CONFIG": str(config),
-            "PORTRAIT_METRICS_PORT": str(self.port),
-        }
+        services = Services(settings.kafka_bootstrap_servers, settings.redis_url)
+        self.env = services.child_env(metrics_port=self.port, config=config)
         self.log = tmp / "worker.log"
         self.proc: subprocess.Popen[bytes] | None = None
 
