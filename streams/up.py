@@ -18,7 +18,7 @@ from pathlib import Path
 
 from streams.embedded import Services, embedded_services, free_port
 from streams.settings import Settings
-from streams.topics import ensure_topics
+from streams.topics import WORKER_TOPICS, ensure_topics
 
 log = logging.getLogger("portrait.up")
 
@@ -27,8 +27,11 @@ def up_main(settings: Settings, args: argparse.Namespace) -> int:
     state_dir = Path(".portrait")
     state_dir.mkdir(exist_ok=True)
     with embedded_services(log_dir=state_dir) as services:
+        names = [settings.topic(name) for name in WORKER_TOPICS]
         asyncio.run(
-            ensure_topics(services.kafka_bootstrap_servers, partitions=settings.topics.partitions)
+            ensure_topics(
+                services.kafka_bootstrap_servers, names, partitions=settings.topics.partitions
+            )
         )
         print("# embedded services are up; point other commands at them with:", flush=True)
         for name, value in services.env().items():
