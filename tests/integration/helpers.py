@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import itertools
 import random
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
@@ -20,23 +19,13 @@ from profiles.model import ProfileModel, State
 from profiles.store import ProfileStore
 from streams.runner import run_worker
 from streams.settings import Settings
+from tests.factories import contract_event
 
-_ids = itertools.count()
 DAY = 86_400_000
 T0 = 1_700_000_000_000  # 2023-11-14T22:13:20Z
 
 
-def ev(etype: str, user: str, ts: int, event_id: str | None = None, **props: Any) -> dict[str, Any]:
-    """One contract-v1 event dict."""
-    event: dict[str, Any] = {
-        "event_id": event_id or f"e{next(_ids)}-{user}",
-        "type": etype,
-        "user_id": user,
-        "ts": ts,
-    }
-    if props:
-        event["properties"] = props
-    return event
+ev = contract_event  # the short name the integration tests use
 
 
 async def produce(

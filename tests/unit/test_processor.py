@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -16,6 +15,7 @@ from profiles.model import ProfileModel, State
 from profiles.store import Write
 from streams.processor import BatchProcessor, BatchStats, DeadLetter
 from streams.retry import Backoff, Stopping
+from tests.factories import contract_event
 
 NOW = 1_717_156_800_000  # 2024-05-31T12:00:00Z
 T0 = NOW - 3_600_000
@@ -129,19 +129,8 @@ def harness(store: FakeStore | None = None, **kwargs: Any) -> Harness:
     return Harness(model, store, dlq, processor, retries, stop)
 
 
-_ids = itertools.count()
-
-
 def event(etype: str, user: str, ts: int = T0, **props: Any) -> dict[str, Any]:
-    payload: dict[str, Any] = {
-        "event_id": f"e{next(_ids)}",
-        "type": etype,
-        "user_id": user,
-        "ts": ts,
-    }
-    if props:
-        payload["properties"] = props
-    return payload
+    return contract_event(etype, user, ts, **props)
 
 
 def batch(
