@@ -79,6 +79,16 @@ async def wait_until(
     raise AssertionError(f"timed out after {within}s waiting for {what}")
 
 
+async def wait_for_count(settings: Settings, user: str, etype: str, count: int, what: str) -> None:
+    """Wait until ``user``'s stored profile has applied ``count`` events of type ``etype``."""
+
+    async def reached() -> bool:
+        states = await load_states(settings, [user])
+        return user in states and states[user]["n"]["t"].get(etype) == count
+
+    await wait_until(reached, what=what)
+
+
 async def load_states(settings: Settings, users: list[str]) -> dict[str, State]:
     redis = Redis.from_url(settings.redis_url)
     try:

@@ -12,7 +12,13 @@ import pytest
 
 from streams.embedded import free_port
 from streams.settings import Settings
-from tests.integration.helpers import T0, ev, load_states, produce, running_worker, wait_until
+from tests.integration.helpers import (
+    T0,
+    ev,
+    produce,
+    running_worker,
+    wait_for_count,
+)
 
 pytestmark = pytest.mark.integration
 REPO = Path(__file__).resolve().parents[2]
@@ -51,11 +57,7 @@ async def test_profile_get_prints_the_profile_and_rejects_unknown_users(
     async with running_worker(settings):
         await produce(settings, events)
 
-        async def written() -> bool:
-            states = await load_states(settings, [user])
-            return user in states and states[user]["n"]["t"].get("purchase") == 1
-
-        await wait_until(written, what="dave's profile")
+        await wait_for_count(settings, user, "purchase", 1, what="dave's profile")
     done = portrait(
         "profile", "get", user, "--as-of", "2023-11-15T00:00:00Z", env=service_env(settings)
     )

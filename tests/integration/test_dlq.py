@@ -17,6 +17,7 @@ from tests.integration.helpers import (
     metric,
     produce,
     running_worker,
+    wait_for_count,
     wait_until,
 )
 
@@ -64,11 +65,9 @@ async def test_malformed_events_reach_dlq_with_reason_and_worker_keeps_running(
     async with running_worker(settings) as registry:
         await produce(settings, [*good_before, *BAD.keys(), *good_after])
 
-        async def applied() -> bool:
-            states = await load_states(settings, [user])
-            return user in states and states[user]["n"]["t"].get("purchase") == 1
-
-        await wait_until(applied, what="the good event after the bad ones")
+        await wait_for_count(
+            settings, user, "purchase", 1, what="the good event after the bad ones"
+        )
 
         async def counted() -> bool:  # the batch's metrics follow its writes and dead letters
             return metric(

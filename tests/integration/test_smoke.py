@@ -4,7 +4,15 @@ import pytest
 
 from profiles.model import ProfileModel
 from streams.settings import Settings
-from tests.integration.helpers import DAY, T0, ev, load_states, produce, running_worker, wait_until
+from tests.integration.helpers import (
+    DAY,
+    T0,
+    ev,
+    load_states,
+    produce,
+    running_worker,
+    wait_for_count,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -20,11 +28,7 @@ async def test_events_become_profile(settings: Settings, namespace: str) -> None
     async with running_worker(settings):
         await produce(settings, events)
 
-        async def done() -> bool:
-            states = await load_states(settings, [user])
-            return user in states and states[user]["n"]["t"].get("view") == 2
-
-        await wait_until(done, what="alice's profile")
+        await wait_for_count(settings, user, "view", 2, what="alice's profile")
     state = (await load_states(settings, [user]))[user]
     tags = ProfileModel().tags(state, T0 + 3000)
     assert tags["events_total"] == 4
