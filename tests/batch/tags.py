@@ -255,6 +255,17 @@ def batch_tags(path: Path, fmt: str, as_of_ms: int | None = None) -> dict[str, d
         con.close()
 
 
+def latest_event_ms(path: Path, fmt: str) -> int | None:
+    """The file's latest event time (the default as-of of :func:`batch_tags`)."""
+    con = duckdb.connect()
+    try:
+        _load(con, path, fmt)
+        row = con.execute("SELECT max(ts) FROM ev").fetchone()
+        return None if row is None or row[0] is None else int(row[0])
+    finally:
+        con.close()
+
+
 def _tags(con: duckdb.DuckDBPyConnection, as_of_ms: int | None) -> dict[str, dict[str, Any]]:
     if as_of_ms is None:
         latest = con.execute("SELECT max(ts) FROM ev").fetchone()

@@ -17,6 +17,7 @@ from tests.batch.tags import (
     _ranked,
     batch_tags,
     compare_user,
+    latest_event_ms,
     ranking_consistent,
     rfc3339_ms,
     values_equal,
@@ -176,6 +177,7 @@ def test_taobao_active_hours_in_shanghai_time(taobao: dict[str, dict[str, Any]])
 
 def test_as_of_later_than_the_file(tmp_path: Path) -> None:
     path = _write(tmp_path / "UserBehavior.csv", TAOBAO_ROWS)
+    assert latest_event_ms(path, "taobao") == T * 1000
     later = batch_tags(path, "taobao", as_of_ms=(T + H) * 1000)  # 2023-12-15T10:00Z
     two = later["2"]
     assert two["category_scores"] == {"9": 0.75}
