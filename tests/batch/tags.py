@@ -238,9 +238,10 @@ def _weight() -> str:
 
 
 def _ranked(scores: Mapping[Any, float], n: int) -> list[Any]:
-    """The names with a positive score, by score descending then name ascending, at most n."""
+    """The names with a positive score, by score descending (compared rounded to 9 decimals, so
+    sums of the same terms in another order tie) then name ascending, at most n."""
     positive = [(name, s) for name, s in scores.items() if s > 0]
-    positive.sort(key=lambda item: (-item[1], item[0]))
+    positive.sort(key=lambda item: (-round(item[1], 9), item[0]))
     return [name for name, _ in positive[:n]]
 
 

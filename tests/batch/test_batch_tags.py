@@ -259,6 +259,7 @@ def test_rfc3339_and_ranking_order() -> None:
     assert rfc3339_ms(1_511_544_070_123) == "2017-11-24T17:21:10.123Z"
     assert rfc3339_ms(-1) == "1969-12-31T23:59:59.999Z"
     assert _ranked({7: 1.0, 5: 1.0, 9: 2.0, 3: 0.0}, 3) == [9, 5, 7]
+    assert _ranked({"b": 0.1 + 0.2, "a": 0.3, "c": 0.3 + 2e-9}, 5) == ["c", "a", "b"]
 
 
 def test_unknown_behaviour_or_format_is_an_error(tmp_path: Path) -> None:
