@@ -424,16 +424,16 @@ def _as_int(value: Any) -> Any:
 
 
 def values_equal(streamed: Any, expected: Any) -> bool:
-    """Equal JSON values; numbers within tolerance (an int count must be the same int)."""
+    """Equal JSON values: a count (int) must be the same int; an amount (float) may be any
+    number within tolerance."""
     if expected is None or streamed is None:
         return streamed is None and expected is None
-    numeric = (int, float)
     if isinstance(expected, bool) or isinstance(streamed, bool):
         return streamed is expected
-    if isinstance(expected, numeric) and isinstance(streamed, numeric):
-        if isinstance(expected, int) and isinstance(streamed, float) and not streamed.is_integer():
-            return False
-        return close(float(streamed), float(expected))
+    if isinstance(expected, int):
+        return isinstance(streamed, int) and streamed == expected
+    if isinstance(expected, float) and isinstance(streamed, int | float):
+        return close(float(streamed), expected)
     return type(streamed) is type(expected) and bool(streamed == expected)
 
 
