@@ -51,6 +51,29 @@ def _parser() -> argparse.ArgumentParser:
     get = psub.add_parser("get", help="print one user's profile as JSON")
     get.add_argument("user_id")
     get.add_argument("--as-of", default=None, help="RFC 3339 or epoch ms (default: now)")
+
+    formats = ("auto", "jsonl", "taobao", "rees46")  # streams.sources.FORMATS
+    rep = sub.add_parser("replay", help="replay an event log file into profiles (docs/replay.md)")
+    rep.add_argument("path", help="the log: contract JSONL, Taobao UserBehavior or REES46 CSV")
+    rep.add_argument("--format", choices=formats, default="auto", help="default: detected")
+    rep.add_argument(
+        "--via",
+        choices=("direct", "kafka"),
+        default="direct",
+        help="direct: apply here, no Kafka (default); kafka: produce for a running worker",
+    )
+    rep.add_argument("--sort", action="store_true", help="replay in event-time order")
+    rep.add_argument("--quiet", action="store_true", help="no progress line")
+    rep.add_argument("--rejected", metavar="FILE", help="write the rejected rows here (JSONL)")
+    rep.add_argument(
+        "--price-reference",
+        metavar="FILE",
+        help="category price table (JSON); default: profile.price_reference, else computed",
+    )
+
+    ref = sub.add_parser("price-reference", help="print the median price per category (JSON)")
+    ref.add_argument("path", help="an event log, as for replay")
+    ref.add_argument("--format", choices=formats, default="auto", help="default: detected")
     return p
 
 
@@ -85,6 +108,16 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         from streams.read import profile_get_main
 
         return asyncio.run(profile_get_main(settings, args.user_id, args.as_of))
+    if args.command == "replay":
+        from streams.replay import replay_main
+
+        return replay_main(settings, args)
+    if args.command == "price-reference":
+        from pathlib import Path
+
+        from streams.reference import price_reference_main
+
+        return price_reference_main(Path(args.path), args.format)
     if args.command == "up":
         from streams.up import up_main
 
