@@ -40,7 +40,7 @@ from streams.reference import price_reference as reference_from
 from streams.retry import Backoff
 from streams.runner import tune_gc
 from streams.settings import Settings
-from streams.sources import FORMATS, Feed, Message, detect_format
+from streams.sources import FORMATS, PRICELESS_FORMATS, Feed, Message, detect_format
 from streams.topics import ensure_topics
 
 VIAS = ("direct", "kafka")
@@ -248,9 +248,14 @@ def _model_config(settings: Settings, feed: Feed, table: Mapping[str, float] | N
     if "price_reference" not in {f.name for f in dataclasses.fields(config)}:
         return config  # a model without price tags (until profiles/config.py lands)
     if table is None:
-        table = getattr(config, "price_reference", None) or reference_from(feed.messages())
+        table = getattr(config, "price_reference", None) or _computed_reference(feed)
     changes: dict[str, Any] = {"price_reference": table}
     return dataclasses.replace(config, **changes)
+
+
+def _computed_reference(feed: Feed) -> dict[str, float]:
+    """The price reference of the replayed log: a first pass, but for a log with no prices."""
+    return {} if feed.fmt in PRICELESS_FORMATS else reference_from(feed.messages())
 
 
 async def _redis(settings: Settings) -> Redis:

@@ -24,6 +24,7 @@ import xxhash
 from profiles.wire import decode
 
 FORMATS: Final = ("jsonl", "taobao", "rees46")
+PRICELESS_FORMATS: Final = frozenset({"taobao"})  # logs whose messages never carry a price
 
 TAOBAO_TYPES: Final = {"pv": "view", "cart": "add_to_cart", "fav": "favorite", "buy": "purchase"}
 TAOBAO_COLUMNS: Final = ("user_id", "item_id", "category_id", "behavior_type", "timestamp")
