@@ -1,4 +1,4 @@
-"""The profile store: one Redis hash per user, written once per batch, fenced by (partition,
+"""The profile store: one Redis string per user, written once per batch, fenced by (partition,
 offset).
 
 The write is a Lua script that sets the state only when the incoming offset is above the fence
@@ -17,54 +17,60 @@ import orjson
 from redis.asyncio import Redis
 from redis.exceptions import NoScriptError
 
-from profiles.constants import FIELD_STATE, FIELD_UPDATED, KEY_PREFIX, profile_key, user_id_from_key
+from profiles.codec import decode
+from profiles.constants import profile_key, user_id_from_key
 from profiles.model import State
 
-# KEYS[i]: profile hash. ARGV[1]: now; ARGV[2]: JSON [[partition, offset, length], ...] per key;
-# ARGV[3]: the state blobs, concatenated. Returns the 1-based indexes of the keys refused because
-# their fence is above the offset; a fence equal to it means this very write already landed (a
-# retried chunk), which is a no-op.
+# KEYS[i]: a profile. ARGV[1]: JSON [[partition, offset, length], ...] per key; ARGV[2]: the
+# state blobs, concatenated. A stored state starts with its fences, "p:offset,p:offset;"
+# (profiles/codec.py). Returns the 1-based indexes of the keys refused because their fence is
+# above the offset; a fence equal to it means this very write already landed (a retried chunk),
+# which is a no-op.
 FENCED_WRITE = """
-local now = ARGV[1]
-local meta = cjson.decode(ARGV[2])
-local blobs = ARGV[3]
+local meta = cjson.decode(ARGV[1])
+local blobs = ARGV[2]
 local pos = 1
 local skipped = {}
 for i, key in ipairs(KEYS) do
   local m = meta[i]
-  local field = 'f:' .. m[1]
-  local offset = m[2]  -- a string: Lua numbers print large integers with an exponent
+  local partition = m[1]
+  local offset = tonumber(m[2])  -- sent as a string: Lua prints big integers with an exponent
   local blob = string.sub(blobs, pos, pos + m[3] - 1)
   pos = pos + m[3]
-  local fence = tonumber(redis.call('HGET', key, field) or '-1')
-  if tonumber(offset) > fence then
-    redis.call('HSET', key, 's', blob, field, offset, 'u', now)
-  elseif tonumber(offset) < fence then
+  local head = redis.call('GETRANGE', key, 0, 4095)
+  local fence = -1
+  local stop = string.find(head, ';', 1, true)
+  if stop then
+    for p, o in string.gmatch(string.sub(head, 1, stop - 1), '([^:,]+):(%-?%d+)') do
+      if p == partition then fence = tonumber(o) end
+    end
+  end
+  if offset > fence then
+    redis.call('SET', key, blob)
+  elseif offset < fence then
     skipped[#skipped + 1] = i
   end
 end
 return skipped
 """
 
-# KEYS: profile hashes. Returns their state blobs in one round trip; HGET gives Lua false for a
+# KEYS: profiles. Returns their state blobs in one round trip; GET gives Lua false for a
 # missing one, which keeps its place in the reply as a nil (a Lua nil would end the array).
 LOAD_STATES = """
 local out = {}
 for i, key in ipairs(KEYS) do
-  out[i] = redis.call('HGET', key, 's')
+  out[i] = redis.call('GET', key)
 end
 return out
 """
-
-assert FIELD_STATE == "s" and FIELD_UPDATED == "u"  # the scripts spell them out
 
 
 @dataclass(frozen=True, slots=True)
 class Write:
     user_id: str
-    partition: int
+    partition: int | str
     offset: int
-    state: bytes  # orjson-encoded State
+    state: bytes  # profiles.codec.encode(state): fence header + MessagePack
 
 
 class ProfileStore:
@@ -87,26 +93,26 @@ class ProfileStore:
     async def load_many(self, user_ids: Sequence[str]) -> dict[str, State]:
         """States of the users that have one (missing users are absent from the result)."""
         raw = await self.load_raw(user_ids)
-        return {uid: orjson.loads(blob) for uid, blob in raw.items()}
+        return {uid: decode(blob) for uid, blob in raw.items()}
 
     async def get(self, user_id: str) -> State | None:
-        blob = await self.redis.hget(profile_key(user_id), FIELD_STATE)
-        return orjson.loads(blob) if blob else None
+        blob = await self.redis.get(profile_key(user_id))
+        return decode(blob) if isinstance(blob, bytes) and blob else None
 
-    async def write(self, writes: Sequence[Write], now_ms: int) -> list[str]:
+    async def write(self, writes: Sequence[Write]) -> list[str]:
         """Write the states; return the user ids the fence refused (someone wrote newer)."""
         refused: list[str] = []
         for start in range(0, len(writes), self.chunk):
             part = writes[start : start + self.chunk]
-            meta = orjson.dumps([(w.partition, str(w.offset), len(w.state)) for w in part])
-            args = [now_ms, meta, b"".join(w.state for w in part)]
+            meta = orjson.dumps([(str(w.partition), str(w.offset), len(w.state)) for w in part])
+            args = [meta, b"".join(w.state for w in part)]
             skipped = await self._eval(FENCED_WRITE, [profile_key(w.user_id) for w in part], args)
             refused.extend(part[int(i) - 1].user_id for i in skipped)
         return refused
 
     async def user_ids(self, count: int = 1000) -> list[str]:
         """Every user with a profile (SCAN: for tools and tests, not the hot path)."""
-        pattern = f"{KEY_PREFIX}:p:*"
+        pattern = profile_key("*").replace("{*}", "*")
         return [user_id_from_key(k.decode()) async for k in self.redis.scan_iter(pattern, count)]
 
     async def _eval(self, script: str, keys: list[str], args: list[Any]) -> list[Any]:

@@ -2,15 +2,26 @@
 
 from __future__ import annotations
 
-import orjson
+from typing import Any
+
 import pytest
 from redis.asyncio import Redis
 
+from profiles import codec
 from profiles.constants import profile_key
 from profiles.store import ProfileStore, Write
 from streams.settings import Settings
 
 pytestmark = pytest.mark.integration
+
+
+def blob(fences: dict[str, int], **body: Any) -> bytes:
+    """A stored state with these fences (the processor writes the state's own ``o``)."""
+    return codec.encode({"o": fences, **body})
+
+
+def write(user: str, partition: int | str, offset: int, **body: Any) -> Write:
+    return Write(user, partition, offset, blob({str(partition): offset}, **body))
 
 
 @pytest.mark.parametrize(
@@ -22,6 +33,7 @@ pytestmark = pytest.mark.integration
         (10**15, 10**15 + 1, [], "second"),  # offsets beyond Lua's integer printing
     ],
 )
+@pytest.mark.parametrize("partition", [3, "r1a2b3c4d"])  # a Kafka partition, a replay source
 async def test_fenced_write(
     settings: Settings,
     namespace: str,
@@ -29,17 +41,35 @@ async def test_fenced_write(
     second: int,
     expected_refused: list[str],
     expected_state: str,
+    partition: int | str,
 ) -> None:
     redis = Redis.from_url(settings.redis_url)
     store = ProfileStore(redis, chunk=2)
     user = namespace + "u"
     try:
-        assert await store.write([Write(user, 3, first, orjson.dumps({"w": "first"}))], 1) == []
-        refused = await store.write([Write(user, 3, second, orjson.dumps({"w": "second"}))], 2)
+        assert await store.write([write(user, partition, first, w="first")]) == []
+        refused = await store.write([write(user, partition, second, w="second")])
         assert refused == [user for _ in expected_refused]
-        assert await store.get(user) == {"w": expected_state}
-        fence = await redis.hget(profile_key(user), "f:3")  # type: ignore[misc]
-        assert int(fence) == max(first, second)
+        state = await store.get(user)
+        assert state is not None and state["w"] == expected_state
+        stored = await redis.get(profile_key(user))
+        assert stored.startswith(f"{partition}:{max(first, second)};".encode())
+    finally:
+        await redis.aclose()
+
+
+async def test_fences_are_per_partition(settings: Settings, namespace: str) -> None:
+    """A user read from two partitions keeps a fence per partition; each refuses on its own."""
+    redis = Redis.from_url(settings.redis_url)
+    store = ProfileStore(redis)
+    user = namespace + "two"
+    try:
+        await store.write([Write(user, 0, 50, blob({"0": 50}, w=1))])
+        assert await store.write([Write(user, 1, 7, blob({"0": 50, "1": 7}, w=2))]) == []
+        assert await store.write([Write(user, 0, 49, blob({"0": 49, "1": 7}, w=3))]) == [user]
+        assert await store.write([Write(user, 1, 6, blob({"0": 50, "1": 6}, w=4))]) == [user]
+        state = await store.get(user)
+        assert state is not None and (state["w"], state["o"]) == (2, {"0": 50, "1": 7})
     finally:
         await redis.aclose()
 
@@ -51,11 +81,10 @@ async def test_write_spans_chunks_and_reloads_after_script_flush(
     store = ProfileStore(redis, chunk=3)
     users = [f"{namespace}c{i}" for i in range(10)]
     try:
-        writes = [Write(u, i % 2, 10, orjson.dumps({"n": i})) for i, u in enumerate(users)]
-        assert await store.write(writes, 1) == []
+        assert await store.write([write(u, i % 2, 10, n=i) for i, u in enumerate(users)]) == []
         await redis.script_flush()  # e.g. Redis restarted: EVALSHA answers NOSCRIPT
-        later = [Write(u, i % 2, 11, orjson.dumps({"n": i + 100})) for i, u in enumerate(users)]
-        assert await store.write(later, 2) == []
+        later = [write(u, i % 2, 11, n=i + 100) for i, u in enumerate(users)]
+        assert await store.write(later) == []
         loaded = await store.load_many([namespace + "missing", *users, namespace + "missing2"])
         assert {u: s["n"] for u, s in loaded.items()} == {u: i + 100 for i, u in enumerate(users)}
     finally:
@@ -67,7 +96,7 @@ async def test_user_ids_lists_every_profile_once(settings: Settings, namespace: 
     store = ProfileStore(redis)
     users = [f"{namespace}{name}" for name in ("ann", "b:c", "d e")]
     try:
-        await store.write([Write(u, 0, 1, orjson.dumps({"n": 1})) for u in users], 1)
+        await store.write([write(u, 0, 1, n=1) for u in users])
         found = [u for u in await store.user_ids(count=2) if u.startswith(namespace)]
         assert sorted(found) == sorted(users)
     finally:
