@@ -1,23 +1,30 @@
 """Profile aggregators: small objects with ``initial()``, ``apply(state, event)``, ``tags(state)``.
 
-Every aggregator owns one sub-state of the profile (a JSON-able value under its ``key``). ``apply``
-may mutate the sub-state it is given and returns it; ``tags`` is a pure read relative to an as-of
-time. All of them are order-independent by event time (a late event lands in its own day bucket,
-first/last are min/max), so a replay of an unsorted log gives the same profile as a sorted one.
-Time windows are UTC calendar days: an ``N``-day window at as-of day ``D`` holds days
-``D-N+1 .. D`` (docs/tags.md).
+Every aggregator owns one sub-state of the profile under its ``key``. ``apply`` may mutate the
+sub-state it is given and returns it; ``compact`` drops what no query can see any more (it runs
+once per user per new newest day); ``tags`` is a pure read relative to an as-of time. All of
+them are order-independent by event time (a late event lands in its own day bucket, first/last
+are min/max), so a replay of an unsorted log gives the same profile as a sorted one. Windows are
+UTC calendar days: an ``N``-day window at as-of day ``D`` holds days ``D-N+1 .. D``.
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any, ClassVar, Final, Protocol
 
 from profiles.events import Event
+from profiles.timeutil import (
+    DAY_MS,
+    day_of,
+    days_since,
+    rfc3339,
+    whole_days,
+    window_start,
+)
 
-DAY_MS: Final = 86_400_000
+__all__ = ["DAY_MS", "day_of", "rfc3339", "whole_days", "window_start"]  # re-exported
 
-# Behaviour types counted per day, in the order of a day bucket's slots.
+# Behaviour types counted per day, in the order of a day bucket's slots, and their tag prefixes.
 BEHAVIOURS: Final = (
     "view",
     "click",
@@ -28,10 +35,26 @@ BEHAVIOURS: Final = (
     "favorite",
     "login",
 )
+PREFIXES: Final = (
+    "views",
+    "clicks",
+    "searches",
+    "cart_adds",
+    "cart_removes",
+    "purchases",
+    "favorites",
+    "logins",
+)
 SLOT: Final = {name: i for i, name in enumerate(BEHAVIOURS)}
+assert (SLOT["view"], SLOT["add_to_cart"]) == (0, 3)  # Counters.lean spells them out
+# Lifetime totals: the behaviours, then the other types.
+TOTAL_SLOT: Final = {name: i for i, name in enumerate((*BEHAVIOURS, "register", "identify"))}
+WINDOWS: Final = (1, 7, 30, 180)
 assert len(BEHAVIOURS) == 8  # Counters.apply spells out a bucket of 8 slots
+_WINDOW_NAMES: Final = tuple(tuple(f"{p}_{d}d" for d in WINDOWS) for p in PREFIXES)
+_TOTAL_NAMES: Final = tuple(f"{p}_total" for p in PREFIXES)
 
-TagValue = int | float | str | None
+TagValue = int | float | str | bool | list[str] | list[int] | None
 Tags = dict[str, TagValue]
 
 
@@ -51,80 +74,56 @@ class Aggregator(Protocol):
     def tags(self, state: Any, as_of_ms: int) -> Tags: ...
 
 
-def day_of(ts_ms: int) -> int:
-    return ts_ms // DAY_MS
-
-
-def window_start(ts_ms: int, days: int) -> int:
-    """The first UTC day number of the ``days``-day window that ends on the day of ``ts_ms``.
-
-    Every window and horizon of the model is one of these (docs/tags.md)."""
-    return ts_ms // DAY_MS - days + 1
-
-
-def whole_days(duration_ms: int) -> int:
-    """A configured duration as whole UTC days, rounded up (at least one)."""
-    return max(1, -(-duration_ms // DAY_MS))
-
-
-def rfc3339(ts_ms: int | None) -> str | None:
-    if ts_ms is None:
-        return None
-    return (
-        datetime.fromtimestamp(ts_ms / 1000, tz=UTC)
-        .isoformat(timespec="milliseconds")
-        .replace("+00:00", "Z")
-    )
-
-
-def _prune_days(buckets: dict[str, Any], newest_ts: int, keep_days: int) -> None:
+def prune_days(buckets: dict[int, Any], newest_ts: int, keep_days: int) -> None:
     oldest = window_start(newest_ts, keep_days)
-    for day in [d for d in buckets if int(d) < oldest]:
+    for day in [d for d in buckets if d < oldest]:
         del buckets[day]
 
 
-def _window_days(buckets: dict[str, Any], as_of_ms: int, days: int) -> list[Any]:
+def window_sums(buckets: dict[int, list[Any]], as_of_ms: int, width: int) -> list[list[Any]]:
+    """Per window of :data:`WINDOWS`, the slot-wise sums of the buckets inside it."""
     last = day_of(as_of_ms)
-    first = window_start(as_of_ms, days)
-    return [v for d, v in buckets.items() if first <= int(d) <= last]
+    sums = [[0] * width for _ in WINDOWS]
+    for day, bucket in buckets.items():
+        age = last - day
+        if age < 0 or age >= WINDOWS[-1]:
+            continue
+        for w, days in enumerate(WINDOWS):
+            if age < days:
+                total = sums[w]
+                for i in range(width):
+                    total[i] += bucket[i]
+    return sums
 
 
 class Counters:
-    """Lifetime counts per event type and per-day counts of the behaviour types.
+    """Lifetime counts per event type, the latest time per type, per-day behaviour counts.
 
-    State: ``{"t": {type: n}, "b": {day: [n per BEHAVIOURS slot]}}``.
+    State: ``{"t": [n per TOTAL_SLOT], "l": {slot: latest epoch second}, "b": {day: [n per
+    SLOT]}}``.
     """
 
     key: ClassVar[str] = "n"
     types: ClassVar[frozenset[str] | None] = None
-    TOTALS: ClassVar[dict[str, str]] = {
-        "views_total": "view",
-        "clicks_total": "click",
-        "searches_total": "search",
-        "cart_adds_total": "add_to_cart",
-        "purchases_total": "purchase",
-    }
-    WINDOWED: ClassVar[dict[str, str]] = {
-        "views_30d": "view",
-        "cart_adds_30d": "add_to_cart",
-        "purchases_30d": "purchase",
-    }
 
-    def __init__(self, keep_days: int = 30) -> None:
+    def __init__(self, keep_days: int = 180) -> None:
         self.keep_days = keep_days
 
     def initial(self) -> dict[str, Any]:
-        return {"t": {}, "b": {}}
+        return {"t": [0] * len(TOTAL_SLOT), "l": {}, "b": {}}
 
     def apply(self, state: dict[str, Any], event: Event, newest_ts: int = 0) -> dict[str, Any]:
-        etype = event.type
-        totals = state["t"]
-        totals[etype] = totals.get(etype, 0) + 1
+        etype, ts = event.type, event.ts
+        state["t"][TOTAL_SLOT[etype]] += 1
         slot = SLOT.get(etype)
-        day_number = event.ts // DAY_MS
-        if slot is not None and day_number >= window_start(newest_ts, self.keep_days):
+        if slot is None:
+            return state
+        latest = state["l"]
+        if ts // 1000 > latest.get(slot, 0):
+            latest[slot] = ts // 1000
+        day = ts // DAY_MS
+        if day >= window_start(newest_ts, self.keep_days):
             buckets = state["b"]
-            day = str(day_number)
             bucket = buckets.get(day)
             if bucket is None:
                 bucket = buckets[day] = [0, 0, 0, 0, 0, 0, 0, 0]
@@ -132,87 +131,116 @@ class Counters:
         return state
 
     def compact(self, state: dict[str, Any], newest_ts: int) -> dict[str, Any]:
-        _prune_days(state["b"], newest_ts, self.keep_days)
+        prune_days(state["b"], newest_ts, self.keep_days)
         return state
 
     def tags(self, state: dict[str, Any], as_of_ms: int) -> Tags:
         totals = state["t"]
-        out: Tags = {"events_total": sum(totals.values())}
-        for name, etype in self.TOTALS.items():
-            out[name] = totals.get(etype, 0)
-        window = _window_days(state["b"], as_of_ms, 30)
-        for name, etype in self.WINDOWED.items():
-            slot = SLOT[etype]
-            out[name] = sum(bucket[slot] for bucket in window)
+        out: Tags = {"events_total": sum(totals)}
+        sums = window_sums(state["b"], as_of_ms, len(BEHAVIOURS))
+        for slot, names in enumerate(_WINDOW_NAMES):
+            for w, name in enumerate(names):
+                out[name] = sums[w][slot]
+            out[_TOTAL_NAMES[slot]] = totals[slot]
+        first = window_start(as_of_ms, 30)
+        out["active_days_30d"] = sum(1 for d in state["b"] if first <= d <= day_of(as_of_ms))
+        return out
+
+    def lean(self, state: dict[str, Any], as_of_ms: int) -> tuple[int, int]:
+        """``views_30d`` and ``cart_adds_30d`` alone (what the derived tags read)."""
+        first, last = window_start(as_of_ms, 30), day_of(as_of_ms)
+        views = adds = 0
+        for day, bucket in state["b"].items():
+            if first <= day <= last:
+                views += bucket[0]
+                adds += bucket[3]
+        return views, adds
+
+    def changed_at(self, state: dict[str, Any], as_of_ms: int) -> dict[str, int | None]:
+        """When each counter last changed: its latest counted event, or the start of the day
+        its latest counted day left the window, whichever is later (docs/tags.md)."""
+        out: dict[str, int | None] = {}
+        today = day_of(as_of_ms)
+        latest = state["l"]
+        for slot, prefix in enumerate(PREFIXES):
+            last = latest[slot] * 1000 if slot in latest else None
+            out[f"{prefix}_total"] = last
+            days = [d for d, bucket in state["b"].items() if bucket[slot] and d <= today]
+            for window in WINDOWS:
+                left = [d + window for d in days if d + window <= today]
+                fell = max(left) * DAY_MS if left else None
+                counted = last if last is not None and day_of(last) > today - window else None
+                out[f"{prefix}_{window}d"] = _latest(counted, fell)
         return out
 
 
-def purchase_amount(event: Event) -> float:
-    """Revenue if given, else price x quantity, else 0."""
-    if event.revenue is not None:
-        return event.revenue
-    if event.price is not None:
-        return event.price * event.quantity
-    return 0.0
-
-
-class Monetary:
-    """Spend of purchase events, lifetime and per day. State: ``{"t": total, "b": {day: sum}}``."""
-
-    key: ClassVar[str] = "m"
-    types: ClassVar[frozenset[str] | None] = frozenset({"purchase"})
-
-    def __init__(self, keep_days: int = 30) -> None:
-        self.keep_days = keep_days
-
-    def initial(self) -> dict[str, Any]:
-        return {"t": 0.0, "b": {}}
-
-    def apply(self, state: dict[str, Any], event: Event, newest_ts: int = 0) -> dict[str, Any]:
-        if event.type == "purchase":
-            amount = purchase_amount(event)
-            state["t"] += amount
-            day_number = event.ts // DAY_MS
-            if day_number >= window_start(newest_ts, self.keep_days):  # else older than all windows
-                day = str(day_number)
-                state["b"][day] = state["b"].get(day, 0.0) + amount
-        return state
-
-    def compact(self, state: dict[str, Any], newest_ts: int) -> dict[str, Any]:
-        _prune_days(state["b"], newest_ts, self.keep_days)
-        return state
-
-    def tags(self, state: dict[str, Any], as_of_ms: int) -> Tags:
-        return {
-            "spend_total": round(state["t"], 6),
-            "spend_30d": round(sum(_window_days(state["b"], as_of_ms, 30)), 6),
-        }
+def _latest(*times: int | None) -> int | None:
+    known = [t for t in times if t is not None]
+    return max(known) if known else None
 
 
 class Recency:
-    """First and last event time, last purchase time. State: ``[first, last, last_purchase]``."""
+    """First and last event, last purchase, registration. State: ``[first, last, purchase,
+    registered]`` (epoch ms or None)."""
 
     key: ClassVar[str] = "r"
     types: ClassVar[frozenset[str] | None] = None
 
     def initial(self) -> list[int | None]:
-        return [None, None, None]
+        return [None, None, None, None]
 
     def apply(self, state: list[int | None], event: Event, newest_ts: int = 0) -> list[int | None]:
-        first, last, purchase = state
+        first, last, purchase, registered = state
         ts = event.ts
-        state[0] = ts if first is None or ts < first else first
-        state[1] = ts if last is None or ts > last else last
-        if event.type == "purchase" and (purchase is None or ts > purchase):
+        if first is None or ts < first:
+            state[0] = ts
+        if last is None or ts > last:
+            state[1] = ts
+        etype = event.type
+        if etype == "purchase" and (purchase is None or ts > purchase):
             state[2] = ts
+        elif etype == "register" and (registered is None or ts < registered):
+            state[3] = ts
         return state
 
     def compact(self, state: list[int | None], newest_ts: int) -> list[int | None]:
         return state
 
+    def lean(
+        self, state: list[int | None], as_of_ms: int
+    ) -> tuple[int | None, int | None, int | None]:
+        """Days since first seen, last seen, last purchase."""
+        return (
+            days_since(as_of_ms, state[0]),
+            days_since(as_of_ms, state[1]),
+            days_since(as_of_ms, state[2]),
+        )
+
     def tags(self, state: list[int | None], as_of_ms: int) -> Tags:
+        first, last, purchase, registered = state
         return {
-            "first_seen": rfc3339(state[0]),
-            "last_seen": rfc3339(state[1]),
-            "last_purchase_at": rfc3339(state[2]),
+            "first_seen": rfc3339(first),
+            "last_seen": rfc3339(last),
+            "last_purchase_at": rfc3339(purchase),
+            "registered_at": rfc3339(registered),
+            "days_since_first_seen": days_since(as_of_ms, first),
+            "days_since_last_seen": days_since(as_of_ms, last),
+            "days_since_last_purchase": days_since(as_of_ms, purchase),
         }
+
+    def changed_at(self, state: list[int | None], as_of_ms: int) -> dict[str, int | None]:
+        first, last, purchase, registered = state
+        out: dict[str, int | None] = {
+            "first_seen": first,
+            "last_seen": last,
+            "last_purchase_at": purchase,
+            "registered_at": registered,
+        }
+        for tag, ts in (
+            ("days_since_first_seen", first),
+            ("days_since_last_seen", last),
+            ("days_since_last_purchase", purchase),
+        ):
+            elapsed = days_since(as_of_ms, ts)
+            out[tag] = None if ts is None or elapsed is None else ts + elapsed * DAY_MS
+        return out

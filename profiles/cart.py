@@ -1,4 +1,4 @@
-"""The open cart and declared attributes, as order-independent aggregators.
+"""The cart window: open items, favourites and purchases, as an order-independent aggregator.
 
 An item is open when its latest add lies inside the cart window (default: the 30 UTC calendar
 days ending on the day of the user's newest event) and is later, by event time, than its latest
@@ -12,18 +12,28 @@ be older than a dropped removal if it is itself outside the window.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+from statistics import median
 from typing import Any, ClassVar
 
 from profiles.aggregators import DAY_MS, Tags, whole_days, window_start
 from profiles.events import Event
 
-# item state: [added_at, closed_at, quantity of the latest add, price of the latest add]
-_ADDED, _CLOSED, _QTY, _PRICE = range(4)
-_CART_TYPES = frozenset({"add_to_cart", "remove_from_cart", "purchase"})
+# item state: [latest add, closed at, quantity and price of the latest add, latest purchase]
+_ADDED, _CLOSED, _QTY, _PRICE, _BOUGHT = range(5)
+_CART_TYPES = frozenset({"add_to_cart", "remove_from_cart", "purchase", "favorite"})
+
+
+def _new_item() -> list[Any]:
+    return [0, 0, 0, None, 0]
 
 
 class Cart:
-    """State: ``{"i": {item_id: [added, closed, qty, price]}, "c": cleared_at, "x": newest}``."""
+    """The cart window's items, favourites and purchases.
+
+    State: ``{"i": {item_id: [added, closed, qty, price, bought]}, "f": {item_id: favourited},
+    "c": cleared_at, "x": newest}`` (times are the latest of their kind in the window).
+    """
 
     key: ClassVar[str] = "k"
     types: ClassVar[frozenset[str] | None] = None  # every event moves the window
@@ -36,7 +46,7 @@ class Cart:
         return window_start(newest_ts, self.window_days) * DAY_MS
 
     def initial(self) -> dict[str, Any]:
-        return {"i": {}, "c": 0, "x": 0}
+        return {"i": {}, "f": {}, "c": 0, "x": 0}
 
     def apply(self, state: dict[str, Any], event: Event, newest_ts: int = 0) -> dict[str, Any]:
         etype = event.type
@@ -49,7 +59,9 @@ class Cart:
         if ts < self.horizon(state["x"]):
             return state  # outside the window: cannot change what is open
         if etype == "add_to_cart" and event.item_id is not None:
-            item = state["i"].setdefault(event.item_id, [0, 0, 0, None])
+            item = state["i"].get(event.item_id) or state["i"].setdefault(
+                event.item_id, _new_item()
+            )
             latest = (event.ts, event.quantity, event.price or 0.0)
             if latest > (item[_ADDED], item[_QTY], item[_PRICE] or 0.0):  # ties: a fixed order
                 item[_ADDED] = event.ts
@@ -60,16 +72,23 @@ class Cart:
         elif etype == "purchase":
             named = event.item_ids or ((event.item_id,) if event.item_id is not None else ())
             for item_id in named:
-                self._close(state, item_id, event.ts)
+                item = self._close(state, item_id, event.ts)
+                if event.ts > item[_BOUGHT]:
+                    item[_BOUGHT] = event.ts
             if not named and event.ts > state["c"]:
                 state["c"] = event.ts
+        elif etype == "favorite" and event.item_id is not None:
+            favourites = state["f"]
+            if event.ts > favourites.get(event.item_id, 0):
+                favourites[event.item_id] = event.ts
         return state
 
     @staticmethod
-    def _close(state: dict[str, Any], item_id: str, ts: int) -> None:
-        item = state["i"].setdefault(item_id, [0, 0, 0, None])
+    def _close(state: dict[str, Any], item_id: str, ts: int) -> list[Any]:
+        item: list[Any] = state["i"].get(item_id) or state["i"].setdefault(item_id, _new_item())
         if ts > item[_CLOSED]:
             item[_CLOSED] = ts
+        return item
 
     def compact(self, state: dict[str, Any], newest_ts: int) -> dict[str, Any]:
         horizon = self.horizon(state["x"])
@@ -83,8 +102,13 @@ class Cart:
                 item[_CLOSED] = 0
             if item[_ADDED] < horizon:
                 item[_ADDED], item[_QTY], item[_PRICE] = 0, 0, None
+            if item[_BOUGHT] < horizon:
+                item[_BOUGHT] = 0
         if state["c"] < horizon:
             state["c"] = 0
+        favourites = state["f"]
+        for item_id in [i for i, ts in favourites.items() if ts < horizon]:
+            del favourites[item_id]
         return state
 
     def open_items(self, state: dict[str, Any]) -> list[dict[str, Any]]:
@@ -96,39 +120,60 @@ class Cart:
             if v[_ADDED] > max(v[_CLOSED], cleared) and v[_ADDED] >= horizon
         ]
 
-    def tags(self, state: dict[str, Any], as_of_ms: int) -> Tags:
-        return {"cart_open_items": len(self.open_items(state))}
-
-
-class Attributes:
-    """Declared traits from identify events; the latest by event time wins per trait.
-
-    State: ``{trait: [value, ts]}``.
-    """
-
-    key: ClassVar[str] = "a"
-    types: ClassVar[frozenset[str] | None] = frozenset({"identify"})
-
-    def initial(self) -> dict[str, Any]:
-        return {}
-
-    def apply(self, state: dict[str, Any], event: Event, newest_ts: int = 0) -> dict[str, Any]:
-        if event.traits:
-            for name, value in event.traits.items():
-                current = state.get(name)
-                if (
-                    current is None
-                    or event.ts > current[1]
-                    or (event.ts == current[1] and str(value) > str(current[0]))
-                ):
-                    state[name] = [value, event.ts]
-        return state
-
-    def compact(self, state: dict[str, Any], newest_ts: int) -> dict[str, Any]:
-        return state
-
-    def values(self, state: dict[str, Any]) -> dict[str, Any]:
-        return {name: pair[0] for name, pair in sorted(state.items())}
+    def features(self, state: dict[str, Any]) -> CartFeatures:
+        """One pass over the window's items (docs/tags.md, "Interest")."""
+        horizon = self.horizon(state["x"])
+        favourites = state["f"]
+        f = CartFeatures()
+        for item_id, v in state["i"].items():
+            add, closed, when = v[_ADDED], v[_CLOSED], v[_BOUGHT]
+            if max(add, closed) < horizon:
+                continue
+            if add >= horizon and add:
+                f.added += 1
+                if when >= add:
+                    f.converted += 1
+                    f.decisions.append(when - add)
+            if when >= horizon and when:
+                f.bought += 1
+                fav = favourites.get(item_id, 0)
+                if (not add or add > when) and (fav < horizon or fav > when):
+                    f.first_sight += 1
+        items = state["i"]
+        for item_id, fav in favourites.items():
+            if fav >= horizon:
+                f.favourited += 1
+                item = items.get(item_id)
+                if item is not None and max(item[_ADDED], item[_CLOSED]) >= horizon:
+                    f.favourites_bought += item[_BOUGHT] >= fav
+        return f
 
     def tags(self, state: dict[str, Any], as_of_ms: int) -> Tags:
-        return {}
+        """Conversion and decision features of the window's items (docs/tags.md)."""
+        f = self.features(state)
+        return {
+            "cart_open_items": len(self.open_items(state)),
+            "cart_to_purchase_rate": f.converted / f.added if f.added else None,
+            "favorite_to_purchase_rate": (
+                f.favourites_bought / f.favourited if f.favourited else None
+            ),
+            "first_sight_share": f.first_sight_share(),
+            "decision_hours": f.decision_hours(),
+        }
+
+
+@dataclass(slots=True)
+class CartFeatures:
+    added: int = 0  # items added in the window
+    converted: int = 0  # of them, purchased at or after their latest add
+    favourited: int = 0
+    favourites_bought: int = 0
+    bought: int = 0  # items purchased in the window
+    first_sight: int = 0  # of them, neither added nor favourited before the purchase
+    decisions: list[int] = field(default_factory=list)  # latest add -> purchase, ms
+
+    def first_sight_share(self) -> float | None:
+        return self.first_sight / self.bought if self.bought else None
+
+    def decision_hours(self) -> float | None:
+        return median(self.decisions) / 3_600_000 if self.decisions else None

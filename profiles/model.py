@@ -1,48 +1,41 @@
 """The profile model: pure functions of (state, events, as-of time), no I/O.
 
-A profile state is a JSON-able dict: one sub-state per aggregator plus bookkeeping:
+A profile state is a dict: one sub-state per aggregator plus bookkeeping:
 
-``o``  ``{partition: offset}`` of the last applied Kafka record (the write fence)
-``d``  ``{event_id_hash: ts}``, the recent event ids (a bounded window by event time)
-``x``  the newest event time applied (stream time of this user)
+``o``   ``{fence id: offset}`` of the last applied record per partition (the write fence)
+``d``   ``{day: bytes}``, 8-byte digests of the event ids seen that day (the dedupe window)
+``x``   the newest event time applied (the user's stream time)
+``cd``  the newest day at the last compaction
+``ch``  ``{code: [value, seconds]}``: recorded tags and when they last changed (profiles/changes)
 
-``apply_event`` mutates the state it is given (copy it first to keep the old one).
+``apply_event`` mutates the state it is given; ``settle`` ends a user's batch.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-import orjson
 import xxhash
 
-from profiles.aggregators import (
-    DAY_MS,
-    Aggregator,
-    Counters,
-    Monetary,
-    Recency,
-    Tags,
-    whole_days,
-    window_start,
-)
-from profiles.cart import Attributes, Cart
+from profiles import codec
+from profiles.aggregators import Aggregator, Counters, Recency, Tags
+from profiles.cart import Cart
+from profiles.changes import TAGS_KEY, ChangeLog
+from profiles.config import ModelConfig
 from profiles.events import EVENT_TYPES, Event
+from profiles.hours import ActiveHours
+from profiles.interest import BrandAffinity, CategoryAffinity, SearchIntent
+from profiles.layers import Inputs, derived
+from profiles.money import Monetary
+from profiles.timeutil import DAY_MS, rfc3339, whole_days, window_start
+from profiles.traits import Attributes, Devices, PurchaseGender
+
+__all__ = ["ModelConfig", "Outcome", "ProfileModel", "State", "diff_tags", "event_digest"]
 
 State = dict[str, Any]
-
-
-@dataclass(frozen=True, slots=True)
-class ModelConfig:
-    """Tunables of the profile model (``profile:`` in the YAML config)."""
-
-    dedupe_window_ms: int = 24 * 3_600_000
-    dedupe_max_ids: int = 2_000
-    cart_window_ms: int = 30 * 86_400_000
-    bucket_days: int = 30
+_DIGEST = 6  # bytes per remembered event id: 48 bits, a collision in a user's window ~1e-12
 
 
 class Outcome(StrEnum):
@@ -55,20 +48,40 @@ class ProfileModel:
     """The aggregators wired together under one config."""
 
     def __init__(self, config: ModelConfig | None = None) -> None:
-        self.config = config or ModelConfig()
-        self.counters = Counters(self.config.bucket_days)
-        self.monetary = Monetary(self.config.bucket_days)
+        c = self.config = config or ModelConfig()
+        self.counters = Counters(c.bucket_days)
+        self.monetary = Monetary(
+            c.bucket_days, c.price_reference, (c.price_band_low, c.price_band_high)
+        )
         self.recency = Recency()
-        self.cart = Cart(self.config.cart_window_ms)
+        self.cart = Cart(c.cart_window_ms)
         self.attributes = Attributes()
+        self.categories = CategoryAffinity(
+            c.affinity_weights, c.affinity_half_life_ms, c.affinity_max_entries
+        )
+        self.brands = BrandAffinity(
+            c.affinity_weights, c.affinity_half_life_ms, c.affinity_max_entries
+        )
+        self.hours = ActiveHours(c.active_hours_half_life_ms, c.default_timezone)
+        self.search = SearchIntent(c.repeated_search_days)
+        self.gender = PurchaseGender()
+        self.devices = Devices()
         self.aggregators: tuple[Aggregator, ...] = (
             self.counters,
             self.monetary,
             self.recency,
             self.cart,
             self.attributes,
+            self.categories,
+            self.brands,
+            self.search,
+            self.hours,
+            self.gender,
+            self.devices,
         )
-        self._template = orjson.dumps(self._build_initial())
+        self.changes = ChangeLog(self)
+        self._template = codec.encode(self._build_initial())
+        self._baseline = self.changes.baseline()
         # Per event type, the aggregators that look at it (saves calls on the hot path).
         self._by_type: dict[str, tuple[tuple[str, Callable[[Any, Event, int], Any]], ...]] = {
             etype: tuple(
@@ -76,19 +89,35 @@ class ProfileModel:
             )
             for etype in EVENT_TYPES
         }
+        self._dedupe_days = whole_days(c.dedupe_window_ms) + 1  # stretched to a day boundary
 
     def initial(self) -> State:
-        """A new user's state: a fresh copy of a template (one C call instead of a dozen)."""
-        return orjson.loads(self._template)  # type: ignore[no-any-return]
+        """A new user's state: a fresh copy of a template."""
+        state = codec.decode(self._template)
+        state[TAGS_KEY] = self._baseline
+        return state
+
+    def bare(self) -> State:
+        """A new user's state without the change log's transient tags."""
+        return codec.decode(self._template)
 
     def _build_initial(self) -> State:
-        state: State = {"v": 1, "o": {}, "d": {}, "x": 0}
+        state: State = {"v": 2, "o": {}, "d": {}, "x": 0, "cd": 0}
+        state["ch"] = self.changes.initial_log()
         for agg in self.aggregators:
             state[agg.key] = agg.initial()
         return state
 
+    encode = staticmethod(codec.encode)
+
+    def decode(self, blob: bytes | bytearray | memoryview) -> State:
+        """A stored state, ready for :meth:`apply_event` and :meth:`settle`."""
+        state = codec.decode(blob)
+        state[TAGS_KEY] = self.changes.current(state)
+        return state
+
     def apply_event(
-        self, state: State, event: Event, partition: int = -1, offset: int = -1
+        self, state: State, event: Event, partition: int | str = -1, offset: int = -1
     ) -> Outcome:
         """Apply one event unless the fence or the dedupe window says it was seen."""
         if offset >= 0:
@@ -97,11 +126,17 @@ class ProfileModel:
             if offset <= fences.get(pkey, -1):
                 return REPLAYED
             fences[pkey] = offset
-        digest = _xxh64(event.event_id.encode())
-        seen = state["d"]
-        if digest in seen:
-            return DUPLICATE
-        ts = seen[digest] = event.ts
+        digest = _xxh64(event.event_id.encode())[:_DIGEST]
+        seen: dict[int, bytes] = state["d"]
+        for blob in seen.values():
+            at = blob.find(digest)
+            while at >= 0:
+                if at % _DIGEST == 0:
+                    return DUPLICATE
+                at = blob.find(digest, at + 1)
+        ts = event.ts
+        day = ts // DAY_MS
+        seen[day] = seen.get(day, b"") + digest
         newest = state["x"]
         if ts > newest:
             newest = state["x"] = ts
@@ -118,47 +153,111 @@ class ProfileModel:
         """
         newest = state["x"]
         day = newest // DAY_MS
-        seen: dict[str, int] = state["d"]
-        if state.get("cd") == day and len(seen) <= self.config.dedupe_max_ids:
+        seen: dict[int, bytes] = state["d"]
+        ids = sum(len(b) for b in seen.values()) // _DIGEST
+        if state["cd"] == day and ids <= self.config.dedupe_max_ids:
             return state
         state["cd"] = day
         for agg in self.aggregators:
             state[agg.key] = agg.compact(state[agg.key], newest)
-        # the window, stretched back to a day boundary: one day more than it spans
-        horizon = window_start(newest, whole_days(self.config.dedupe_window_ms) + 1) * DAY_MS
-        if seen and (len(seen) > self.config.dedupe_max_ids or min(seen.values()) < horizon):
-            kept = sorted(((ts, h) for h, ts in seen.items() if ts >= horizon), reverse=True)
-            state["d"] = {h: ts for ts, h in kept[: self.config.dedupe_max_ids]}
+        horizon = window_start(newest, self._dedupe_days)
+        kept = {d: seen[d] for d in sorted(seen, reverse=True) if d >= horizon}
+        budget = self.config.dedupe_max_ids * _DIGEST
+        for d, blob in kept.items():  # newest days first: the oldest ids go over the cap
+            kept[d] = blob[-budget:] if budget > 0 else b""
+            budget -= len(kept[d])
+        state["d"] = {d: b for d, b in kept.items() if b}
         return state
+
+    def settle(self, state: State) -> dict[str, tuple[Any, Any]]:
+        """End of a user's batch: compact, then record the tags that changed (as of the user's
+        newest event); returns them as ``{tag: (old, new)}``."""
+        self.compact(state)
+        return self.changes.record(state)
 
     def tags(self, state: State, as_of_ms: int) -> Tags:
         out: Tags = {}
         for agg in self.aggregators:
             out.update(agg.tags(state[agg.key], as_of_ms))
+        inputs = Inputs(
+            state["n"]["t"],
+            out["views_30d"],  # type: ignore[arg-type]
+            out["cart_adds_30d"],  # type: ignore[arg-type]
+            out["days_since_first_seen"],  # type: ignore[arg-type]
+            out["days_since_last_seen"],  # type: ignore[arg-type]
+            out["days_since_last_purchase"],  # type: ignore[arg-type]
+            out["spend_total"],  # type: ignore[arg-type]
+            out["spend_30d"],  # type: ignore[arg-type]
+            out["spend_180d"],  # type: ignore[arg-type]
+            out["orders_total"],  # type: ignore[arg-type]
+            out["orders_180d"],  # type: ignore[arg-type]
+            out["order_days_180d"],  # type: ignore[arg-type]
+            out["first_sight_share"],  # type: ignore[arg-type]
+            out["decision_hours"],  # type: ignore[arg-type]
+        )
+        out.update(derived(inputs, self.config.rfm, self.config.layers))
+        return out
+
+    def segments(self, state: State, as_of_ms: int) -> Tags:
+        """The recorded (segment) tags alone, by lean paths: what each batch evaluates.
+
+        Equal to the same names of :meth:`tags` (a property test holds them so)."""
+        money = state["m"]
+        spend_30d, spend_180d, orders_180d, order_days = self.monetary.lean(money, as_of_ms)
+        cart = self.cart.features(state["k"])
+        inputs = Inputs(
+            state["n"]["t"],
+            *self.counters.lean(state["n"], as_of_ms),
+            *self.recency.lean(state["r"], as_of_ms),
+            money[0],
+            spend_30d,
+            spend_180d,
+            money[1],
+            orders_180d,
+            order_days,
+            cart.first_sight_share(),
+            cart.decision_hours(),
+        )
+        out = derived(inputs, self.config.rfm, self.config.layers)
+        out["top_category"] = self.categories.top(state["ca"], as_of_ms)
+        out["top_brand"] = self.brands.top(state["br"], as_of_ms)
+        peaks = self.hours.peaks(state["h"], as_of_ms)
+        out["peak_hour"] = peaks[0] if peaks else None
+        out["price_band"] = self.monetary.band(money)
+        out["purchase_gender"] = self.gender.infer(state["g"])
+        out["repeated_search"] = self.search.repeated(state["s"], as_of_ms)[0]
+        out["device_top"] = self.devices.top(state["dv"], 0)
+        out["channel_top"] = self.devices.top(state["dv"], 1)
+        out["age_band"] = self.attributes.age_band(state["a"], as_of_ms)
         return out
 
     def view(self, user_id: str, state: State, as_of_ms: int) -> dict[str, Any]:
         """The read-side document of ``portrait profile get``."""
-        from profiles.aggregators import rfc3339
-
+        tags = self.tags(state, as_of_ms)
         return {
             "user_id": user_id,
             "as_of": rfc3339(as_of_ms),
-            "tags": self.tags(state, as_of_ms),
+            "tags": tags,
+            "changed_at": {
+                k: rfc3339(v) for k, v in self.changes.changed_at(state, as_of_ms, tags).items()
+            },
             "attributes": self.attributes.values(state[self.attributes.key]),
             "cart": [
                 {**item, "added_at": rfc3339(item["added_at"])}
                 for item in self.cart.open_items(state[self.cart.key])
             ],
+            "categories": [[n, s] for n, s in self.categories.scores(state["ca"], as_of_ms)[:20]],
+            "brands": [[n, s] for n, s in self.brands.scores(state["br"], as_of_ms)[:20]],
+            "active_hours": self.hours.histogram(state[self.hours.key], as_of_ms),
         }
 
 
-def event_digest(event_id: str) -> str:
-    """A 64-bit digest of an event id: what the dedupe window stores instead of the id."""
-    return _xxh64(event_id.encode())  # inlined in apply_event
+def event_digest(event_id: str) -> bytes:
+    """The digest of an event id that the dedupe window stores instead of the id."""
+    return _xxh64(event_id.encode())[:_DIGEST]  # inlined in apply_event
 
 
-_xxh64 = xxhash.xxh3_64_hexdigest  # 64-bit, ~5x cheaper than blake2b here
+_xxh64 = xxhash.xxh3_64_digest  # 64-bit, ~5x cheaper than blake2b here
 APPLIED, DUPLICATE, REPLAYED = Outcome.APPLIED, Outcome.DUPLICATE, Outcome.REPLAYED
 
 

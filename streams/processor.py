@@ -13,10 +13,8 @@ from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
 
-import orjson
-
 from profiles.events import ANON_PREFIX, Event, Rejected
-from profiles.model import APPLIED, REPLAYED, ProfileModel, State, diff_tags
+from profiles.model import APPLIED, REPLAYED, ProfileModel, State
 from profiles.store import ProfileStore, Write
 from profiles.wire import decode
 from streams.retry import Backoff, retry_until_stopped
@@ -33,7 +31,7 @@ class Record(Protocol):
     """What the processor needs of a Kafka record (aiokafka's ConsumerRecord fits)."""
 
     topic: str
-    partition: int
+    partition: int  # a replay's records name their source instead (a str fence id)
     offset: int
     key: bytes | None
     value: bytes | None
@@ -141,7 +139,7 @@ class BatchProcessor:
         """Write the states (fenced) and the dead letters, retrying until done or stopping."""
         stats, writes = prepared.stats, prepared.writes
         if writes:
-            refused = await self._retry("write", lambda: self.store.write(writes, prepared.now))
+            refused = await self._retry("write", lambda: self.store.write(writes))
             for uid in refused:
                 self.cache.pop(uid, None)
             stats.users_written = len(writes) - len(refused)
@@ -168,16 +166,11 @@ class BatchProcessor:
     async def _apply(self, by_user: dict[str, list[Located]], prepared: Prepared) -> None:
         missing = [uid for uid in by_user if uid not in self.cache]
         blobs = await self._retry("load", lambda: self.store.load_raw(missing)) if missing else {}
-        stats, letters, writes, now = (
-            prepared.stats,
-            prepared.letters,
-            prepared.writes,
-            prepared.now,
-        )
+        stats, letters, writes = prepared.stats, prepared.letters, prepared.writes
         sample_every = max(1, stats.records // _TS_SAMPLE)
         for uid, located in by_user.items():
             try:
-                write = self._apply_user(uid, located, blobs.get(uid), now, stats, sample_every)
+                write = self._apply_user(uid, located, blobs.get(uid), stats, sample_every)
             except Exception as exc:  # a bug or a corrupt stored state: isolate this user
                 log.exception("cannot apply %d events of user %r", len(located), uid)
                 self.cache.pop(uid, None)  # the stored state stays as it was
@@ -193,14 +186,12 @@ class BatchProcessor:
         uid: str,
         located: list[Located],
         blob: bytes | None,
-        now: int,
         stats: BatchStats,
         sample_every: int,
     ) -> Write | None:
         state = self.cache.pop(uid, None)
         if state is None:
-            state = orjson.loads(blob) if blob else self.model.initial()
-        before = self.model.tags(state, now) if self.track_changes else None
+            state = self.model.decode(blob) if blob else self.model.initial()
         moved = False
         apply = self.model.apply_event
         outcomes = stats.outcomes
@@ -220,13 +211,11 @@ class BatchProcessor:
         self.cache[uid] = state
         if not moved:  # every event was already applied: the stored state is current
             return None
-        self.model.compact(state)
-        if before is not None:
-            changed = diff_tags(before, self.model.tags(state, now))
-            if changed:
-                stats.changes.append((uid, changed))
+        changed = self.model.settle(state)
+        if changed and self.track_changes:
+            stats.changes.append((uid, changed))
         last = located[-1][0]
-        return Write(uid, last.partition, last.offset, orjson.dumps(state))
+        return Write(uid, last.partition, last.offset, self.model.encode(state))
 
     def _trim_cache(self) -> None:
         """Evict the least recently touched states, but never one of the latest prepared batch:

@@ -39,5 +39,7 @@ async def profile_get_main(settings: Settings, user_id: str, as_of: str | None) 
         print(f"portrait: no profile for user {user_id!r}", file=sys.stderr)
         return 1
     doc = ProfileModel(settings.model).view(user_id, state, as_of_ms)
-    sys.stdout.write(orjson.dumps(doc, option=orjson.OPT_INDENT_2).decode() + "\n")
+    sys.stdout.write(
+        orjson.dumps(doc, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS).decode() + "\n"
+    )
     return 0

@@ -14,6 +14,7 @@ from aiokafka import AIOKafkaProducer
 from prometheus_client import CollectorRegistry
 from redis.asyncio import Redis
 
+from profiles.aggregators import TOTAL_SLOT
 from profiles.constants import TOPIC_EVENTS
 from profiles.model import ProfileModel, State
 from profiles.store import ProfileStore
@@ -84,7 +85,7 @@ async def wait_for_count(settings: Settings, user: str, etype: str, count: int, 
 
     async def reached() -> bool:
         states = await load_states(settings, [user])
-        return user in states and states[user]["n"]["t"].get(etype) == count
+        return user in states and states[user]["n"]["t"][TOTAL_SLOT[etype]] == count
 
     await wait_until(reached, what=what)
 
@@ -111,6 +112,25 @@ def expected_states(events: Iterable[dict[str, Any]], model: ProfileModel) -> di
     return states
 
 
+def profile_view(model: ProfileModel, user: str, state: State, as_of: int) -> dict[str, Any]:
+    """What a user sees of a profile, comparable across runs: less ``changed_at`` (change
+    times are noted per batch, so they depend on how the stream was cut; docs/tags.md), and
+    floats to 9 decimals (decayed sums added in another order differ in the last bits)."""
+    view = model.view(user, state, as_of)
+    del view["changed_at"]
+    return _rounded(view)  # type: ignore[no-any-return]
+
+
+def _rounded(value: Any) -> Any:
+    if isinstance(value, float):
+        return round(value, 9)
+    if isinstance(value, dict):
+        return {k: _rounded(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_rounded(v) for v in value]
+    return value
+
+
 def metric(registry: CollectorRegistry, name: str, **labels: str) -> float:
     value = registry.get_sample_value(name, labels)
     return 0.0 if value is None else value
@@ -132,4 +152,4 @@ def traffic(namespace: str, users: int, n: int, seed: int = 7) -> list[dict[str,
 
 async def applied_total(settings: Settings, users: list[str]) -> int:
     states = await load_states(settings, users)
-    return sum(sum(s["n"]["t"].values()) for s in states.values())
+    return sum(sum(s["n"]["t"]) for s in states.values())

@@ -23,6 +23,7 @@ from tests.integration.helpers import (
     load_states,
     metric,
     produce,
+    profile_view,
     running_worker,
     traffic,
     wait_until,
@@ -132,7 +133,7 @@ async def test_sigkill_mid_stream_loses_nothing_and_counts_nothing_twice(
     mismatched = [
         u
         for u in users
-        if model.view(u, states[u], as_of) != model.view(u, expected[u], as_of)
+        if profile_view(model, u, states[u], as_of) != profile_view(model, u, expected[u], as_of)
         or states[u]["k"] != expected[u]["k"]
     ]
     assert mismatched == [], f"{len(mismatched)} users differ, e.g. {mismatched[:3]}"

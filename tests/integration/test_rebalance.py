@@ -12,6 +12,7 @@ from tests.integration.helpers import (
     expected_states,
     load_states,
     produce,
+    profile_view,
     running_worker,
     traffic,
     wait_until,
@@ -58,10 +59,12 @@ async def test_a_second_worker_joining_and_the_first_leaving_keep_counts_exact(
     states = await load_states(settings, users)
     as_of = T0
     wrong = [
-        u for u in users if model.view(u, states[u], as_of) != model.view(u, expected[u], as_of)
+        u
+        for u in users
+        if profile_view(model, u, states[u], as_of) != profile_view(model, u, expected[u], as_of)
     ]
     for u in wrong[:2]:
-        a, b = model.view(u, states[u], as_of), model.view(u, expected[u], as_of)
+        a, b = profile_view(model, u, states[u], as_of), profile_view(model, u, expected[u], as_of)
         print(
             "DIFF",
             u,

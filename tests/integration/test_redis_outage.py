@@ -19,6 +19,7 @@ from tests.integration.helpers import (
     load_states,
     metric,
     produce,
+    profile_view,
     running_worker,
     traffic,
     wait_until,
@@ -78,6 +79,10 @@ async def test_worker_rides_out_a_redis_outage(
     model = ProfileModel()
     expected = expected_states(events, model)
     states = await load_states(settings, users)
-    wrong = [u for u in users if model.view(u, states[u], T0) != model.view(u, expected[u], T0)]
+    wrong = [
+        u
+        for u in users
+        if profile_view(model, u, states[u], T0) != profile_view(model, u, expected[u], T0)
+    ]
     assert wrong == []
     assert await applied_total(settings, users) == len(events)

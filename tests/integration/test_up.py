@@ -27,6 +27,6 @@ def test_up_with_simulator_shows_profiles_changing_and_stops_cleanly(tmp_path: P
     assert re.search(r"^export REDIS_URL=redis://127\.0\.0\.1:\d+/0$", out, re.M)
     changes = re.findall(r"profile (u\d+): (.+)", out)
     assert len(changes) >= 3, out[-3000:]  # users and their changed tags, within the run
-    assert any("events_total" in tags for _, tags in changes)
+    assert any("lifecycle" in tags for _, tags in changes)  # segments entering, e.g. new
     assert "Traceback" not in out, out[-3000:]
     assert (tmp_path / ".portrait" / "tansu.log").exists()

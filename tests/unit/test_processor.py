@@ -10,7 +10,7 @@ import orjson
 import pytest
 from redis.exceptions import ConnectionError as RedisConnectionError
 
-from profiles.constants import FIELD_STATE, fence_field
+from profiles import codec
 from profiles.model import ProfileModel, State
 from profiles.store import Write
 from streams.processor import BatchProcessor, BatchStats, DeadLetter
@@ -40,7 +40,7 @@ class FakeStore:
     """
 
     def __init__(self) -> None:
-        self.hashes: dict[str, dict[str, Any]] = {}
+        self.blobs: dict[str, bytes] = {}
         self.loads: list[list[str]] = []
         self.writes: list[list[Write]] = []
         self.fail_loads = 0
@@ -51,31 +51,33 @@ class FakeStore:
             self.fail_loads -= 1
             raise RedisConnectionError("Connection refused (fake)")
         self.loads.append(list(user_ids))
-        out: dict[str, bytes] = {}
-        for uid in user_ids:
-            blob = self.hashes.get(uid, {}).get(FIELD_STATE)
-            if blob:
-                out[uid] = blob
-        return out
+        return {uid: self.blobs[uid] for uid in user_ids if uid in self.blobs}
 
-    async def write(self, writes: Sequence[Write], now_ms: int) -> list[str]:
+    async def write(self, writes: Sequence[Write]) -> list[str]:
         if self.fail_writes:
             self.fail_writes -= 1
             raise RedisConnectionError("Connection reset by peer (fake)")
         self.writes.append(list(writes))
         refused: list[str] = []
         for w in writes:
-            h = self.hashes.setdefault(w.user_id, {})
-            field_name = fence_field(w.partition)
-            fence = int(h.get(field_name, -1))
+            fence = self.fence(w.user_id, w.partition)
             if w.offset > fence:
-                h.update({FIELD_STATE: w.state, field_name: w.offset, "u": now_ms})
+                self.blobs[w.user_id] = w.state
             elif w.offset < fence:  # equal: this very write already landed (a retried chunk)
                 refused.append(w.user_id)
         return refused
 
+    def fence(self, user_id: str, partition: int | str) -> int:
+        """The stored fence, read from the blob's header as the store's Lua script does."""
+        blob = self.blobs.get(user_id)
+        if blob is None:
+            return -1
+        header = blob[: blob.index(b";")].decode()
+        fences = dict(pair.rsplit(":", 1) for pair in header.split(",") if pair)
+        return int(fences.get(str(partition), -1))
+
     def state(self, user_id: str) -> State:
-        return orjson.loads(self.hashes[user_id][FIELD_STATE])  # type: ignore[no-any-return]
+        return codec.decode(self.blobs[user_id])
 
     @property
     def written(self) -> int:
@@ -219,8 +221,8 @@ async def test_good_events_applied_and_bad_ones_dead_lettered() -> None:
     assert letter.record.key == b"some-key" and letter.record.topic == TOPIC
     assert all(d.detail for d in h.dlq.letters)
     # the write fence is the last offset of the user's records in the batch
-    assert h.store.hashes["alice"][fence_field(0)] == 103
-    assert h.store.hashes["bob"][fence_field(1)] == 8
+    assert h.store.fence("alice", 0) == 103
+    assert h.store.fence("bob", 1) == 8
 
 
 @pytest.mark.parametrize(
@@ -256,14 +258,14 @@ async def test_second_process_of_the_same_records_is_all_replayed() -> None:
     h = harness()
     records = shop_batch()
     await h.process(records)
-    snapshot = {uid: dict(fields) for uid, fields in h.store.hashes.items()}
+    snapshot = dict(h.store.blobs)
     writes_before = h.store.written
     stats = await h.process(records)
     assert set(outcome for _, outcome in stats.outcomes) == {"replayed"}
     assert sum(stats.outcomes.values()) == 5
     assert h.store.written == writes_before  # nothing written
     assert stats.users_written == 0
-    assert h.store.hashes == snapshot
+    assert h.store.blobs == snapshot
     assert_tags(h.tags("alice"), ALICE)
 
 
@@ -299,7 +301,7 @@ async def test_producer_retry_with_a_new_offset_is_a_duplicate() -> None:
     stats = await h.process(batch([purchase], first_offset=1))
     assert stats.outcomes[("purchase", "duplicate")] == 1
     assert_tags(h.tags("erin"), {"purchases_total": 1, "spend_total": 30.0})
-    assert h.store.hashes["erin"][fence_field(0)] == 1  # the fence still moves
+    assert h.store.fence("erin", 0) == 1  # the fence still moves
 
 
 @pytest.mark.parametrize("failures", [1, 3])
@@ -339,7 +341,7 @@ async def test_redis_error_while_stopping_raises_stopping() -> None:
     h.stop[0] = True
     with pytest.raises(Stopping):
         await h.process(shop_batch())
-    assert h.store.hashes == {}
+    assert h.store.blobs == {}
 
 
 async def test_cache_serves_the_next_batch_without_a_load() -> None:
@@ -387,10 +389,14 @@ async def test_cache_is_bounded_but_keeps_the_latest_batch() -> None:
 
 async def test_track_changes_reports_tag_transitions() -> None:
     h = harness(track_changes=True)
-    stats = await h.process(batch([event("add_to_cart", "ivy", item_id="x")]))
+    stats = await h.process(batch([event("add_to_cart", "ivy", item_id="x", category="shoes")]))
     changes = dict(stats.changes)
-    assert changes["ivy"]["cart_open_items"] == (0, 1)
-    assert changes["ivy"]["cart_adds_total"] == (0, 1)
+    assert changes["ivy"]["lifecycle"] == (None, "new")
+    assert changes["ivy"]["top_category"] == (None, "shoes")
+    buy = event("purchase", "ivy", item_id="x", revenue=300.0)
+    stats = await h.process(batch([buy], first_offset=1))
+    assert dict(stats.changes)["ivy"]["rfm_segment"] == (None, "new_customer")
+    assert dict(stats.changes)["ivy"]["potential"] == (False, True)  # a first order of 200..500
 
 
 async def test_empty_batch() -> None:
@@ -424,13 +430,13 @@ async def test_a_corrupt_stored_state_sends_that_users_events_to_the_dlq_and_spa
     None
 ):
     h = harness()
-    h.store.hashes["kim"] = {FIELD_STATE: b"{not json", fence_field(0): 0}
+    h.store.blobs["kim"] = b"0:0;{not msgpack"
     stats = await h.process(
         batch([event("view", "kim"), event("view", "lee"), event("click", "kim")], first_offset=1)
     )
     assert stats.rejected == {"apply_error": 2}
     assert [letter.reason for letter in h.dlq.letters] == ["apply_error", "apply_error"]
-    assert h.store.hashes["kim"][FIELD_STATE] == b"{not json"  # left as it was
+    assert h.store.blobs["kim"] == b"0:0;{not msgpack"  # left as it was
     assert h.tags("lee")["views_total"] == 1
 
 

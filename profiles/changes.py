@@ -1,0 +1,187 @@
+"""When each tag last changed (docs/tags.md, "When a tag changed").
+
+Two kinds of tags:
+
+* **Segments** (``SEGMENTS``: lifecycle, layers, RFM, shopping type, top category, ...) are
+  *recorded*: at the end of each batch the worker evaluates them as of the user's newest event
+  (:meth:`ProfileModel.segments`, the lean path) and, for each that changed, notes the newest
+  event time. The log is ``[times, index]``: the distinct times (epoch seconds) and one byte per
+  segment pointing into them (255: never changed). The values need no storing: they are the
+  segments as of the newest event. A value read later that differs from that changed with the
+  clock alone; its time is found by evaluating at each moment the clock can move one (a UTC day
+  boundary, or a whole number of days after a recency time).
+* Every other tag moves with its inputs (a count, a sum, a score, a ratio): its change time is
+  that of its latest input, which the state knows (the latest event of a type, the day a bucket
+  left a window, the latest identify of a trait).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Final
+
+from profiles.aggregators import PREFIXES, WINDOWS, Tags
+from profiles.codec import TRANSIENT
+from profiles.timeutil import DAY_MS, day_of
+
+if TYPE_CHECKING:
+    from profiles.model import ProfileModel, State
+
+# Codes are positions in this tuple: append only, never reorder (stored states refer to them).
+SEGMENTS: Final = (
+    "lifecycle", "high_value", "potential", "churn_risk", "churn_risk_strong", "rfm_r", "rfm_f",
+    "rfm_m", "rfm", "rfm_segment", "shopping_type", "top_category", "top_brand", "price_band",
+    "purchase_gender", "repeated_search", "peak_hour", "device_top", "channel_top", "age_band",
+)  # fmt: skip
+NEVER: Final = 255
+assert len(SEGMENTS) < NEVER
+TAGS_KEY: Final = TRANSIENT  # the segments as of the newest event, kept in memory only
+MAX_SCAN_DAYS: Final = 1100
+_CODE: Final = {name: code for code, name in enumerate(SEGMENTS)}
+
+# Input-timed tags -> the tag whose change time is theirs (counters carry their own).
+_SAME_AS: Final = {
+    "orders_total": "purchases_total",
+    "orders_30d": "purchases_30d",
+    "orders_180d": "purchases_180d",
+    "order_days_180d": "purchases_180d",
+    "max_order_value": "purchases_total",
+    "avg_order_value": "purchases_total",
+    "coupon_share": "purchases_total",
+    "repeated_search_days": "searches_7d",
+}
+_CART_INPUTS: Final = (
+    "cart_adds_total",
+    "cart_removes_total",
+    "purchases_total",
+    "favorites_total",
+)
+_CART_TAGS: Final = (
+    "cart_open_items",
+    "cart_to_purchase_rate",
+    "favorite_to_purchase_rate",
+    "first_sight_share",
+    "decision_hours",
+)
+_BEHAVIOUR_INPUTS: Final = ("top_categories", "top_brands", "peak_hours", "peak_weekday")
+UNTRACKED: Final = frozenset({"active_now"})  # changes with the clock, hour by hour
+
+
+class ChangeLog:
+    def __init__(self, model: ProfileModel) -> None:
+        self.model = model
+        self._baseline: Tags | None = None
+
+    def baseline(self) -> Tags:
+        """The segments of a profile with no events (a segment starts there)."""
+        if self._baseline is None:
+            self._baseline = self.model.segments(self.model.bare(), 0)
+        return self._baseline
+
+    def initial_log(self) -> list[Any]:
+        return [[], bytes([NEVER]) * len(SEGMENTS)]
+
+    def current(self, state: State) -> Tags:
+        """The segments as of the user's newest event."""
+        if not state["x"]:
+            return dict(self.baseline())
+        return self.model.segments(state, state["x"])
+
+    def record(self, state: State) -> dict[str, tuple[Any, Any]]:
+        """Note the segments that changed since ``state[TAGS_KEY]``; return them."""
+        before: Tags = state.get(TAGS_KEY) or self.baseline()
+        after = self.current(state)
+        changed = {n: (before[n], v) for n, v in after.items() if v != before[n]}
+        state[TAGS_KEY] = after
+        if changed:
+            times, index = state["ch"]
+            now = state["x"] // 1000
+            if now not in times:
+                times.append(now)
+            at = times.index(now)
+            marks = bytearray(index)
+            for name in changed:
+                marks[_CODE[name]] = at
+            used = sorted(set(marks) - {NEVER})
+            if len(used) < len(times):  # drop the times no segment points to any more
+                remap = {old: new for new, old in enumerate(used)}
+                times[:] = [times[i] for i in used]
+                marks = bytearray(remap.get(m, NEVER) for m in marks)
+            state["ch"] = [times, bytes(marks)]
+        return changed
+
+    def changed_at(self, state: State, as_of_ms: int, tags: Tags) -> dict[str, int | None]:
+        """Every tag's last change time (epoch ms; None: never, or not tracked)."""
+        model = self.model
+        out = model.counters.changed_at(state[model.counters.key], as_of_ms)
+        for days in WINDOWS:
+            out[f"spend_{days}d"] = out[f"purchases_{days}d"]
+        out["spend_total"] = out["purchases_total"]
+        out.update(model.recency.changed_at(state[model.recency.key], as_of_ms))
+        newest = state["x"] or None
+        out["events_total"] = newest
+        out["active_days_30d"] = _latest(*(out[f"{p}_30d"] for p in PREFIXES))
+        for name, source in _SAME_AS.items():
+            out[name] = out[source]
+        out["price_ratio"] = _latest(out["cart_adds_total"], out["purchases_total"])
+        cart = _latest(*(out[name] for name in _CART_INPUTS))
+        out.update(dict.fromkeys(_CART_TAGS, cart))
+        out.update(dict.fromkeys(_BEHAVIOUR_INPUTS, out["active_days_30d"]))
+        out.update(model.attributes.changed_at(state[model.attributes.key]))
+        out.update(model.devices.changed_at(state[model.devices.key]))
+        out["timezone"] = model.hours.zone_changed_at(state[model.hours.key])
+        out.update(self._segments_changed_at(state, as_of_ms, tags))
+        for name in UNTRACKED:
+            out[name] = None
+        return {name: out.get(name) for name in tags}
+
+    def _segments_changed_at(
+        self, state: State, as_of_ms: int, tags: Tags
+    ) -> dict[str, int | None]:
+        recorded = self.current(state)
+        times, index = state["ch"]
+        out: dict[str, int | None] = {}
+        pending: dict[str, Any] = {}
+        for code, name in enumerate(SEGMENTS):
+            if tags[name] == recorded[name]:
+                mark = index[code]
+                out[name] = times[mark] * 1000 if mark != NEVER else None
+            else:
+                pending[name] = recorded[name]
+        out.update(self._clock_changes(state, as_of_ms, pending))
+        return out
+
+    def _clock_changes(
+        self, state: State, as_of_ms: int, pending: dict[str, Any]
+    ) -> dict[str, int | None]:
+        """For segments whose recorded value no longer holds: the first moment after the
+        newest event at which each differs from it."""
+        found: dict[str, int | None] = {}
+        for moment in self._moments(state, as_of_ms) if pending else []:
+            values = self.model.segments(state, moment)
+            for name in [n for n, v in pending.items() if values[n] != v]:
+                found[name] = moment
+                del pending[name]
+            if not pending:
+                break
+        for name in pending:  # as of a time before the newest event, or beyond the scan
+            found[name] = None
+        return found
+
+    def _moments(self, state: State, as_of_ms: int) -> list[int]:
+        newest = state["x"]
+        first_day = day_of(newest) + 1
+        last_day = min(day_of(as_of_ms), first_day + MAX_SCAN_DAYS)
+        moments = {d * DAY_MS for d in range(first_day, last_day + 1)}
+        for anchor in state[self.model.recency.key][:3]:
+            if anchor is None:
+                continue
+            k = max(1, (newest - anchor) // DAY_MS + 1)
+            while anchor + k * DAY_MS <= as_of_ms and k <= MAX_SCAN_DAYS:
+                moments.add(anchor + k * DAY_MS)
+                k += 1
+        return sorted(m for m in moments if newest < m <= as_of_ms)
+
+
+def _latest(*times: int | None) -> int | None:
+    known = [t for t in times if t is not None]
+    return max(known) if known else None

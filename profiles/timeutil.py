@@ -1,0 +1,98 @@
+"""Time arithmetic of the model: UTC day windows, decay, local hours of the week (pure)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from functools import lru_cache
+from typing import Final
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+DAY_MS: Final = 86_400_000
+HOUR_MS: Final = 3_600_000
+WEEK_HOURS: Final = 168
+_EPOCH_WEEKDAY: Final = 3  # 1970-01-01 was a Thursday (Monday = 0)
+
+
+def day_of(ts_ms: int) -> int:
+    return ts_ms // DAY_MS
+
+
+def window_start(ts_ms: int, days: int) -> int:
+    """The first UTC day number of the ``days``-day window that ends on the day of ``ts_ms``.
+
+    Every window and horizon of the model is one of these (docs/tags.md)."""
+    return ts_ms // DAY_MS - days + 1
+
+
+def whole_days(duration_ms: int) -> int:
+    """A configured duration as whole UTC days, rounded up (at least one)."""
+    return max(1, -(-duration_ms // DAY_MS))
+
+
+def days_since(as_of_ms: int, ts_ms: int | None) -> int | None:
+    """Whole days from ``ts_ms`` to ``as_of_ms``, at least 0; None if ``ts_ms`` is."""
+    if ts_ms is None:
+        return None
+    return max(0, (as_of_ms - ts_ms) // DAY_MS)
+
+
+def rfc3339(ts_ms: int | None) -> str | None:
+    if ts_ms is None:
+        return None
+    return (
+        datetime.fromtimestamp(ts_ms / 1000, tz=UTC)
+        .isoformat(timespec="milliseconds")
+        .replace("+00:00", "Z")
+    )
+
+
+def decay(from_ms: int, to_ms: int, half_life_ms: int) -> float:
+    """The factor ``2^(-(to - from) / half_life)`` a score decays by from one time to another."""
+    return float(2.0 ** ((from_ms - to_ms) / half_life_ms))
+
+
+@lru_cache(maxsize=512)
+def valid_zone(name: str | None) -> bool:
+    """Whether ``name`` is an IANA zone this machine knows."""
+    if not name:
+        return False
+    try:
+        _zone(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return False
+    return True
+
+
+@lru_cache(maxsize=512)
+def _zone(name: str) -> ZoneInfo:
+    return ZoneInfo(name)
+
+
+@lru_cache(maxsize=65_536)
+def _offset_ms(zone: str, hour_epoch: int) -> int:
+    """The UTC offset of ``zone`` during one UTC hour (no zone changes offset mid-hour except
+    a few historical ones at half hours, which we accept)."""
+    if zone == "UTC":
+        return 0
+    try:
+        tz = _zone(zone)
+    except (ZoneInfoNotFoundError, ValueError):
+        return 0
+    offset = datetime.fromtimestamp(hour_epoch * 3600, UTC).astimezone(tz).utcoffset()
+    return 0 if offset is None else int(offset.total_seconds() * 1000)
+
+
+def local_ms(ts_ms: int, zone: str) -> int:
+    """Epoch ms shifted by the UTC offset of ``zone`` at that instant (local wall time)."""
+    return ts_ms + _offset_ms(zone, ts_ms // HOUR_MS)
+
+
+def hour_of_week(ts_ms: int, zone: str) -> int:
+    """Local hour of the week, Monday 00:00-00:59 = 0 .. Sunday 23:00 = 167."""
+    local = local_ms(ts_ms, zone)
+    weekday = (local // DAY_MS + _EPOCH_WEEKDAY) % 7
+    return weekday * 24 + local // HOUR_MS % 24
+
+
+def local_year(ts_ms: int, zone: str = "UTC") -> int:
+    return datetime.fromtimestamp(local_ms(ts_ms, zone) / 1000, tz=UTC).year
