@@ -6,28 +6,24 @@ holding every tunable, see docs/configuration.md), ``PORTRAIT_METRICS_PORT``.
 
 from __future__ import annotations
 
-import dataclasses
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import yaml
 
+from profiles.config import ModelConfig
 from profiles.constants import CONSUMER_GROUP
-from profiles.durations import parse_duration_ms
-from profiles.model import ModelConfig
+from streams.config_base import ConfigError, section
+from streams.profile_config import model_config
 
-_T = TypeVar("_T")
+__all__ = ["ConfigError", "Settings"]
 
 DEFAULT_KAFKA = "localhost:9092"
 DEFAULT_REDIS = "redis://localhost:6379/0"
 DEFAULT_METRICS_PORT = 9464
-
-
-class ConfigError(ValueError):
-    """The configuration file or environment holds a value Portrait cannot use."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,9 +76,9 @@ class Settings:
             redis_url=env.get("REDIS_URL") or str(data.get("redis_url", DEFAULT_REDIS)),
             metrics_port=_port(env, data),
             config_path=path,
-            topics=_section(TopicsConfig, data.get("topics")),
-            worker=_section(WorkerConfig, data.get("worker")),
-            model=_model_section(data.get("profile")),
+            topics=section(TopicsConfig, data.get("topics")),
+            worker=section(WorkerConfig, data.get("worker")),
+            model=model_config(data.get("profile")),
         )
 
 
@@ -118,65 +114,3 @@ def load_yaml(path: str) -> dict[str, Any]:
     if not isinstance(loaded, dict):
         raise ConfigError(f"PORTRAIT_CONFIG {path} must hold a mapping at the top level")
     return loaded
-
-
-def _section(kind: type[_T], raw: object) -> _T:
-    if raw is None:
-        return kind()
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{kind.__name__}: expected a mapping, got {type(raw).__name__}")
-    names = {f.name: f for f in dataclasses.fields(kind)}  # type: ignore[arg-type]
-    unknown = set(raw) - set(names)
-    if unknown:
-        raise ConfigError(f"unknown keys for {kind.__name__}: {sorted(unknown)}")
-    values: dict[str, Any] = {}
-    for key, value in raw.items():
-        try:
-            values[key] = _coerce(names[key].default, value)
-        except (TypeError, ValueError) as exc:
-            raise ConfigError(f"{kind.__name__}.{key}: {exc}") from exc
-    return kind(**values)
-
-
-def _coerce(default: object, value: object) -> object:
-    """Convert ``value`` to the type of the field's default (int, float, str or bool)."""
-    if isinstance(default, bool):
-        if not isinstance(value, bool):
-            raise TypeError(f"expected true or false, got {value!r}")
-        return value
-    if isinstance(default, int):
-        if isinstance(value, str) and value.strip().lstrip("-").isdigit():
-            return int(value)  # a quoted number in YAML
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise TypeError(f"expected a whole number, got {value!r}")
-        return value
-    if isinstance(default, float):
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise TypeError(f"expected a number, got {value!r}")
-        return float(value)
-    if isinstance(default, str):
-        return str(value)
-    return value
-
-
-_MODEL_DURATIONS = {"dedupe_window": "dedupe_window_ms", "cart_window": "cart_window_ms"}
-
-
-def _model_section(raw: object) -> ModelConfig:
-    if raw is None:
-        return ModelConfig()
-    if not isinstance(raw, dict):
-        raise ConfigError("profile: expected a mapping")
-    converted: dict[str, Any] = {}
-    for key, value in raw.items():
-        if key in _MODEL_DURATIONS:
-            try:
-                converted[_MODEL_DURATIONS[key]] = parse_duration_ms(value)
-            except (TypeError, ValueError) as exc:
-                raise ConfigError(f"profile.{key}: {exc}") from exc
-        else:
-            converted[key] = value
-    model = _section(ModelConfig, converted)
-    if model.bucket_days < 30:
-        raise ConfigError("profile.bucket_days must be at least 30 (the longest window)")
-    return model

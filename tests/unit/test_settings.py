@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from profiles.model import ModelConfig
+from profiles.config import LayerConfig, ModelConfig, RfmConfig
 from streams.settings import (
     DEFAULT_KAFKA,
     DEFAULT_METRICS_PORT,
@@ -38,7 +38,7 @@ profile:
   dedupe_window: 12h
   dedupe_max_ids: 500
   cart_window: 14d
-  bucket_days: 45
+  bucket_days: 200
 """
 
 
@@ -95,7 +95,7 @@ def test_every_section(tmp_path: Path) -> None:
         dedupe_window_ms=12 * 3_600_000,
         dedupe_max_ids=500,
         cart_window_ms=14 * 86_400_000,
-        bucket_days=45,
+        bucket_days=200,
     )
     assert settings.topic("events") == "staging.events"
     assert settings.topic("events.dlq") == "staging.events.dlq"
@@ -114,6 +114,28 @@ def test_every_section(tmp_path: Path) -> None:
         ("profile: {dedupe_window_ms: 1000}", "model", ModelConfig(dedupe_window_ms=1000)),
         ("profile: {cart_window: 1w}", "model", ModelConfig(cart_window_ms=604_800_000)),
         ("profile: {dedupe_max_ids: 10}", "model", ModelConfig(dedupe_max_ids=10)),
+        (
+            "profile: {affinity_half_life: 7d, active_hours_half_life: 2w}",
+            "model",
+            ModelConfig(
+                affinity_half_life_ms=7 * 86_400_000, active_hours_half_life_ms=14 * 86_400_000
+            ),
+        ),
+        (
+            "profile: {affinity_weights: {view: 0.5, purchase: 10}}",
+            "model",
+            ModelConfig(affinity_weights={"view": 0.5, "purchase": 10.0}),
+        ),
+        (
+            "profile: {rfm: {recency_days: [1, 2, 3, 4]}}",
+            "model",
+            ModelConfig(rfm=RfmConfig(recency_days=(1, 2, 3, 4))),
+        ),
+        (
+            "profile: {layers: {churn_risk_days: 90}, default_timezone: Asia/Shanghai}",
+            "model",
+            ModelConfig(layers=LayerConfig(churn_risk_days=90), default_timezone="Asia/Shanghai"),
+        ),
     ],
 )
 def test_partial_sections_keep_other_defaults(
@@ -179,6 +201,16 @@ def test_environment_overrides_the_file(
         ("profile: {dedupe_window: null}", "dedupe_window"),  # `dedupe_window:` left empty
         ("profile: {dedupe_window: [1h]}", "dedupe_window"),
         ("profile: {cart_window: .inf}", "cart_window"),
+        ("profile: {bucket_days: 30}", "bucket_days must be at least 180"),
+        ("profile: {affinity_weights: {teleport: 1}}", "teleport"),
+        ("profile: {affinity_weights: {view: -1}}", "affinity_weights.view"),
+        ("profile: {rfm: {recency_days: [30, 7, 90, 180]}}", "rfm.recency_days"),
+        ("profile: {rfm: {recency_days: [1, 2]}}", "rfm.recency_days"),
+        ("profile: {rfm: {recency: [1, 2, 3, 4]}}", "recency"),
+        ("profile: {layers: {vip_spend: 1}}", "vip_spend"),
+        ("profile: {default_timezone: Mars/Olympus}", "Mars/Olympus"),
+        ("profile: {price_reference: /nonexistent/prices.json}", "price_reference"),
+        ("profile: {price_band_low: 2.0, price_band_high: 1.0}", "price_band_low"),
         ("metrics_port: http", "metrics_port"),
         # not YAML, or not a mapping
         ("worker: [unclosed", "YAML"),
@@ -191,6 +223,21 @@ def test_environment_overrides_the_file(
 def test_bad_config_raises_config_error(tmp_path: Path, text: str, match: str) -> None:
     with pytest.raises(ConfigError, match=match):
         settings_from(tmp_path, text)
+
+
+def test_price_reference_file_is_loaded(tmp_path: Path) -> None:
+    prices = tmp_path / "prices.json"
+    prices.write_text('{"shoes": 50, "tv": 499.5}')
+    model = settings_from(tmp_path, f"profile: {{price_reference: {prices}}}").model
+    assert model.price_reference == {"shoes": 50.0, "tv": 499.5}
+
+
+@pytest.mark.parametrize("content", ["[1, 2]", '{"shoes": 0}', '{"shoes": "cheap"}', "{oops"])
+def test_bad_price_reference_file(tmp_path: Path, content: str) -> None:
+    prices = tmp_path / "prices.json"
+    prices.write_text(content)
+    with pytest.raises(ConfigError, match="price_reference"):
+        settings_from(tmp_path, f"profile: {{price_reference: {prices}}}")
 
 
 @pytest.mark.parametrize("port", ["http", "", "9.5"])
