@@ -244,13 +244,9 @@ def _account_stored(run: _Run, stats: BatchStats, done: float) -> None:
 
 def _model_config(settings: Settings, feed: Feed, table: Mapping[str, float] | None) -> ModelConfig:
     """The worker's model config, with the price reference given, configured or computed."""
-    config = settings.model
-    if "price_reference" not in {f.name for f in dataclasses.fields(config)}:
-        return config  # a model without price tags (until profiles/config.py lands)
     if table is None:
-        table = getattr(config, "price_reference", None) or _computed_reference(feed)
-    changes: dict[str, Any] = {"price_reference": table}
-    return dataclasses.replace(config, **changes)
+        table = settings.model.price_reference or _computed_reference(feed)
+    return dataclasses.replace(settings.model, price_reference=table)
 
 
 def _computed_reference(feed: Feed) -> dict[str, float]:

@@ -21,6 +21,7 @@ import pytest
 from prometheus_client import CollectorRegistry
 from redis.asyncio import Redis
 
+from profiles.changes import SEGMENTS
 from profiles.model import ProfileModel, State
 from profiles.store import ProfileStore
 from streams.embedded import free_port
@@ -29,11 +30,6 @@ from streams.replay import replay
 from streams.settings import Settings
 from streams.sources import read_messages
 from tests.integration.helpers import T0, ev, load_states, running_worker, wait_until
-
-try:  # segment tags: their change times are recorded per batch (docs/tags.md)
-    from profiles.changes import SEGMENTS
-except ImportError:  # a model without change times
-    SEGMENTS = ()
 
 pytestmark = pytest.mark.integration
 REPO = Path(__file__).resolve().parents[2]
@@ -64,11 +60,10 @@ async def fresh_db(settings: Settings) -> Settings:
 
 
 def with_prices(settings: Settings, table: dict[str, float]) -> Settings:
-    """The configured price reference, where the model has one (for direct == worker)."""
-    if "price_reference" not in {f.name for f in dataclasses.fields(settings.model)}:
-        return settings
-    changes: dict[str, Any] = {"price_reference": table}
-    return dataclasses.replace(settings, model=dataclasses.replace(settings.model, **changes))
+    """The configured price reference: the worker's and the direct replay's."""
+    return dataclasses.replace(
+        settings, model=dataclasses.replace(settings.model, price_reference=table)
+    )
 
 
 async def all_states(settings: Settings) -> dict[str, State]:
