@@ -25,6 +25,7 @@ import msgspec
 from redis.asyncio import Redis
 
 from bench.progress import Progress, note
+from profiles import codec
 from profiles.constants import profile_key
 from profiles.events import Event, from_dict
 from profiles.model import ProfileModel, State
@@ -51,9 +52,8 @@ def simulated(users: int, days: int, activity: float) -> Iterator[list[Event]]:
 
 
 def real(source: str) -> Iterator[list[Event]]:
-    from streams.sources import read_messages
-
     from profiles.events import decode
+    from streams.sources import read_messages
 
     batch: list[Event] = []
     for message in read_messages(REAL[source]):
@@ -98,7 +98,7 @@ async def measure(redis: Redis, model: ProfileModel, user_ids: list[str]) -> dic
         replies = await pipe.execute()
         for i in range(0, len(replies), 2):
             sizes.append(int(replies[i]))
-            state = model.decode(replies[i + 1])
+            state = codec.decode(replies[i + 1])
             for key, value in state.items():
                 parts[key].append(len(msgspec.msgpack.encode(value)))
         progress.update(start + len(chunk))

@@ -21,7 +21,6 @@ from profiles.events import Event
 
 # item state: [latest add, closed at, quantity and price of the latest add, latest purchase]
 _ADDED, _CLOSED, _QTY, _PRICE, _BOUGHT = range(5)
-_CART_TYPES = frozenset({"add_to_cart", "remove_from_cart", "purchase", "favorite"})
 
 
 def _new_item() -> list[Any]:
@@ -36,7 +35,11 @@ class Cart:
     """
 
     key: ClassVar[str] = "k"
-    types: ClassVar[frozenset[str] | None] = None  # every event moves the window
+    # Only these move items; the window follows the user's newest event, which ``apply`` is
+    # given and ``compact`` (run whenever that event's day changes) writes into ``x``.
+    types: ClassVar[frozenset[str] | None] = frozenset(
+        {"add_to_cart", "remove_from_cart", "purchase", "favorite"}
+    )
 
     def __init__(self, window_ms: int = 30 * DAY_MS) -> None:
         self.window_days = whole_days(window_ms)
@@ -54,8 +57,6 @@ class Cart:
         newest = newest_ts if newest_ts > ts else ts
         if newest > state["x"]:
             state["x"] = newest
-        if etype not in _CART_TYPES:  # only moves the window
-            return state
         if ts < self.horizon(state["x"]):
             return state  # outside the window: cannot change what is open
         if etype == "add_to_cart" and event.item_id is not None:
@@ -91,6 +92,8 @@ class Cart:
         return item
 
     def compact(self, state: dict[str, Any], newest_ts: int) -> dict[str, Any]:
+        if newest_ts > state["x"]:
+            state["x"] = newest_ts
         horizon = self.horizon(state["x"])
         items = state["i"]
         for item_id, item in list(items.items()):

@@ -44,6 +44,8 @@ class Affinity:
         self, weights: Mapping[str, float], half_life_ms: int, max_entries: int = 128
     ) -> None:
         self.weights = dict(weights)
+        # an instance attribute: the event types with a weight are the ones it reads
+        self.types = frozenset(t for t, w in self.weights.items() if w)  # type: ignore[misc]
         self.half_life = half_life_ms
         self.max_entries = max_entries
 
