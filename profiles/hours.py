@@ -80,10 +80,13 @@ class ActiveHours:
         factor = decay(state[_REF], as_of_ms, self.half_life)
         return [s * factor for s in by_hour], [s * factor for s in by_weekday]
 
-    def peaks(self, state: list[Any], as_of_ms: int) -> list[int]:
+    def peak_hour(self, state: list[Any], as_of_ms: int) -> int | None:
+        """The first of the peak hours (one pass: what each batch records)."""
+        if not state[_BINS]:
+            return None
         by_hour, _ = self._sums(state, as_of_ms)
-        ranked = sorted((h for h in range(24) if by_hour[h] > 0), key=lambda h: _rank(by_hour, h))
-        return ranked[:PEAK_HOURS]
+        hours = [h for h in range(24) if by_hour[h] > 0]
+        return min(hours, key=lambda h: _rank(by_hour, h)) if hours else None
 
     def tags(self, state: list[Any], as_of_ms: int) -> Tags:
         by_hour, by_weekday = self._sums(state, as_of_ms)

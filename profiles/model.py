@@ -155,8 +155,15 @@ class ProfileModel:
         day = newest // DAY_MS
         seen: dict[int, bytes] = state["d"]
         ids = sum(len(b) for b in seen.values()) // _DIGEST
-        if state["cd"] == day and ids <= self.config.dedupe_max_ids:
-            return state
+        if ids <= self.config.dedupe_max_ids:
+            if state["cd"] == day:
+                return state
+            first = state["r"][0]
+            if first is not None and first // DAY_MS >= window_start(newest, self._dedupe_days):
+                # the whole history lies inside the shortest horizon (a new user, mostly):
+                # nothing can be dropped; decayed scores keep their older reference day
+                state["cd"] = day
+                return state
         state["cd"] = day
         for agg in self.aggregators:
             state[agg.key] = agg.compact(state[agg.key], newest)
@@ -221,8 +228,7 @@ class ProfileModel:
         out = derived(inputs, self.config.rfm, self.config.layers)
         out["top_category"] = self.categories.top(state["ca"], as_of_ms)
         out["top_brand"] = self.brands.top(state["br"], as_of_ms)
-        peaks = self.hours.peaks(state["h"], as_of_ms)
-        out["peak_hour"] = peaks[0] if peaks else None
+        out["peak_hour"] = self.hours.peak_hour(state["h"], as_of_ms)
         out["price_band"] = self.monetary.band(money)
         out["purchase_gender"] = self.gender.infer(state["g"])
         out["repeated_search"] = self.search.repeated(state["s"], as_of_ms)[0]
