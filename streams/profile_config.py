@@ -7,7 +7,6 @@ Durations are written like ``24h`` or ``30d``; ``price_reference`` names a JSON 
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any, Final
 
@@ -16,6 +15,7 @@ from profiles.durations import parse_duration_ms
 from profiles.events import EVENT_TYPES
 from profiles.timeutil import valid_zone
 from streams.config_base import ConfigError, section
+from streams.reference import load_price_reference
 
 _DURATIONS: Final = {
     "dedupe_window": "dedupe_window_ms",
@@ -36,7 +36,7 @@ def model_config(raw: object) -> ModelConfig:
         if key in _DURATIONS:
             converted[_DURATIONS[key]] = _duration(key, value)
         elif key == "price_reference":
-            converted[key] = None if value is None else load_price_reference(str(value))
+            converted[key] = None if value is None else _price_reference(str(value))
         elif key == "affinity_weights":
             converted[key] = _weights(value)
         elif key == "rfm":
@@ -56,22 +56,11 @@ def model_config(raw: object) -> ModelConfig:
         raise ConfigError(f"profile: {exc}") from exc
 
 
-def load_price_reference(path: str) -> dict[str, float]:
-    """A ``{category: typical price}`` JSON file, every price a positive number."""
+def _price_reference(path: str) -> dict[str, float]:
     try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ConfigError(f"profile.price_reference: cannot read {path}: {exc.strerror}") from exc
-    except json.JSONDecodeError as exc:
-        raise ConfigError(f"profile.price_reference: {path} is not JSON: {exc}") from exc
-    if not isinstance(data, dict):
-        raise ConfigError(f"profile.price_reference: {path} must hold an object")
-    table: dict[str, float] = {}
-    for category, price in data.items():
-        if isinstance(price, bool) or not isinstance(price, int | float) or not price > 0:
-            raise ConfigError(f"profile.price_reference: {category!r} has no positive price")
-        table[str(category)] = float(price)
-    return table
+        return load_price_reference(Path(path))
+    except ValueError as exc:
+        raise ConfigError(f"profile.price_reference: {exc}") from exc
 
 
 def _duration(key: str, value: Any) -> int:
