@@ -82,11 +82,22 @@ class ActiveHours:
 
     def peak_hour(self, state: list[Any], as_of_ms: int) -> int | None:
         """The first of the peak hours (one pass: what each batch records)."""
-        if not state[_BINS]:
+        bins: dict[int, float] = state[_BINS]
+        if not bins:
             return None
-        by_hour, _ = self._sums(state, as_of_ms)
-        hours = [h for h in range(24) if by_hour[h] > 0]
-        return min(hours, key=lambda h: _rank(by_hour, h)) if hours else None
+        raw = [0.0] * 24
+        for how, score in bins.items():
+            raw[how % 24] += score
+        factor = decay(state[_REF], as_of_ms, self.half_life)
+        high = max(raw)
+        if not high * factor > 0:
+            return None
+        floor = high - 2e-9 / factor  # only hours within rounding distance can tie
+        close = [h for h in range(24) if raw[h] >= floor and raw[h] > 0]
+        if len(close) == 1:
+            return close[0]
+        scaled = [s * factor for s in raw]
+        return min(close, key=lambda h: _rank(scaled, h))
 
     def tags(self, state: list[Any], as_of_ms: int) -> Tags:
         by_hour, by_weekday = self._sums(state, as_of_ms)

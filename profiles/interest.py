@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from operator import itemgetter
 from typing import Any, ClassVar
 
 from profiles.aggregators import Tags
@@ -10,6 +11,7 @@ from profiles.events import Event
 from profiles.timeutil import DAY_MS, day_of, decay, window_start
 
 TOP_N = 5
+_SCORE = itemgetter(1)
 # Entries decayed below this are dropped once a day: ~20 half-lives (600 days at 30) after
 # their last event, when no arrival order can still make them matter to 1e-6.
 MIN_SCORE = 1e-6
@@ -88,12 +90,15 @@ class Affinity:
         scores: dict[str, float] = state[1]
         if not scores:
             return None
+        best, high = max(scores.items(), key=_SCORE)
         factor = decay(state[0], as_of_ms, self.half_life)
         # only entries within rounding distance of the best can tie with it
-        floor = max(scores.values()) - 2e-9 / factor if factor > 0 else float("-inf")
+        floor = high - 2e-9 / factor if factor > 0 else float("-inf")
         close = [(k, v * factor) for k, v in scores.items() if v >= floor]
-        best: str = min(close, key=rank_key)[0]
-        return best
+        if len(close) == 1:
+            return best
+        top: str = min(close, key=rank_key)[0]
+        return top
 
     def tags(self, state: list[Any], as_of_ms: int) -> Tags:
         top = [name for name, _ in self.scores(state, as_of_ms)[:TOP_N]]
