@@ -1,0 +1,103 @@
+"""Validate the shopping-type heuristic (docs/tags.md) on real histories.
+
+    python -m bench.shopping_types [--source taobao|rees46]
+
+Applies a real log through the pure model (no services), reads every user's tags as of the
+log's last event, and prints, per shopping type, how many users it holds and the medians of the
+behaviour it is defined from and of behaviour it is *not* defined from (active days, categories
+viewed, cart adds per purchase). A heuristic that means something separates the types on the
+second kind too: impulse buyers should decide fast and compare little, rational comparers view
+many items per purchase, hesitant users add and remove, browsers rarely buy.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+from bench.progress import Progress
+from profiles.model import ProfileModel, State
+from profiles.wire import decode
+from streams.sources import read_messages
+
+SOURCES = {
+    "taobao": Path("../shared/data/taobao_userbehavior_by_user/UserBehavior.csv"),
+    "rees46": Path("../shared/data/rees46_multicategory_2019oct_head/2019-Oct.head.csv"),
+}
+COLUMNS = (
+    ("users", None),
+    ("views/purchase", "vpp"),
+    ("first sight", "first_sight_share"),
+    ("decision h", "decision_hours"),
+    ("removes/add", "removal"),
+    ("adds/purchase", "adds_per_purchase"),
+    ("active days", "active_days"),
+    ("categories", "categories"),
+    ("purchases", "purchases_total"),
+)
+
+
+def profiles(path: Path) -> tuple[ProfileModel, dict[str, State], int]:
+    model = ProfileModel()
+    states: dict[str, State] = {}
+    newest = 0
+    progress = Progress("events", 0)
+    for n, message in enumerate(read_messages(path), 1):
+        event = decode(message.value)
+        state = states.get(event.user_id)
+        if state is None:
+            state = states[event.user_id] = model.initial()
+        model.apply_event(state, event)
+        newest = max(newest, event.ts)
+        progress.update(n)
+    for state in states.values():
+        model.settle(state)
+    return model, states, newest
+
+
+def features(tags: dict[str, Any], active_days: int, categories: int) -> dict[str, float | None]:
+    purchases = tags["purchases_total"]
+    adds = tags["cart_adds_total"]
+    return {
+        "vpp": tags["views_total"] / purchases if purchases else None,
+        "first_sight_share": tags["first_sight_share"],
+        "decision_hours": tags["decision_hours"],
+        "removal": tags["cart_removes_total"] / adds if adds else None,
+        "adds_per_purchase": adds / purchases if purchases else None,
+        "active_days": float(active_days),
+        "categories": float(categories),
+        "purchases_total": float(purchases),
+    }
+
+
+def median(values: list[float | None]) -> str:
+    known = [v for v in values if v is not None]
+    return f"{statistics.median(known):.2f}" if known else "-"
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--source", choices=tuple(SOURCES), default="taobao")
+    args = p.parse_args()
+    model, states, as_of = profiles(SOURCES[args.source])
+    rows: dict[str, list[dict[str, float | None]]] = defaultdict(list)
+    for state in states.values():
+        tags = model.tags(state, as_of)
+        days = len(state["n"]["b"])
+        categories = len(state["ca"][1])
+        rows[str(tags["shopping_type"])].append(features(tags, days, categories))
+    print(f"{args.source}: {len(states)} users, as of the log's last event; medians per type")
+    print("  " + "".join(f"{title:>15}" for title, _ in [("type", None), *COLUMNS]))
+    for kind, found in sorted(rows.items(), key=lambda kv: -len(kv[1])):
+        cells = [kind, str(len(found))]
+        cells += [median([f[key] for f in found]) for _, key in COLUMNS[1:] if key]
+        print("  " + "".join(f"{cell:>15}" for cell in cells))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
