@@ -59,7 +59,7 @@ def delta(before: RedisSnapshot, after: RedisSnapshot, events: int) -> dict[str,
     return {
         "calls": calls,
         "server_seconds": {k: round(v / 1e6, 3) for k, v in usec.items()},
-        "hset_per_event": round(calls.get("hset", 0) / per_event, 4),
+        "set_per_event": round(calls.get("set", 0) / per_event, 4),
         "commands_per_event": round(sum(calls.values()) / per_event, 4),
         "net_input_bytes_per_event": round(
             (after.net_input_bytes - before.net_input_bytes) / per_event, 1

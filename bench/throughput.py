@@ -353,8 +353,8 @@ def table(result: dict[str, Any]) -> str:
     redis = worker["redis"]
     lines += [
         f"worker: outcomes {worker['outcomes']}",
-        f"  profile writes/event {worker['profile_writes_per_event']}, redis HSET/event "
-        f"{redis['hset_per_event']}, redis commands/event {redis['commands_per_event']}, "
+        f"  profile writes/event {worker['profile_writes_per_event']}, redis SET/event "
+        f"{redis['set_per_event']}, redis commands/event {redis['commands_per_event']}, "
         f"bytes to redis/event {redis['net_input_bytes_per_event']}",
         f"  batches {worker['batches']} (mean {worker['mean_batch_records']} records, "
         f"{worker['mean_batch_ms']} ms), batch p50 {worker['batch_p50_ms']} ms, "
