@@ -133,8 +133,9 @@ async def test_sigkill_mid_stream_loses_nothing_and_counts_nothing_twice(
     mismatched = [
         u
         for u in users
+        # views, not raw states: how the stream was cut into batches may change the inner form
+        # (when decayed scores were rescaled, the change log) but never a value
         if profile_view(model, u, states[u], as_of) != profile_view(model, u, expected[u], as_of)
-        or states[u]["k"] != expected[u]["k"]
     ]
     assert mismatched == [], f"{len(mismatched)} users differ, e.g. {mismatched[:3]}"
     assert await applied_total(settings, users) == len(events)

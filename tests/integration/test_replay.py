@@ -30,6 +30,7 @@ from streams.replay import replay
 from streams.settings import Settings
 from streams.sources import read_messages
 from tests.integration.helpers import T0, ev, load_states, running_worker, wait_until
+from tests.tagdocs import documented_tags
 
 pytestmark = pytest.mark.integration
 REPO = Path(__file__).resolve().parents[2]
@@ -359,3 +360,24 @@ def test_price_reference_command_prints_the_table(settings: Settings) -> None:
     done = portrait("price-reference", str(path), settings=settings)
     assert done.returncode == 0, done.stderr
     assert orjson.loads(done.stdout) == price_reference(read_messages(path))
+
+
+async def test_profile_get_after_replaying_a_real_log_shows_the_whole_catalogue(
+    settings: Settings,
+) -> None:
+    """The issue's "done when": replay a real log, then read one user as of a time."""
+    path = needs(REES46)
+    settings = await fresh_db(settings)
+    assert portrait("replay", str(path), "--quiet", settings=settings).returncode == 0
+    buyer = "513489079"  # a REES46 user with 6 views, 3 cart adds and a purchase in the head
+    done = portrait("profile", "get", buyer, "--as-of", "2019-10-01T03:00:00Z", settings=settings)
+    assert done.returncode == 0, done.stderr
+    doc = orjson.loads(done.stdout)
+    assert set(doc["tags"]) == documented_tags()
+    assert set(doc["changed_at"]) == set(doc["tags"])
+    assert doc["as_of"] == "2019-10-01T03:00:00.000Z"
+    tags = doc["tags"]
+    assert tags["purchases_total"] >= 1 and tags["spend_total"] > 0
+    assert tags["top_category"] == doc["categories"][0][0]
+    assert tags["lifecycle"] == "new" and tags["rfm_r"] == 5
+    assert doc["active_hours"] and tags["peak_hour"] is not None

@@ -5,9 +5,7 @@ from __future__ import annotations
 import copy
 import itertools
 import math
-import re
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import msgspec
@@ -15,12 +13,13 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from profiles.aggregators import BEHAVIOURS, DAY_MS, PREFIXES, Counters, Recency, day_of, rfc3339
+from profiles.aggregators import BEHAVIOURS, DAY_MS, Counters, Recency, day_of, rfc3339
 from profiles.cart import Cart
 from profiles.events import EVENT_TYPES, Event
 from profiles.model import ModelConfig, Outcome, ProfileModel, State, diff_tags, event_digest
 from profiles.money import Monetary, purchase_amount
 from profiles.traits import Attributes
+from tests.tagdocs import documented_tags
 
 _ids = itertools.count()
 HOUR = 3_600_000
@@ -53,24 +52,6 @@ def run(events: list[Event], model: ProfileModel | None = None) -> tuple[Profile
 def tags_of(events: list[Event], as_of: int = AS_OF) -> dict[str, Any]:
     model, state = run(events)
     return model.tags(state, as_of)
-
-
-def documented_tags() -> set[str]:
-    """Every tag named in the first column of a table in docs/tags.md: ``{prefix}`` stands for
-    each behaviour prefix, and a name starting with ``_`` continues the previous one's stem."""
-    names: set[str] = set()
-    text = (Path(__file__).parents[2] / "docs" / "tags.md").read_text()
-    for line in text.splitlines():
-        if not line.startswith("| `"):
-            continue
-        stem = ""
-        for name in re.findall(r"`([a-z0-9_{}]+)`", line.split("|")[1]):
-            if name.startswith("_"):
-                name = stem + name
-            else:
-                stem = name.rsplit("_", 1)[0]
-            names |= {name.replace("{prefix}", p) for p in PREFIXES} if "{" in name else {name}
-    return names
 
 
 def test_every_tag_is_documented_and_every_documented_tag_exists() -> None:
