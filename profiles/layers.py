@@ -36,6 +36,19 @@ class Inputs:
     first_sight_share: float | None
     decision_hours: float | None
 
+    @classmethod
+    def from_tags(cls, totals: list[int], tags: Tags) -> Inputs:
+        """The inputs as the full tag evaluation computed them."""
+        values = {name: tags[name] for name in _FROM_TAGS}
+        return cls(totals, **values)  # type: ignore[arg-type]
+
+
+_FROM_TAGS = (
+    "views_30d", "cart_adds_30d", "days_since_first_seen", "days_since_last_seen",
+    "days_since_last_purchase", "spend_total", "spend_30d", "spend_180d", "orders_total",
+    "orders_180d", "order_days_180d", "first_sight_share", "decision_hours",
+)  # fmt: skip
+
 
 def _at_least(value: float, cuts: tuple[float, ...] | tuple[int, ...]) -> int:
     """1 + the number of ascending cut-offs ``value`` reaches."""

@@ -186,22 +186,7 @@ class ProfileModel:
         out: Tags = {}
         for agg in self.aggregators:
             out.update(agg.tags(state[agg.key], as_of_ms))
-        inputs = Inputs(
-            state["n"]["t"],
-            out["views_30d"],  # type: ignore[arg-type]
-            out["cart_adds_30d"],  # type: ignore[arg-type]
-            out["days_since_first_seen"],  # type: ignore[arg-type]
-            out["days_since_last_seen"],  # type: ignore[arg-type]
-            out["days_since_last_purchase"],  # type: ignore[arg-type]
-            out["spend_total"],  # type: ignore[arg-type]
-            out["spend_30d"],  # type: ignore[arg-type]
-            out["spend_180d"],  # type: ignore[arg-type]
-            out["orders_total"],  # type: ignore[arg-type]
-            out["orders_180d"],  # type: ignore[arg-type]
-            out["order_days_180d"],  # type: ignore[arg-type]
-            out["first_sight_share"],  # type: ignore[arg-type]
-            out["decision_hours"],  # type: ignore[arg-type]
-        )
+        inputs = Inputs.from_tags(state["n"]["t"], out)
         out.update(derived(inputs, self.config.rfm, self.config.layers))
         return out
 
