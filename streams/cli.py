@@ -74,6 +74,15 @@ def _parser() -> argparse.ArgumentParser:
     ref = sub.add_parser("price-reference", help="print the median price per category (JSON)")
     ref.add_argument("path", help="an event log, as for replay")
     ref.add_argument("--format", choices=formats, default="auto", help="default: detected")
+
+    cut = sub.add_parser("rfm-cutoffs", help="RFM cut-offs from the quantiles of a log's buyers")
+    cut.add_argument("path", help="an event log, as for replay")
+    cut.add_argument(  # checked by the command: an unknown format is one line and exit 2
+        "--format", default="auto", metavar="{" + ",".join(formats) + "}", help="default: detected"
+    )
+    cut.add_argument(
+        "--as-of", default=None, help="RFC 3339 or epoch ms (default: the log's last event)"
+    )
     return p
 
 
@@ -118,6 +127,12 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         from streams.reference import price_reference_main
 
         return price_reference_main(Path(args.path), args.format)
+    if args.command == "rfm-cutoffs":
+        from pathlib import Path
+
+        from streams.cutoffs import rfm_cutoffs_main
+
+        return rfm_cutoffs_main(Path(args.path), args.format, args.as_of, settings.model)
     if args.command == "up":
         from streams.up import up_main
 
