@@ -32,7 +32,7 @@ from profiles.money import Monetary
 from profiles.timeutil import DAY_MS, rfc3339, whole_days, window_start
 from profiles.traits import Attributes, Devices, PurchaseGender
 
-__all__ = ["ModelConfig", "Outcome", "ProfileModel", "State", "diff_tags", "event_digest"]
+__all__ = ["ModelConfig", "Outcome", "ProfileModel", "State", "event_digest"]
 
 State = dict[str, Any]
 _DIGEST = 6  # bytes per remembered event id: 48 bits, a collision in a user's window ~1e-12
@@ -250,8 +250,3 @@ def event_digest(event_id: str) -> bytes:
 
 _xxh64 = xxhash.xxh3_64_digest  # 64-bit, ~5x cheaper than blake2b here
 APPLIED, DUPLICATE, REPLAYED = Outcome.APPLIED, Outcome.DUPLICATE, Outcome.REPLAYED
-
-
-def diff_tags(before: Tags, after: Tags) -> dict[str, tuple[Any, Any]]:
-    """Tags whose value changed, as ``{name: (old, new)}``."""
-    return {k: (before.get(k), v) for k, v in after.items() if before.get(k) != v}

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from profiles.aggregators import BEHAVIOURS, DAY_MS, Counters, Recency, day_of, rfc3339
 from profiles.cart import Cart
 from profiles.events import EVENT_TYPES, Event
-from profiles.model import ModelConfig, Outcome, ProfileModel, State, diff_tags, event_digest
+from profiles.model import ModelConfig, Outcome, ProfileModel, State, event_digest
 from profiles.money import Monetary, purchase_amount
 from profiles.traits import Attributes
 from tests.tagdocs import documented_tags
@@ -634,21 +634,6 @@ def test_state_round_trips_through_the_codec() -> None:
     again = model.decode(model.encode(state))
     assert again == state
     assert model.view("u-1", again, AS_OF) == model.view("u-1", state, AS_OF)
-
-
-@pytest.mark.parametrize(
-    "before,after,changed",
-    [
-        ({}, {}, {}),
-        ({"a": 1}, {"a": 1}, {}),
-        ({"a": 1}, {"a": 2}, {"a": (1, 2)}),
-        ({}, {"a": None}, {}),
-        ({}, {"a": 0}, {"a": (None, 0)}),
-        ({"a": 1, "b": "x"}, {"a": 1, "b": "y"}, {"b": ("x", "y")}),
-    ],
-)
-def test_diff_tags(before: dict[str, Any], after: dict[str, Any], changed: dict[str, Any]) -> None:
-    assert diff_tags(before, after) == changed
 
 
 def test_aggregator_keys_are_distinct() -> None:
