@@ -54,7 +54,13 @@ class WorkerMetrics:
         )
         self.users_written = Counter(
             "portrait_profile_writes_total",
-            "Profile hashes written (one per user per batch)",
+            "Profiles written (one per user per batch)",
+            registry=r,
+        )
+        self.segment_changes = Counter(
+            "portrait_segment_changes_total",
+            "Users whose segment changed, by segment and new value (* where values are many)",
+            ["segment", "to"],
             registry=r,
         )
         self.fence_refused = Counter(
@@ -98,6 +104,8 @@ class WorkerMetrics:
         for ts in stats.applied_ts_sample:
             self.event_to_write.observe(max(0.0, (now_ms - ts) / 1000))
         self.users_written.inc(stats.users_written)
+        for (segment, value), n in stats.segment_changes.items():
+            self.segment_changes.labels(segment, value).inc(n)
         self.fence_refused.inc(stats.fence_refused)
         self.key_mismatch.inc(stats.key_mismatch)
 

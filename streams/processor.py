@@ -27,6 +27,20 @@ _TS_SAMPLE = 256
 APPLY_ERROR = "apply_error"
 
 
+# Segments whose values are few enough to label a metric with (the others count as "*").
+_BOUNDED_SEGMENTS = frozenset(
+    {"lifecycle", "high_value", "potential", "churn_risk", "churn_risk_strong", "rfm_r", "rfm_f",
+     "rfm_m", "rfm_segment", "shopping_type", "price_band", "purchase_gender", "age_band"}
+)  # fmt: skip
+
+
+def segment_label(name: str, value: Any) -> tuple[str, str]:
+    """``(segment, new value)`` as metric labels, the value only where it is a small set."""
+    if name not in _BOUNDED_SEGMENTS:
+        return name, "*"
+    return name, "null" if value is None else str(value).lower()
+
+
 class Record(Protocol):
     """What the processor needs of a Kafka record (aiokafka's ConsumerRecord fits)."""
 
@@ -58,6 +72,8 @@ class BatchStats:
     fence_refused: int = 0
     key_mismatch: int = 0  # events whose Kafka key is not their user id (see docs/events.md)
     changes: list[tuple[str, dict[str, tuple[Any, Any]]]] = field(default_factory=list)
+    # segment -> its new value (bounded ones; "*" for the others) -> users who moved there
+    segment_changes: Counter[tuple[str, str]] = field(default_factory=Counter)
 
 
 Located = tuple[Record, Event]
@@ -212,8 +228,12 @@ class BatchProcessor:
         if not moved:  # every event was already applied: the stored state is current
             return None
         changed = self.model.settle(state)
-        if changed and self.track_changes:
-            stats.changes.append((uid, changed))
+        if changed:
+            stats.segment_changes.update(
+                segment_label(name, new) for name, (_, new) in changed.items()
+            )
+            if self.track_changes:
+                stats.changes.append((uid, changed))
         last = located[-1][0]
         return Write(uid, last.partition, last.offset, self.model.encode(state))
 

@@ -8,12 +8,14 @@ from typing import Any
 
 import orjson
 import pytest
+from prometheus_client import CollectorRegistry
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 from profiles import codec
 from profiles.model import ProfileModel, State
 from profiles.store import Write
-from streams.processor import BatchProcessor, BatchStats, DeadLetter
+from streams.metrics import WorkerMetrics
+from streams.processor import BatchProcessor, BatchStats, DeadLetter, segment_label
 from streams.retry import Backoff, Stopping
 from tests.factories import contract_event
 
@@ -449,3 +451,36 @@ async def test_events_not_keyed_by_their_user_id_are_counted() -> None:
     stats = await h.process(good)
     assert stats.key_mismatch == 1
     assert h.tags("ned")["views_total"] == 1  # still applied: the count is for ops to act on
+
+
+@pytest.mark.parametrize(
+    "name,value,label",
+    [
+        ("lifecycle", "new", ("lifecycle", "new")),
+        ("high_value", True, ("high_value", "true")),
+        ("rfm_segment", None, ("rfm_segment", "null")),
+        ("rfm_r", 5, ("rfm_r", "5")),
+        ("top_category", "shoes", ("top_category", "*")),  # unbounded values stay out of labels
+        ("repeated_search", "red shoes", ("repeated_search", "*")),
+    ],
+)
+def test_segment_label(name: str, value: Any, label: tuple[str, str]) -> None:
+    assert segment_label(name, value) == label
+
+
+async def test_segment_changes_are_counted_and_exported() -> None:
+    h = harness()
+    first = await h.process(batch([event("add_to_cart", "lou", item_id="x", category="shoes")]))
+    assert first.segment_changes[("lifecycle", "new")] == 1
+    assert first.segment_changes[("top_category", "*")] == 1
+    buy = event("purchase", "lou", item_id="x", revenue=300.0)
+    second = await h.process(batch([buy], first_offset=1))
+    assert second.segment_changes[("rfm_segment", "new_customer")] == 1
+    assert ("lifecycle", "new") not in second.segment_changes  # unchanged: not counted again
+    registry = CollectorRegistry()
+    metrics = WorkerMetrics(registry)
+    for stats in (first, second):
+        metrics.on_batch(stats, 0.1, NOW)
+    sample = registry.get_sample_value
+    assert sample("portrait_segment_changes_total", {"segment": "lifecycle", "to": "new"}) == 1
+    assert sample("portrait_segment_changes_total", {"segment": "potential", "to": "true"}) == 1
