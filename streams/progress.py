@@ -17,7 +17,7 @@ from profiles.events import Rejected
 from streams.processor import DeadLetter
 
 if TYPE_CHECKING:
-    from streams.replay import ReplayResult
+    from streams.replay_run import ReplayResult
 
 
 def _count(n: float) -> str:

@@ -17,7 +17,8 @@ import orjson
 
 from profiles.events import Rejected
 from profiles.wire import decode  # the worker's decoder: profiles.events.decode, 3x faster
-from streams.sources import Message, read_messages
+from streams.adapters import Message
+from streams.sources import read_messages
 
 # The event types whose price is an item's price (a cart removal names no price of its own).
 PRICED_TYPES: Final = frozenset({"view", "add_to_cart", "purchase"})

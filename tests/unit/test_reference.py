@@ -10,8 +10,9 @@ from typing import Any
 import orjson
 import pytest
 
+from streams.adapters import Message
 from streams.reference import load_price_reference, price_reference, price_reference_main
-from streams.sources import Message, read_messages
+from streams.sources import read_messages
 from tests.factories import contract_event
 
 TS = 1_717_156_800_000

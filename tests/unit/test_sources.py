@@ -11,15 +11,8 @@ import pytest
 import xxhash
 
 from profiles.events import REJECT_REASONS, Rejected, decode
-from streams.sources import (
-    REES46_HEADER,
-    Feed,
-    Message,
-    detect_format,
-    read_messages,
-    rees46_message,
-    taobao_message,
-)
+from streams.adapters import REES46_HEADER, Message, rees46_message, taobao_message
+from streams.sources import Feed, detect_format, read_messages
 
 # The shared logs, used in place (/work/shared/data/README.md); PORTRAIT_DATA_DIR overrides.
 DATA = Path(

@@ -1,0 +1,64 @@
+"""``portrait replay --via kafka``: a log produced to the events topic for a running worker.
+
+Every message goes to the events topic keyed by its user, acknowledged by all in-sync
+replicas; a ``portrait worker`` applies them as it would any producer's events.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaError
+
+from profiles.constants import TOPIC_EVENTS
+from streams.replay_run import ReplayError, Run
+from streams.settings import Settings
+from streams.topics import ensure_topics
+
+
+async def produce(settings: Settings, run: Run) -> None:
+    """Every message to the events topic, keyed by user; return once the broker has them all."""
+    producer = await _producer(settings)
+    topic = settings.topic(TOPIC_EVENTS)
+    window: list[asyncio.Future[Any]] = []
+    previous: asyncio.Future[None] | None = None
+    try:
+        for message, done in run.feed:
+            window.append(await producer.send(topic, message.value, key=message.key))
+            if len(window) >= settings.worker.batch_max_records:
+                if previous is not None:
+                    await previous  # one window in flight while the next one fills
+                previous = asyncio.ensure_future(_acknowledged(run, window, done))
+                window = []
+        if previous is not None:
+            await previous
+        await _acknowledged(run, window, 1.0)
+    except KafkaError as exc:
+        raise ReplayError(f"producing to {topic} failed: {exc!r}") from exc
+    finally:
+        await producer.stop()
+
+
+async def _acknowledged(run: Run, window: list[asyncio.Future[Any]], done: float) -> None:
+    await asyncio.gather(*window)
+    run.account(len(window), {"produced": len(window)}, {}, done)
+
+
+async def _producer(settings: Settings) -> AIOKafkaProducer:
+    s = settings
+    producer = AIOKafkaProducer(bootstrap_servers=s.kafka_bootstrap_servers, acks="all",
+                                linger_ms=20, max_batch_size=1 << 20)  # fmt: skip
+    try:
+        await asyncio.wait_for(
+            ensure_topics(s.kafka_bootstrap_servers, [s.topic(TOPIC_EVENTS)],
+                          partitions=s.topics.partitions,
+                          replication_factor=s.topics.replication_factor),
+            s.worker.startup_timeout_s,
+        )  # fmt: skip
+        await asyncio.wait_for(producer.start(), s.worker.startup_timeout_s)
+    except (TimeoutError, KafkaError, OSError) as exc:
+        await producer.stop()
+        raise ReplayError(f"cannot reach Kafka at {s.kafka_bootstrap_servers}: {exc!r}") from exc
+    return producer
