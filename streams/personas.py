@@ -2,10 +2,12 @@
 
 Each user has a persona, a time zone, a device and favourite categories and brands. Session
 starts are a non-homogeneous Poisson process (sampled by thinning) whose rate follows the local
-hour of the user's time zone. A session is generated whole when its start time is reached and
-its events are released as the stream passes them. One seeded ``random.Random`` drives it all
-and sessions are generated in (start time, user) order, so the stream does not depend on how it
-is cut into intervals: the same seed and first ``start_ms`` give the same events.
+hour of the user's time zone. A session is generated whole when its start time is reached
+(:mod:`streams.sessions`) and its events are released as the stream passes them. One seeded
+``random.Random`` drives it all and sessions are generated in (start time, user) order, so the
+stream does not depend on how it is cut into intervals: the same seed and first ``start_ms``
+give the same events. :func:`malformed_event` makes the contract-breaking payloads of
+dead-letter demos.
 """
 
 from __future__ import annotations
@@ -23,7 +25,8 @@ from zoneinfo import ZoneInfo
 
 import orjson
 
-from streams.catalogue import CATEGORIES, ITEMS, ITEMS_BY_CATEGORY, User, change_trait, make_user
+from streams.catalogue import ITEMS, User, make_user
+from streams.sessions import Sessions, Slot
 
 _HOUR_MS: Final = 3_600_000
 _RAW_HOURS: Final = (
@@ -37,9 +40,6 @@ _W_MAX: Final = max(HOUR_WEIGHTS)
 # the gaps between them and the event rate keeps following the activity.
 _COMPRESS_ABOVE: Final = 4.0
 _CHURNED_RATE: Final = 0.02  # share of its session rate a churned user keeps
-_MAX_CART: Final = 8
-_MAX_BOUGHT: Final = 12  # remembered for "buy again"
-_Slot = tuple[int, int, dict[str, Any]]  # (ts, generation number, event)
 
 
 @contextmanager
@@ -78,15 +78,13 @@ class TrafficModel:
         self.seed = seed
         self._rng = random.Random(seed)
         self._users = [make_user(self._rng, i) for i in range(users)]
+        self._sessions = Sessions(self._rng)
         self._by_id = {u.user_id: u for u in self._users}
         self._activity = 1.0
-        self._dwell_scale = 1.0
         self.activity = activity
         self._heap: list[tuple[int, int]] = []  # (next session start, user index)
-        self._pending: list[_Slot] = []  # heap of generated events at or after the cursor
+        self._pending: list[Slot] = []  # heap of generated events at or after the cursor
         self._cursor = 0
-        self._counter = 0
-        self._prefix = ""
 
     @property
     def activity(self) -> float:
@@ -98,7 +96,7 @@ class TrafficModel:
         if not 0 < value < float("inf"):
             raise ValueError(f"activity must be a positive number, not {value!r}")
         self._activity = value
-        self._dwell_scale = min(1.0, _COMPRESS_ABOVE / value)
+        self._sessions.dwell_scale = min(1.0, _COMPRESS_ABOVE / value)
 
     @property
     def user_ids(self) -> list[str]:
@@ -116,7 +114,7 @@ class TrafficModel:
         for user in self._users:
             p = user.persona
             rate = user.sessions_per_ms * self._activity * (_CHURNED_RATE if p.churn_after else 1)
-            length = p.events_per_session * (501 + 1000 * p.dwell_s) * self._dwell_scale
+            length = p.events_per_session * (501 + 1000 * p.dwell_s) * self._sessions.dwell_scale
             total += p.events_per_session * rate / (1 + rate * length)
         return total * 1000
 
@@ -134,7 +132,7 @@ class TrafficModel:
         The first call starts the users' clocks at ``start_ms``. A later ``start_ms`` past the
         previous end skips the gap; time before the previous end is not generated again.
         """
-        if not self._prefix:
+        if not self._sessions.prefix:  # not started
             self._begin(start_ms)
         elif start_ms > self._cursor:
             self._skip_to(start_ms)
@@ -146,17 +144,17 @@ class TrafficModel:
     def _generate(self, end_ms: int) -> list[dict[str, Any]]:
         self._cursor = end_ms
         heap, users = self._heap, self._users
-        fresh: list[_Slot] = []
+        fresh: list[Slot] = []
         while heap[0][0] < end_ms:
             start, index = heap[0]
             user = users[index]
-            ended = self._session(user, start, fresh)
+            ended = self._sessions.session(user, start, fresh)
             heapq.heapreplace(heap, (self._next_start(user, ended), index))
         # Slots sort by (ts, generation number): the order does not depend on how time is cut.
         fresh.sort()
         cut = bisect_left(fresh, (end_ms,))
         pending = self._pending
-        due: list[_Slot] = []
+        due: list[Slot] = []
         while pending and pending[0][0] < end_ms:
             due.append(heapq.heappop(pending))
         for slot in fresh[cut:]:
@@ -170,7 +168,7 @@ class TrafficModel:
     # --- scheduling -----------------------------------------------------------------------------
     def _begin(self, t0: int) -> None:
         self._cursor = t0
-        self._prefix = f"s{self.seed}-{t0}-"
+        self._sessions.prefix = f"s{self.seed}-{t0}-"
         self._heap = [(self._next_start(u, t0), i) for i, u in enumerate(self._users)]
         heapq.heapify(self._heap)
 
@@ -194,123 +192,6 @@ class TrafficModel:
             t += 1 + int(rng.expovariate(peak))
             if rng.random() * _W_MAX < HOUR_WEIGHTS[local_hour(tz, t)]:
                 return t
-
-    # --- sessions -------------------------------------------------------------------------------
-    def _emit(
-        self,
-        out: list[_Slot],
-        user: User,
-        etype: str,
-        ts: int,
-        props: dict[str, Any],
-        traits: dict[str, Any] | None = None,
-    ) -> int:
-        """Append one event; return the time of the next one (after a pause)."""
-        self._counter += 1
-        event = {
-            "event_id": self._prefix + str(self._counter),
-            "type": etype,
-            "user_id": user.user_id,
-            "ts": ts,
-            "properties": props,
-            "context": user.context.copy(),
-        }
-        if traits is not None:
-            event["traits"] = traits
-        out.append((ts, self._counter, event))
-        pause = 500 + user.persona.dwell_s * 1000 * self._rng.expovariate(1.0)
-        return ts + 1 + int(pause * self._dwell_scale)
-
-    def _session(self, user: User, t: int, out: list[_Slot]) -> int:
-        """Generate one whole session starting at ``t``; return its end time."""
-        rng, p = self._rng, user.persona
-        user.sessions += 1
-        if user.sessions == 1:
-            t = self._emit(out, user, "register", t, {"method": rng.choice(("email", "phone"))})
-            t = self._emit(out, user, "identify", t, {}, dict(user.traits))
-        elif rng.random() < 0.5:
-            t = self._emit(out, user, "login", t, {"method": rng.choice(("password", "sso"))})
-            if rng.random() < 0.05:  # profile edit: one trait changed
-                name = change_trait(rng, user.traits, user.cities)
-                t = self._emit(out, user, "identify", t, {}, {name: user.traits[name]})
-        if user.bought and rng.random() < p.reorder:
-            index = user.bought[int(rng.random() * len(user.bought))]
-            t = self._emit(out, user, "view", t, ITEMS[index].props())
-            t = self._add(user, index, t, out)
-        lo, hi = p.views
-        category, focused = -1, 0
-        for _ in range(lo + int(rng.random() * (hi - lo + 1))):
-            if rng.random() < p.search:
-                category, focused = self._category(user), 1 + int(rng.random() * 3)
-                query = rng.choice(CATEGORIES[category].queries)
-                t = self._emit(out, user, "search", t, {"query": query})
-            t = self._view(user, category if focused > 0 else -1, t, out)
-            focused -= 1
-        return self._leave(user, t, out)
-
-    def _category(self, user: User) -> int:
-        rng = self._rng
-        if rng.random() < user.persona.focus:
-            return user.fav_cats[int(rng.random() * len(user.fav_cats))]
-        return int(rng.random() * len(CATEGORIES))
-
-    def _item(self, user: User, category: int) -> int:
-        rng = self._rng
-        if category < 0:
-            favs = user.fav_items
-            if favs and rng.random() < user.persona.focus * user.persona.loyalty:
-                return favs[int(rng.random() * len(favs))]
-            category = self._category(user)
-        items = ITEMS_BY_CATEGORY[category]
-        return items[int(rng.random() * len(items))]
-
-    def _view(self, user: User, category: int, t: int, out: list[_Slot]) -> int:
-        rng, p = self._rng, user.persona
-        index = self._item(user, category)
-        item = ITEMS[index]
-        t = self._emit(out, user, "view", t, item.props())
-        if rng.random() < p.click:
-            t = self._emit(out, user, "click", t, item.props())
-        if rng.random() < p.favorite:
-            t = self._emit(out, user, "favorite", t, item.props())
-        if rng.random() < p.add:
-            t = self._add(user, index, t, out)
-        return t
-
-    def _add(self, user: User, index: int, t: int, out: list[_Slot]) -> int:
-        item, r = ITEMS[index], self._rng.random()
-        qty = 1 + int(r * 4) if item.category == "grocery" else 1 + (r > 0.85) + (r > 0.97)
-        user.cart.pop(index, None)  # re-adding moves the line to the end
-        user.cart[index] = qty
-        return self._emit(out, user, "add_to_cart", t, {**item.props(), "quantity": qty})
-
-    def _leave(self, user: User, t: int, out: list[_Slot]) -> int:
-        """End of session: drop some cart lines (oldest first if the cart is full), maybe buy."""
-        rng, cart = self._rng, user.cart
-        for index in list(cart):
-            if len(cart) > _MAX_CART or rng.random() < user.persona.remove:
-                props = {**ITEMS[index].props(), "quantity": cart.pop(index)}
-                t = self._emit(out, user, "remove_from_cart", t, props)
-        if cart and rng.random() < user.persona.buy:
-            t = self._emit(out, user, "purchase", t, self._order(cart))
-            kept = [i for i in user.bought if i not in cart]
-            user.bought = kept[max(0, len(kept) + len(cart) - _MAX_BOUGHT) :] + list(cart)
-            cart.clear()
-        return t
-
-    def _order(self, cart: dict[int, int]) -> dict[str, Any]:
-        products = [{**ITEMS[i].props(), "quantity": qty} for i, qty in cart.items()]
-        revenue = sum(ITEMS[i].price * qty for i, qty in cart.items())
-        order: dict[str, Any] = {
-            "order_id": f"{self._prefix}o{self._counter + 1}",
-            "revenue": round(revenue, 2),
-            "currency": "USD",
-            "products": products,
-        }
-        if len(products) == 1:
-            order["category"] = products[0]["category"]
-            order["brand"] = products[0]["brand"]
-        return order
 
 
 # --- malformed payloads for dead-letter demos -----------------------------------------------------
