@@ -42,13 +42,20 @@ def segment_label(name: str, value: Any) -> tuple[str, str]:
 
 
 class Record(Protocol):
-    """What the processor needs of a Kafka record (aiokafka's ConsumerRecord fits)."""
+    """What the processor needs of a Kafka record (aiokafka's ConsumerRecord fits; a replay's
+    records name their source file as the partition, a str fence id). Read-only properties, so
+    that records with a narrower partition type fit too."""
 
-    topic: str
-    partition: int  # a replay's records name their source instead (a str fence id)
-    offset: int
-    key: bytes | None
-    value: bytes | None
+    @property
+    def topic(self) -> str: ...
+    @property
+    def partition(self) -> int | str: ...
+    @property
+    def offset(self) -> int: ...
+    @property
+    def key(self) -> bytes | None: ...
+    @property
+    def value(self) -> bytes | None: ...
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,7 +14,7 @@ import dataclasses
 from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import NamedTuple, cast
+from typing import NamedTuple
 
 import xxhash
 from redis.asyncio import Redis
@@ -104,10 +104,10 @@ def _batches(feed: Feed, fence: str, size: int) -> Iterator[tuple[Sequence[Recor
     for offset, (message, done) in enumerate(feed):
         batch.append(ReplayRecord(REPLAY_TOPIC, fence, offset, *message))
         if len(batch) >= size:
-            yield cast(Sequence[Record], batch), done
+            yield batch, done
             batch = []
     if batch:
-        yield cast(Sequence[Record], batch), 1.0
+        yield batch, 1.0
 
 
 def _account_stored(run: Run, stats: BatchStats, done: float) -> None:
