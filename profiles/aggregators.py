@@ -17,6 +17,7 @@ from profiles.timeutil import (
     DAY_MS,
     day_of,
     days_since,
+    latest,
     rfc3339,
     whole_days,
     window_start,
@@ -161,22 +162,17 @@ class Counters:
         its latest counted day left the window, whichever is later (docs/tags.md)."""
         out: dict[str, int | None] = {}
         today = day_of(as_of_ms)
-        latest = state["l"]
+        seconds = state["l"]
         for slot, prefix in enumerate(PREFIXES):
-            last = latest[slot] * 1000 if slot in latest else None
+            last = seconds[slot] * 1000 if slot in seconds else None
             out[f"{prefix}_total"] = last
             days = [d for d, bucket in state["b"].items() if bucket[slot] and d <= today]
             for window in WINDOWS:
                 left = [d + window for d in days if d + window <= today]
                 fell = max(left) * DAY_MS if left else None
                 counted = last if last is not None and day_of(last) > today - window else None
-                out[f"{prefix}_{window}d"] = _latest(counted, fell)
+                out[f"{prefix}_{window}d"] = latest(counted, fell)
         return out
-
-
-def _latest(*times: int | None) -> int | None:
-    known = [t for t in times if t is not None]
-    return max(known) if known else None
 
 
 class Recency:

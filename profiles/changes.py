@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from profiles.aggregators import PREFIXES, WINDOWS, Tags
 from profiles.codec import TRANSIENT
-from profiles.timeutil import DAY_MS, day_of
+from profiles.timeutil import DAY_MS, day_of, latest
 
 if TYPE_CHECKING:
     from profiles.model import ProfileModel, State
@@ -119,11 +119,11 @@ class ChangeLog:
         out.update(model.recency.changed_at(state[model.recency.key], as_of_ms))
         newest = state["x"] or None
         out["events_total"] = newest
-        out["active_days_30d"] = _latest(*(out[f"{p}_30d"] for p in PREFIXES))
+        out["active_days_30d"] = latest(*(out[f"{p}_30d"] for p in PREFIXES))
         for name, source in _SAME_AS.items():
             out[name] = out[source]
-        out["price_ratio"] = _latest(out["cart_adds_total"], out["purchases_total"])
-        cart = _latest(*(out[name] for name in _CART_INPUTS))
+        out["price_ratio"] = latest(out["cart_adds_total"], out["purchases_total"])
+        cart = latest(*(out[name] for name in _CART_INPUTS))
         out.update(dict.fromkeys(_CART_TAGS, cart))
         out.update(dict.fromkeys(_BEHAVIOUR_INPUTS, out["active_days_30d"]))
         out.update(model.attributes.changed_at(state[model.attributes.key]))
@@ -180,8 +180,3 @@ class ChangeLog:
                 moments.add(anchor + k * DAY_MS)
                 k += 1
         return sorted(m for m in moments if newest < m <= as_of_ms)
-
-
-def _latest(*times: int | None) -> int | None:
-    known = [t for t in times if t is not None]
-    return max(known) if known else None

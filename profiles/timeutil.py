@@ -36,6 +36,12 @@ def days_since(as_of_ms: int, ts_ms: int | None) -> int | None:
     return max(0, (as_of_ms - ts_ms) // DAY_MS)
 
 
+def latest(*times: int | None) -> int | None:
+    """The latest of the known times; None if none is known."""
+    known = [t for t in times if t is not None]
+    return max(known) if known else None
+
+
 def rfc3339(ts_ms: int | None) -> str | None:
     if ts_ms is None:
         return None
