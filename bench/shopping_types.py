@@ -19,10 +19,7 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-from bench.progress import Progress
-from profiles.model import ProfileModel, State
-from profiles.wire import decode
-from streams.sources import read_messages
+from streams.cutoffs import profiles
 
 SOURCES = {
     "taobao": Path("../shared/data/taobao_userbehavior_by_user/UserBehavior.csv"),
@@ -39,24 +36,6 @@ COLUMNS = (
     ("categories", "categories"),
     ("purchases", "purchases_total"),
 )
-
-
-def profiles(path: Path) -> tuple[ProfileModel, dict[str, State], int]:
-    model = ProfileModel()
-    states: dict[str, State] = {}
-    newest = 0
-    progress = Progress("events", 0)
-    for n, message in enumerate(read_messages(path), 1):
-        event = decode(message.value)
-        state = states.get(event.user_id)
-        if state is None:
-            state = states[event.user_id] = model.initial()
-        model.apply_event(state, event)
-        newest = max(newest, event.ts)
-        progress.update(n)
-    for state in states.values():
-        model.settle(state)
-    return model, states, newest
 
 
 def features(tags: dict[str, Any], active_days: int, categories: int) -> dict[str, float | None]:
@@ -83,7 +62,11 @@ def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--source", choices=tuple(SOURCES), default="taobao")
     args = p.parse_args()
-    model, states, as_of = profiles(SOURCES[args.source])
+    model, states, newest = profiles(SOURCES[args.source])  # the log through the pure model
+    if newest is None:
+        print(f"{args.source}: no event accepted", file=sys.stderr)
+        return 2
+    as_of = newest
     rows: dict[str, list[dict[str, float | None]]] = defaultdict(list)
     for state in states.values():
         tags = model.tags(state, as_of)
