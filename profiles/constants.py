@@ -12,8 +12,17 @@ from typing import Final
 TOPIC_EVENTS: Final = "events"
 TOPIC_DLQ: Final = "events.dlq"
 TOPIC_PROFILE_CHANGES: Final = "profile.changes"
+TOPIC_CAMPAIGNS: Final = "campaigns"  # campaign requests (triggers/campaigns.py)
+TOPIC_FEEDBACK: Final = "feedback"  # delivered / opened / clicked / converted, by trigger_id
+TOPIC_FEEDBACK_DLQ: Final = "feedback.dlq"
+# Trigger output topics are configurable (triggers.topics); these are the defaults.
+TOPIC_TRIGGERS_PUSH: Final = "triggers.push"
+TOPIC_TRIGGERS_SMS: Final = "triggers.sms"
+TOPIC_TRIGGERS_EMAIL: Final = "triggers.email"
 
 CONSUMER_GROUP: Final = "portrait-worker"
+CAMPAIGN_GROUP: Final = "portrait-campaigns"
+FEEDBACK_GROUP: Final = "portrait-feedback"
 
 # --- Redis keys -------------------------------------------------------------------------------
 KEY_PREFIX: Final = "portrait"
@@ -32,3 +41,34 @@ def user_id_from_key(key: str) -> str:
     """Inverse of :func:`profile_key`."""
     start = key.index("{") + 1
     return key[start : key.rindex("}")]
+
+
+# --- Trigger keys (triggers/scheduler.py) -------------------------------------------------------
+# One pending trigger per user and slot in a hash; one sorted set of due times for all users
+# (member: "<slot>\x1f<user_id>"). The due index is one key: on Redis Cluster it lives in one slot.
+KEY_DUE: Final = f"{KEY_PREFIX}:tdue"
+DUE_SEPARATOR: Final = "\x1f"
+
+
+def pending_key(user_id: str) -> str:
+    """Hash ``slot -> encoded Trigger`` of one user's pending triggers."""
+    return f"{KEY_PREFIX}:tq:{{{user_id}}}"
+
+
+def sent_key(user_id: str) -> str:
+    """Hash ``trigger_id -> "channel|kind|sent_ms"``: dedupe, caps and feedback attribution."""
+    return f"{KEY_PREFIX}:ts:{{{user_id}}}"
+
+
+def sensitivity_key(user_id: str) -> str:
+    """Hash ``"<channel or offer>:<status>" -> count``: how the user responds to messages."""
+    return f"{KEY_PREFIX}:tr:{{{user_id}}}"
+
+
+def due_member(slot: str, user_id: str) -> str:
+    return f"{slot}{DUE_SEPARATOR}{user_id}"
+
+
+def parse_due_member(member: str) -> tuple[str, str]:
+    slot, _, user_id = member.partition(DUE_SEPARATOR)
+    return slot, user_id

@@ -1,0 +1,93 @@
+"""The scheduler's Lua scripts: each touches one user's keys (and the due index) atomically.
+
+Times are epoch milliseconds, sent as decimal strings; a Lua number holds them exactly.
+A pending trigger's record is JSON whose ``id`` names it (triggers/model.py); every script that
+finishes a trigger checks that id first, so a trigger replaced or cancelled meanwhile is left
+alone.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+# KEYS: pending hash, due index, sent hash. ARGV: slot, id, due, record, due member.
+# Returns 'sent' (this id was already sent: nothing pending made), 'updated' or 'scheduled'.
+SCHEDULE: Final = """
+if redis.call('HEXISTS', KEYS[3], ARGV[2]) == 1 then
+  local cur = redis.call('HGET', KEYS[1], ARGV[1])
+  if not cur or cjson.decode(cur)['id'] ~= ARGV[2] then return 'sent' end
+end
+local existed = redis.call('HEXISTS', KEYS[1], ARGV[1])
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[4])
+redis.call('ZADD', KEYS[2], ARGV[3], ARGV[5])
+if existed == 1 then return 'updated' end
+return 'scheduled'
+"""
+
+# KEYS: pending hash, due index. ARGV: slot, due member. Returns 1 when something was pending.
+CANCEL: Final = """
+local n = redis.call('HDEL', KEYS[1], ARGV[1])
+redis.call('ZREM', KEYS[2], ARGV[2])
+return n
+"""
+
+# KEYS: due index. ARGV: now, lease until, limit. Moves the due members' scores to the end of
+# their lease (so no other scheduler takes them meanwhile) and returns them.
+CLAIM: Final = """
+local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[3]))
+for _, m in ipairs(due) do
+  redis.call('ZADD', KEYS[1], 'XX', ARGV[2], m)
+end
+return due
+"""
+
+# The decision point's atomic half: caps and the minimum gap, counted from the user's sent
+# records ("channel|kind|sent_ms"), checked and reserved in one step so that two schedulers
+# never pass a cap together. KEYS: pending hash, sent hash. ARGV: slot, id, channel, now,
+# local day start, local week start, day cap (-1: none), week cap (-1: none), min gap ms,
+# forget sent records older than this, the record to store, dedupe ttl ms.
+# Returns {'ok'}, {'resend'} (reserved before: a crash between reserve and ack), {'gone'},
+# {'cap_day'}, {'cap_week'} or {'min_gap', last sent ms}.
+RESERVE: Final = """
+local cur = redis.call('HGET', KEYS[1], ARGV[1])
+if not cur or cjson.decode(cur)['id'] ~= ARGV[2] then return {'gone'} end
+if redis.call('HEXISTS', KEYS[2], ARGV[2]) == 1 then return {'resend'} end
+local now, day_start, week_start = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
+local cap_day, cap_week, gap = tonumber(ARGV[7]), tonumber(ARGV[8]), tonumber(ARGV[9])
+local forget = tonumber(ARGV[10])
+local day, week, last = 0, 0, 0
+local all = redis.call('HGETALL', KEYS[2])
+for i = 1, #all, 2 do
+  local ch, ts = string.match(all[i + 1], '^([^|]*)|[^|]*|(%d+)')
+  ts = tonumber(ts)
+  if ts == nil or ts < forget then
+    redis.call('HDEL', KEYS[2], all[i])
+  elseif ch == ARGV[3] then
+    if ts >= day_start then day = day + 1 end
+    if ts >= week_start then week = week + 1 end
+    if ts > last then last = ts end
+  end
+end
+if cap_day >= 0 and day >= cap_day then return {'cap_day'} end
+if cap_week >= 0 and week >= cap_week then return {'cap_week'} end
+if gap > 0 and last > 0 and now - last < gap then return {'min_gap', last} end
+redis.call('HSET', KEYS[2], ARGV[2], ARGV[11])
+redis.call('PEXPIRE', KEYS[2], ARGV[12])
+return {'ok'}
+"""
+
+# KEYS: pending hash, due index. ARGV: slot, id, due member, mode ('done' or 'defer'), new due,
+# new record. 'done' removes the trigger (sent, suppressed, expired); 'defer' moves it.
+# Returns 0 when the pending trigger is no longer this id (replaced or cancelled meanwhile).
+FINISH: Final = """
+local cur = redis.call('HGET', KEYS[1], ARGV[1])
+if not cur or cjson.decode(cur)['id'] ~= ARGV[2] then return 0 end
+if ARGV[4] == 'defer' then
+  redis.call('HSET', KEYS[1], ARGV[1], ARGV[6])
+  redis.call('ZADD', KEYS[2], ARGV[5], ARGV[3])
+else
+  redis.call('HDEL', KEYS[1], ARGV[1])
+  redis.call('ZREM', KEYS[2], ARGV[3])
+end
+return 1
+"""

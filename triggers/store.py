@@ -1,0 +1,174 @@
+"""Pending triggers in Redis: durable across restarts and rebalances, claimed atomically.
+
+Layout (profiles/constants.py): per user a hash of pending triggers by slot and a hash of sent
+trigger ids; one sorted set of due times for everyone. A scheduler claims due members by moving
+their score to the end of a lease; one that dies before finishing leaves them to be claimed
+again when the lease ends (at-least-once: the ``trigger_id`` lets consumers drop a repeat).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from redis.asyncio import Redis
+
+from profiles.constants import (
+    KEY_DUE,
+    due_member,
+    parse_due_member,
+    pending_key,
+    sent_key,
+)
+from triggers import lua
+from triggers.model import Cancel, Op, Schedule, Trigger
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """What the decision point reserves against, in the user's local calendar."""
+
+    day_start: int
+    week_start: int
+    cap_day: int | None
+    cap_week: int | None
+    min_gap_ms: int
+    forget_before: int
+    dedupe_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class Reservation:
+    outcome: str  # ok, resend, gone, cap_day, cap_week, min_gap
+    last_sent: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class SentRecord:
+    channel: str
+    kind: str
+    sent_at: int
+
+    def encode(self) -> str:
+        return f"{self.channel}|{self.kind}|{self.sent_at}"
+
+    @classmethod
+    def decode(cls, raw: bytes | str) -> SentRecord:
+        text = raw.decode() if isinstance(raw, bytes) else raw
+        channel, kind, sent = text.split("|")[:3]
+        return cls(channel, kind, int(sent))
+
+
+class TriggerStore:
+    def __init__(self, redis: Redis) -> None:
+        self.redis = redis
+        self._schedule = redis.register_script(lua.SCHEDULE)
+        self._cancel = redis.register_script(lua.CANCEL)
+        self._claim = redis.register_script(lua.CLAIM)
+        self._reserve = redis.register_script(lua.RESERVE)
+        self._finish = redis.register_script(lua.FINISH)
+
+    async def apply(self, ops: Sequence[Op]) -> Counter[tuple[str, str]]:
+        """Schedule and cancel in one round trip; count ``(kind, outcome)``: outcomes are
+        scheduled, updated, sent (already sent: not scheduled again), cancelled, none."""
+        if not ops:
+            return Counter()
+        pipe = self.redis.pipeline(transaction=False)
+        for op in ops:
+            if isinstance(op, Schedule):
+                t = op.trigger
+                await self._schedule(
+                    [pending_key(t.user_id), KEY_DUE, sent_key(t.user_id)],
+                    [t.slot, t.trigger_id, t.due_at, t.encode(), due_member(t.slot, t.user_id)],
+                    client=pipe,
+                )
+            else:
+                await self._cancel(
+                    [pending_key(op.user_id), KEY_DUE],
+                    [op.slot, due_member(op.slot, op.user_id)],
+                    client=pipe,
+                )
+        replies = await pipe.execute()
+        counts: Counter[tuple[str, str]] = Counter()
+        for op, reply in zip(ops, replies, strict=True):
+            if isinstance(op, Schedule):
+                counts[(op.trigger.kind, _text(reply))] += 1
+            elif isinstance(op, Cancel):
+                kind = op.slot.split(":")[0]
+                counts[(kind, "cancelled" if reply else "none")] += 1
+        return counts
+
+    async def claim(self, now: int, lease_ms: int, limit: int) -> list[Trigger]:
+        """Take up to ``limit`` due triggers for ``lease_ms``."""
+        members = await self._claim([KEY_DUE], [now, now + lease_ms, limit])
+        if not members:
+            return []
+        parsed = [parse_due_member(_text(m)) for m in members]
+        pipe = self.redis.pipeline(transaction=False)
+        for slot, user_id in parsed:
+            pipe.hget(pending_key(user_id), slot)
+        records = await pipe.execute()
+        out: list[Trigger] = []
+        orphans = []
+        for (slot, user_id), record in zip(parsed, records, strict=True):
+            if record is None:  # cancelled between the index and the hash: tidy the index
+                orphans.append(due_member(slot, user_id))
+            else:
+                out.append(Trigger.decode(record))
+        if orphans:
+            await self.redis.zrem(KEY_DUE, *orphans)
+        return out
+
+    async def reserve(self, t: Trigger, channel: str, now: int, limits: Limits) -> Reservation:
+        reply = await self._reserve(
+            [pending_key(t.user_id), sent_key(t.user_id)],
+            [
+                t.slot, t.trigger_id, channel, now, limits.day_start, limits.week_start,
+                -1 if limits.cap_day is None else limits.cap_day,
+                -1 if limits.cap_week is None else limits.cap_week,
+                limits.min_gap_ms, limits.forget_before,
+                SentRecord(channel, t.kind, now).encode(), limits.dedupe_ms,
+            ],
+        )  # fmt: skip
+        return Reservation(_text(reply[0]), int(reply[1]) if len(reply) > 1 else 0)
+
+    async def done(self, t: Trigger) -> bool:
+        """Remove the trigger (sent, suppressed or expired) unless it was replaced meanwhile."""
+        reply = await self._finish(
+            [pending_key(t.user_id), KEY_DUE],
+            [t.slot, t.trigger_id, due_member(t.slot, t.user_id), "done", 0, ""],
+        )
+        return bool(reply)
+
+    async def defer(self, t: Trigger) -> bool:
+        """Store ``t`` (already carrying its new due time) unless it was replaced meanwhile."""
+        reply = await self._finish(
+            [pending_key(t.user_id), KEY_DUE],
+            [t.slot, t.trigger_id, due_member(t.slot, t.user_id), "defer", t.due_at, t.encode()],
+        )
+        return bool(reply)
+
+    async def backlog(self, now: int, overdue_ms: int) -> tuple[int, int]:
+        """Pending triggers, and of them those due longer than ``overdue_ms`` ago."""
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.zcard(KEY_DUE)
+        pipe.zcount(KEY_DUE, "-inf", now - overdue_ms)
+        total, overdue = await pipe.execute()
+        return int(total), int(overdue)
+
+    async def next_due(self) -> int | None:
+        first = await self.redis.zrange(KEY_DUE, 0, 0, withscores=True)
+        return int(first[0][1]) if first else None
+
+    async def pending(self, user_id: str) -> dict[str, Trigger]:
+        raw = await self.redis.hgetall(pending_key(user_id))
+        return {_text(slot): Trigger.decode(record) for slot, record in raw.items()}
+
+    async def sent(self, user_id: str) -> dict[str, SentRecord]:
+        raw = await self.redis.hgetall(sent_key(user_id))
+        return {_text(tid): SentRecord.decode(record) for tid, record in raw.items()}
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
