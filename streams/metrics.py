@@ -8,7 +8,13 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 
-from streams.processor import BatchStats
+from profiles.events import EVENT_TYPES, REJECT_REASONS
+from profiles.model import Outcome
+from streams.census import CensusMetrics
+from streams.freshness import TagFreshness
+from streams.lag import LagMetrics
+from streams.processor import APPLY_ERROR, BatchStats
+from streams.redis_timing import RedisMetrics
 
 # Millisecond-scale buckets, in seconds.
 _LATENCY_BUCKETS = (
@@ -92,6 +98,24 @@ class WorkerMetrics:
             "portrait_cached_profiles", "Profile states cached in worker memory", registry=r
         )
         self.up = Gauge("portrait_worker_up", "1 while the worker consumes", registry=r)
+        # Periodic and client-side views (streams/lag.py, census.py, redis_timing.py, freshness)
+        self.lag = LagMetrics(r)
+        self.census = CensusMetrics(r)
+        self.redis = RedisMetrics(r)
+        self.freshness = TagFreshness(r)
+        self._init_series()
+
+    def _init_series(self) -> None:
+        """Create the bounded label sets at 0, so that rates and alerts see a series before the
+        first event of its kind (a missing series is "No data", not zero)."""
+        for etype in EVENT_TYPES:
+            for outcome in Outcome:
+                self.events.labels(etype, str(outcome))
+        self.events.labels("unknown", "rejected")
+        for reason in (*REJECT_REASONS, APPLY_ERROR):
+            self.dlq.labels(reason)
+        for op in ("load", "write", "dlq"):
+            self.redis_retries.labels(op)
 
     def on_batch(self, stats: BatchStats, seconds: float, now_ms: int) -> None:
         self.batch_size.observe(stats.records)

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from prometheus_client import CollectorRegistry
 
 from profiles.constants import TOPIC_EVENTS
+from streams.health import serve as serve_with_probes
 from streams.metrics import WorkerMetrics, serve
 from streams.settings import Settings
 from streams.worker import EventWorker, StartupError
@@ -38,10 +39,10 @@ async def run_worker(
     """Run an :class:`EventWorker` until ``stop`` is set or the worker crashes (re-raised)."""
     stop = stop or asyncio.Event()
     metrics = WorkerMetrics(registry)
-    if serve_metrics:
-        port = serve(metrics.registry, settings.metrics_port)
-        log.info("metrics on http://127.0.0.1:%d/metrics", port)
     worker = EventWorker(settings, metrics)
+    if serve_metrics:
+        port = serve_with_probes(metrics.registry, settings.metrics_port, health=worker.health)
+        log.info("metrics on http://127.0.0.1:%d/metrics (probes /healthz, /readyz)", port)
     try:
         await worker.start()
     except BaseException:

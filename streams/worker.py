@@ -23,11 +23,16 @@ from aiokafka.structs import TopicPartition
 from redis.asyncio import Redis
 
 from profiles.constants import TOPIC_DLQ, TOPIC_EVENTS
-from profiles.model import ProfileModel
 from profiles.store import ProfileStore
+from streams.census import Census
 from streams.dlq import KafkaDeadLetters
+from streams.freshness import FreshnessModel
+from streams.health import Health
+from streams.lag import LagSampler
 from streams.metrics import WorkerMetrics
+from streams.ops import OpsConfig, OpsLoop
 from streams.processor import BatchProcessor, BatchStats, Prepared
+from streams.redis_timing import timed_redis
 from streams.retry import Backoff, Stopping
 from streams.settings import Settings
 from streams.topics import WORKER_TOPICS, ensure_topics
@@ -75,6 +80,7 @@ class EventWorker(faust.Service):
         metrics: WorkerMetrics,
         *,
         clock: Callable[[], int] = wall_clock_ms,
+        ops: OpsConfig | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -84,7 +90,9 @@ class EventWorker(faust.Service):
         self.batch_lock = asyncio.Lock()
         self._pending: tuple[asyncio.Future[BatchStats], dict[TopicPartition, int], float] | None
         self._pending = None
-        self.redis = Redis.from_url(settings.redis_url, socket_connect_timeout=5, socket_timeout=30)
+        self.redis: Redis = timed_redis(
+            settings.redis_url, metrics.redis, socket_connect_timeout=5, socket_timeout=30
+        )
         self.producer = AIOKafkaProducer(
             bootstrap_servers=settings.kafka_bootstrap_servers, acks="all", linger_ms=5
         )
@@ -97,8 +105,9 @@ class EventWorker(faust.Service):
             fetch_max_bytes=64 * 1024 * 1024,
         )
         w = settings.worker
+        model = FreshnessModel(settings.model, metrics.freshness)
         self.processor = BatchProcessor(
-            ProfileModel(settings.model),
+            model,
             ProfileStore(self.redis),
             KafkaDeadLetters(self.producer, settings.topic(TOPIC_DLQ)),
             clock,
@@ -109,6 +118,15 @@ class EventWorker(faust.Service):
             track_changes=w.show_changes_per_s > 0,
         )
         self._last_change_log = 0.0
+        self.health = Health()
+        ops = ops or OpsConfig.from_env()
+        census = Census(
+            self.redis, model, metrics.census, key_prefix=settings.topics.prefix,
+            sample=ops.census_sample,
+        )  # fmt: skip
+        self.ops = OpsLoop(
+            ops, self.health, self.redis, LagSampler(self.consumer, metrics.lag), census
+        )
 
     async def on_start(self) -> None:
         s = self.settings
@@ -134,9 +152,11 @@ class EventWorker(faust.Service):
             ) from exc
         self.consumer.subscribe([s.topic(TOPIC_EVENTS)], listener=_Rebalance(self))
         self.metrics.on_up(True)
+        self.health.started = True
 
     async def on_stop(self) -> None:
         self.metrics.on_up(False)
+        self.health.stopping = True
         async with self.batch_lock:
             try:
                 await self._finish_pending()
@@ -150,6 +170,11 @@ class EventWorker(faust.Service):
                 await close()
             except Exception as exc:  # stopping must go on
                 log.warning("error while stopping: %r", exc)
+
+    @faust.Service.task
+    async def _ops(self) -> None:
+        """Heartbeat, Redis ping, lag and census, every few seconds (streams/ops.py)."""
+        await self.ops.run(self.sleep, lambda: bool(self.should_stop))
 
     @faust.Service.task
     async def _consume(self) -> None:
@@ -168,6 +193,8 @@ class EventWorker(faust.Service):
                 try:
                     started = time.perf_counter()
                     prepared = await self.processor.prepare(batch) if batch else None
+                    if prepared is not None:
+                        self.metrics.freshness.seal()
                     await self._finish_pending()
                     if prepared is not None:
                         self._start_storing(batch, prepared, started)
@@ -196,6 +223,7 @@ class EventWorker(faust.Service):
             log.warning("commit failed (%r); the next owner re-reads and the fence skips", exc)
             self.metrics.on_commit_failed()
         self.metrics.on_batch(stats, time.perf_counter() - started, self.clock())
+        self.metrics.freshness.written(self.clock())
         self.metrics.on_cache_size(len(self.processor.cache))
         self._log_changes(stats)
         if stats.rejected:
