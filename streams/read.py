@@ -12,7 +12,9 @@ from redis.exceptions import RedisError
 from profiles.events import Rejected, parse_ts
 from profiles.model import ProfileModel
 from profiles.store import ProfileStore
+from streams.feedback_store import load_sensitivity
 from streams.settings import Settings
+from triggers.sensitivity import marketing_tags
 
 
 def parse_as_of(value: str | None) -> int:
@@ -30,6 +32,7 @@ async def profile_get_main(settings: Settings, user_id: str, as_of: str | None) 
     redis = Redis.from_url(settings.redis_url, socket_connect_timeout=5)
     try:
         state = await ProfileStore(redis).get(user_id)
+        counts = await load_sensitivity(redis, user_id)
     except RedisError as exc:
         print(f"portrait: cannot read Redis at {settings.redis_url}: {exc}", file=sys.stderr)
         return 2
@@ -39,6 +42,7 @@ async def profile_get_main(settings: Settings, user_id: str, as_of: str | None) 
         print(f"portrait: no profile for user {user_id!r}", file=sys.stderr)
         return 1
     doc = ProfileModel(settings.model).view(user_id, state, as_of_ms)
+    doc["marketing"] = marketing_tags(counts)  # from trigger feedback (docs/feedback.md)
     sys.stdout.write(
         orjson.dumps(doc, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS).decode() + "\n"
     )
