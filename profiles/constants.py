@@ -20,6 +20,9 @@ TOPIC_TRIGGERS_PUSH: Final = "triggers.push"
 TOPIC_TRIGGERS_SMS: Final = "triggers.sms"
 TOPIC_TRIGGERS_EMAIL: Final = "triggers.email"
 
+# A Kafka header on replayed history (`portrait replay --via kafka`): applied, never triggering.
+REPLAY_HEADER: Final = "portrait-replay"
+
 CONSUMER_GROUP: Final = "portrait-worker"
 CAMPAIGN_GROUP: Final = "portrait-campaigns"
 FEEDBACK_GROUP: Final = "portrait-feedback"
@@ -47,6 +50,13 @@ def user_id_from_key(key: str) -> str:
 # One pending trigger per user and slot in a hash; one sorted set of due times for all users
 # (member: "<slot>\x1f<user_id>"). The due index is one key: on Redis Cluster it lives in one slot.
 KEY_DUE: Final = f"{KEY_PREFIX}:tdue"
+
+
+def due_key(namespace: str = "") -> str:
+    """The due index; ``namespace`` (``topics.prefix``) keeps deployments sharing a Redis apart."""
+    return f"{KEY_PREFIX}:{namespace}tdue" if namespace else KEY_DUE
+
+
 DUE_SEPARATOR: Final = "\x1f"
 
 

@@ -13,11 +13,14 @@ from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
 
+from profiles.constants import REPLAY_HEADER
 from profiles.events import ANON_PREFIX, Event, Rejected
 from profiles.model import APPLIED, REPLAYED, ProfileModel, State
 from profiles.store import ProfileStore, Write
 from profiles.wire import decode
 from streams.retry import Backoff, retry_until_stopped
+from streams.trigger_hook import TriggerHook
+from triggers.model import Op
 
 log = logging.getLogger("portrait.worker")
 T = TypeVar("T")
@@ -81,6 +84,8 @@ class BatchStats:
     changes: list[tuple[str, dict[str, tuple[Any, Any]]]] = field(default_factory=list)
     # segment -> its new value (bounded ones; "*" for the others) -> users who moved there
     segment_changes: Counter[tuple[str, str]] = field(default_factory=Counter)
+    trigger_ops: Counter[tuple[str, str]] = field(default_factory=Counter)  # (kind, outcome)
+    recalls: list[tuple[str, str]] = field(default_factory=list)  # (kind, channel)
 
 
 Located = tuple[Record, Event]
@@ -94,6 +99,8 @@ class Prepared:
     writes: list[Write]
     letters: list[DeadLetter]
     now: int
+    ops: list[Op] = field(default_factory=list)  # trigger operations, written before the states
+    visits: list[tuple[str, int]] = field(default_factory=list)  # watched users who came back
 
 
 class BatchProcessor:
@@ -109,6 +116,7 @@ class BatchProcessor:
         on_retry: Callable[[str], None] = lambda op: None,
         cache_max_users: int = 200_000,
         track_changes: bool = False,
+        triggers: TriggerHook | None = None,
     ) -> None:
         self.model = model
         self.store = store
@@ -119,6 +127,7 @@ class BatchProcessor:
         self.on_retry = on_retry
         self.cache_max_users = cache_max_users
         self.track_changes = track_changes
+        self.triggers = triggers
         self.cache: OrderedDict[str, State] = OrderedDict()
         self._latest_users: Collection[str] = ()
 
@@ -161,6 +170,10 @@ class BatchProcessor:
     async def store_prepared(self, prepared: Prepared) -> BatchStats:
         """Write the states (fenced) and the dead letters, retrying until done or stopping."""
         stats, writes = prepared.stats, prepared.writes
+        hook = self.triggers
+        if hook is not None and prepared.ops:
+            ops = prepared.ops
+            stats.trigger_ops = await self._retry("triggers", lambda: hook.write_ops(ops))
         if writes:
             refused = await self._retry("write", lambda: self.store.write(writes))
             for uid in refused:
@@ -169,6 +182,9 @@ class BatchProcessor:
             stats.fence_refused = len(refused)
         if prepared.letters:
             await self._retry("dlq", lambda: self.dlq.send_many(prepared.letters))
+        if hook is not None and prepared.visits:
+            visits = prepared.visits
+            stats.recalls = await self._retry("recall", lambda: hook.record_visits(visits))
         self._trim_cache()
         return stats
 
@@ -193,7 +209,7 @@ class BatchProcessor:
         sample_every = max(1, stats.records // _TS_SAMPLE)
         for uid, located in by_user.items():
             try:
-                write = self._apply_user(uid, located, blobs.get(uid), stats, sample_every)
+                write = self._apply_user(uid, located, blobs.get(uid), prepared, sample_every)
             except Exception as exc:  # a bug or a corrupt stored state: isolate this user
                 log.exception("cannot apply %d events of user %r", len(located), uid)
                 self.cache.pop(uid, None)  # the stored state stays as it was
@@ -209,12 +225,16 @@ class BatchProcessor:
         uid: str,
         located: list[Located],
         blob: bytes | None,
-        stats: BatchStats,
+        prepared: Prepared,
         sample_every: int,
     ) -> Write | None:
+        stats = prepared.stats
         state = self.cache.pop(uid, None)
         if state is None:
             state = self.model.decode(blob) if blob else self.model.initial()
+        hook = self.triggers
+        before = hook.before(state) if hook is not None else None
+        applied: set[str] = set()
         moved = False
         apply = self.model.apply_event
         outcomes = stats.outcomes
@@ -229,8 +249,10 @@ class BatchProcessor:
                 stats.key_mismatch += 1
             if outcome is not REPLAYED:
                 moved = True
-                if outcome is APPLIED and offset % sample_every == 0:
-                    stats.applied_ts_sample.append(event.ts)
+                if outcome is APPLIED:
+                    applied.add(event.type)
+                    if offset % sample_every == 0:
+                        stats.applied_ts_sample.append(event.ts)
         self.cache[uid] = state
         if not moved:  # every event was already applied: the stored state is current
             return None
@@ -241,6 +263,9 @@ class BatchProcessor:
             )
             if self.track_changes:
                 stats.changes.append((uid, changed))
+        if hook is not None and before is not None and not any(map(_replayed, located)):
+            now = prepared.now
+            hook.collect(uid, before, state, applied, changed, now, prepared.ops, prepared.visits)
         last = located[-1][0]
         return Write(uid, last.partition, last.offset, self.model.encode(state))
 
@@ -257,3 +282,9 @@ class BatchProcessor:
         return await retry_until_stopped(
             fn, op=op, backoff=self.backoff, should_stop=self.should_stop, on_retry=self.on_retry
         )
+
+
+def _replayed(located: Located) -> bool:
+    """Whether a record is replayed history (REPLAY_HEADER): it triggers nothing."""
+    headers = getattr(located[0], "headers", None) or ()
+    return any(k == REPLAY_HEADER for k, _ in headers)

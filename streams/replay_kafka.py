@@ -12,10 +12,13 @@ from typing import Any
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
-from profiles.constants import TOPIC_EVENTS
+from profiles.constants import REPLAY_HEADER, TOPIC_EVENTS
 from streams.replay_run import ReplayError, Run
 from streams.settings import Settings
 from streams.topics import ensure_topics
+
+# Marks the messages as history: the worker applies them but schedules no trigger for them.
+_MARK = [(REPLAY_HEADER, b"1")]
 
 
 async def produce(settings: Settings, run: Run) -> None:
@@ -26,7 +29,7 @@ async def produce(settings: Settings, run: Run) -> None:
     previous: asyncio.Future[None] | None = None
     try:
         for message, done in run.feed:
-            window.append(await producer.send(topic, message.value, key=message.key))
+            window.append(await producer.send(topic, message.value, key=message.key, headers=_MARK))
             if len(window) >= settings.worker.batch_max_records:
                 if previous is not None:
                     await previous  # one window in flight while the next one fills

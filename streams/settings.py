@@ -18,6 +18,8 @@ from profiles.config import ModelConfig
 from profiles.constants import CONSUMER_GROUP
 from streams.config_base import ConfigError, section
 from streams.profile_config import model_config
+from streams.trigger_config import trigger_config
+from triggers.config import TriggerConfig
 
 __all__ = ["ConfigError", "Settings"]
 
@@ -53,6 +55,7 @@ class Settings:
     topics: TopicsConfig = field(default_factory=TopicsConfig)
     worker: WorkerConfig = field(default_factory=WorkerConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
+    triggers: TriggerConfig = field(default_factory=TriggerConfig)
 
     def topic(self, name: str) -> str:
         """The full name of one of the topics in :mod:`profiles.constants`."""
@@ -79,11 +82,20 @@ class Settings:
             topics=section(TopicsConfig, data.get("topics")),
             worker=section(WorkerConfig, data.get("worker")),
             model=model_config(data.get("profile")),
+            triggers=trigger_config(data.get("triggers")),
         )
 
 
 TOP_LEVEL_KEYS = frozenset(
-    {"kafka_bootstrap_servers", "redis_url", "metrics_port", "topics", "worker", "profile"}
+    {
+        "kafka_bootstrap_servers",
+        "redis_url",
+        "metrics_port",
+        "topics",
+        "worker",
+        "profile",
+        "triggers",
+    }
 )
 
 

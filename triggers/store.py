@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from redis.asyncio import Redis
 
 from profiles.constants import (
-    KEY_DUE,
+    due_key,
     due_member,
     parse_due_member,
     pending_key,
@@ -61,8 +61,9 @@ class SentRecord:
 
 
 class TriggerStore:
-    def __init__(self, redis: Redis) -> None:
+    def __init__(self, redis: Redis, namespace: str = "") -> None:
         self.redis = redis
+        self.due = due_key(namespace)
         self._schedule = redis.register_script(lua.SCHEDULE)
         self._cancel = redis.register_script(lua.CANCEL)
         self._claim = redis.register_script(lua.CLAIM)
@@ -71,7 +72,8 @@ class TriggerStore:
 
     async def apply(self, ops: Sequence[Op]) -> Counter[tuple[str, str]]:
         """Schedule and cancel in one round trip; count ``(kind, outcome)``: outcomes are
-        scheduled, updated, sent (already sent: not scheduled again), cancelled, none."""
+        scheduled, updated, sent (already sent: not scheduled again), ``cancelled:<reason>``,
+        none (nothing was pending to cancel)."""
         if not ops:
             return Counter()
         pipe = self.redis.pipeline(transaction=False)
@@ -79,13 +81,13 @@ class TriggerStore:
             if isinstance(op, Schedule):
                 t = op.trigger
                 await self._schedule(
-                    [pending_key(t.user_id), KEY_DUE, sent_key(t.user_id)],
+                    [pending_key(t.user_id), self.due, sent_key(t.user_id)],
                     [t.slot, t.trigger_id, t.due_at, t.encode(), due_member(t.slot, t.user_id)],
                     client=pipe,
                 )
             else:
                 await self._cancel(
-                    [pending_key(op.user_id), KEY_DUE],
+                    [pending_key(op.user_id), self.due],
                     [op.slot, due_member(op.slot, op.user_id)],
                     client=pipe,
                 )
@@ -96,12 +98,12 @@ class TriggerStore:
                 counts[(op.trigger.kind, _text(reply))] += 1
             elif isinstance(op, Cancel):
                 kind = op.slot.split(":")[0]
-                counts[(kind, "cancelled" if reply else "none")] += 1
+                counts[(kind, f"cancelled:{op.reason}" if reply else "none")] += 1
         return counts
 
     async def claim(self, now: int, lease_ms: int, limit: int) -> list[Trigger]:
         """Take up to ``limit`` due triggers for ``lease_ms``."""
-        members = await self._claim([KEY_DUE], [now, now + lease_ms, limit])
+        members = await self._claim([self.due], [now, now + lease_ms, limit])
         if not members:
             return []
         parsed = [parse_due_member(_text(m)) for m in members]
@@ -117,7 +119,7 @@ class TriggerStore:
             else:
                 out.append(Trigger.decode(record))
         if orphans:
-            await self.redis.zrem(KEY_DUE, *orphans)
+            await self.redis.zrem(self.due, *orphans)
         return out
 
     async def reserve(self, t: Trigger, channel: str, now: int, limits: Limits) -> Reservation:
@@ -136,7 +138,7 @@ class TriggerStore:
     async def done(self, t: Trigger) -> bool:
         """Remove the trigger (sent, suppressed or expired) unless it was replaced meanwhile."""
         reply = await self._finish(
-            [pending_key(t.user_id), KEY_DUE],
+            [pending_key(t.user_id), self.due],
             [t.slot, t.trigger_id, due_member(t.slot, t.user_id), "done", 0, ""],
         )
         return bool(reply)
@@ -144,7 +146,7 @@ class TriggerStore:
     async def defer(self, t: Trigger) -> bool:
         """Store ``t`` (already carrying its new due time) unless it was replaced meanwhile."""
         reply = await self._finish(
-            [pending_key(t.user_id), KEY_DUE],
+            [pending_key(t.user_id), self.due],
             [t.slot, t.trigger_id, due_member(t.slot, t.user_id), "defer", t.due_at, t.encode()],
         )
         return bool(reply)
@@ -152,13 +154,13 @@ class TriggerStore:
     async def backlog(self, now: int, overdue_ms: int) -> tuple[int, int]:
         """Pending triggers, and of them those due longer than ``overdue_ms`` ago."""
         pipe = self.redis.pipeline(transaction=False)
-        pipe.zcard(KEY_DUE)
-        pipe.zcount(KEY_DUE, "-inf", now - overdue_ms)
+        pipe.zcard(self.due)
+        pipe.zcount(self.due, "-inf", now - overdue_ms)
         total, overdue = await pipe.execute()
         return int(total), int(overdue)
 
     async def next_due(self) -> int | None:
-        first = await self.redis.zrange(KEY_DUE, 0, 0, withscores=True)
+        first = await self.redis.zrange(self.due, 0, 0, withscores=True)
         return int(first[0][1]) if first else None
 
     async def pending(self, user_id: str) -> dict[str, Trigger]:
