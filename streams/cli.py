@@ -83,6 +83,10 @@ def _parser() -> argparse.ArgumentParser:
     cut.add_argument(
         "--as-of", default=None, help="RFC 3339 or epoch ms (default: the log's last event)"
     )
+
+    from streams.campaign_cli import add_parser as add_campaign_parser
+
+    add_campaign_parser(sub)
     return p
 
 
@@ -133,6 +137,10 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         from streams.cutoffs import rfm_cutoffs_main
 
         return rfm_cutoffs_main(Path(args.path), args.format, args.as_of, settings.model)
+    if args.command == "campaign":
+        from streams.campaign_cli import campaign_main
+
+        return campaign_main(settings, args)
     if args.command == "up":
         from streams.up import up_main
 

@@ -1,0 +1,124 @@
+"""``portrait campaign FILE|-``: plan a campaign here, or ``--send`` it to the campaigns topic."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from typing import Any
+
+import orjson
+from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaError
+from prometheus_client import CollectorRegistry
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from profiles.constants import TOPIC_CAMPAIGNS
+from profiles.events import Rejected
+from profiles.model import ProfileModel
+from streams.campaign_report import CampaignMetrics
+from streams.campaigns import CAMPAIGN_TOPICS, CampaignPlanner, PlanSummary, trigger_config
+from streams.read import parse_as_of
+from streams.settings import Settings
+from streams.topics import ensure_topics
+from triggers.campaign import Campaign, CampaignError, load_campaign
+
+
+def add_parser(sub: Any) -> None:
+    """The ``campaign`` subcommand, on the ``portrait`` parser's subparsers."""
+    p = sub.add_parser("campaign", help="schedule a campaign at each user's peak hour")
+    p.add_argument("file", help="the request as JSON (docs/campaigns.md); - reads stdin")
+    p.add_argument("--send", action="store_true", help="produce it to the campaigns topic instead")
+    p.add_argument("--dry-run", action="store_true", help="plan and report, schedule nothing")
+    p.add_argument("--now", default=None, help="plan as of this time (RFC 3339 or epoch ms)")
+    p.add_argument("--quiet", action="store_true", help="no progress line")
+
+
+async def plan_request(
+    settings: Settings,
+    raw: bytes,
+    *,
+    now_ms: int,
+    dry_run: bool = False,
+    progress: bool = False,
+    user_prefix: str = "",
+    registry: CollectorRegistry | None = None,
+) -> PlanSummary:
+    """Plan one request against ``settings``' Redis (what ``portrait campaign FILE`` does)."""
+    campaign = load_campaign(raw)
+    redis = Redis.from_url(settings.redis_url, socket_connect_timeout=5, socket_timeout=30)
+    try:
+        planner = CampaignPlanner(
+            redis,
+            ProfileModel(settings.model),
+            trigger_config(settings),
+            metrics=CampaignMetrics(registry),
+            progress=progress,
+            user_prefix=user_prefix,
+        )
+        return await planner.plan(campaign, now_ms, dry_run=dry_run)
+    finally:
+        await redis.aclose()
+
+
+async def send_request(settings: Settings, raw: bytes) -> Campaign:
+    """Validate the request, then produce it (key: its campaign id) to the campaigns topic."""
+    campaign = load_campaign(raw)
+    await ensure_topics(
+        settings.kafka_bootstrap_servers,
+        [settings.topic(name) for name in CAMPAIGN_TOPICS],
+        partitions=1,
+        replication_factor=settings.topics.replication_factor,
+    )
+    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap_servers, acks="all")
+    await producer.start()
+    try:
+        await producer.send_and_wait(
+            settings.topic(TOPIC_CAMPAIGNS), raw, key=campaign.campaign_id.encode()
+        )
+    finally:
+        await producer.stop()
+    return campaign
+
+
+def _read(path: str) -> bytes:
+    if path == "-":
+        return sys.stdin.buffer.read()
+    with open(path, "rb") as f:
+        return f.read()
+
+
+def campaign_main(settings: Settings, args: argparse.Namespace) -> int:
+    try:
+        raw = _read(args.file)
+    except OSError as exc:
+        print(f"portrait: {args.file}: {exc.strerror or exc}", file=sys.stderr)
+        return 2
+    try:
+        now_ms = parse_as_of(args.now)
+        if args.send:
+            campaign = asyncio.run(send_request(settings, raw))
+            topic = settings.topic(TOPIC_CAMPAIGNS)
+            print(f"portrait: campaign {campaign.campaign_id} sent to {topic}", file=sys.stderr)
+            return 0
+        summary = asyncio.run(
+            plan_request(
+                settings, raw, now_ms=now_ms, dry_run=args.dry_run, progress=not args.quiet
+            )
+        )
+    except Rejected as exc:
+        print(f"portrait: --now: {exc.detail}", file=sys.stderr)
+        return 2
+    except CampaignError as exc:
+        print(f"portrait: campaign request: {exc}", file=sys.stderr)
+        return 2
+    except RedisError as exc:
+        print(f"portrait: cannot use Redis at {settings.redis_url}: {exc}", file=sys.stderr)
+        return 2
+    except (KafkaError, OSError) as exc:
+        where = settings.kafka_bootstrap_servers
+        print(f"portrait: cannot use Kafka at {where}: {exc!r}", file=sys.stderr)
+        return 2
+    sys.stdout.write(orjson.dumps(summary.as_dict(), option=orjson.OPT_INDENT_2).decode() + "\n")
+    return 0

@@ -1,0 +1,121 @@
+"""What campaign planning reports: Prometheus metrics and a progress line on stderr."""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable, Mapping
+from typing import TextIO
+
+from prometheus_client import CollectorRegistry, Counter, Histogram
+
+# Seconds to plan one campaign: from a list of ten users to a scan of millions of profiles.
+_PLAN_BUCKETS = (0.01, 0.05, 0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800)
+
+
+class CampaignMetrics:
+    """Prometheus view of campaign planning (docs/campaigns.md lists the metrics)."""
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry if registry is not None else CollectorRegistry()
+        r = self.registry
+        self.campaigns = Counter(
+            "portrait_campaigns_total",
+            "Campaign requests by outcome: planned, rejected (malformed), failed (Redis)",
+            ["outcome"],
+            registry=r,
+        )
+        self.rejected = Counter(
+            "portrait_campaign_rejected_total",
+            "Campaign requests rejected (sent to the campaigns DLQ by the consumer), by reason",
+            ["reason"],
+            registry=r,
+        )
+        self.users = Counter(
+            "portrait_campaign_users_total",
+            "Users considered by campaign planning, by outcome: scheduled, updated (replanned), "
+            "already_sent, no_slot, not_matched, unreadable, planned (dry run)",
+            ["outcome"],
+            registry=r,
+        )
+        self.population = Counter(
+            "portrait_campaign_population_peak_users_total",
+            "Users scheduled at the population's peak hours, by reason: missing_profile "
+            "(listed users without a profile), no_history (no active hours yet)",
+            ["reason"],
+            registry=r,
+        )
+        self.seconds = Histogram(
+            "portrait_campaign_plan_duration_seconds",
+            "Time to plan one campaign (select, slot, schedule)",
+            buckets=_PLAN_BUCKETS,
+            registry=r,
+        )
+
+    def on_users(self, outcomes: Mapping[str, int], population: Mapping[str, int]) -> None:
+        for outcome, n in outcomes.items():
+            self.users.labels(outcome).inc(n)
+        for reason, n in population.items():
+            self.population.labels(reason).inc(n)
+
+    def on_planned(self, seconds: float) -> None:
+        self.campaigns.labels("planned").inc()
+        self.seconds.observe(seconds)
+
+    def on_rejected(self, reason: str) -> None:
+        self.campaigns.labels("rejected").inc()
+        self.rejected.labels(reason).inc()
+
+    def on_failed(self) -> None:
+        self.campaigns.labels("failed").inc()
+
+
+def _count(n: float) -> str:
+    if n >= 1_000_000:
+        return f"{n / 1_000_000:.1f}M"
+    if n >= 10_000:
+        return f"{n / 1000:.0f}k"
+    return f"{n:,.0f}"
+
+
+class PlanProgress:
+    """One status line for a campaign being planned, redrawn in place on a terminal, a plain
+    line every ``log_interval`` seconds elsewhere; nothing when disabled."""
+
+    def __init__(
+        self,
+        label: str,
+        *,
+        enabled: bool = True,
+        stream: TextIO | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        log_interval: float = 10.0,
+    ) -> None:
+        self.label = label
+        self.enabled = enabled
+        self.stream = stream if stream is not None else sys.stderr
+        self.clock = clock
+        self.tty = self.stream.isatty()
+        self.interval = 0.25 if self.tty else log_interval
+        self.started = self._shown_at = clock()
+        self._width = 0
+
+    def update(self, considered: int, matched: int, scheduled: int, *, final: bool = False) -> None:
+        if not self.enabled:
+            return
+        now = self.clock()
+        if not final and now - self._shown_at < self.interval:
+            return
+        self._shown_at = now
+        elapsed = now - self.started
+        rate = considered / elapsed if elapsed > 0 else 0.0
+        line = (
+            f"{self.label}: {_count(considered)} users  {_count(matched)} matched  "
+            f"{_count(scheduled)} scheduled  {_count(rate)}/s  {elapsed:.1f} s"
+        )
+        if self.tty:
+            padded, self._width = line.ljust(self._width), len(line)
+            self.stream.write("\r" + padded + ("\n" if final else ""))
+        else:
+            self.stream.write(line + "\n")
+        self.stream.flush()
