@@ -24,7 +24,7 @@ from profiles.store import ProfileStore, Write
 from streams.feedback import run_feedback
 from streams.feedback_decode import Feedback, Sent
 from streams.feedback_store import KEY_RECALL_INDEX, FeedbackStore
-from streams.recall import RecallTracker
+from streams.recall import RecallRefresher, RecallTracker
 from streams.settings import Settings
 from tests.integration.helpers import DAY, T0, ev, metric, wait_until
 from tests.integration.test_cli import portrait, service_env
@@ -322,3 +322,23 @@ async def test_profile_get_shows_marketing_sensitivity(settings: Settings, names
     assert marketing["responsive_channels"] == ["push"]
     assert marketing["coupon_sensitive"] is True
     assert marketing["marketing_sensitivity"] == "high"
+
+
+async def test_the_refresher_picks_up_new_registrations(settings: Settings, namespace: str) -> None:
+    first, second = namespace + "first", namespace + "second"
+    async with redis_client(settings) as redis:
+        store = FeedbackStore(redis, recall_window_ms=DAY, seen_ttl_ms=DAY)
+        await store.register([Sent("wb-1", "win_back", "push", first, T0)])
+        refresher = RecallRefresher(settings.redis_url, CONFIG, clock=lambda: T0, interval_s=0.05)
+        await refresher.start()
+        try:
+            assert refresher.tracker.watching(first), "the start refreshes in full"
+            assert not refresher.tracker.watching(second)
+            await store.register([Sent("wb-2", "win_back", "push", second, T0 + 1)])
+
+            async def watched() -> bool:
+                return refresher.tracker.watching(second)
+
+            await wait_until(watched, within=10, what="the new registration watched")
+        finally:
+            await refresher.stop()
