@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: demo test check lint types bench clean
+.PHONY: demo test check lint types bench clean tools
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -20,6 +20,10 @@ demo: $(VENV)/.installed
 ## test: unit and integration tests against a real broker and Redis (embedded or containers)
 test: $(VENV)/.installed
 	$(BIN)/pytest -q
+
+## tools: Prometheus and promtool (Debian package) for the deploy/ proof tests; needs root
+tools:
+	bash .ci/install-prometheus
 
 ## check: lint, format and strict typing of the packages
 check: lint types

@@ -37,6 +37,7 @@ from streams.processor import segment_label
 log = logging.getLogger("portrait.census")
 PATTERN = profile_key("*").replace("{*}", "*")
 QUANTILES = (0.5, 0.9, 0.99)
+_BOOLS = {"true": "false", "false": "true"}
 
 
 class CensusMetrics:
@@ -128,6 +129,10 @@ class Census:
                 segment, label = segment_label(name, value)
                 if label != "*":
                     values[f"{segment}={label}"] += 1
+        for key in list(values):  # a yes/no segment shows both sides, even when one is empty
+            segment, label = key.split("=", 1)
+            if label in _BOOLS:
+                values[f"{segment}={_BOOLS[label]}"] += 0
         sizes = sorted(len(b) for b in blobs) or [0]
         return {
             "at": self.clock(),
