@@ -17,8 +17,8 @@ from redis.exceptions import RedisError
 from profiles.constants import TOPIC_CAMPAIGNS
 from profiles.events import Rejected
 from profiles.model import ProfileModel
-from streams.campaign_report import CampaignMetrics
-from streams.campaigns import CAMPAIGN_TOPICS, CampaignPlanner, PlanSummary, trigger_config
+from streams.campaign_report import CampaignMetrics, PlanSummary
+from streams.campaigns import CAMPAIGN_TOPICS, CampaignPlanner, trigger_config
 from streams.read import parse_as_of
 from streams.settings import Settings
 from streams.topics import ensure_topics

@@ -1,16 +1,56 @@
-"""What campaign planning reports: Prometheus metrics and a progress line on stderr."""
+"""What campaign planning reports: a summary, Prometheus metrics, a progress line on stderr."""
 
 from __future__ import annotations
 
 import sys
 import time
+from collections import Counter as Tally
 from collections.abc import Callable, Mapping
-from typing import TextIO
+from dataclasses import dataclass, field
+from typing import Any, TextIO
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
+from profiles.timeutil import rfc3339
+
 # Seconds to plan one campaign: from a list of ten users to a scan of millions of profiles.
 _PLAN_BUCKETS = (0.01, 0.05, 0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800)
+
+
+@dataclass(slots=True)
+class PlanSummary:
+    campaign_id: str
+    window_start: int
+    window_end: int
+    dry_run: bool = False
+    considered: int = 0  # profiles scanned, or users listed
+    matched: int = 0
+    outcomes: Tally[str] = field(default_factory=Tally)
+    population: Tally[str] = field(default_factory=Tally)  # missing_profile, no_history
+    population_peaks: tuple[int, ...] | None = None  # when someone needed them
+    by_local_hour: Tally[int] = field(default_factory=Tally)  # the users' own clocks
+    by_due_hour: Tally[int] = field(default_factory=Tally)  # UTC hour starts, epoch ms
+    seconds: float = 0.0
+
+    @property
+    def scheduled(self) -> int:
+        return sum(self.outcomes[k] for k in ("scheduled", "updated", "planned"))
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "campaign_id": self.campaign_id,
+            "window": {"start": rfc3339(self.window_start), "end": rfc3339(self.window_end)},
+            "dry_run": self.dry_run,
+            "considered": self.considered,
+            "matched": self.matched,
+            "scheduled": self.scheduled,
+            "outcomes": dict(sorted(self.outcomes.items())),
+            "population_peak_users": dict(sorted(self.population.items())),
+            "population_peaks": list(self.population_peaks or ()),
+            "by_local_hour": {str(h): n for h, n in sorted(self.by_local_hour.items())},
+            "by_due_hour": {str(rfc3339(t)): n for t, n in sorted(self.by_due_hour.items())},
+            "seconds": round(self.seconds, 3),
+        }
 
 
 class CampaignMetrics:

@@ -10,19 +10,21 @@ chunks and evaluates the condition on its tags as of now. Each selected user get
 from __future__ import annotations
 
 import time
-from collections import Counter
-from collections.abc import AsyncGenerator, AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
 from contextlib import aclosing
-from dataclasses import dataclass, field
-from typing import Any, Final
+from dataclasses import dataclass
+from typing import Final
 
 from redis.asyncio import Redis
 
+from profiles.aggregators import Tags
+from profiles.codec import CorruptState, decode
 from profiles.constants import TOPIC_CAMPAIGNS, profile_key, user_id_from_key
 from profiles.model import ProfileModel, State
 from profiles.store import ProfileStore
-from profiles.timeutil import HOUR_MS, hour_of_week, rfc3339
-from streams.campaign_report import CampaignMetrics, PlanProgress
+from profiles.timeutil import HOUR_MS, hour_of_week
+from streams.campaign_report import CampaignMetrics, PlanProgress, PlanSummary
+from triggers.audience import tag_reader
 from triggers.campaign import KIND, Campaign, CampaignError
 from triggers.config import TriggerConfig
 from triggers.model import Op, Schedule
@@ -34,40 +36,16 @@ CAMPAIGN_TOPICS: Final = (TOPIC_CAMPAIGNS, TOPIC_CAMPAIGNS_DLQ)
 _STORE_OUTCOMES = {"scheduled": "scheduled", "updated": "updated", "sent": "already_sent"}
 
 
-@dataclass(slots=True)
-class PlanSummary:
-    campaign_id: str
-    window_start: int
-    window_end: int
-    dry_run: bool = False
-    considered: int = 0  # profiles scanned, or users listed
-    matched: int = 0
-    outcomes: Counter[str] = field(default_factory=Counter)
-    population: Counter[str] = field(default_factory=Counter)  # missing_profile, no_history
-    population_peaks: tuple[int, ...] | None = None  # when someone needed them
-    by_local_hour: Counter[int] = field(default_factory=Counter)  # the users' own clocks
-    by_due_hour: Counter[int] = field(default_factory=Counter)  # UTC hour starts, epoch ms
-    seconds: float = 0.0
+@dataclass(frozen=True, slots=True)
+class _Run:
+    """What planning one campaign needs at each user."""
 
-    @property
-    def scheduled(self) -> int:
-        return sum(self.outcomes[k] for k in ("scheduled", "updated", "planned"))
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "campaign_id": self.campaign_id,
-            "window": {"start": rfc3339(self.window_start), "end": rfc3339(self.window_end)},
-            "dry_run": self.dry_run,
-            "considered": self.considered,
-            "matched": self.matched,
-            "scheduled": self.scheduled,
-            "outcomes": dict(sorted(self.outcomes.items())),
-            "population_peak_users": dict(sorted(self.population.items())),
-            "population_peaks": list(self.population_peaks or ()),
-            "by_local_hour": {str(h): n for h, n in sorted(self.by_local_hour.items())},
-            "by_due_hour": {str(rfc3339(t)): n for t, n in sorted(self.by_due_hour.items())},
-            "seconds": round(self.seconds, 3),
-        }
+    campaign: Campaign
+    read: Callable[[State, int], Tags]  # the tags the condition and the slot need
+    now_ms: int
+    window: tuple[int, int]
+    quiet: QuietHours | None
+    summary: PlanSummary
 
 
 class CampaignPlanner:
@@ -108,14 +86,21 @@ class CampaignPlanner:
         started = time.perf_counter()
         summary = PlanSummary(campaign.campaign_id, start, end, dry_run)
         policy = self.config.policy
-        quiet = QuietHours.of(policy.quiet_start_min, policy.quiet_end_min)
+        run = _Run(
+            campaign,
+            tag_reader(self.model, campaign.where.tags if campaign.where else ()),
+            now_ms,
+            (start, end),
+            QuietHours.of(policy.quiet_start_min, policy.quiet_end_min),
+            summary,
+        )
         shown = PlanProgress(f"campaign {campaign.campaign_id}", enabled=self.progress)
         async for chunk in self._audience(campaign):
             before_outcomes, before_pop = summary.outcomes.copy(), summary.population.copy()
             ops: list[Op] = []
             for user_id, blob in chunk:
                 summary.considered += 1
-                op = await self._one(campaign, user_id, blob, now_ms, (start, end), quiet, summary)
+                op = await self._one(run, user_id, blob)
                 if op is not None:
                     ops.append(op)
             if dry_run:
@@ -132,16 +117,8 @@ class CampaignPlanner:
         self.metrics.on_planned(summary.seconds)
         return summary
 
-    async def _one(
-        self,
-        campaign: Campaign,
-        user_id: str,
-        blob: bytes | None,
-        now_ms: int,
-        window: tuple[int, int],
-        quiet: QuietHours | None,
-        summary: PlanSummary,
-    ) -> Schedule | None:
+    async def _one(self, run: _Run, user_id: str, blob: bytes | None) -> Schedule | None:
+        campaign, now_ms, window, summary = run.campaign, run.now_ms, run.window, run.summary
         if blob is None:  # a listed user without a profile
             peaks: Sequence[int] = ()
             zone = self.model.config.default_timezone
@@ -151,7 +128,7 @@ class CampaignPlanner:
             if state is None:
                 summary.outcomes["unreadable"] += 1
                 return None
-            tags = self.model.tags(state, now_ms)
+            tags = run.read(state, now_ms)
             if campaign.where is not None and not campaign.where(tags):
                 summary.outcomes["not_matched"] += 1
                 return None
@@ -159,7 +136,7 @@ class CampaignPlanner:
         summary.matched += 1
         if not peaks:
             summary.population_peaks = await self.population_peaks(now_ms)
-        due = send_time(peaks, zone, *window, quiet, summary.population_peaks or ())
+        due = send_time(peaks, zone, *window, run.quiet, summary.population_peaks or ())
         if due is None:
             summary.outcomes["no_slot"] += 1
             return None
@@ -171,8 +148,8 @@ class CampaignPlanner:
 
     def _decode(self, blob: bytes) -> State | None:
         try:
-            return self.model.decode(blob)
-        except (ValueError, KeyError, TypeError, IndexError):  # CorruptState is a ValueError
+            return decode(blob)  # not model.decode: the change log's tags are not needed here
+        except CorruptState:
             return None
 
     async def _audience(self, campaign: Campaign) -> AsyncIterator[list[tuple[str, bytes | None]]]:

@@ -21,7 +21,11 @@ import operator
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
+
+if TYPE_CHECKING:
+    from profiles.aggregators import Aggregator, Tags
+    from profiles.model import ProfileModel, State
 
 Scalar = str | int | float | bool | None
 _ORDER: Final[dict[str, Callable[[Any, Any], bool]]] = {
@@ -128,3 +132,43 @@ def compile_condition(spec: object, known: Collection[str] | None = None) -> Con
         else:
             clauses.append(_clause(tag, "==", rule))
     return Condition(tuple(clauses))
+
+
+def tag_reader(model: ProfileModel, names: Collection[str]) -> Callable[[State, int], Tags]:
+    """The cheapest way to read ``names`` (plus the active-hour tags a send time needs) of a
+    state as of a time: the segments' lean path and the active hours when they suffice, the
+    aggregators that make them when no derived tag is needed, else :meth:`ProfileModel.tags`.
+    The values are those of :meth:`ProfileModel.tags` (the model holds segments equal to it)."""
+    hours = model.hours
+    wanted = frozenset(names) - _hour_tags(model)
+    if wanted <= _segment_tags(model):
+
+        def lean(state: State, as_of_ms: int) -> Tags:
+            out = model.segments(state, as_of_ms)
+            out.update(hours.tags(state[hours.key], as_of_ms))
+            return out
+
+        return lean
+    sources = [a for a in model.aggregators if a is hours or wanted & _made_by(a)]
+    if wanted <= frozenset().union(*(_made_by(a) for a in sources)):
+
+        def some(state: State, as_of_ms: int) -> Tags:
+            out: Tags = {}
+            for agg in sources:
+                out.update(agg.tags(state[agg.key], as_of_ms))
+            return out
+
+        return some
+    return model.tags
+
+
+def _made_by(aggregator: Aggregator) -> frozenset[str]:
+    return frozenset(aggregator.tags(aggregator.initial(), 0))
+
+
+def _segment_tags(model: ProfileModel) -> frozenset[str]:
+    return frozenset(model.segments(model.initial(), 0))
+
+
+def _hour_tags(model: ProfileModel) -> frozenset[str]:
+    return _made_by(model.hours)

@@ -18,6 +18,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Final
 from zoneinfo import ZoneInfo
 
+from profiles.timeutil import valid_zone
+
 DAY_MINUTES: Final = 1440
 # Evening, lunch, morning commute: the population's peaks when nothing is known at all.
 DEFAULT_POPULATION_PEAKS: Final = (20, 12, 9)
@@ -100,8 +102,9 @@ def send_time(
     quiet: QuietHours | None,
     population: Sequence[int] = DEFAULT_POPULATION_PEAKS,
 ) -> int | None:
-    """The send time for one user (module docstring); ``peak_hours`` ranked, best first."""
-    tz = zone if isinstance(zone, ZoneInfo) else ZoneInfo(zone)
+    """The send time for one user (module docstring); ``peak_hours`` ranked, best first; an
+    unknown zone name counts as UTC (as for the decision point, triggers/clock.py)."""
+    tz = zone if isinstance(zone, ZoneInfo) else ZoneInfo(zone if valid_zone(zone) else "UTC")
     for hour in peak_hours or population:
         for at in first_at(hour, 0, start_ms, end_ms, tz):
             if not _is_quiet(at, tz, quiet):

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from profiles.model import ProfileModel
-from triggers.audience import compile_condition, known_tags
+from triggers.audience import compile_condition, known_tags, tag_reader
 
 TAGS: dict[str, Any] = {
     "high_value": True,
@@ -109,3 +109,40 @@ def test_a_real_profile_is_evaluated_on_its_tags() -> None:
     tags = model.tags(state, t0 + 1000)
     assert compile_condition({"lifecycle": "new", "orders_total": 1, "top_category": "shoes"})(tags)
     assert not compile_condition({"high_value": True})(tags)
+
+
+@pytest.mark.parametrize(
+    "names",
+    [
+        (),  # only what a send time needs: peak_hours, timezone
+        ("lifecycle", "high_value", "rfm_segment"),  # segments: the lean path
+        ("orders_180d", "top_categories"),  # aggregator tags: those aggregators only
+        ("orders_180d", "lifecycle", "cart_open_items"),  # a mix
+        ("potential", "cart_to_purchase_rate"),
+    ],
+)
+def test_the_tag_reader_reads_what_the_model_says(names: tuple[str, ...]) -> None:
+    from profiles.events import from_dict
+    from tests.factories import contract_event
+
+    model = ProfileModel()
+    state = model.initial()
+    t0 = 1_700_000_000_000
+    kinds = ["view", "view", "add_to_cart", "purchase", "search", "view", "add_to_cart"]
+    for i, kind in enumerate(kinds):
+        raw = contract_event(kind, "u1", t0 + i * 3_600_000, item_id=f"i{i % 3}", price=300)
+        raw["context"] = {"timezone": "Asia/Shanghai"}
+        model.apply_event(state, from_dict(raw))
+    model.settle(state)
+    as_of = t0 + 40 * 86_400_000
+    full = model.tags(state, as_of)
+    got = tag_reader(model, names)(state, as_of)
+    for name in (*names, "peak_hours", "timezone"):
+        assert got[name] == full[name], name
+
+
+def test_the_tag_reader_takes_the_full_path_only_when_needed() -> None:
+    model = ProfileModel()
+    assert tag_reader(model, ("lifecycle", "rfm")) != model.tags  # segments
+    assert tag_reader(model, ("orders_180d",)) != model.tags  # one aggregator
+    assert tag_reader(model, ("lifecycle", "orders_180d")) == model.tags  # derived + other

@@ -51,6 +51,8 @@ def ms(text: str) -> int:
         # fall back on 2024-11-03: 01:00 happens twice, the first (EDT) is taken
         ([1], "America/New_York", "2024-11-03T04:00:00Z", 24, None, "2024-11-03T05:00:00Z"),
         ([20], "America/New_York", "2024-11-03T04:00:00Z", 24, QUIET, "2024-11-04T01:00:00Z"),
+        # an unknown zone counts as UTC
+        ([14], "Mars/Olympus", "2024-03-05T10:30:00Z", 24, QUIET, "2024-03-05T14:00:00Z"),
     ],
 )
 def test_send_time(
