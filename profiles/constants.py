@@ -12,7 +12,8 @@ from typing import Final
 TOPIC_EVENTS: Final = "events"
 TOPIC_DLQ: Final = "events.dlq"
 TOPIC_PROFILE_CHANGES: Final = "profile.changes"
-TOPIC_CAMPAIGNS: Final = "campaigns"  # campaign requests (triggers/campaigns.py)
+TOPIC_CAMPAIGNS: Final = "campaigns"  # campaign requests (streams/campaigns.py)
+TOPIC_CAMPAIGNS_DLQ: Final = "campaigns.dlq"
 TOPIC_FEEDBACK: Final = "feedback"  # delivered / opened / clicked / converted, by trigger_id
 TOPIC_FEEDBACK_DLQ: Final = "feedback.dlq"
 # Trigger output topics are configurable (triggers.topics); these are the defaults.
@@ -73,6 +74,19 @@ def sent_key(user_id: str) -> str:
 def sensitivity_key(user_id: str) -> str:
     """Hash ``"<channel or offer>:<status>" -> count``: how the user responds to messages."""
     return f"{KEY_PREFIX}:tr:{{{user_id}}}"
+
+
+KEY_RECALL_INDEX: Final = f"{KEY_PREFIX}:trecall"  # user -> recall deadline (streams/recall.py)
+
+
+def feedback_seen_key(user_id: str) -> str:
+    """Hash ``"<trigger_id>:<status>" -> 1``: each feedback counted once (streams/feedback)."""
+    return f"{KEY_PREFIX}:tf:{{{user_id}}}"
+
+
+def recall_key(user_id: str) -> str:
+    """Hash of the user's win-backs awaiting a return (streams/feedback_store.py)."""
+    return f"{KEY_PREFIX}:trc:{{{user_id}}}"
 
 
 def due_member(slot: str, user_id: str) -> str:

@@ -22,12 +22,11 @@ from aiokafka.structs import ConsumerRecord, TopicPartition
 from prometheus_client import CollectorRegistry
 from redis.asyncio import Redis
 
-from profiles.constants import CAMPAIGN_GROUP, TOPIC_CAMPAIGNS
+from profiles.constants import CAMPAIGN_GROUP, TOPIC_CAMPAIGNS, TOPIC_CAMPAIGNS_DLQ
 from profiles.model import ProfileModel
 from streams.campaign_report import CampaignMetrics
 from streams.campaigns import (
     CAMPAIGN_TOPICS,
-    TOPIC_CAMPAIGNS_DLQ,
     CampaignPlanner,
     trigger_config,
 )

@@ -19,7 +19,12 @@ from redis.asyncio import Redis
 
 from profiles.aggregators import Tags
 from profiles.codec import CorruptState, decode
-from profiles.constants import TOPIC_CAMPAIGNS, profile_key, user_id_from_key
+from profiles.constants import (
+    TOPIC_CAMPAIGNS,
+    TOPIC_CAMPAIGNS_DLQ,
+    profile_key,
+    user_id_from_key,
+)
 from profiles.model import ProfileModel, State
 from profiles.store import ProfileStore
 from profiles.timeutil import HOUR_MS, hour_of_week
@@ -31,7 +36,6 @@ from triggers.model import Op, Schedule
 from triggers.slots import PopulationPeaks, QuietHours, send_time
 from triggers.store import TriggerStore
 
-TOPIC_CAMPAIGNS_DLQ: Final = TOPIC_CAMPAIGNS + ".dlq"  # to move to profiles/constants.py
 CAMPAIGN_TOPICS: Final = (TOPIC_CAMPAIGNS, TOPIC_CAMPAIGNS_DLQ)
 _STORE_OUTCOMES = {"scheduled": "scheduled", "updated": "updated", "sent": "already_sent"}
 

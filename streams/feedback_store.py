@@ -18,22 +18,22 @@ from typing import Any, Final
 from redis.asyncio import Redis
 from redis.exceptions import NoScriptError
 
-from profiles.constants import KEY_PREFIX, sensitivity_key, sent_key
+from profiles.constants import (
+    KEY_RECALL_INDEX,
+    feedback_seen_key,
+    recall_key,
+    sensitivity_key,
+    sent_key,
+)
 from streams import feedback_lua
 from streams.feedback_decode import Feedback, Sent
 from triggers.config import DAY_MS
 
-KEY_RECALL_INDEX: Final = f"{KEY_PREFIX}:trecall"
 SENSITIVITY_TTL_MS: Final = 365 * DAY_MS  # refreshed by every count: a silent user's go after
 RECALL_KIND: Final = "win_back"
 
 
-def seen_key(user_id: str) -> str:
-    return f"{KEY_PREFIX}:tf:{{{user_id}}}"
-
-
-def recall_key(user_id: str) -> str:
-    return f"{KEY_PREFIX}:trc:{{{user_id}}}"
+seen_key = feedback_seen_key
 
 
 @dataclass(frozen=True, slots=True)

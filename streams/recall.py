@@ -19,7 +19,8 @@ from typing import Any, Final
 import faust
 from redis.asyncio import Redis
 
-from streams.feedback_store import KEY_RECALL_INDEX, FeedbackStore
+from profiles.constants import KEY_RECALL_INDEX
+from streams.feedback_store import FeedbackStore
 from triggers.config import MINUTE_MS, TriggerConfig
 
 log = logging.getLogger("portrait.recall")

@@ -16,8 +16,9 @@ from prometheus_client import CollectorRegistry
 from profiles.constants import TOPIC_EVENTS
 from streams.health import serve as serve_with_probes
 from streams.metrics import WorkerMetrics, serve
+from streams.services import worker_services
 from streams.settings import Settings
-from streams.worker import EventWorker, StartupError
+from streams.worker import StartupError
 
 log = logging.getLogger("portrait")
 
@@ -39,25 +40,28 @@ async def run_worker(
     """Run an :class:`EventWorker` until ``stop`` is set or the worker crashes (re-raised)."""
     stop = stop or asyncio.Event()
     metrics = WorkerMetrics(registry)
-    worker = EventWorker(settings, metrics)
+    services = worker_services(settings, metrics)
+    worker = services.worker
     if serve_metrics:
         port = serve_with_probes(metrics.registry, settings.metrics_port, health=worker.health)
         log.info("metrics on http://127.0.0.1:%d/metrics (probes /healthz, /readyz)", port)
     try:
-        await worker.start()
+        await services.start()
     except BaseException:
+        await services.stop()
         await worker.close_clients()  # a failed start must not leak Kafka and Redis clients
         raise
-    crashed = asyncio.ensure_future(worker._crashed.wait())
+    crashes = [asyncio.ensure_future(s._crashed.wait()) for s in services.all()]
     stopped = asyncio.ensure_future(stop.wait())
     try:
-        await asyncio.wait({crashed, stopped}, return_when=asyncio.FIRST_COMPLETED)
+        await asyncio.wait({*crashes, stopped}, return_when=asyncio.FIRST_COMPLETED)
     finally:
-        crashed.cancel()
-        stopped.cancel()
-        await worker.stop()
-    if worker.crash_reason is not None:
-        raise worker.crash_reason
+        for waiting in (*crashes, stopped):
+            waiting.cancel()
+        await services.stop()
+    for service in services.all():
+        if service.crash_reason is not None:
+            raise service.crash_reason
 
 
 def tune_gc() -> None:

@@ -108,9 +108,10 @@ def _win_back(raw: object) -> WinBackConfig:
         if key.endswith("_channels"):
             out[key] = _channels(f"win_back.{key}", value)
         elif key == "vip_segments":
-            out[key] = tuple(str(v) for v in (value if isinstance(value, list) else [value]))
+            values = value if isinstance(value, list) else [value]
+            out[key] = tuple(_text(f"win_back.{key}", v) for v in values)
         else:
-            out[key] = str(value)
+            out[key] = _text(f"win_back.{key}", value)
     return WinBackConfig(**out)
 
 
@@ -130,7 +131,7 @@ def _policy(raw: object) -> PolicyConfig:
         elif key == "caps":
             caps = dict(PolicyConfig().caps)
             for channel, cap in _per_channel("policy.caps", value, dict).items():
-                caps[channel] = _cap(channel, cap)
+                caps[channel] = _cap(channel, cap, caps.get(channel) or Cap())
             out["caps"] = MappingProxyType(caps)
         elif key in ("min_gap", "dedupe"):
             out[f"{key}_ms"] = _duration(f"policy.{key}", value)
@@ -139,20 +140,29 @@ def _policy(raw: object) -> PolicyConfig:
     return PolicyConfig(**out)
 
 
+def _text(where: str, value: object) -> str:
+    if not isinstance(value, str | int | float) or isinstance(value, bool) or value == "":
+        raise ConfigError(f"triggers.{where}: expected a name, got {value!r}")
+    return str(value)
+
+
 def _clock(where: str, value: object) -> int:
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 24 * 60:
+        return value  # YAML 1.1 reads an unquoted 22:30 as the base-60 number 1350 (minutes)
     match = _CLOCK.match(str(value))
     if match is None:
         raise ConfigError(f"triggers.policy.{where}: expected HH:MM, got {value!r}")
     return int(match.group(1)) * 60 + int(match.group(2))
 
 
-def _cap(channel: str, raw: dict[str, Any]) -> Cap:
+def _cap(channel: str, raw: dict[str, Any], default: Cap) -> Cap:
+    """Keys left out keep their default; ``null`` removes that cap."""
     unknown = set(raw) - {"day", "week"}
     if unknown:
         raise ConfigError(f"triggers.policy.caps.{channel}: unknown keys {sorted(unknown)}")
-    values = {}
-    for key in ("day", "week"):
-        v = raw.get(key)
+    values = {"day": default.day, "week": default.week}
+    for key in set(raw):
+        v = raw[key]
         if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 0):
             raise ConfigError(f"triggers.policy.caps.{channel}.{key}: expected a count or null")
         values[key] = v
@@ -171,7 +181,7 @@ def _per_channel(where: str, raw: object, kind: type) -> dict[str, Any]:
                 raise ConfigError(f"triggers.{where}.{channel}: expected a number >= 0")
             value = float(value)
         elif kind is str:
-            value = str(value)
+            value = _text(f"{where}.{channel}", value)
         elif not isinstance(value, dict):
             raise ConfigError(f"triggers.{where}.{channel}: expected a mapping")
         out[channel] = value
@@ -186,6 +196,8 @@ def _scheduler(raw: object) -> SchedulerConfig:
             out[f"{key}_ms"] = _duration(f"scheduler.{key}", value)
         elif key == "batch":
             out[key] = _coerce("scheduler.batch", 1, value)
+            if out[key] < 1:
+                raise ConfigError("triggers.scheduler.batch: expected at least 1")
         else:
             raise ConfigError(f"triggers.scheduler: unknown key {key!r}")
     return SchedulerConfig(**out)

@@ -36,6 +36,10 @@ from streams.redis_timing import timed_redis
 from streams.retry import Backoff, Stopping
 from streams.settings import Settings
 from streams.topics import WORKER_TOPICS, ensure_topics
+from streams.trigger_hook import ReturnWatch, TriggerHook
+from streams.trigger_metrics import TriggerMetrics
+from triggers.rules import TriggerRules
+from triggers.store import TriggerStore
 
 log = logging.getLogger("portrait.worker")
 
@@ -81,11 +85,14 @@ class EventWorker(faust.Service):
         *,
         clock: Callable[[], int] = wall_clock_ms,
         ops: OpsConfig | None = None,
+        trigger_metrics: TriggerMetrics | None = None,
+        recall: ReturnWatch | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.settings = settings
         self.metrics = metrics
+        self.trigger_metrics = trigger_metrics
         self.clock = clock
         self.batch_lock = asyncio.Lock()
         self._pending: tuple[asyncio.Future[BatchStats], dict[TopicPartition, int], float] | None
@@ -106,6 +113,10 @@ class EventWorker(faust.Service):
         )
         w = settings.worker
         model = FreshnessModel(settings.model, metrics.freshness)
+        hook = None
+        if settings.triggers.enabled:  # the rules schedule; the scheduler service sends
+            rules = TriggerRules(model, settings.triggers)
+            hook = TriggerHook(rules, TriggerStore(self.redis, settings.topics.prefix), recall)
         self.processor = BatchProcessor(
             model,
             ProfileStore(self.redis),
@@ -116,6 +127,7 @@ class EventWorker(faust.Service):
             on_retry=metrics.on_redis_retry,
             cache_max_users=w.cache_max_users,
             track_changes=w.show_changes_per_s > 0,
+            triggers=hook,
         )
         self._last_change_log = 0.0
         self.health = Health()
@@ -223,6 +235,8 @@ class EventWorker(faust.Service):
             log.warning("commit failed (%r); the next owner re-reads and the fence skips", exc)
             self.metrics.on_commit_failed()
         self.metrics.on_batch(stats, time.perf_counter() - started, self.clock())
+        if self.trigger_metrics is not None:
+            self.trigger_metrics.on_batch(stats.trigger_ops, stats.recalls)
         self.metrics.freshness.written(self.clock())
         self.metrics.on_cache_size(len(self.processor.cache))
         self._log_changes(stats)

@@ -22,8 +22,8 @@ def minute_of_day(now_ms: int, zone: str) -> int:
     return t.hour * 60 + t.minute
 
 
-def _epoch_ms(day: date, minute: int, zone: str) -> int:
-    wall = datetime.combine(day, time(minute // 60, minute % 60), tzinfo=_zone(zone))
+def _epoch_ms(day: date, minute: int, zone: str, fold: int = 0) -> int:
+    wall = datetime.combine(day, time(minute // 60, minute % 60, fold=fold), tzinfo=_zone(zone))
     # a wall time skipped by a DST jump resolves forward through UTC and back
     return int(wall.astimezone(UTC).timestamp() * 1000)
 
@@ -32,9 +32,14 @@ def next_local(now_ms: int, zone: str, minute: int) -> int:
     """The first moment at or after ``now_ms`` whose local time is ``minute`` past midnight."""
     today = local(now_ms, zone).date()
     for offset in range(3):
-        at = _epoch_ms(today + timedelta(days=offset), minute, zone)
-        if at >= now_ms:
-            return at
+        day = today + timedelta(days=offset)
+        # fold=1: the second of a wall time repeated when clocks fall back
+        times = {_epoch_ms(day, minute, zone, f) for f in (0, 1)}
+        if len(times) == 2 and minute_of_day(max(times), zone) != minute:
+            times = {min(times, key=lambda t: minute_of_day(t, zone) != minute)}  # a gap
+        later = [t for t in times if t >= now_ms]
+        if later:
+            return min(later)
     raise AssertionError("unreachable: a local time recurs within two days")
 
 

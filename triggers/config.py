@@ -79,7 +79,11 @@ class PolicyConfig:
 class WinBackConfig:
     """Channel and offer follow the user's value, as marketing teams do it."""
 
-    vip_segments: tuple[str, ...] = ("champions", "loyal")  # rfm_segment values; + high_value
+    vip_segments: tuple[str, ...] = (
+        "champion",
+        "loyal",
+        "big_spender",
+    )  # rfm_segment values; + high_value
     vip_channels: tuple[str, ...] = ("sms", "push")
     vip_offer: str = "gift"
     regular_channels: tuple[str, ...] = ("push", "sms", "email")

@@ -44,6 +44,9 @@ class TriggerRules:
         self.config = config
         self.layers = model.config.layers
 
+    def enabled(self, kind: str) -> bool:
+        return self.config.enabled and self.config.kind(kind).enabled
+
     def ops(
         self,
         user_id: str,
@@ -56,7 +59,7 @@ class TriggerRules:
         """The operations for one user whose batch applied events of the types ``applied``
         and changed the segments ``changed`` (``{name: (old, new)}``)."""
         ops: list[Op] = []
-        if not applied.isdisjoint(CART_TYPES):
+        if not applied.isdisjoint(CART_TYPES) and self.enabled("cart_reminder"):
             self._cart(user_id, state, applied, now, ops)
         self._win_back(user_id, before, state, now, ops)
         if "repeated_search" in changed or "purchase" in applied:

@@ -22,13 +22,12 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from prometheus_client import CollectorRegistry
 from redis.asyncio import Redis
 
-from profiles.constants import TOPIC_CAMPAIGNS
+from profiles.constants import TOPIC_CAMPAIGNS, TOPIC_CAMPAIGNS_DLQ
 from profiles.events import from_dict
 from profiles.model import ProfileModel
 from profiles.store import ProfileStore, Write
 from streams.campaign_cli import plan_request, send_request
 from streams.campaign_service import run_campaigns
-from streams.campaigns import TOPIC_CAMPAIGNS_DLQ
 from streams.dlq import HEADER_PREFIX
 from streams.settings import Settings
 from tests.integration.helpers import ev, metric, wait_until

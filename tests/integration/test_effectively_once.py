@@ -3,16 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import signal
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-import yaml
 
 from profiles.model import ProfileModel
-from streams.embedded import Services, free_port
 from streams.settings import Settings
 from tests.integration.helpers import (
     DAY,
@@ -28,9 +23,9 @@ from tests.integration.helpers import (
     traffic,
     wait_until,
 )
+from tests.integration.processes import WorkerProcess
 
 pytestmark = pytest.mark.integration
-REPO = Path(__file__).resolve().parents[2]
 
 
 async def test_same_event_id_twice_counts_once(settings: Settings, namespace: str) -> None:
@@ -50,49 +45,6 @@ async def test_same_event_id_twice_counts_once(settings: Settings, namespace: st
     assert tags["purchases_total"] == 1
     assert tags["spend_total"] == 99.5
     assert tags["events_total"] == 3
-
-
-class WorkerProcess:
-    """`portrait worker` as a child process, configured through PORTRAIT_CONFIG as a user does."""
-
-    def __init__(self, settings: Settings, tmp: Path) -> None:
-        config = tmp / "portrait.yaml"
-        config.write_text(
-            yaml.safe_dump(
-                {
-                    "topics": {
-                        "partitions": settings.topics.partitions,
-                        "prefix": settings.topics.prefix,
-                    },
-                    "worker": {"batch_max_records": 300, "poll_timeout_ms": 50},
-                }
-            )
-        )
-        self.port = free_port()
-        services = Services(settings.kafka_bootstrap_servers, settings.redis_url)
-        self.env = services.child_env(metrics_port=self.port, config=config)
-        self.log = tmp / "worker.log"
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        with self.log.open("ab") as out:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "streams.cli", "worker"],
-                env=self.env,
-                cwd=REPO,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-            )
-
-    def kill(self) -> None:
-        assert self.proc is not None and self.proc.poll() is None, self.log.read_text()[-3000:]
-        self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait(10)
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            self.proc.wait(30)
 
 
 async def test_sigkill_mid_stream_loses_nothing_and_counts_nothing_twice(

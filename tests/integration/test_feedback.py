@@ -17,13 +17,19 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from prometheus_client import CollectorRegistry
 from redis.asyncio import Redis
 
-from profiles.constants import TOPIC_FEEDBACK, TOPIC_FEEDBACK_DLQ, sensitivity_key, sent_key
+from profiles.constants import (
+    KEY_RECALL_INDEX,
+    TOPIC_FEEDBACK,
+    TOPIC_FEEDBACK_DLQ,
+    sensitivity_key,
+    sent_key,
+)
 from profiles.events import from_dict
 from profiles.model import ProfileModel
 from profiles.store import ProfileStore, Write
 from streams.feedback import run_feedback
 from streams.feedback_decode import Feedback, Sent
-from streams.feedback_store import KEY_RECALL_INDEX, FeedbackStore
+from streams.feedback_store import FeedbackStore
 from streams.recall import RecallRefresher, RecallTracker
 from streams.settings import Settings
 from tests.integration.helpers import DAY, T0, ev, metric, wait_until

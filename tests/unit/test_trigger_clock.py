@@ -39,10 +39,6 @@ def test_next_local(zone: str, now: str, minute: int, expected: str) -> None:
     assert next_local(at(now), zone, minute) == at(expected)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: next_local skips the second occurrence of a repeated (fall-back) wall time",
-)
 def test_next_local_in_the_repeated_hour_finds_the_second_occurrence() -> None:
     # 01:45 EDT; 01:30 comes again at 01:30 EST (06:30 UTC) the same night
     assert next_local(at("2024-11-03T01:45-04:00"), NY, 90) == at("2024-11-03T01:30-05:00")

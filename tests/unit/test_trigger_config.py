@@ -172,20 +172,17 @@ def test_errors(raw: Any, message: str) -> None:
     assert message in str(info.value)
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: a cap given with only `day` drops the default week")
 def test_a_partial_cap_keeps_the_other_default() -> None:
     caps = trigger_config({"policy": {"caps": {"sms": {"day": 5}}}}).policy.caps
     assert caps["sms"] == Cap(day=5, week=3)
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: scheduler.batch accepts 0 and negatives")
 @pytest.mark.parametrize("batch", [0, -1])
 def test_scheduler_batch_must_be_positive(batch: int) -> None:
     with pytest.raises(ConfigError, match=r"scheduler\.batch"):
         trigger_config({"scheduler": {"batch": batch}})
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: a null topic/offer becomes the string 'None'")
 @pytest.mark.parametrize("raw", [{"topics": {"push": None}}, {"win_back": {"vip_offer": None}}])
 def test_null_strings_are_rejected(raw: dict[str, Any]) -> None:
     with pytest.raises(ConfigError):
@@ -228,9 +225,6 @@ def test_settings_report_a_bad_triggers_section(tmp_path: Path) -> None:
         settings_from(tmp_path, "triggers:\n  cart: {}\n")
 
 
-@pytest.mark.xfail(
-    strict=True, reason="BUG: YAML 1.1 reads unquoted 22:00 as the int 1320 (base 60): rejected"
-)
 def test_settings_accept_unquoted_quiet_hours(tmp_path: Path) -> None:
     text = "triggers:\n  policy:\n    quiet_hours: {start: 22:30, end: 07:00}\n"
     policy = settings_from(tmp_path, text).triggers.policy

@@ -169,15 +169,7 @@ VIP, REGULAR = (("sms", "push"), "gift", True), (("push", "sms", "email"), "coup
         ({"rfm_segment": "regular"}, REGULAR),
         ({"rfm_segment": "at_risk", "high_value": False}, REGULAR),
         ({}, REGULAR),
-        pytest.param(
-            {"rfm_segment": "champion"},
-            VIP,
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="BUG: vip_segments says 'champions', "
-                "profiles/layers.py segment() yields 'champion'",
-            ),
-        ),
+        pytest.param({"rfm_segment": "champion"}, VIP),
     ],
 )
 def test_win_back_by_value(segments: dict[str, Any], expected: tuple[Any, ...]) -> None:

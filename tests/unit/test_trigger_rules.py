@@ -193,9 +193,6 @@ CART_OFF = TriggerConfig(kinds={**TriggerConfig().kinds, "cart_reminder": OFF})
 ALL_OFF = dataclasses.replace(TriggerConfig(), enabled=False)
 
 
-@pytest.mark.xfail(
-    strict=True, reason="BUG: rules._cart turns a disabled kind into Cancel(reason='expired')"
-)
 @pytest.mark.parametrize("config", [CART_OFF, ALL_OFF], ids=["cart_off", "all_off"])
 def test_disabled_cart_reminder_gives_nothing(config: TriggerConfig) -> None:
     assert slot(run([[add("A", T0)]], rules=TriggerRules(MODEL, config)), "cart_reminder") == []

@@ -1,0 +1,62 @@
+"""`portrait worker` as a child process, for tests that kill and restart it."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from streams.embedded import Services, free_port
+from streams.settings import Settings
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+class WorkerProcess:
+    """`portrait worker` as a child process, configured through PORTRAIT_CONFIG as a user does."""
+
+    def __init__(
+        self, settings: Settings, tmp: Path, extra: dict[str, Any] | None = None, name: str = ""
+    ) -> None:
+        config = tmp / f"portrait{name}.yaml"
+        config.write_text(
+            yaml.safe_dump(
+                {
+                    "topics": {
+                        "partitions": settings.topics.partitions,
+                        "prefix": settings.topics.prefix,
+                    },
+                    "worker": {"batch_max_records": 300, "poll_timeout_ms": 50},
+                    **(extra or {}),
+                }
+            )
+        )
+        self.port = free_port()
+        services = Services(settings.kafka_bootstrap_servers, settings.redis_url)
+        self.env = services.child_env(metrics_port=self.port, config=config)
+        self.log = tmp / f"worker{name}.log"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        with self.log.open("ab") as out:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "streams.cli", "worker"],
+                env=self.env,
+                cwd=REPO,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
+
+    def kill(self) -> None:
+        assert self.proc is not None and self.proc.poll() is None, self.log.read_text()[-3000:]
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(10)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(30)
