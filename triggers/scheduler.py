@@ -22,7 +22,7 @@ from profiles.store import ProfileStore
 from triggers.clock import calendar_starts
 from triggers.config import Cap, TriggerConfig
 from triggers.model import Trigger, message
-from triggers.policy import Defer, Drop, Policy, Send, UserContext
+from triggers.policy import Defer, Drop, Policy, UserContext
 from triggers.store import Limits, TriggerStore
 
 log = logging.getLogger("portrait.triggers")
@@ -68,81 +68,91 @@ class Scheduler:
         claimed = await self.store.claim(now, s.lease_ms, s.batch)
         if not claimed:
             return 0
-        by_user: dict[str, list[Trigger]] = defaultdict(list)
+        queues: dict[str, list[Trigger]] = defaultdict(list)
         for t in claimed:
-            by_user[t.user_id].append(t)
-        contexts = await self._contexts(list(by_user), now)
+            queues[t.user_id].append(t)
+        for triggers in queues.values():
+            triggers.sort(key=lambda t: (-t.priority, t.due_at, t.trigger_id), reverse=True)
+        contexts = await self._contexts(list(queues), now)
+        used: dict[str, set[str]] = defaultdict(set)  # channels given a message this round
         out: list[tuple[Trigger, str]] = []
-        for user_id, triggers in by_user.items():
-            triggers.sort(key=lambda t: (-t.priority, t.due_at, t.trigger_id))
-            await self._user(triggers, contexts[user_id], now, out)
+        while queues:  # wave k: every user's k-th trigger by priority, in one round trip each
+            wave = [triggers.pop() for triggers in queues.values()]
+            queues = {u: ts for u, ts in queues.items() if ts}
+            await self._wave(wave, contexts, now, used, out)
         if out:
-            sent_at = self.clock()
-            await self.publisher.publish(
-                [(ch, t.user_id, message(t, ch, sent_at)) for t, ch in out]
-            )
-            published = self.clock()
-            for t, ch in out:
-                await self.store.done(t)
-                self.observer.on_published(t.kind, ch, max(0.0, (published - t.due_at) / 1000))
+            await self._publish(out)
         return len(claimed)
 
-    async def _user(
-        self, triggers: list[Trigger], ctx: UserContext, now: int, out: list[tuple[Trigger, str]]
-    ) -> None:
-        used: set[str] = set()  # channels this user was given a message on in this round
-        for t in triggers:
-            self.observer.on_fired(t.kind)
-            decision = self.policy.decide(t, ctx, now)
-            if isinstance(decision, Drop):
-                await self._drop(t, decision.outcome, decision.reason)
-            elif isinstance(decision, Defer):
-                await self._defer(decision.trigger, decision.reason)
-            else:
-                await self._reserve(decision, ctx, now, used, out)
-
-    async def _reserve(
+    async def _wave(
         self,
-        d: Send,
-        ctx: UserContext,
+        wave: list[Trigger],
+        contexts: Mapping[str, UserContext],
         now: int,
-        used: set[str],
+        used: dict[str, set[str]],
         out: list[tuple[Trigger, str]],
     ) -> None:
-        t = d.trigger
-        capped: str | None = None
-        for channel in d.channels:
-            r = await self.store.reserve(t, channel, now, self._limits(channel, ctx, now))
-            if r.outcome in ("ok", "resend"):
-                used.add(channel)
-                out.append((t, channel))
-                return
-            if r.outcome == "gone":  # replaced or cancelled since it was claimed
-                return
-            if r.outcome == "min_gap":  # a message went out lately: wait for the gap
-                reason = "priority" if channel in used else "min_gap"
-                at = r.last_sent + self.config.policy.min_gap_ms
-                if at < t.expires_at:
-                    await self._defer(t.deferred(at), reason)
-                else:
-                    await self._drop(t, "suppressed", reason)
-                return
-            capped = capped or r.outcome  # cap_day / cap_week: try the next channel
-        await self._drop(t, "suppressed", capped or "no_channel")
+        finish: list[tuple[Trigger, str, str]] = []  # (trigger, outcome, reason)
+        asks: list[tuple[Trigger, list[str], str | None]] = []  # channels left, first cap hit
+        for t in wave:
+            self.observer.on_fired(t.kind)
+            d = self.policy.decide(t, contexts[t.user_id], now)
+            if isinstance(d, Drop):
+                finish.append((t, d.outcome, d.reason))
+            elif isinstance(d, Defer):
+                finish.append((d.trigger, "deferred", d.reason))
+            else:
+                asks.append((d.trigger, list(d.channels), None))
+        while asks:  # a capped channel falls through to the next one
+            replies = await self.store.reserve_many(
+                [(t, chs[0], now, self._limits(chs[0], contexts[t.user_id], now))
+                 for t, chs, _ in asks]
+            )  # fmt: skip
+            retry: list[tuple[Trigger, list[str], str | None]] = []
+            for (t, chs, capped), r in zip(asks, replies, strict=True):
+                channel = chs[0]
+                if r.outcome in ("ok", "resend"):
+                    used[t.user_id].add(channel)
+                    out.append((t, channel))
+                elif r.outcome == "min_gap":  # a message went out lately: wait for the gap
+                    reason = "priority" if channel in used[t.user_id] else "min_gap"
+                    at = r.last_sent + self.config.policy.min_gap_ms
+                    if at < t.expires_at:
+                        finish.append((t.deferred(at), "deferred", reason))
+                    else:
+                        finish.append((t, "suppressed", reason))
+                elif r.outcome != "gone":  # cap_day / cap_week ("gone": replaced meanwhile)
+                    if len(chs) > 1:
+                        retry.append((t, chs[1:], capped or r.outcome))
+                    else:
+                        finish.append((t, "suppressed", capped or r.outcome))
+            asks = retry
+        await self._finish(finish)
+
+    async def _finish(self, finish: list[tuple[Trigger, str, str]]) -> None:
+        done = await self.store.finish_many([(t, o == "deferred") for t, o, _ in finish])
+        for (t, outcome, reason), still_ours in zip(finish, done, strict=True):
+            if not still_ours:
+                continue
+            if outcome == "deferred":
+                self.observer.on_deferred(t.kind, reason)
+            else:
+                self.observer.on_dropped(t.kind, outcome, reason)
+
+    async def _publish(self, out: list[tuple[Trigger, str]]) -> None:
+        """Publish, then finish: a crash in between re-sends with the same trigger_id."""
+        sent_at = self.clock()
+        await self.publisher.publish([(ch, t.user_id, message(t, ch, sent_at)) for t, ch in out])
+        published = self.clock()
+        await self.store.finish_many([(t, False) for t, _ in out])
+        for t, ch in out:
+            self.observer.on_published(t.kind, ch, max(0.0, (published - t.due_at) / 1000))
 
     def _limits(self, channel: str, ctx: UserContext, now: int) -> Limits:
         p = self.config.policy
         cap = p.caps.get(channel) or Cap()
         day, week = calendar_starts(now, ctx.timezone)
         return Limits(day, week, cap.day, cap.week, p.min_gap_ms, now - p.dedupe_ms, p.dedupe_ms)
-
-    async def _drop(self, t: Trigger, outcome: str, reason: str) -> None:
-        if await self.store.done(t):
-            self.observer.on_dropped(t.kind, outcome, reason)
-
-    async def _defer(self, t: Trigger, reason: str) -> None:
-        if await self.store.defer(t):
-            self.observer.on_deferred(t.kind, reason)
 
     async def _contexts(self, user_ids: list[str], now: int) -> dict[str, UserContext]:
         blobs = await self.profiles.load_raw(user_ids)

@@ -122,34 +122,48 @@ class TriggerStore:
             await self.redis.zrem(self.due, *orphans)
         return out
 
-    async def reserve(self, t: Trigger, channel: str, now: int, limits: Limits) -> Reservation:
-        reply = await self._reserve(
-            [pending_key(t.user_id), sent_key(t.user_id)],
-            [
-                t.slot, t.trigger_id, channel, now, limits.day_start, limits.week_start,
-                -1 if limits.cap_day is None else limits.cap_day,
-                -1 if limits.cap_week is None else limits.cap_week,
-                limits.min_gap_ms, limits.forget_before,
-                SentRecord(channel, t.kind, now).encode(), limits.dedupe_ms,
-            ],
-        )  # fmt: skip
-        return Reservation(_text(reply[0]), int(reply[1]) if len(reply) > 1 else 0)
+    async def reserve_many(
+        self, asks: Sequence[tuple[Trigger, str, int, Limits]]
+    ) -> list[Reservation]:
+        """Reserve ``(trigger, channel, now, limits)`` each, in one round trip (each atomic)."""
+        pipe = self.redis.pipeline(transaction=False)
+        for t, channel, now, limits in asks:
+            await self._reserve(
+                [pending_key(t.user_id), sent_key(t.user_id)],
+                [
+                    t.slot, t.trigger_id, channel, now, limits.day_start, limits.week_start,
+                    -1 if limits.cap_day is None else limits.cap_day,
+                    -1 if limits.cap_week is None else limits.cap_week,
+                    limits.min_gap_ms, limits.forget_before,
+                    SentRecord(channel, t.kind, now).encode(), limits.dedupe_ms,
+                ],
+                client=pipe,
+            )  # fmt: skip
+        replies = await pipe.execute() if asks else []
+        return [Reservation(_text(r[0]), int(r[1]) if len(r) > 1 else 0) for r in replies]
+
+    async def finish_many(self, items: Sequence[tuple[Trigger, bool]]) -> list[bool]:
+        """Finish each trigger in one round trip: ``(t, True)`` moves ``t`` to its (new) due
+        time, ``(t, False)`` removes it (sent, suppressed, expired). False where the pending
+        trigger is no longer this one (replaced or cancelled meanwhile): it is left alone."""
+        pipe = self.redis.pipeline(transaction=False)
+        for t, defer in items:
+            await self._finish(
+                [pending_key(t.user_id), self.due],
+                [t.slot, t.trigger_id, due_member(t.slot, t.user_id),
+                 "defer" if defer else "done", t.due_at if defer else 0,
+                 t.encode() if defer else ""],
+                client=pipe,
+            )  # fmt: skip
+        replies = await pipe.execute() if items else []
+        return [bool(r) for r in replies]
 
     async def done(self, t: Trigger) -> bool:
-        """Remove the trigger (sent, suppressed or expired) unless it was replaced meanwhile."""
-        reply = await self._finish(
-            [pending_key(t.user_id), self.due],
-            [t.slot, t.trigger_id, due_member(t.slot, t.user_id), "done", 0, ""],
-        )
-        return bool(reply)
+        return (await self.finish_many([(t, False)]))[0]
 
     async def defer(self, t: Trigger) -> bool:
         """Store ``t`` (already carrying its new due time) unless it was replaced meanwhile."""
-        reply = await self._finish(
-            [pending_key(t.user_id), self.due],
-            [t.slot, t.trigger_id, due_member(t.slot, t.user_id), "defer", t.due_at, t.encode()],
-        )
-        return bool(reply)
+        return (await self.finish_many([(t, True)]))[0]
 
     async def backlog(self, now: int, overdue_ms: int) -> tuple[int, int]:
         """Pending triggers, and of them those due longer than ``overdue_ms`` ago."""
