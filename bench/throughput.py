@@ -72,6 +72,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--seed", type=int, default=7, help="synthetic traffic seed")
     p.add_argument("--faust-agent", action="store_true", help="also time a minimal faust agent")
     p.add_argument("--py-spy", action="store_true", help="profile the worker with py-spy")
+    p.add_argument(
+        "--no-triggers", action="store_true", help="run the worker with triggers: {enabled: false}"
+    )
     p.add_argument("--no-ceiling", action="store_true", help="skip the ceiling (faster reruns)")
     p.add_argument(
         "--wait-quiet",
@@ -164,7 +167,9 @@ def run_worker(
     if ep.embedded:
         flush(ep.redis_url)
     before = snapshot(ep.redis_url)
-    worker = WorkerProcess(ep.bootstrap, ep.redis_url, ns, args.partitions, workdir)
+    worker = WorkerProcess(
+        ep.bootstrap, ep.redis_url, ns, args.partitions, workdir, triggers=not args.no_triggers
+    )
     started = time.perf_counter()
     pid = worker.start()
     note(f"worker: python -m streams.cli worker (pid {pid}, log {worker.log_path}) ...")

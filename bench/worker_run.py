@@ -86,11 +86,18 @@ class WorkerProcess:
     """``python -m streams.cli worker`` pointed at the bench's topics, Redis and a free port."""
 
     def __init__(
-        self, bootstrap: str, redis_url: str, prefix: str, partitions: int, workdir: Path
+        self,
+        bootstrap: str,
+        redis_url: str,
+        prefix: str,
+        partitions: int,
+        workdir: Path,
+        triggers: bool = True,
     ) -> None:
         self.port = free_port()
         config = workdir / "worker.yaml"
-        config.write_text(yaml.safe_dump({"topics": {"prefix": prefix, "partitions": partitions}}))
+        data = {"topics": {"prefix": prefix, "partitions": partitions}}
+        config.write_text(yaml.safe_dump({**data, "triggers": {"enabled": triggers}}))
         self.env = Services(bootstrap, redis_url).child_env(metrics_port=self.port, config=config)
         self.log_path = workdir / "worker.log"
         self.process: subprocess.Popen[bytes] | None = None
