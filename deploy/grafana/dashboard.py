@@ -40,6 +40,13 @@ def quantiles(metric: str, by: str = "", qs: tuple[float, ...] = (0.5, 0.99)) ->
     ]
 
 
+def ratio(numerator: str, denominator: str, by: str = "") -> str:
+    """Over the last hour, all kinds together (a recall is attributed to the win-back's kind,
+    while cost and messages come from every kind)."""
+    group = f" by ({by})" if by else ""
+    return f"sum{group} (increase({numerator}[1h])) / sum{group} (increase({denominator}[1h]))"
+
+
 # (row title, [(panel title, unit, [(expr, legend), ...]), ...])
 ROWS: list[tuple[str, list[tuple[str, str, list[Query]]]]] = [
     ("Throughput", [
@@ -96,12 +103,14 @@ ROWS: list[tuple[str, list[tuple[str, str, list[Query]]]]] = [
             (rate("portrait_triggers_published_total", "kind, channel"), "{{kind}} {{channel}}")]),
         ("Feedback by status", "ops", [
             (rate("portrait_trigger_feedback_total", "status"), "{{status}}")]),
-        ("Recall rate (recalled / published, 1 h)", "percentunit", [
-            ("sum by (kind) (increase(portrait_trigger_recalled_total[1h]))"
-             " / sum by (kind) (increase(portrait_triggers_published_total[1h]))", "{{kind}}")]),
+        ("Recall rate: recalled / published (1 h)", "percentunit", [
+            (ratio("portrait_trigger_recalled_total", "portrait_triggers_published_total"), "all"),
+            (ratio("portrait_trigger_recalled_total", "portrait_triggers_published_total",
+                   "channel"), "{{channel}}")]),
         ("Cost per recalled user (1 h)", "short", [
-            ("sum by (kind) (increase(portrait_trigger_cost_total[1h]))"
-             " / sum by (kind) (increase(portrait_trigger_recalled_total[1h]))", "{{kind}}")]),
+            (ratio("portrait_trigger_cost_total", "portrait_trigger_recalled_total"), "all"),
+            (ratio("portrait_trigger_cost_total", "portrait_trigger_recalled_total", "channel"),
+             "{{channel}}")]),
     ]),
     ("Redis", [
         ("Command latency", "s", quantiles("portrait_redis_command_seconds", by="command")),

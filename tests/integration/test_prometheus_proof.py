@@ -14,12 +14,14 @@ queries are reported as a warning instead.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import subprocess
 import sys
 import time
 import warnings
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +42,16 @@ from tests.integration.prometheus import (
 pytestmark = pytest.mark.integration
 PROOF_DB = 9  # a Redis database of its own: the simulator's user ids are not namespaced
 WITHIN_S = 90.0
+USERS = 300
+
+
+@dataclass(frozen=True)
+class Stack:
+    prometheus: Prometheus
+    worker_metrics: str  # the worker's /metrics URL
+    bootstrap: str
+    prefix: str
+    seed: int
 
 
 def _config(namespace: str) -> dict[str, Any]:
@@ -75,7 +87,7 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
 
 
 @pytest.fixture
-def stack(services: Services, namespace: str, tmp_path: Path) -> Iterator[tuple[Prometheus, str]]:
+def stack(services: Services, namespace: str, tmp_path: Path) -> Iterator[Stack]:
     """A worker, the simulator and a Prometheus scraping both, all real processes."""
     config = tmp_path / "portrait.yaml"
     config.write_text(yaml.safe_dump(_config(namespace)), encoding="utf-8")
@@ -103,13 +115,14 @@ def stack(services: Services, namespace: str, tmp_path: Path) -> Iterator[tuple[
             assert time.monotonic() < deadline, "worker not ready within 60 s"
             time.sleep(0.2)
         assert http_get(f"http://127.0.0.1:{worker_port}/healthz")[0] == 200
-        seed = str(time.time_ns() % 100_000)
-        sim_args = ["simulate", "--users", "300", "--rate", "150", "--bad-rate", "0.03",
-                    "--duration", str(WITHIN_S + 30), "--seed", seed]  # fmt: skip
+        seed = time.time_ns() % 100_000
+        sim_args = ["simulate", "--users", str(USERS), "--rate", "150", "--bad-rate", "0.03",
+                    "--duration", str(WITHIN_S + 30), "--seed", str(seed)]  # fmt: skip
         sim_env = {**env, "PORTRAIT_METRICS_PORT": str(sim_port)}
         children.append(_spawn(sim_args, sim_env, tmp_path / "sim.log"))
         prometheus.start()
-        yield prometheus, f"http://127.0.0.1:{worker_port}/metrics"
+        metrics = f"http://127.0.0.1:{worker_port}/metrics"
+        yield Stack(prometheus, metrics, services.kafka_bootstrap_servers, namespace, seed)
     finally:
         prometheus.stop()
         for child in reversed(children):
@@ -120,9 +133,19 @@ def _is_trigger(expr: str) -> bool:
     return "portrait_trigger" in expr
 
 
-async def test_every_panel_and_alert_returns_data(stack: tuple[Prometheus, str]) -> None:
-    prometheus, worker_metrics = stack
-    triggers_wired = b"portrait_trigger" in http_get(worker_metrics)[1]
+async def test_every_panel_and_alert_returns_data(stack: Stack) -> None:
+    triggers_wired = b"portrait_trigger" in http_get(stack.worker_metrics)[1]
+    async with contextlib.AsyncExitStack() as providers:
+        if triggers_wired:  # feedback and win-backs for the recall panels
+            from tests.integration.provider import provider
+
+            await providers.enter_async_context(
+                provider(stack.bootstrap, stack.prefix, USERS, stack.seed)
+            )
+        await _every_query_returns_data(stack.prometheus, triggers_wired)
+
+
+async def _every_query_returns_data(prometheus: Prometheus, triggers_wired: bool) -> None:
     probes = [(f"panel {title!r}", expr) for title, expr in dashboard_queries()]
     probes += [(f"alert {name}", as_probe(expr)) for name, expr in alert_rules()]
     names = sorted({n for _, expr in probes for n in metric_names(expr)})
