@@ -17,6 +17,9 @@ import orjson
 from profiles.timeutil import rfc3339
 
 SCHEMA_VERSION = 1
+# Kinds kept in the due index alone until claimed (triggers/lua.py SCHEDULE_LAZY): their record
+# is a function of (kind, user, due) and the config, rebuilt by TriggerRules.materialize.
+LAZY_KINDS = frozenset({"win_back"})
 
 
 def make_trigger_id(kind: str, user_id: str, *parts: object) -> str:
@@ -39,6 +42,10 @@ class Trigger:
     campaign_id: str | None = None
     at_active_hour: bool = False  # still to be moved to the user's next peak hour
     deferrals: int = 0
+
+    @property
+    def lazy(self) -> bool:
+        return self.kind in LAZY_KINDS and not self.deferrals
 
     @property
     def slot(self) -> str:

@@ -118,5 +118,6 @@ class Policy:
             payload["offer"] = w.vip_offer if vip else w.regular_offer
             if ctx.last_seen_at is not None:
                 payload["days_inactive"] = (now - ctx.last_seen_at) // DAY_MS
+                payload["last_seen_at"] = ctx.last_seen_at
             payload["top_category"] = ctx.segments.get("top_category")
         return replace(t, payload=payload), channels

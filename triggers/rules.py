@@ -121,8 +121,18 @@ class TriggerRules:
             return  # the moment did not move: what is pending stands
         trigger = self._trigger("win_back", user_id, churn_at, now, (churn_at,))
         if trigger is not None:
-            trigger.payload["last_seen_at"] = last_seen
-            ops.append(Schedule(trigger))
+            ops.append(Schedule(trigger))  # kept in the due index alone (LAZY_KINDS)
+
+    def rebuild(self, slot: str, user_id: str, due: int) -> Trigger | None:
+        """The record of a lazy trigger from its due entry (``TriggerStore.claim``)."""
+        if slot != "win_back":
+            return None
+        k = self.config.kind(slot)
+        churn_at = due - k.delay_ms
+        return Trigger(
+            make_trigger_id(slot, user_id, churn_at), slot, user_id, due, churn_at,
+            due + k.ttl_ms, k.priority, k.channels, {}, None, k.at_active_hour,
+        )  # fmt: skip
 
     def churn_moment(self, last_seen: int) -> int:
         """The start of the UTC day after the user becomes churn-risk by time alone: one write

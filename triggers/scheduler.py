@@ -23,6 +23,7 @@ from triggers.clock import calendar_starts
 from triggers.config import Cap, TriggerConfig
 from triggers.model import Trigger, message
 from triggers.policy import Defer, Drop, Policy, UserContext
+from triggers.rules import TriggerRules
 from triggers.store import Limits, TriggerStore
 
 log = logging.getLogger("portrait.triggers")
@@ -55,6 +56,7 @@ class Scheduler:
         self.store = TriggerStore(redis, namespace)
         self.profiles = ProfileStore(redis)
         self.model = model
+        self.rules = TriggerRules(model, policy.config)
         self.policy = policy
         self.config: TriggerConfig = policy.config
         self.publisher = publisher
@@ -65,7 +67,7 @@ class Scheduler:
         """One round; returns the number of triggers claimed."""
         s = self.config.scheduler
         now = self.clock()
-        claimed = await self.store.claim(now, s.lease_ms, s.batch)
+        claimed = await self.store.claim(now, s.lease_ms, s.batch, self.rules.rebuild)
         if not claimed:
             return 0
         queues: dict[str, list[Trigger]] = defaultdict(list)

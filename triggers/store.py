@@ -9,9 +9,11 @@ again when the lease ends (at-least-once: the ``trigger_id`` lets consumers drop
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
+import orjson
 from redis.asyncio import Redis
 
 from profiles.constants import (
@@ -23,6 +25,12 @@ from profiles.constants import (
 )
 from triggers import lua
 from triggers.model import Cancel, Op, Schedule, Trigger
+
+Rebuild = Callable[[str, str, int], "Trigger | None"]
+
+
+def pairs(flat: Sequence[Any]) -> list[tuple[Any, Any]]:
+    return list(zip(flat[::2], flat[1::2], strict=True))
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,62 +72,75 @@ class TriggerStore:
     def __init__(self, redis: Redis, namespace: str = "") -> None:
         self.redis = redis
         self.due = due_key(namespace)
-        self._schedule = redis.register_script(lua.SCHEDULE)
-        self._cancel = redis.register_script(lua.CANCEL)
+        self._apply = redis.register_script(lua.APPLY)
         self._claim = redis.register_script(lua.CLAIM)
         self._reserve = redis.register_script(lua.RESERVE)
         self._finish = redis.register_script(lua.FINISH)
 
-    async def apply(self, ops: Sequence[Op]) -> Counter[tuple[str, str]]:
-        """Schedule and cancel in one round trip; count ``(kind, outcome)``: outcomes are
+    async def apply(self, ops: Sequence[Op], chunk: int = 500) -> Counter[tuple[str, str]]:
+        """Schedule and cancel, one Lua call per ``chunk`` operations; count ``(kind, outcome)``:
         scheduled, updated, sent (already sent: not scheduled again), ``cancelled:<reason>``,
         none (nothing was pending to cancel)."""
-        if not ops:
-            return Counter()
-        pipe = self.redis.pipeline(transaction=False)
-        for op in ops:
-            if isinstance(op, Schedule):
-                t = op.trigger
-                await self._schedule(
-                    [pending_key(t.user_id), self.due, sent_key(t.user_id)],
-                    [t.slot, t.trigger_id, t.due_at, t.encode(), due_member(t.slot, t.user_id)],
-                    client=pipe,
-                )
-            else:
-                await self._cancel(
-                    [pending_key(op.user_id), self.due],
-                    [op.slot, due_member(op.slot, op.user_id)],
-                    client=pipe,
-                )
-        replies = await pipe.execute()
         counts: Counter[tuple[str, str]] = Counter()
-        for op, reply in zip(ops, replies, strict=True):
-            if isinstance(op, Schedule):
-                counts[(op.trigger.kind, _text(reply))] += 1
-            elif isinstance(op, Cancel):
-                kind = op.slot.split(":")[0]
-                counts[(kind, f"cancelled:{op.reason}" if reply else "none")] += 1
+        for start in range(0, len(ops), chunk):
+            part = ops[start : start + chunk]
+            keys, meta, blobs = [self.due], [], []
+            for op in part:
+                if isinstance(op, Schedule):
+                    t = op.trigger
+                    record = b"" if t.lazy else t.encode()
+                    mode, slot, tid, due = ("l" if t.lazy else "s"), t.slot, t.trigger_id, t.due_at
+                    user = t.user_id
+                else:
+                    record, mode, slot, tid, due, user = b"", "c", op.slot, "", 0, op.user_id
+                keys += [pending_key(user), sent_key(user)]
+                meta.append((mode, slot, tid, str(due), due_member(slot, user), len(record)))
+                blobs.append(record)
+            replies = await self._apply(keys, [orjson.dumps(meta), b"".join(blobs)])
+            for op, reply in zip(part, replies, strict=True):
+                outcome = _text(reply)
+                if isinstance(op, Cancel):
+                    kind = op.slot.split(":")[0]
+                    counts[
+                        (kind, f"cancelled:{op.reason}" if outcome == "cancelled" else "none")
+                    ] += 1
+                else:
+                    counts[(op.trigger.kind, outcome)] += 1
         return counts
 
-    async def claim(self, now: int, lease_ms: int, limit: int) -> list[Trigger]:
-        """Take up to ``limit`` due triggers for ``lease_ms``."""
-        members = await self._claim([self.due], [now, now + lease_ms, limit])
-        if not members:
+    async def claim(
+        self, now: int, lease_ms: int, limit: int, rebuild: Rebuild | None = None
+    ) -> list[Trigger]:
+        """Take up to ``limit`` due triggers for ``lease_ms``. A member with no stored record
+        is either cancelled meanwhile (tidied away) or a lazy kind, which ``rebuild`` makes
+        from ``(slot, user, due)`` and which is stored from then on."""
+        flat = await self._claim([self.due], [now, now + lease_ms, limit])
+        if not flat:
             return []
-        parsed = [parse_due_member(_text(m)) for m in members]
+        parsed = [(*parse_due_member(_text(m)), int(float(d))) for m, d in pairs(flat)]
         pipe = self.redis.pipeline(transaction=False)
-        for slot, user_id in parsed:
+        for slot, user_id, _ in parsed:
             pipe.hget(pending_key(user_id), slot)
         records = await pipe.execute()
         out: list[Trigger] = []
-        orphans = []
-        for (slot, user_id), record in zip(parsed, records, strict=True):
-            if record is None:  # cancelled between the index and the hash: tidy the index
+        orphans, built = [], []
+        for (slot, user_id, due), record in zip(parsed, records, strict=True):
+            if record is not None:
+                out.append(Trigger.decode(record))
+                continue
+            t = rebuild(slot, user_id, due) if rebuild is not None else None
+            if t is None:  # cancelled between the index and the hash: tidy the index
                 orphans.append(due_member(slot, user_id))
             else:
-                out.append(Trigger.decode(record))
+                built.append(t)
         if orphans:
             await self.redis.zrem(self.due, *orphans)
+        if built:  # HSETNX: a record written meanwhile (a deferral, a new schedule) wins
+            pipe = self.redis.pipeline(transaction=False)
+            for t in built:
+                pipe.hsetnx(pending_key(t.user_id), t.slot, t.encode())
+            stored = await pipe.execute()
+            out.extend(t for t, ok in zip(built, stored, strict=True) if ok)
         return out
 
     async def reserve_many(

@@ -17,6 +17,7 @@ from tests.integration.trigger_helpers import (
     at,
     clocked_scheduler,
     clocked_worker,
+    due_slots,
     pending,
     read_messages,
     wait_pending,
@@ -76,7 +77,8 @@ async def test_reminder_fires_after_the_delay_with_the_open_items(
     assert msg["payload"]["value"] == 21.5
     assert metric(registry, "portrait_triggers_published_total", kind="cart_reminder",
                   channel="push") == 1  # fmt: skip
-    assert set(await pending(settings, user)) == {"win_back"}  # sent; the win-back waits
+    assert await pending(settings, user) == {}  # sent; the win-back waits in the index alone
+    assert set(await due_slots(settings, user)) == {"win_back"}
 
 
 async def test_purchase_cancels_the_reminder_even_when_it_arrives_late(
@@ -237,9 +239,14 @@ async def test_churn_risk_reached_by_time_alone_fires_a_win_back(
     clock, registry = Clock(seen), CollectorRegistry()
     async with clocked_worker(settings, clock, registry):
         await produce(settings, [ev("view", user, seen, item_id="i1", category="shoes")])
-        pending_win_back = await wait_pending(settings, user, "win_back")
+        from tests.integration.helpers import wait_until
+
+        async def indexed() -> bool:
+            return "win_back" in await due_slots(settings, user)
+
+        await wait_until(indexed, what="the win-back in the due index")
     churn_day = at("2026-09-07T00:00:00")  # the UTC day after seen + 180 days
-    assert pending_win_back.due_at == churn_day
+    assert (await due_slots(settings, user))["win_back"] == churn_day
     async with clocked_scheduler(settings, clock, registry) as scheduler:
         clock.now = churn_day - DAY
         assert await scheduler.run_once() == 0
@@ -282,6 +289,7 @@ async def test_replay_sends_nothing(settings: Settings, namespace: str, tmp_path
         await wait_until(applied, what="both replays applied")
     for user in users.values():
         assert await pending(settings, user) == {}
+        assert await due_slots(settings, user) == {}
     async with clocked_scheduler(settings, clock) as scheduler:
         clock.now = now + 2 * DAY
         assert await scheduler.run_once() == 0

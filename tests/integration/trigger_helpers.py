@@ -165,3 +165,20 @@ async def wait_pending(settings: Settings, user: str, slot: str, present: bool =
             return found  # type: ignore[return-value]
         await asyncio.sleep(0.1)
     raise AssertionError(f"{slot} for {user} never became {'pending' if present else 'gone'}")
+
+
+async def due_slots(settings: Settings, user: str) -> dict[str, int]:
+    """The user's entries in the due index, ``{slot: due}`` (lazy kinds have no record)."""
+    from profiles.constants import due_key, parse_due_member
+
+    redis = Redis.from_url(settings.redis_url)
+    try:
+        entries = await redis.zrange(due_key(settings.topics.prefix), 0, -1, withscores=True)
+    finally:
+        await redis.aclose()
+    out = {}
+    for member, score in entries:
+        slot, owner = parse_due_member(member.decode())
+        if owner == user:
+            out[slot] = int(score)
+    return out

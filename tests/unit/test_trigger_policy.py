@@ -179,7 +179,12 @@ def test_win_back_by_value(segments: dict[str, Any], expected: tuple[Any, ...]) 
     assert isinstance(decision, Send)
     channels, offer, vip = expected
     assert decision.channels == channels
-    payload = {"last_seen_at": 1, "vip": vip, "offer": offer, "days_inactive": 200}
+    payload = {
+        "last_seen_at": NOW - 200 * DAY_MS - 1,
+        "vip": vip,
+        "offer": offer,
+        "days_inactive": 200,
+    }
     assert decision.trigger.payload == {**payload, "top_category": "shoes"}
 
 

@@ -97,7 +97,7 @@ def cart(due: int, items: list[Any], value: float) -> tuple[Any, ...]:
 
 
 def win_back(moment: int, last_seen: int) -> tuple[Any, ...]:
-    return S("win_back", moment, 7 * DAY, {"last_seen_at": last_seen}, moment)
+    return S("win_back", moment, 7 * DAY, {}, moment)
 
 
 SEARCH = S(
