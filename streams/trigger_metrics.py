@@ -6,12 +6,18 @@ scheduler reports what it fired, deferred, dropped and published.
 
 from __future__ import annotations
 
+import logging
+import time
 from collections import Counter as Counts
 from collections.abc import Mapping, Sequence
+from typing import Any
 
+import orjson
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from triggers.config import KINDS
+
+log = logging.getLogger("portrait.triggers")
 
 # Due -> published, in seconds: the goal is p99 <= 1 s.
 _DUE_BUCKETS = (
@@ -25,6 +31,7 @@ class TriggerMetrics:
     ) -> None:
         self.registry = registry if registry is not None else CollectorRegistry()
         self.cost_per_message = dict(cost or {})
+        self._last_logged = 0.0
         r = self.registry
         self.scheduled = Counter(
             "portrait_triggers_scheduled_total",
@@ -119,6 +126,18 @@ class TriggerMetrics:
         self.published.labels(kind, channel).inc()
         self.cost.labels(kind, channel).inc(self.cost_per_message.get(channel, 0.0))
         self.due_to_published.labels(kind).observe(latency_s)
+
+    def on_message(self, body: dict[str, Any]) -> None:
+        """Log about one published message a second: what the demo shows firing."""
+        now = time.monotonic()
+        if now - self._last_logged < 1.0:
+            return
+        self._last_logged = now
+        log.info(
+            "trigger %s -> %s for %s (due %s): %s",
+            body["kind"], body["channel"], body["user_id"], body["due_at"],
+            orjson.dumps(body["payload"]).decode()[:200],
+        )  # fmt: skip
 
     def on_backlog(self, pending: int, overdue: int) -> None:
         self.backlog.set(pending)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import signal
 import subprocess
 import sys
@@ -36,7 +37,8 @@ def up_main(settings: Settings, args: argparse.Namespace) -> int:
         print("# embedded services are up; point other commands at them with:", flush=True)
         for name, value in services.env().items():
             print(f"export {name}={value}", flush=True)
-        children = [_spawn("worker", ["worker", "--show-changes", "3"], services)]
+        config = _demo_config(state_dir)
+        children = [_spawn("worker", ["worker", "--show-changes", "3"], services, config)]
         if args.simulate:
             sim_args = [
                 "simulate",
@@ -47,7 +49,7 @@ def up_main(settings: Settings, args: argparse.Namespace) -> int:
                 "--bad-rate",
                 str(args.bad_rate),
             ]
-            children.append(_spawn("simulator", sim_args, services))
+            children.append(_spawn("simulator", sim_args, services, config))
         try:
             _supervise(children, args.run_for)
         finally:
@@ -56,10 +58,29 @@ def up_main(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-def _spawn(name: str, argv: list[str], services: Services) -> subprocess.Popen[bytes]:
+# Without a PORTRAIT_CONFIG of the user's, the demo's triggers fire fast enough to watch: a cart
+# left 20 s gets its reminder (logged by the worker), at any hour of the day.
+DEMO_TRIGGERS = """\
+triggers:
+  cart_reminder: {delay: 20s}
+  policy: {quiet_hours: null, min_gap: 5m}
+"""
+
+
+def _demo_config(state_dir: Path) -> Path | None:
+    if os.environ.get("PORTRAIT_CONFIG"):
+        return None  # the user's own file, passed through the environment
+    path = state_dir / "demo.yaml"
+    path.write_text(DEMO_TRIGGERS, encoding="utf-8")
+    return path
+
+
+def _spawn(
+    name: str, argv: list[str], services: Services, config: Path | None = None
+) -> subprocess.Popen[bytes]:
     port = free_port()
     print(f"# {name}: metrics on http://127.0.0.1:{port}/metrics", flush=True)
-    env = services.child_env(metrics_port=port)
+    env = services.child_env(metrics_port=port, config=config)
     return subprocess.Popen([sys.executable, "-m", "streams.cli", *argv], env=env)
 
 

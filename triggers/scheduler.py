@@ -39,6 +39,8 @@ class Observer(Protocol):
     def on_deferred(self, kind: str, reason: str) -> None: ...
     def on_dropped(self, kind: str, outcome: str, reason: str) -> None: ...
     def on_published(self, kind: str, channel: str, latency_s: float) -> None: ...
+    def on_message(self, body: dict[str, Any]) -> None:
+        """A published message (for a sample log line); the default does nothing."""
 
 
 class Scheduler:
@@ -149,6 +151,7 @@ class Scheduler:
         await self.store.finish_many([(t, False) for t, _ in out])
         for t, ch in out:
             self.observer.on_published(t.kind, ch, max(0.0, (published - t.due_at) / 1000))
+        self.observer.on_message(message(out[0][0], out[0][1], sent_at))
 
     def _limits(self, channel: str, ctx: UserContext, now: int) -> Limits:
         p = self.config.policy
