@@ -37,6 +37,12 @@ class WorkerMetrics:
             ["type", "outcome"],
             registry=r,
         )
+        self.late = Counter(
+            "portrait_events_late_total",
+            "Applied events older than their user's newest applied event (out of order)",
+            ["type"],
+            registry=r,
+        )
         self.dlq = Counter(
             "portrait_dlq_total",
             "Messages sent to the dead-letter topic, by reason",
@@ -109,12 +115,13 @@ class WorkerMetrics:
         """Create the bounded label sets at 0, so that rates and alerts see a series before the
         first event of its kind (a missing series is "No data", not zero)."""
         for etype in EVENT_TYPES:
+            self.late.labels(etype)
             for outcome in Outcome:
                 self.events.labels(etype, str(outcome))
         self.events.labels("unknown", "rejected")
         for reason in (*REJECT_REASONS, APPLY_ERROR):
             self.dlq.labels(reason)
-        for op in ("load", "write", "dlq"):
+        for op in ("load", "write", "dlq", "triggers", "recall"):
             self.redis_retries.labels(op)
 
     def on_batch(self, stats: BatchStats, seconds: float, now_ms: int) -> None:
@@ -122,6 +129,8 @@ class WorkerMetrics:
         self.batch_seconds.observe(seconds)
         for (etype, outcome), n in stats.outcomes.items():
             self.events.labels(etype, outcome).inc(n)
+        for etype, n in stats.late.items():
+            self.late.labels(etype).inc(n)
         for reason, n in stats.rejected.items():
             self.events.labels("unknown", "rejected").inc(n)
             self.dlq.labels(reason).inc(n)

@@ -84,6 +84,7 @@ class BatchStats:
     changes: list[tuple[str, dict[str, tuple[Any, Any]]]] = field(default_factory=list)
     # segment -> its new value (bounded ones; "*" for the others) -> users who moved there
     segment_changes: Counter[tuple[str, str]] = field(default_factory=Counter)
+    late: Counter[str] = field(default_factory=Counter)  # applied, older than the user's newest
     trigger_ops: Counter[tuple[str, str]] = field(default_factory=Counter)  # (kind, outcome)
     recalls: list[tuple[str, str]] = field(default_factory=list)  # (kind, channel)
 
@@ -243,6 +244,7 @@ class BatchProcessor:
         key = uid.removeprefix(ANON_PREFIX).encode()
         for record, event in located:
             offset = record.offset
+            late = event.ts < state["x"]
             outcome = apply(state, event, record.partition, offset)
             outcomes[(event.type, outcome)] += 1
             if record.key != key:
@@ -251,6 +253,8 @@ class BatchProcessor:
                 moved = True
                 if outcome is APPLIED:
                     applied.add(event.type)
+                    if late:
+                        stats.late[event.type] += 1
                     if offset % sample_every == 0:
                         stats.applied_ts_sample.append(event.ts)
         self.cache[uid] = state

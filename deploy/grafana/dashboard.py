@@ -53,6 +53,8 @@ ROWS: list[tuple[str, list[tuple[str, str, list[Query]]]]] = [
         ("Events by outcome", "ops", [(rate("portrait_events_total", "outcome"), "{{outcome}}")]),
         ("Applied events by type", "ops", [
             (rate("portrait_events_total", "type", '{outcome="applied"}'), "{{type}}")]),
+        ("Late (out-of-order) events by type", "ops", [
+            (rate("portrait_events_late_total", "type"), "{{type}}")]),
         ("Profile writes", "ops", [(rate("portrait_profile_writes_total"), "writes/s")]),
         ("Batch size", "short", quantiles("portrait_batch_size")),
         ("Batch processing time", "s", quantiles("portrait_batch_duration_seconds")),

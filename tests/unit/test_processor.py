@@ -484,3 +484,14 @@ async def test_segment_changes_are_counted_and_exported() -> None:
     sample = registry.get_sample_value
     assert sample("portrait_segment_changes_total", {"segment": "lifecycle", "to": "new"}) == 1
     assert sample("portrait_segment_changes_total", {"segment": "potential", "to": "true"}) == 1
+
+
+async def test_out_of_order_events_are_counted_late_and_applied() -> None:
+    h = harness()
+    first = await h.process(batch([event("view", "oli", T0), event("click", "oli", T0 - 60_000)]))
+    assert first.late == {"click": 1}
+    second = await h.process(batch([event("view", "oli", T0 - 1)], first_offset=2))
+    assert second.late == {"view": 1}  # older than the newest applied in an earlier batch
+    third = await h.process(batch([event("view", "oli", T0 + 1)], first_offset=3))
+    assert third.late == {}
+    assert h.tags("oli")["views_total"] == 3 and h.tags("oli")["clicks_total"] == 1
