@@ -4,62 +4,27 @@ It runs beside the consume loop (a faust service task of the worker), every
 ``lag_interval_s``; nothing here is on the event path. Each step is bounded by a timeout and
 its errors are logged, never raised: observing the worker must not stop it.
 
-Tunables come from the environment (docs/operations.md):
-``PORTRAIT_LAG_INTERVAL_S`` (5), ``PORTRAIT_CENSUS_INTERVAL_S`` (60; 0 turns the census off),
-``PORTRAIT_CENSUS_SAMPLE`` (2000).
+Tunables: ``Settings.ops`` (streams/ops_config.py: the ``ops:`` YAML section, overridden by
+``PORTRAIT_LAG_INTERVAL_S``, ``PORTRAIT_CENSUS_INTERVAL_S`` and ``PORTRAIT_CENSUS_SAMPLE``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import time
-from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from redis.asyncio import Redis
 
 from streams.census import Census
-from streams.config_base import ConfigError
 from streams.health import Health
 from streams.lag import LagSampler
+from streams.ops_config import OpsConfig
 
 log = logging.getLogger("portrait.ops")
 STEP_TIMEOUT_S = 10.0
-
-
-_LAG_S, _CENSUS_S, _SAMPLE = 5.0, 60.0, 2000
-
-
-@dataclass(frozen=True, slots=True)
-class OpsConfig:
-    lag_interval_s: float = _LAG_S
-    census_interval_s: float = _CENSUS_S
-    census_sample: int = _SAMPLE
-
-    @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> OpsConfig:
-        env = os.environ if env is None else env
-        return cls(
-            lag_interval_s=_number(env, "PORTRAIT_LAG_INTERVAL_S", _LAG_S, 0.1),
-            census_interval_s=_number(env, "PORTRAIT_CENSUS_INTERVAL_S", _CENSUS_S),
-            census_sample=int(_number(env, "PORTRAIT_CENSUS_SAMPLE", _SAMPLE, 1)),
-        )
-
-
-def _number(env: Mapping[str, str], name: str, default: float, low: float = 0.0) -> float:
-    raw = env.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ConfigError(f"{name} is not a number: {raw!r}") from None
-    if value < low:
-        raise ConfigError(f"{name} must be at least {low}: {raw!r}")
-    return value
 
 
 class OpsLoop:

@@ -56,6 +56,8 @@ class RedisMetrics:
         self.seconds.labels(command).observe(seconds)
 
     def failed(self, exc: BaseException) -> None:
+        if isinstance(exc, rx.NoScriptError):
+            return  # a script's first EVALSHA on this server: loaded and called again at once
         self.errors.labels(error_kind(exc)).inc()
 
 

@@ -17,6 +17,7 @@ import yaml
 from profiles.config import ModelConfig
 from profiles.constants import CONSUMER_GROUP
 from streams.config_base import ConfigError, section
+from streams.ops_config import OpsConfig
 from streams.profile_config import model_config
 from streams.trigger_config import trigger_config
 from triggers.config import TriggerConfig
@@ -56,6 +57,7 @@ class Settings:
     worker: WorkerConfig = field(default_factory=WorkerConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     triggers: TriggerConfig = field(default_factory=TriggerConfig)
+    ops: OpsConfig = field(default_factory=OpsConfig)
 
     def topic(self, name: str) -> str:
         """The full name of one of the topics in :mod:`profiles.constants`."""
@@ -83,6 +85,7 @@ class Settings:
             worker=section(WorkerConfig, data.get("worker")),
             model=model_config(data.get("profile")),
             triggers=trigger_config(data.get("triggers")),
+            ops=OpsConfig.load(data.get("ops"), env),
         )
 
 
@@ -95,6 +98,7 @@ TOP_LEVEL_KEYS = frozenset(
         "worker",
         "profile",
         "triggers",
+        "ops",
     }
 )
 

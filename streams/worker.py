@@ -30,7 +30,8 @@ from streams.freshness import FreshnessModel
 from streams.health import Health
 from streams.lag import LagSampler
 from streams.metrics import WorkerMetrics
-from streams.ops import OpsConfig, OpsLoop
+from streams.ops import OpsLoop
+from streams.ops_config import OpsConfig
 from streams.processor import BatchProcessor, BatchStats, Prepared
 from streams.redis_timing import timed_redis
 from streams.retry import Backoff, Stopping
@@ -131,7 +132,7 @@ class EventWorker(faust.Service):
         )
         self._last_change_log = 0.0
         self.health = Health()
-        ops = ops or OpsConfig.from_env()
+        ops = ops or settings.ops
         census = Census(
             self.redis, model, metrics.census, key_prefix=settings.topics.prefix,
             sample=ops.census_sample,

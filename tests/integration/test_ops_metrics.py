@@ -3,9 +3,12 @@ per-tag freshness."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 from prometheus_client import CollectorRegistry
 
+from streams.ops_config import OpsConfig
 from streams.settings import Settings
 from tests.integration.helpers import (
     applied_total,
@@ -35,8 +38,10 @@ def _series(registry: CollectorRegistry, name: str) -> list[dict[str, str]]:
 async def test_lag_census_redis_and_freshness(
     settings: Settings, namespace: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("PORTRAIT_LAG_INTERVAL_S", "0.2")
-    monkeypatch.setenv("PORTRAIT_CENSUS_INTERVAL_S", "0.5")
+    settings = dataclasses.replace(
+        settings, ops=OpsConfig.load(None, {"PORTRAIT_LAG_INTERVAL_S": "0.2",
+                                            "PORTRAIT_CENSUS_INTERVAL_S": "0.5"})
+    )  # fmt: skip
     events = traffic(namespace, users=40, n=1500)
     users = sorted({e["user_id"] for e in events})
     async with running_worker(settings) as registry:

@@ -16,6 +16,7 @@ def test_example_config_loads_and_matches_the_defaults() -> None:
     assert loaded.worker == defaults.worker
     assert loaded.model == defaults.model
     assert loaded.triggers == defaults.triggers
+    assert loaded.ops == defaults.ops
     assert loaded.kafka_bootstrap_servers == defaults.kafka_bootstrap_servers
     assert loaded.redis_url == defaults.redis_url
     assert loaded.metrics_port == defaults.metrics_port

@@ -15,7 +15,7 @@ from streams.config_base import ConfigError
 from streams.freshness import TagFreshness
 from streams.health import Health, serve
 from streams.lag import LagMetrics, LagSampler
-from streams.ops import OpsConfig
+from streams.ops_config import OpsConfig
 from streams.redis_timing import error_kind
 
 
@@ -115,13 +115,13 @@ def test_redis_error_kinds(exc: Exception, kind: str) -> None:
 
 
 def test_ops_tunables_from_the_environment() -> None:
-    assert OpsConfig.from_env({}) == OpsConfig(5.0, 60.0, 2000)
+    assert OpsConfig.load(None, {}) == OpsConfig(5.0, 60.0, 2000)
     env = {"PORTRAIT_LAG_INTERVAL_S": "1", "PORTRAIT_CENSUS_INTERVAL_S": "0"}
-    assert OpsConfig.from_env(env) == OpsConfig(1.0, 0.0, 2000)
+    assert OpsConfig.load(None, env) == OpsConfig(1.0, 0.0, 2000)
     with pytest.raises(ConfigError, match="PORTRAIT_CENSUS_SAMPLE"):
-        OpsConfig.from_env({"PORTRAIT_CENSUS_SAMPLE": "many"})
+        OpsConfig.load(None, {"PORTRAIT_CENSUS_SAMPLE": "many"})
     with pytest.raises(ConfigError, match="at least"):
-        OpsConfig.from_env({"PORTRAIT_LAG_INTERVAL_S": "0"})
+        OpsConfig.load(None, {"PORTRAIT_LAG_INTERVAL_S": "0"})
 
 
 def test_every_worker_metric_is_documented_in_operations_md() -> None:
