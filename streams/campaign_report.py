@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 import time
 from collections import Counter as Tally
 from collections.abc import Callable, Mapping
@@ -12,6 +11,7 @@ from typing import Any, TextIO
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
 from profiles.timeutil import rfc3339
+from streams.progress import Progress, count_text
 
 # Seconds to plan one campaign: from a list of ten users to a scan of millions of profiles.
 _PLAN_BUCKETS = (0.01, 0.05, 0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800)
@@ -110,14 +110,6 @@ class CampaignMetrics:
         self.campaigns.labels("failed").inc()
 
 
-def _count(n: float) -> str:
-    if n >= 1_000_000:
-        return f"{n / 1_000_000:.1f}M"
-    if n >= 10_000:
-        return f"{n / 1000:.0f}k"
-    return f"{n:,.0f}"
-
-
 class PlanProgress:
     """One status line for a campaign being planned, redrawn in place on a terminal, a plain
     line every ``log_interval`` seconds elsewhere; nothing when disabled."""
@@ -131,31 +123,15 @@ class PlanProgress:
         clock: Callable[[], float] = time.monotonic,
         log_interval: float = 10.0,
     ) -> None:
-        self.label = label
-        self.enabled = enabled
-        self.stream = stream if stream is not None else sys.stderr
-        self.clock = clock
-        self.tty = self.stream.isatty()
-        self.interval = 0.25 if self.tty else log_interval
-        self.started = self._shown_at = clock()
-        self._width = 0
+        self.line = Progress(
+            label, enabled=enabled, stream=stream, clock=clock, log_interval=log_interval
+        )
 
     def update(self, considered: int, matched: int, scheduled: int, *, final: bool = False) -> None:
-        if not self.enabled:
-            return
-        now = self.clock()
-        if not final and now - self._shown_at < self.interval:
-            return
-        self._shown_at = now
-        elapsed = now - self.started
+        elapsed = self.line.elapsed()
         rate = considered / elapsed if elapsed > 0 else 0.0
-        line = (
-            f"{self.label}: {_count(considered)} users  {_count(matched)} matched  "
-            f"{_count(scheduled)} scheduled  {_count(rate)}/s  {elapsed:.1f} s"
+        self.line.status(
+            f"{self.line.label}: {count_text(considered)} users  {count_text(matched)} matched  "
+            f"{count_text(scheduled)} scheduled  {count_text(rate)}/s  {elapsed:.1f} s",
+            final=final,
         )
-        if self.tty:
-            padded, self._width = line.ljust(self._width), len(line)
-            self.stream.write("\r" + padded + ("\n" if final else ""))
-        else:
-            self.stream.write(line + "\n")
-        self.stream.flush()

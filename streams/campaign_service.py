@@ -31,11 +31,11 @@ from streams.campaigns import (
     trigger_config,
 )
 from streams.dlq import KafkaDeadLetters
+from streams.lifecycle import close_all, connect, run_until_stopped
 from streams.processor import DeadLetter
 from streams.retry import Backoff, Stopping, retry_until_stopped
 from streams.settings import Settings
-from streams.topics import ensure_topics
-from streams.worker import StartupError, wall_clock_ms
+from streams.worker import wall_clock_ms
 from triggers.campaign import CampaignError, load_campaign
 from triggers.config import TriggerConfig
 
@@ -83,37 +83,17 @@ class CampaignService(faust.Service):
 
     async def on_start(self) -> None:
         s = self.settings
-        try:
-            await asyncio.wait_for(self.redis.ping(), s.worker.startup_timeout_s)
-        except Exception as exc:  # refused, timed out, auth, DNS: all one line for the user
-            raise StartupError(f"cannot reach Redis at {s.redis_url}: {exc}") from exc
-        try:
-            await asyncio.wait_for(
-                ensure_topics(
-                    s.kafka_bootstrap_servers,
-                    [s.topic(name) for name in CAMPAIGN_TOPICS],
-                    partitions=1,  # requests are few; one partition keeps them in order
-                    replication_factor=s.topics.replication_factor,
-                ),
-                s.worker.startup_timeout_s,
-            )
-            await self.producer.start()
-            await self.consumer.start()
-        except (TimeoutError, KafkaError, OSError) as exc:
-            raise StartupError(
-                f"cannot reach Kafka at {s.kafka_bootstrap_servers}: {exc!r}"
-            ) from exc
+        topics = [s.topic(name) for name in CAMPAIGN_TOPICS]
+        # requests are few; one partition keeps them in order
+        await connect(s, self.redis, topics, [self.producer.start, self.consumer.start],
+                      partitions=1)  # fmt: skip
         self.consumer.subscribe([s.topic(TOPIC_CAMPAIGNS)])
 
     async def on_stop(self) -> None:
         await self.close_clients()
 
     async def close_clients(self) -> None:
-        for close in (self.consumer.stop, self.producer.stop, self.redis.aclose):
-            try:
-                await close()
-            except Exception as exc:  # stopping must go on
-                log.warning("error while stopping: %r", exc)
+        await close_all((self.consumer.stop, self.producer.stop, self.redis.aclose))
 
     @faust.Service.task
     async def _consume(self) -> None:
@@ -183,18 +163,4 @@ async def run_campaigns(
     """Run a :class:`CampaignService` until ``stop`` is set or it crashes (re-raised)."""
     stop = stop or asyncio.Event()
     service = CampaignService(settings, config, registry, clock=clock, user_prefix=user_prefix)
-    try:
-        await service.start()
-    except BaseException:
-        await service.close_clients()
-        raise
-    crashed = asyncio.ensure_future(service._crashed.wait())
-    stopped = asyncio.ensure_future(stop.wait())
-    try:
-        await asyncio.wait({crashed, stopped}, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        crashed.cancel()
-        stopped.cancel()
-        await service.stop()
-    if service.crash_reason is not None:
-        raise service.crash_reason
+    await run_until_stopped(service, stop, service.close_clients)

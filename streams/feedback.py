@@ -33,11 +33,11 @@ from streams.dlq import KafkaDeadLetters
 from streams.feedback_decode import BadFeedback, Feedback, Sent, decode_feedback, decode_sent
 from streams.feedback_metrics import FeedbackMetrics
 from streams.feedback_store import FeedbackStore
+from streams.lifecycle import close_all, connect, run_until_stopped
 from streams.processor import DeadLetter, Record
 from streams.retry import Backoff, Stopping, retry_until_stopped
 from streams.settings import Settings
-from streams.topics import ensure_topics
-from streams.worker import StartupError, wall_clock_ms
+from streams.worker import wall_clock_ms
 from triggers.config import HOUR_MS, TriggerConfig
 
 log = logging.getLogger("portrait.feedback")
@@ -87,27 +87,8 @@ class FeedbackService(faust.Service):
 
     async def on_start(self) -> None:
         s = self.settings
-        try:
-            await asyncio.wait_for(self.redis.ping(), s.worker.startup_timeout_s)
-        except Exception as exc:
-            raise StartupError(f"cannot reach Redis at {s.redis_url}: {exc}") from exc
         topics = [self.feedback_topic, s.topic(TOPIC_FEEDBACK_DLQ), *self.trigger_topics]
-        try:
-            await asyncio.wait_for(
-                ensure_topics(
-                    s.kafka_bootstrap_servers,
-                    topics,
-                    partitions=s.topics.partitions,
-                    replication_factor=s.topics.replication_factor,
-                ),
-                s.worker.startup_timeout_s,
-            )
-            await self.producer.start()
-            await self.consumer.start()
-        except (TimeoutError, KafkaError, OSError) as exc:
-            raise StartupError(
-                f"cannot reach Kafka at {s.kafka_bootstrap_servers}: {exc!r}"
-            ) from exc
+        await connect(s, self.redis, topics, [self.producer.start, self.consumer.start])
         self.consumer.subscribe([self.feedback_topic, *self.trigger_topics])
         self.metrics.on_up(True)
 
@@ -116,11 +97,7 @@ class FeedbackService(faust.Service):
         await self.close_clients()
 
     async def close_clients(self) -> None:
-        for close in (self.consumer.stop, self.producer.stop, self.redis.aclose):
-            try:
-                await close()
-            except Exception as exc:  # stopping must go on
-                log.warning("error while stopping: %r", exc)
+        await close_all((self.consumer.stop, self.producer.stop, self.redis.aclose))
 
     @faust.Service.task
     async def _consume(self) -> None:
@@ -216,18 +193,4 @@ async def run_feedback(
     stop = stop or asyncio.Event()
     metrics = metrics or FeedbackMetrics(registry)
     service = FeedbackService(settings, config, metrics, clock=clock, group_id=group_id)
-    try:
-        await service.start()
-    except BaseException:
-        await service.close_clients()
-        raise
-    crashed = asyncio.ensure_future(service._crashed.wait())
-    stopped = asyncio.ensure_future(stop.wait())
-    try:
-        await asyncio.wait({crashed, stopped}, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        crashed.cancel()
-        stopped.cancel()
-        await service.stop()
-    if service.crash_reason is not None:
-        raise service.crash_reason
+    await run_until_stopped(service, stop, service.close_clients)

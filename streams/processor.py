@@ -8,19 +8,31 @@ in which case :class:`Stopping` is raised and the caller must not commit the bat
 from __future__ import annotations
 
 import logging
-from collections import Counter, OrderedDict
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any, Protocol, TypeVar
+from typing import Any, TypeVar
 
 from profiles.constants import REPLAY_HEADER
-from profiles.events import ANON_PREFIX, Event, Rejected
+from profiles.events import ANON_PREFIX, Rejected
 from profiles.model import APPLIED, REPLAYED, ProfileModel, State
 from profiles.store import ProfileStore, Write
 from profiles.wire import decode
+from streams.batch import (
+    BatchStats,
+    DeadLetter,
+    DeadLetterSink,
+    Located,
+    Prepared,
+    Record,
+    segment_label,
+)
 from streams.retry import Backoff, retry_until_stopped
 from streams.trigger_hook import TriggerHook
-from triggers.model import Op
+
+__all__ = [
+    "APPLY_ERROR", "BatchProcessor", "BatchStats", "DeadLetter", "DeadLetterSink", "Prepared",
+    "Record", "segment_label",
+]  # fmt: skip
 
 log = logging.getLogger("portrait.worker")
 T = TypeVar("T")
@@ -28,80 +40,6 @@ _TS_SAMPLE = 256
 # DLQ reason for a valid event whose application raised (a bug, or a corrupt stored state);
 # the decoder's reasons are profiles.events.REJECT_REASONS.
 APPLY_ERROR = "apply_error"
-
-
-# Segments whose values are few enough to label a metric with (the others count as "*").
-_BOUNDED_SEGMENTS = frozenset(
-    {"lifecycle", "high_value", "potential", "churn_risk", "churn_risk_strong", "rfm_r", "rfm_f",
-     "rfm_m", "rfm_segment", "shopping_type", "price_band", "purchase_gender", "age_band"}
-)  # fmt: skip
-
-
-def segment_label(name: str, value: Any) -> tuple[str, str]:
-    """``(segment, new value)`` as metric labels, the value only where it is a small set."""
-    if name not in _BOUNDED_SEGMENTS:
-        return name, "*"
-    return name, "null" if value is None else str(value).lower()
-
-
-class Record(Protocol):
-    """What the processor needs of a Kafka record (aiokafka's ConsumerRecord fits; a replay's
-    records name their source file as the partition, a str fence id). Read-only properties, so
-    that records with a narrower partition type fit too."""
-
-    @property
-    def topic(self) -> str: ...
-    @property
-    def partition(self) -> int | str: ...
-    @property
-    def offset(self) -> int: ...
-    @property
-    def key(self) -> bytes | None: ...
-    @property
-    def value(self) -> bytes | None: ...
-
-
-@dataclass(frozen=True, slots=True)
-class DeadLetter:
-    record: Record
-    reason: str
-    detail: str
-
-
-class DeadLetterSink(Protocol):
-    async def send_many(self, letters: Sequence[DeadLetter]) -> None: ...
-
-
-@dataclass(slots=True)
-class BatchStats:
-    records: int = 0
-    outcomes: Counter[tuple[str, str]] = field(default_factory=Counter)
-    rejected: Counter[str] = field(default_factory=Counter)
-    applied_ts_sample: list[int] = field(default_factory=list)
-    users_written: int = 0
-    fence_refused: int = 0
-    key_mismatch: int = 0  # events whose Kafka key is not their user id (see docs/events.md)
-    changes: list[tuple[str, dict[str, tuple[Any, Any]]]] = field(default_factory=list)
-    # segment -> its new value (bounded ones; "*" for the others) -> users who moved there
-    segment_changes: Counter[tuple[str, str]] = field(default_factory=Counter)
-    late: Counter[str] = field(default_factory=Counter)  # applied, older than the user's newest
-    trigger_ops: Counter[tuple[str, str]] = field(default_factory=Counter)  # (kind, outcome)
-    recalls: list[tuple[str, str]] = field(default_factory=list)  # (kind, channel)
-
-
-Located = tuple[Record, Event]
-
-
-@dataclass(slots=True)
-class Prepared:
-    """A batch decoded and applied, its writes and dead letters not yet stored."""
-
-    stats: BatchStats
-    writes: list[Write]
-    letters: list[DeadLetter]
-    now: int
-    ops: list[Op] = field(default_factory=list)  # trigger operations, written before the states
-    visits: list[tuple[str, int]] = field(default_factory=list)  # watched users who came back
 
 
 class BatchProcessor:

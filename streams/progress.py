@@ -20,7 +20,8 @@ if TYPE_CHECKING:
     from streams.replay_run import ReplayResult
 
 
-def _count(n: float) -> str:
+def count_text(n: float) -> str:
+    """``1.2M``, ``85k`` or ``9,876``."""
     if n >= 1_000_000:
         return f"{n / 1_000_000:.1f}M"
     if n >= 10_000:
@@ -75,10 +76,23 @@ class Progress:
         elapsed = now - self.started
         eta = elapsed * (1 - fraction) / fraction if fraction > 0 else None
         line = (
-            f"{self.label}: {_count(rows)} rows  {fraction:6.1%}  {_count(self.rate(rows))}/s"
-            f"  ETA {_duration(eta) if eta is not None else '?'}"
+            f"{self.label}: {count_text(rows)} rows  {fraction:6.1%}"
+            f"  {count_text(self.rate(rows))}/s  ETA {_duration(eta) if eta is not None else '?'}"
         )
         self._show(line)
+
+    def status(self, line: str, *, final: bool = False) -> None:
+        """Show ``line`` if the interval passed since the last one (always when ``final``)."""
+        if not self.enabled:
+            return
+        now = self.clock()
+        if not final and now - self._shown_at < self.interval:
+            return
+        self._shown_at = now
+        self._show(line, final=final)
+
+    def elapsed(self) -> float:
+        return self.clock() - self.started
 
     def finish(self, summary: str) -> None:
         """The final line (after the status line, which it replaces on a terminal)."""

@@ -15,10 +15,10 @@ from prometheus_client import CollectorRegistry
 
 from profiles.constants import TOPIC_EVENTS
 from streams.health import serve as serve_with_probes
+from streams.lifecycle import StartupError
 from streams.metrics import WorkerMetrics, serve
 from streams.services import worker_services
 from streams.settings import Settings
-from streams.worker import StartupError
 
 log = logging.getLogger("portrait")
 

@@ -14,12 +14,13 @@ from redis.exceptions import RedisError
 from streams.campaign_service import CampaignService
 from streams.feedback import FeedbackService
 from streams.feedback_metrics import FeedbackMetrics
+from streams.lifecycle import StartupError
 from streams.metrics import WorkerMetrics
 from streams.recall import RecallRefresher
 from streams.settings import Settings
 from streams.trigger_metrics import TriggerMetrics
 from streams.trigger_service import TriggerService
-from streams.worker import EventWorker, StartupError, wall_clock_ms
+from streams.worker import EventWorker, wall_clock_ms
 
 log = logging.getLogger("portrait")
 

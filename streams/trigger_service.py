@@ -17,6 +17,7 @@ from aiokafka import AIOKafkaProducer
 from redis.asyncio import Redis
 
 from profiles.model import ProfileModel
+from streams.lifecycle import close_all
 from streams.settings import Settings
 from streams.topics import ensure_topics
 from streams.trigger_metrics import TriggerMetrics
@@ -70,11 +71,7 @@ class TriggerService(faust.Service):
         await self.producer.start()
 
     async def on_stop(self) -> None:
-        for close in (self.producer.stop, self.redis.aclose):
-            try:
-                await close()
-            except Exception as exc:  # stopping must go on
-                log.warning("error while stopping the trigger scheduler: %r", exc)
+        await close_all((self.producer.stop, self.redis.aclose))
 
     @faust.Service.task
     async def _run(self) -> None:

@@ -29,6 +29,7 @@ from streams.dlq import KafkaDeadLetters
 from streams.freshness import FreshnessModel
 from streams.health import Health
 from streams.lag import LagSampler
+from streams.lifecycle import close_all, connect
 from streams.metrics import WorkerMetrics
 from streams.ops import OpsLoop
 from streams.ops_config import OpsConfig
@@ -36,7 +37,7 @@ from streams.processor import BatchProcessor, BatchStats, Prepared
 from streams.redis_timing import timed_redis
 from streams.retry import Backoff, Stopping
 from streams.settings import Settings
-from streams.topics import WORKER_TOPICS, ensure_topics
+from streams.topics import WORKER_TOPICS
 from streams.trigger_hook import ReturnWatch, TriggerHook
 from streams.trigger_metrics import TriggerMetrics
 from triggers.rules import TriggerRules
@@ -47,10 +48,6 @@ log = logging.getLogger("portrait.worker")
 
 # Tags that change with every event: left out of the change log lines to keep them readable.
 _QUIET_TAGS = frozenset({"last_seen", "first_seen"})
-
-
-class StartupError(RuntimeError):
-    """A service the worker needs cannot be reached; the message is one line for the user."""
 
 
 def wall_clock_ms() -> int:
@@ -143,26 +140,12 @@ class EventWorker(faust.Service):
 
     async def on_start(self) -> None:
         s = self.settings
-        try:
-            await asyncio.wait_for(self.redis.ping(), s.worker.startup_timeout_s)
-        except Exception as exc:  # refused, timed out, auth, DNS: all one line for the user
-            raise StartupError(f"cannot reach Redis at {s.redis_url}: {exc}") from exc
-        try:
-            await asyncio.wait_for(
-                ensure_topics(
-                    s.kafka_bootstrap_servers,
-                    [s.topic(name) for name in WORKER_TOPICS],
-                    partitions=s.topics.partitions,
-                    replication_factor=s.topics.replication_factor,
-                ),
-                s.worker.startup_timeout_s,
-            )
-            await self.producer.start()
-            await self.consumer.start()
-        except (TimeoutError, KafkaError, OSError) as exc:
-            raise StartupError(
-                f"cannot reach Kafka at {s.kafka_bootstrap_servers}: {exc!r}"
-            ) from exc
+        await connect(
+            s,
+            self.redis,
+            [s.topic(name) for name in WORKER_TOPICS],
+            [self.producer.start, self.consumer.start],
+        )
         self.consumer.subscribe([s.topic(TOPIC_EVENTS)], listener=_Rebalance(self))
         self.metrics.on_up(True)
         self.health.started = True
@@ -178,11 +161,7 @@ class EventWorker(faust.Service):
             await self.close_clients()
 
     async def close_clients(self) -> None:
-        for close in (self.consumer.stop, self.producer.stop, self.redis.aclose):
-            try:
-                await close()
-            except Exception as exc:  # stopping must go on
-                log.warning("error while stopping: %r", exc)
+        await close_all((self.consumer.stop, self.producer.stop, self.redis.aclose))
 
     @faust.Service.task
     async def _ops(self) -> None:
