@@ -18,7 +18,7 @@ from profiles.constants import TOPIC_CAMPAIGNS
 from profiles.events import Rejected
 from profiles.model import ProfileModel
 from streams.campaign_report import CampaignMetrics, PlanSummary
-from streams.campaigns import CAMPAIGN_TOPICS, CampaignPlanner, trigger_config
+from streams.campaigns import CAMPAIGN_TOPICS, CampaignPlanner
 from streams.read import parse_as_of
 from streams.settings import Settings
 from streams.topics import ensure_topics
@@ -52,8 +52,9 @@ async def plan_request(
         planner = CampaignPlanner(
             redis,
             ProfileModel(settings.model),
-            trigger_config(settings),
+            settings.triggers,
             metrics=CampaignMetrics(registry),
+            namespace=settings.topics.prefix,
             progress=progress,
             user_prefix=user_prefix,
         )

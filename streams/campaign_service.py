@@ -28,7 +28,6 @@ from streams.campaign_report import CampaignMetrics
 from streams.campaigns import (
     CAMPAIGN_TOPICS,
     CampaignPlanner,
-    trigger_config,
 )
 from streams.dlq import KafkaDeadLetters
 from streams.lifecycle import close_all, connect, run_until_stopped
@@ -73,8 +72,9 @@ class CampaignService(faust.Service):
         self.planner = CampaignPlanner(
             self.redis,
             ProfileModel(settings.model),
-            config or trigger_config(settings),
+            config or settings.triggers,
             metrics=self.metrics,
+            namespace=settings.topics.prefix,
             user_prefix=user_prefix,
         )
         self.dlq = KafkaDeadLetters(self.producer, settings.topic(TOPIC_CAMPAIGNS_DLQ))

@@ -65,6 +65,7 @@ class CampaignPlanner:
         metrics: CampaignMetrics | None = None,
         progress: bool = False,
         user_prefix: str = "",  # only users whose id starts so (tests, shared Redis)
+        namespace: str = "",  # topics.prefix: the due index the worker's scheduler reads
         chunk: int = 1000,
         sample_size: int = 10_000,
         population_ttl_s: float = 3600.0,
@@ -75,7 +76,7 @@ class CampaignPlanner:
         self.metrics = metrics or CampaignMetrics()
         self.progress = progress
         self.profiles = ProfileStore(redis, chunk)
-        self.triggers = TriggerStore(redis)
+        self.triggers = TriggerStore(redis, namespace)
         self.pattern = profile_key(_glob_escape(user_prefix) + "*")
         self.chunk = chunk
         self.sample_size = sample_size
@@ -201,12 +202,6 @@ class CampaignPlanner:
         peaks = population.peaks()
         self._population = (peaks, time.monotonic())
         return peaks
-
-
-def trigger_config(settings: object) -> TriggerConfig:
-    """``settings.triggers`` where Settings has it, else the defaults."""
-    config = getattr(settings, "triggers", None)
-    return config if isinstance(config, TriggerConfig) else TriggerConfig()
 
 
 def _hours(value: object) -> list[int]:

@@ -22,7 +22,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from prometheus_client import CollectorRegistry
 from redis.asyncio import Redis
 
-from profiles.constants import TOPIC_CAMPAIGNS, TOPIC_CAMPAIGNS_DLQ
+from profiles.constants import TOPIC_CAMPAIGNS, TOPIC_CAMPAIGNS_DLQ, due_key, parse_due_member
 from profiles.events import from_dict
 from profiles.model import ProfileModel
 from profiles.store import ProfileStore, Write
@@ -87,7 +87,7 @@ async def people(settings: Settings, namespace: str) -> AsyncIterator[dict[str, 
     try:
         assert await ProfileStore(redis).write(writes) == []
         yield ids
-        store = TriggerStore(redis)
+        store = TriggerStore(redis, settings.topics.prefix)
         for user in ids.values():  # leave nothing for another test's scheduler to claim
             slots = await store.pending(user)
             await store.apply([Cancel(user, slot, "test") for slot in slots])
@@ -95,13 +95,27 @@ async def people(settings: Settings, namespace: str) -> AsyncIterator[dict[str, 
         await redis.aclose()
 
 
+async def due_slots(settings: Settings, users: list[str]) -> dict[tuple[str, str], int]:
+    """``{(slot, user): due}`` of these users in the namespace's due index."""
+    redis = Redis.from_url(settings.redis_url)
+    try:
+        rows = await redis.zrange(due_key(settings.topics.prefix), 0, -1, withscores=True)
+    finally:
+        await redis.aclose()
+    entries = {parse_due_member(m.decode()): int(d) for m, d in rows}
+    return {k: v for k, v in entries.items() if k[1] in users}
+
+
 async def pending_due(settings: Settings, users: dict[str, str]) -> dict[str, int]:
     redis = Redis.from_url(settings.redis_url)
     try:
-        store = TriggerStore(redis)
+        store = TriggerStore(redis, settings.topics.prefix)
+        indexed = await due_slots(settings, list(users.values()))
         out = {}
         for name, user in users.items():
             for trigger in (await store.pending(user)).values():
+                # in the due index the worker's scheduler reads, at the same time
+                assert indexed[(trigger.slot, user)] == trigger.due_at
                 out[name] = trigger.due_at
         return out
     finally:
@@ -148,9 +162,9 @@ async def test_a_condition_campaign_schedules_each_user_at_their_own_peak_hour(
     # replanning an hour later: the same triggers, replaced in place, at the same hours
     redis = Redis.from_url(settings.redis_url)
     try:
-        before = await TriggerStore(redis).pending(people["sh"])
+        before = await TriggerStore(redis, settings.topics.prefix).pending(people["sh"])
         again = await plan_request(settings, raw, now_ms=NOW + 3_600_000, user_prefix=namespace)
-        after = await TriggerStore(redis).pending(people["sh"])
+        after = await TriggerStore(redis, settings.topics.prefix).pending(people["sh"])
     finally:
         await redis.aclose()
     assert again.outcomes == {"updated": 4, "not_matched": 1}
