@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from redis.asyncio import Redis
-from redis.exceptions import NoScriptError
 
 from profiles.constants import (
     KEY_RECALL_INDEX,
@@ -28,12 +27,11 @@ from profiles.constants import (
 from streams import feedback_lua
 from streams.feedback_decode import Feedback, Sent
 from triggers.config import DAY_MS
+from triggers.sensitivity import parse_counts
+from triggers.store import as_text
 
 SENSITIVITY_TTL_MS: Final = 365 * DAY_MS  # refreshed by every count: a silent user's go after
 RECALL_KIND: Final = "win_back"
-
-
-seen_key = feedback_seen_key
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,10 +42,6 @@ class Counted:
     new: bool  # False: this (trigger_id, status) was counted before
     kind: str  # "unknown" when no sent record names the trigger
     channel: str
-
-
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 class FeedbackStore:
@@ -64,24 +58,17 @@ class FeedbackStore:
         self.seen_ttl = seen_ttl_ms
         self.sensitivity_ttl = sensitivity_ttl_ms
         self.recall_ttl = recall_window_ms + 7 * DAY_MS  # a late delivery still finds it
-        self._shas: dict[str, str] = {}
+        self._scripts = {
+            script: redis.register_script(script)
+            for script in (feedback_lua.FEEDBACK, feedback_lua.REGISTER, feedback_lua.RETURNED)
+        }
 
     async def _run(self, calls: Sequence[tuple[str, list[str], list[Any]]]) -> list[Any]:
-        """EVALSHA each call in one pipeline, loading the scripts again if Redis lost them.
-        Every script here is idempotent, so a repeat after NOSCRIPT is harmless."""
-        for attempt in (0, 1):
-            for script in {c[0] for c in calls}:
-                if attempt or script not in self._shas:
-                    self._shas[script] = await self.redis.script_load(script)
-            pipe = self.redis.pipeline(transaction=False)
-            for script, keys, args in calls:
-                pipe.evalsha(self._shas[script], len(keys), *keys, *args)
-            try:
-                return await pipe.execute()
-            except NoScriptError:
-                if attempt:
-                    raise
-        raise AssertionError("unreachable")
+        """Run each call's script in one pipeline (redis-py loads missing scripts first)."""
+        pipe = self.redis.pipeline(transaction=False)
+        for script, keys, args in calls:
+            await self._scripts[script](keys, args, client=pipe)
+        return await pipe.execute()
 
     async def count(self, items: Sequence[Feedback]) -> list[Counted]:
         """Count each feedback once, attribute it to its sent trigger, register win-backs'
@@ -93,14 +80,14 @@ class FeedbackStore:
         out: list[Counted] = []
         deadlines: dict[str, int] = {}
         for f, (outcome, kind, channel, deadline) in zip(items, replies, strict=True):
-            out.append(Counted(f, _text(outcome) == "new", _text(kind), _text(channel)))
+            out.append(Counted(f, as_text(outcome) == "new", as_text(kind), as_text(channel)))
             if int(deadline):
                 deadlines[f.user_id] = max(int(deadline), deadlines.get(f.user_id, 0))
         await self._index(deadlines)
         return out
 
     def _feedback_call(self, f: Feedback) -> tuple[list[str], list[Any]]:
-        keys = [sent_key(f.user_id), seen_key(f.user_id), sensitivity_key(f.user_id)]
+        keys = [sent_key(f.user_id), feedback_seen_key(f.user_id), sensitivity_key(f.user_id)]
         args = [f.trigger_id, f.status, f.at, f.channel or "", f.offer or "", self.seen_ttl]
         args += [self.sensitivity_ttl, self.window, self.recall_ttl, RECALL_KIND]
         return [*keys, recall_key(f.user_id)], args
@@ -141,7 +128,7 @@ class FeedbackStore:
         ]
         out = []
         for (user, _), reply in zip(visits, await self._run(calls), strict=True):
-            pairs = [(_text(reply[i]), _text(reply[i + 1])) for i in range(1, len(reply), 2)]
+            pairs = [(as_text(reply[i]), as_text(reply[i + 1])) for i in range(1, len(reply), 2)]
             out.append((user, int(reply[0]), pairs))
         return out
 
@@ -152,5 +139,4 @@ class FeedbackStore:
 
 async def load_sensitivity(redis: Redis, user_id: str) -> dict[str, int]:
     """A user's feedback counts (triggers/sensitivity.py reads them)."""
-    raw = await redis.hgetall(sensitivity_key(user_id))
-    return {_text(k): int(v) for k, v in raw.items()}
+    return parse_counts(await redis.hgetall(sensitivity_key(user_id)))

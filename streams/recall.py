@@ -22,6 +22,7 @@ from redis.asyncio import Redis
 from profiles.constants import KEY_RECALL_INDEX
 from streams.feedback_store import FeedbackStore
 from triggers.config import MINUTE_MS, TriggerConfig
+from triggers.store import as_text
 
 log = logging.getLogger("portrait.recall")
 
@@ -33,10 +34,6 @@ FULL_EVERY: Final = 60
 # Watched users are dropped locally this long after their deadline (events come late).
 EXPIRE_GRACE_MS: Final = 10 * MINUTE_MS
 REFRESH_INTERVAL_S: Final = 5.0  # how often the worker should call refresh()
-
-
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 class RecallTracker:
@@ -76,7 +73,7 @@ class RecallTracker:
             assert self._max_seen is not None
             low = max(low, self._max_seen - self.overlap_ms)
         rows = await self.redis.zrangebyscore(KEY_RECALL_INDEX, f"({low}", "+inf", withscores=True)
-        fresh = {_text(row[0]): int(row[1]) for row in rows}  # type: ignore[arg-type]
+        fresh = {as_text(row[0]): int(row[1]) for row in rows}  # type: ignore[arg-type]
         fresh = {u: d for u, d in fresh.items() if self._done.get(u) != d}  # not re-watched
         if full:
             self._watched = fresh

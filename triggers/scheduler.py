@@ -16,6 +16,7 @@ from typing import Any, Protocol
 
 from redis.asyncio import Redis
 
+from profiles.codec import decode
 from profiles.constants import sensitivity_key
 from profiles.model import ProfileModel
 from profiles.store import ProfileStore
@@ -24,6 +25,7 @@ from triggers.config import Cap, TriggerConfig
 from triggers.model import Trigger, message
 from triggers.policy import Defer, Drop, Policy, UserContext
 from triggers.rules import TriggerRules
+from triggers.sensitivity import parse_counts
 from triggers.store import Limits, TriggerStore
 
 log = logging.getLogger("portrait.triggers")
@@ -166,7 +168,7 @@ class Scheduler:
             pipe.hgetall(sensitivity_key(uid))
         counts = await pipe.execute()
         return {
-            uid: self.context(blobs.get(uid), _ints(raw), now)
+            uid: self.context(blobs.get(uid), parse_counts(raw), now)
             for uid, raw in zip(user_ids, counts, strict=True)
         }
 
@@ -176,7 +178,7 @@ class Scheduler:
             zone = m.config.default_timezone
             return UserContext(False, zone, None, {}, [], None, None, sensitivity)
         try:
-            state = m.decode(blob)
+            state = decode(blob)  # not model.decode: the change log's tags are not needed
         except Exception:  # a corrupt profile must not stop the scheduler: decide without it
             log.exception("cannot decode a stored profile; deciding without it")
             return UserContext(False, m.config.default_timezone, None, {}, [], None, None)
@@ -193,13 +195,3 @@ class Scheduler:
 
     async def backlog(self) -> tuple[int, int]:
         return await self.store.backlog(self.clock(), self.config.scheduler.overdue_ms)
-
-
-def _ints(raw: Mapping[Any, Any]) -> dict[str, int]:
-    out: dict[str, int] = {}
-    for k, v in raw.items():
-        try:
-            out[k.decode() if isinstance(k, bytes) else str(k)] = int(v)
-        except (TypeError, ValueError):
-            continue
-    return out

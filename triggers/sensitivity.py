@@ -28,6 +28,17 @@ MEDIUM_ENGAGEMENT: Final = 0.15  # engagement rate for "medium"
 MEDIUM_CONVERSION: Final = 0.03  # ... or conversion rate
 
 
+def parse_counts(raw: Mapping[Any, Any]) -> dict[str, int]:
+    """The counts hash as Redis returns it (bytes or str), unreadable entries left out."""
+    out: dict[str, int] = {}
+    for k, v in raw.items():
+        try:
+            out[k.decode() if isinstance(k, bytes) else str(k)] = int(v)
+        except (TypeError, ValueError):
+            continue
+    return out
+
+
 def _count(counts: Mapping[str, int], key: str) -> int:
     return int(counts.get(key, 0))
 

@@ -63,8 +63,7 @@ class SentRecord:
 
     @classmethod
     def decode(cls, raw: bytes | str) -> SentRecord:
-        text = raw.decode() if isinstance(raw, bytes) else raw
-        channel, kind, sent = text.split("|")[:3]
+        channel, kind, sent = as_text(raw).split("|")[:3]
         return cls(channel, kind, int(sent))
 
 
@@ -98,7 +97,7 @@ class TriggerStore:
                 blobs.append(record)
             replies = await self._apply(keys, [orjson.dumps(meta), b"".join(blobs)])
             for op, reply in zip(part, replies, strict=True):
-                outcome = _text(reply)
+                outcome = as_text(reply)
                 if isinstance(op, Cancel):
                     kind = op.slot.split(":")[0]
                     counts[
@@ -117,7 +116,7 @@ class TriggerStore:
         flat = await self._claim([self.due], [now, now + lease_ms, limit])
         if not flat:
             return []
-        parsed = [(*parse_due_member(_text(m)), int(float(d))) for m, d in pairs(flat)]
+        parsed = [(*parse_due_member(as_text(m)), int(float(d))) for m, d in pairs(flat)]
         pipe = self.redis.pipeline(transaction=False)
         for slot, user_id, _ in parsed:
             pipe.hget(pending_key(user_id), slot)
@@ -161,7 +160,7 @@ class TriggerStore:
                 client=pipe,
             )  # fmt: skip
         replies = await pipe.execute() if asks else []
-        return [Reservation(_text(r[0]), int(r[1]) if len(r) > 1 else 0) for r in replies]
+        return [Reservation(as_text(r[0]), int(r[1]) if len(r) > 1 else 0) for r in replies]
 
     async def finish_many(self, items: Sequence[tuple[Trigger, bool]]) -> list[bool]:
         """Finish each trigger in one round trip: ``(t, True)`` moves ``t`` to its (new) due
@@ -179,13 +178,6 @@ class TriggerStore:
         replies = await pipe.execute() if items else []
         return [bool(r) for r in replies]
 
-    async def done(self, t: Trigger) -> bool:
-        return (await self.finish_many([(t, False)]))[0]
-
-    async def defer(self, t: Trigger) -> bool:
-        """Store ``t`` (already carrying its new due time) unless it was replaced meanwhile."""
-        return (await self.finish_many([(t, True)]))[0]
-
     async def backlog(self, now: int, overdue_ms: int) -> tuple[int, int]:
         """Pending triggers, and of them those due longer than ``overdue_ms`` ago."""
         pipe = self.redis.pipeline(transaction=False)
@@ -200,12 +192,9 @@ class TriggerStore:
 
     async def pending(self, user_id: str) -> dict[str, Trigger]:
         raw = await self.redis.hgetall(pending_key(user_id))
-        return {_text(slot): Trigger.decode(record) for slot, record in raw.items()}
-
-    async def sent(self, user_id: str) -> dict[str, SentRecord]:
-        raw = await self.redis.hgetall(sent_key(user_id))
-        return {_text(tid): SentRecord.decode(record) for tid, record in raw.items()}
+        return {as_text(slot): Trigger.decode(record) for slot, record in raw.items()}
 
 
-def _text(value: bytes | str) -> str:
+def as_text(value: bytes | str) -> str:
+    """A Redis reply item as text."""
     return value.decode() if isinstance(value, bytes) else str(value)
