@@ -30,12 +30,9 @@ class ReturnWatch(Protocol):
 
 class TriggerHook:
     def __init__(
-        self,
-        rules: TriggerRules | None,
-        store: TriggerStore | None,
-        recall: ReturnWatch | None = None,
+        self, rules: TriggerRules, store: TriggerStore, recall: ReturnWatch | None = None
     ) -> None:
-        self.rules = rules if store is not None else None
+        self.rules = rules
         self.store = store
         self.recall = recall
 
@@ -54,17 +51,12 @@ class TriggerHook:
         ops: list[Op],
         visits: list[tuple[str, int]],
     ) -> None:
-        if self.rules is not None:
-            ops.extend(self.rules.ops(user_id, before, state, applied, changed, now))
+        ops.extend(self.rules.ops(user_id, before, state, applied, changed, now))
         if applied and self.recall is not None and self.recall.watching(user_id):
             visits.append((user_id, state["x"]))
 
     async def write_ops(self, ops: Sequence[Op]) -> Counter[tuple[str, str]]:
-        if not ops or self.store is None:
-            return Counter()
         return await self.store.apply(ops)
 
     async def record_visits(self, visits: Sequence[tuple[str, int]]) -> list[tuple[str, str]]:
-        if not visits or self.recall is None:
-            return []
-        return await self.recall.returned(visits)
+        return await self.recall.returned(visits) if self.recall is not None else []
