@@ -71,7 +71,9 @@ REJECT_REASONS: Final = (
 
 
 class Rejected(ValueError):
-    """A message that breaks the contract; ``reason`` is one of :data:`REJECT_REASONS`."""
+    """A message that breaks its contract: ``reason`` a short code (for events one of
+    :data:`REJECT_REASONS`; feedback and campaign requests have their own), ``detail`` for
+    people. The dead-letter topics carry both."""
 
     def __init__(self, reason: str, detail: str) -> None:
         super().__init__(f"{reason}: {detail}")

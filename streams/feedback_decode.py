@@ -32,11 +32,8 @@ REJECT_REASONS: Final = (
 )
 
 
-class BadFeedback(Exception):
-    def __init__(self, reason: str, detail: str) -> None:
-        super().__init__(f"{reason}: {detail}")
-        self.reason = reason
-        self.detail = detail
+class BadFeedback(Rejected):
+    """A feedback (or trigger) message that cannot be counted, with its reason."""
 
 
 @dataclass(frozen=True, slots=True)

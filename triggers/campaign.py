@@ -21,6 +21,7 @@ from typing import Any, Final
 
 import orjson
 
+from profiles.events import Rejected
 from profiles.timeutil import rfc3339
 from triggers.audience import Condition, compile_condition
 from triggers.config import CHANNELS, HOUR_MS, TriggerConfig
@@ -37,13 +38,8 @@ _FIELDS: Final = frozenset(
 )
 
 
-class CampaignError(ValueError):
+class CampaignError(Rejected):
     """A request that cannot be planned; ``reason`` is a short code (metrics, DLQ header)."""
-
-    def __init__(self, reason: str, detail: str) -> None:
-        super().__init__(f"{reason}: {detail}")
-        self.reason = reason
-        self.detail = detail
 
 
 @dataclass(frozen=True, slots=True)
