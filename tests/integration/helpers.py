@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from typing import Any
 
 import orjson
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from prometheus_client import CollectorRegistry
 from redis.asyncio import Redis
 
@@ -67,6 +67,29 @@ async def running_worker(settings: Settings) -> AsyncIterator[CollectorRegistry]
     finally:
         stop.set()
         await asyncio.wait_for(task, 30)
+
+
+async def read_topic(
+    settings: Settings, topic: str, n: int
+) -> list[tuple[bytes, dict[str, bytes]]]:
+    """The first ``n`` messages of ``topic`` (with the namespace's prefix): value and headers."""
+    consumer = AIOKafkaConsumer(
+        settings.topic(topic),
+        bootstrap_servers=settings.kafka_bootstrap_servers,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        group_id=settings.topics.prefix + "reader",
+    )
+    await consumer.start()
+    out: list[tuple[bytes, dict[str, bytes]]] = []
+    try:
+        async with asyncio.timeout(60):
+            while len(out) < n:
+                for records in (await consumer.getmany(timeout_ms=200)).values():
+                    out.extend((r.value, dict(r.headers)) for r in records)
+    finally:
+        await consumer.stop()
+    return out
 
 
 async def wait_until(

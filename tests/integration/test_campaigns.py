@@ -18,7 +18,7 @@ from typing import Any
 
 import orjson
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaProducer
 from prometheus_client import CollectorRegistry
 from redis.asyncio import Redis
 
@@ -30,7 +30,7 @@ from streams.campaign_cli import plan_request, send_request
 from streams.campaign_service import run_campaigns
 from streams.dlq import HEADER_PREFIX
 from streams.settings import Settings
-from tests.integration.helpers import ev, metric, wait_until
+from tests.integration.helpers import ev, metric, read_topic, wait_until
 from triggers.model import Cancel
 from triggers.store import TriggerStore
 
@@ -177,24 +177,6 @@ async def test_a_condition_campaign_schedules_each_user_at_their_own_peak_hour(
     assert trigger.expires_at == NOW + 3_600_000 + 24 * 3_600_000
 
 
-async def consume_all(settings: Settings, topic: str, n: int) -> list[Any]:
-    consumer = AIOKafkaConsumer(
-        settings.topic(topic),
-        bootstrap_servers=settings.kafka_bootstrap_servers,
-        auto_offset_reset="earliest",
-    )
-    await consumer.start()
-    try:
-        out: list[Any] = []
-        while len(out) < n:
-            batch = await asyncio.wait_for(consumer.getmany(timeout_ms=500), 30)
-            for records in batch.values():
-                out.extend(records)
-        return out
-    finally:
-        await consumer.stop()
-
-
 async def test_the_campaigns_topic_plans_requests_and_dead_letters_malformed_ones(
     settings: Settings, namespace: str, people: dict[str, str]
 ) -> None:
@@ -236,9 +218,9 @@ async def test_the_campaigns_topic_plans_requests_and_dead_letters_malformed_one
     assert metric(registry, "portrait_campaign_rejected_total", reason="bad_campaign_id") == 1
     assert metric(registry, "portrait_campaign_rejected_total", reason="not_json") == 1
 
-    letters = await consume_all(settings, TOPIC_CAMPAIGNS_DLQ, 2)
-    assert [r.value for r in letters] == [b'{"campaign_id": "bad id"}', b"not json"]
-    reasons = [dict(r.headers)[HEADER_PREFIX + "reason"] for r in letters]
+    letters = await read_topic(settings, TOPIC_CAMPAIGNS_DLQ, 2)
+    assert [value for value, _ in letters] == [b'{"campaign_id": "bad id"}', b"not json"]
+    reasons = [headers[HEADER_PREFIX + "reason"] for _, headers in letters]
     assert reasons == [b"bad_campaign_id", b"not_json"]
 
 

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
-
 import pytest
-from aiokafka import AIOKafkaConsumer
 
 from profiles.constants import TOPIC_DLQ
 from profiles.model import ProfileModel
@@ -16,6 +13,7 @@ from tests.integration.helpers import (
     load_states,
     metric,
     produce,
+    read_topic,
     running_worker,
     wait_for_count,
     wait_until,
@@ -33,27 +31,6 @@ BAD = {
     b'{"event_id": "x5", "type": "purchase", "user_id": "u", "ts": 1700000000000,'
     b' "properties": {"price": "12.50"}}': "bad_field",
 }
-
-
-async def read_dlq(settings: Settings, expected: int) -> list[tuple[bytes, dict[str, bytes]]]:
-    consumer = AIOKafkaConsumer(
-        settings.topic(TOPIC_DLQ),
-        bootstrap_servers=settings.kafka_bootstrap_servers,
-        auto_offset_reset="earliest",
-        enable_auto_commit=False,
-        group_id=settings.topics.prefix + "dlq-reader",
-    )
-    await consumer.start()
-    out: list[tuple[bytes, dict[str, bytes]]] = []
-    try:
-        async with asyncio.timeout(60):
-            while len(out) < expected:
-                batch = await consumer.getmany(timeout_ms=200)
-                for records in batch.values():
-                    out.extend((r.value, dict(r.headers)) for r in records)
-    finally:
-        await consumer.stop()
-    return out
 
 
 async def test_malformed_events_reach_dlq_with_reason_and_worker_keeps_running(
@@ -78,7 +55,7 @@ async def test_malformed_events_reach_dlq_with_reason_and_worker_keeps_running(
         for reason in set(BAD.values()):
             expected = sum(1 for r in BAD.values() if r == reason)
             assert metric(registry, "portrait_dlq_total", reason=reason) == expected, reason
-    letters = await read_dlq(settings, len(BAD))
+    letters = await read_topic(settings, TOPIC_DLQ, len(BAD))
     assert len(letters) == len(BAD)
     for value, headers in letters:
         assert value in BAD, "the DLQ keeps the original bytes"

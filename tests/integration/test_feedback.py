@@ -13,7 +13,7 @@ from typing import Any
 
 import orjson
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaProducer
 from prometheus_client import CollectorRegistry
 from redis.asyncio import Redis
 
@@ -32,7 +32,7 @@ from streams.feedback_decode import Feedback, Sent
 from streams.feedback_store import FeedbackStore
 from streams.recall import RecallRefresher, RecallTracker
 from streams.settings import Settings
-from tests.integration.helpers import DAY, T0, ev, metric, wait_until
+from tests.integration.helpers import DAY, T0, ev, metric, read_topic, wait_until
 from tests.integration.test_cli import portrait, service_env
 from triggers.config import TriggerConfig
 from triggers.model import Trigger, message
@@ -126,15 +126,7 @@ async def test_feedback_is_counted_once_under_redelivery(
             return metric(registry, "portrait_feedback_duplicates_total", status="opened") == 1
 
         await wait_until(all_seen, what="the duplicate opened feedback")
-        for kind, channel, status in series:
-            got = metric(
-                registry,
-                "portrait_trigger_feedback_total",
-                kind=kind,
-                channel=channel,
-                status=status,
-            )
-            assert got == 1, (kind, channel, status)
+        assert feedback_counts(registry, series) == [1] * len(series)
     expected = {
         "push:delivered": 1, "push:opened": 1, "push:converted": 1,
         "kind:cart_reminder:delivered": 1, "kind:cart_reminder:opened": 1,
@@ -153,16 +145,14 @@ async def test_feedback_is_counted_once_under_redelivery(
             return dups == len(messages)
 
         await wait_until(reread, what="every message read again")
-        for kind, channel, status in series:
-            got = metric(
-                registry,
-                "portrait_trigger_feedback_total",
-                kind=kind,
-                channel=channel,
-                status=status,
-            )
-            assert got == 0, (kind, channel, status)
+        assert feedback_counts(registry, series) == [0] * len(series)
     assert await counts_of(settings, user) == expected
+
+
+def feedback_counts(registry: Any, series: list[tuple[str, str, str]]) -> list[float]:
+    """``portrait_trigger_feedback_total`` for each (kind, channel, status)."""
+    name = "portrait_trigger_feedback_total"
+    return [metric(registry, name, kind=k, channel=c, status=s) for k, c, s in series]
 
 
 BAD = {
@@ -174,28 +164,6 @@ BAD = {
     b'{"trigger_id": "t1", "user_id": "u", "status": "opened", "at": "soon"}': "bad_timestamp",
     b'{"trigger_id": "t1", "user_id": "u", "status": "opened", "channel": "fax"}': "bad_field",
 }
-
-
-async def read_topic(
-    settings: Settings, topic: str, n: int
-) -> list[tuple[bytes, dict[str, bytes]]]:
-    consumer = AIOKafkaConsumer(
-        settings.topic(topic),
-        bootstrap_servers=settings.kafka_bootstrap_servers,
-        auto_offset_reset="earliest",
-        enable_auto_commit=False,
-        group_id=settings.topics.prefix + "reader",
-    )
-    await consumer.start()
-    out: list[tuple[bytes, dict[str, bytes]]] = []
-    try:
-        async with asyncio.timeout(60):
-            while len(out) < n:
-                for records in (await consumer.getmany(timeout_ms=200)).values():
-                    out.extend((r.value, dict(r.headers)) for r in records)
-    finally:
-        await consumer.stop()
-    return out
 
 
 async def test_malformed_feedback_goes_to_the_dlq_with_its_reason(
