@@ -31,9 +31,10 @@ from profiles.timeutil import HOUR_MS, hour_of_week
 from streams.campaign_report import CampaignMetrics, PlanProgress, PlanSummary
 from triggers.audience import tag_reader
 from triggers.campaign import KIND, Campaign, CampaignError
+from triggers.clock import QuietHours
 from triggers.config import TriggerConfig
 from triggers.model import Op, Schedule
-from triggers.slots import PopulationPeaks, QuietHours, send_time
+from triggers.slots import PopulationPeaks, send_time
 from triggers.store import TriggerStore
 
 CAMPAIGN_TOPICS: Final = (TOPIC_CAMPAIGNS, TOPIC_CAMPAIGNS_DLQ)

@@ -3,7 +3,9 @@ the next occurrence of a local time (pure; zoneinfo makes daylight-saving change
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from typing import Final
 from zoneinfo import ZoneInfo
 
 from profiles.timeutil import valid_zone
@@ -43,12 +45,33 @@ def next_local(now_ms: int, zone: str, minute: int) -> int:
     raise AssertionError("unreachable: a local time recurs within two days")
 
 
+DAY_MINUTES: Final = 1440
+
+
+@dataclass(frozen=True, slots=True)
+class QuietHours:
+    """Local minutes after midnight; ``start > end`` wraps midnight (22:00-08:00)."""
+
+    start_min: int
+    end_min: int
+
+    @classmethod
+    def of(cls, start_min: int | None, end_min: int) -> QuietHours | None:
+        """From ``PolicyConfig.quiet_start_min / quiet_end_min`` (None or empty: no quiet)."""
+        if start_min is None or start_min % DAY_MINUTES == end_min % DAY_MINUTES:
+            return None
+        return cls(start_min % DAY_MINUTES, end_min % DAY_MINUTES)
+
+    def covers(self, minute: int) -> bool:
+        if self.start_min < self.end_min:
+            return self.start_min <= minute < self.end_min
+        return minute >= self.start_min or minute < self.end_min
+
+
 def in_quiet(now_ms: int, zone: str, start: int | None, end: int) -> bool:
     """Whether ``now_ms`` lies in the quiet hours [start, end) local (wrapping past midnight)."""
-    if start is None or start == end:
-        return False
-    m = minute_of_day(now_ms, zone)
-    return start <= m < end if start < end else m >= start or m < end
+    quiet = QuietHours.of(start, end)
+    return quiet is not None and quiet.covers(minute_of_day(now_ms, zone))
 
 
 def calendar_starts(now_ms: int, zone: str) -> tuple[int, int]:

@@ -13,36 +13,15 @@ taken the first time.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Final
 from zoneinfo import ZoneInfo
 
 from profiles.timeutil import valid_zone
+from triggers.clock import QuietHours
 
-DAY_MINUTES: Final = 1440
 # Evening, lunch, morning commute: the population's peaks when nothing is known at all.
 DEFAULT_POPULATION_PEAKS: Final = (20, 12, 9)
-
-
-@dataclass(frozen=True, slots=True)
-class QuietHours:
-    """Local minutes after midnight; ``start > end`` wraps midnight (22:00-08:00)."""
-
-    start_min: int
-    end_min: int
-
-    @classmethod
-    def of(cls, start_min: int | None, end_min: int) -> QuietHours | None:
-        """From ``PolicyConfig.quiet_start_min / quiet_end_min`` (None or empty: no quiet)."""
-        if start_min is None or start_min % DAY_MINUTES == end_min % DAY_MINUTES:
-            return None
-        return cls(start_min % DAY_MINUTES, end_min % DAY_MINUTES)
-
-    def covers(self, minute: int) -> bool:
-        if self.start_min < self.end_min:
-            return self.start_min <= minute < self.end_min
-        return minute >= self.start_min or minute < self.end_min
 
 
 def _local(ts_ms: int, zone: ZoneInfo) -> datetime:

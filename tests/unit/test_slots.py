@@ -6,7 +6,8 @@ from datetime import datetime
 
 import pytest
 
-from triggers.slots import DEFAULT_POPULATION_PEAKS, PopulationPeaks, QuietHours, send_time
+from triggers.clock import QuietHours
+from triggers.slots import DEFAULT_POPULATION_PEAKS, PopulationPeaks, send_time
 
 H = 3_600_000
 QUIET = QuietHours(22 * 60, 8 * 60)
