@@ -1,30 +1,91 @@
-"""The ``portrait`` command: up, worker, simulate, profile get."""
+"""The ``portrait`` command: up, worker, simulate, profile get, replay, campaign and more.
+
+Every failure a person can meet ends here as one line on stderr and an exit code of the README's
+table (streams/errors.py words it): usage errors from the parser below included.
+"""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import logging
+import math
 import sys
-from collections.abc import Sequence
+import traceback
+from collections.abc import Callable, Sequence
+from typing import NoReturn
 
-from streams.settings import ConfigError, Settings
+from streams.errors import (
+    EXIT_BUG,
+    EXIT_INTERRUPTED,
+    EXIT_USAGE,
+    BootstrapLogFilter,
+    explain,
+)
+from streams.settings import Settings
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse with its usage errors in one line (the usage is one ``--help`` away)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"{self.prog}: {message} (see {self.prog} --help)\n")
+
+
+def number(
+    kind: Callable[[str], float], low: float, *, above: bool = False, high: float = math.inf
+) -> Callable[[str], float]:
+    """An argparse type: a finite ``kind`` number, at least ``low`` (more than, with ``above``)
+    and at most ``high``."""
+
+    def parse(text: str) -> float:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+        if not math.isfinite(value):
+            raise argparse.ArgumentTypeError(f"{text!r} is not a finite number")
+        if not (value > low if above else value >= low) or value > high:
+            bound = f"more than {low:g}" if above else f"at least {low:g}"
+            upto = f" and at most {high:g}" if math.isfinite(high) else ""
+            raise argparse.ArgumentTypeError(f"{text!r} must be {bound}{upto}")
+        return value
+
+    return parse
+
+
+COUNT = number(int, 1)
+POSITIVE = number(float, 0, above=True)
+NON_NEGATIVE = number(float, 0)
+SHARE = number(float, 0, high=1)
+
+
+def moment(text: str) -> str:
+    """An argparse type for --as-of / --now: RFC 3339 or epoch ms, checked here, kept as given."""
+    from profiles.events import Rejected
+    from streams.read import parse_as_of
+
+    try:
+        parse_as_of(text)
+    except Rejected as exc:
+        raise argparse.ArgumentTypeError(exc.detail) from None
+    return text
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="portrait", description="Streaming real-time user profiles")
+    p = Parser(prog="portrait", description="Streaming real-time user profiles")
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = p.add_subparsers(dest="command", required=True)
 
     up = sub.add_parser("up", help="embedded broker + Redis + worker (+ simulator)")
     up.add_argument("--simulate", action="store_true", help="also run the traffic simulator")
-    up.add_argument("--users", type=int, default=2000)
-    up.add_argument("--rate", type=float, default=300.0, help="simulated events per second")
-    up.add_argument("--bad-rate", type=float, default=0.002, help="share of malformed events")
+    up.add_argument("--users", type=COUNT, default=2000)
+    up.add_argument("--rate", type=POSITIVE, default=300.0, help="simulated events per second")
+    up.add_argument("--bad-rate", type=SHARE, default=0.002, help="share of malformed events")
     up.add_argument(
         "--for",
         dest="run_for",
-        type=float,
+        type=POSITIVE,
         default=None,
         help="stop after this many seconds (default: until Ctrl-C)",
     )
@@ -32,25 +93,25 @@ def _parser() -> argparse.ArgumentParser:
     worker = sub.add_parser("worker", help="consume events into profiles (configured services)")
     worker.add_argument(
         "--show-changes",
-        type=float,
+        type=NON_NEGATIVE,
         default=None,
         metavar="PER_S",
         help="log up to PER_S users per second whose tags changed",
     )
 
     sim = sub.add_parser("simulate", help="produce synthetic persona traffic")
-    sim.add_argument("--users", type=int, default=1000)
-    sim.add_argument("--rate", type=float, default=200.0)
-    sim.add_argument("--duration", type=float, default=None, help="seconds (default: forever)")
+    sim.add_argument("--users", type=COUNT, default=1000)
+    sim.add_argument("--rate", type=POSITIVE, default=200.0, help="events per second")
+    sim.add_argument("--duration", type=NON_NEGATIVE, help="seconds (default: forever)")
     sim.add_argument("--seed", type=int, default=42)
-    sim.add_argument("--bad-rate", type=float, default=0.0)
-    sim.add_argument("--time-scale", type=float, default=1.0)
+    sim.add_argument("--bad-rate", type=SHARE, default=0.0, help="share of malformed events")
+    sim.add_argument("--time-scale", type=POSITIVE, default=1.0)
 
     profile = sub.add_parser("profile", help="read profiles")
     psub = profile.add_subparsers(dest="profile_command", required=True)
     get = psub.add_parser("get", help="print one user's profile as JSON")
     get.add_argument("user_id")
-    get.add_argument("--as-of", default=None, help="RFC 3339 or epoch ms (default: now)")
+    get.add_argument("--as-of", type=moment, help="RFC 3339 or epoch ms (default: now)")
 
     formats = ("auto", "jsonl", "taobao", "rees46")  # streams.sources.FORMATS
     rep = sub.add_parser("replay", help="replay an event log file into profiles (docs/replay.md)")
@@ -77,11 +138,9 @@ def _parser() -> argparse.ArgumentParser:
 
     cut = sub.add_parser("rfm-cutoffs", help="RFM cut-offs from the quantiles of a log's buyers")
     cut.add_argument("path", help="an event log, as for replay")
-    cut.add_argument(  # checked by the command: an unknown format is one line and exit 2
-        "--format", default="auto", metavar="{" + ",".join(formats) + "}", help="default: detected"
-    )
+    cut.add_argument("--format", choices=formats, default="auto", help="default: detected")
     cut.add_argument(
-        "--as-of", default=None, help="RFC 3339 or epoch ms (default: the log's last event)"
+        "--as-of", type=moment, help="RFC 3339 or epoch ms (default: the log's last event)"
     )
 
     from streams.campaign_cli import add_parser as add_campaign_parser
@@ -91,21 +150,39 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    """Run one command; its exit code (README, "Exit codes")."""
+    try:
+        args = _parser().parse_args(argv)  # usage errors: Parser.error, one line and exit 2
+    except SystemExit as done:  # also --help: returned, as every other exit code
+        return done.code if isinstance(done.code, int) else EXIT_USAGE
+    _logging(args.verbose)
+    name = f"portrait {args.command}" + (" get" if args.command == "profile" else "")
+    settings: Settings | None = None
+    try:
+        settings = Settings.from_env()
+        return _dispatch(args, settings)
+    except KeyboardInterrupt:
+        return EXIT_INTERRUPTED
+    except Exception as exc:
+        s = settings or Settings()
+        known = explain(exc, kafka=s.kafka_bootstrap_servers, redis_url=s.redis_url,
+                        config_path=s.config_path)  # fmt: skip
+        if known is None:
+            print(f"{name}: internal error (a bug; please report it):", file=sys.stderr)
+            traceback.print_exc()
+            return EXIT_BUG
+        print(f"{name}: {known[0]}", file=sys.stderr)
+        return known[1]
+
+
+def _logging(verbose: bool) -> None:
     logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
+        level=logging.DEBUG if verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     for noisy in ("aiokafka", "faust", "mode", "kafka"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
-    try:
-        settings = Settings.from_env()
-        return _dispatch(args, settings)
-    except ConfigError as exc:
-        print(f"portrait: configuration error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        return 130
+    logging.getLogger("aiokafka").addFilter(BootstrapLogFilter())  # aiokafka.client's logger
 
 
 def _dispatch(args: argparse.Namespace, settings: Settings) -> int:

@@ -15,11 +15,12 @@ from itertools import accumulate
 from pathlib import Path
 from typing import Final, NamedTuple, TypeVar
 
-from profiles.events import Rejected, parse_ts
 from profiles.model import ModelConfig, ProfileModel, State
 from profiles.timeutil import rfc3339
 from profiles.wire import decode
+from streams.errors import CommandError, NotFound
 from streams.progress import Progress
+from streams.read import parse_as_of
 from streams.sources import FORMATS, detect_format, scan
 
 N = TypeVar("N", int, float)
@@ -27,8 +28,8 @@ Cuts = tuple[list[int], list[int], list[float]]  # recency_days, frequency_order
 NAMES: Final = ("recency_days", "frequency_orders", "monetary_spend")
 
 
-class CutoffsError(Exception):
-    """No cut-offs (no such file, unknown format, bad --as-of, no buyers): exit 2."""
+class CutoffsError(CommandError):
+    """No cut-offs from this input (no such file, unknown format): exit 2."""
 
 
 class Buyers(NamedTuple):
@@ -134,19 +135,13 @@ def warnings(cuts: Cuts, found: Buyers) -> list[str]:
 def rfm_cutoffs_main(
     path: Path, fmt: str = "auto", as_of: str | None = None, config: ModelConfig | None = None
 ) -> int:
-    """``portrait rfm-cutoffs PATH [--format F] [--as-of TIME]``: 0, or 2 with one line."""
-    try:
-        as_of_ms = None if as_of is None else parse_ts(int(as_of) if as_of.isdigit() else as_of)
-        model, states, newest = profiles(path, fmt, config)
-        found = buyers(model, states, as_of_ms if as_of_ms is not None else newest or 0)
-        if not found.days:
-            raise CutoffsError(f"{path}: no buyers (no user with a purchase), no cut-offs")
-    except Rejected as exc:  # only parse_ts raises it
-        print(f"portrait rfm-cutoffs: --as-of: {exc.detail}", file=sys.stderr)
-        return 2
-    except (CutoffsError, OSError) as exc:
-        print(f"portrait rfm-cutoffs: {exc}", file=sys.stderr)
-        return 2
+    """``portrait rfm-cutoffs PATH [--format F] [--as-of TIME]``: 0; :class:`CutoffsError`
+    (exit 2) for input it cannot read, :class:`NotFound` (exit 1) for a log without buyers."""
+    as_of_ms = None if as_of is None else parse_as_of(as_of)
+    model, states, newest = profiles(path, fmt, config)
+    found = buyers(model, states, as_of_ms if as_of_ms is not None else newest or 0)
+    if not found.days:
+        raise NotFound(f"{path}: no buyers (no user with a purchase), no cut-offs")
     cuts = cutoffs(found)
     for warning in warnings(cuts, found):
         print(f"portrait rfm-cutoffs: warning: {warning}", file=sys.stderr)

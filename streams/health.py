@@ -22,6 +22,8 @@ from wsgiref.simple_server import WSGIRequestHandler, make_server
 from prometheus_client import CollectorRegistry, make_wsgi_app
 from prometheus_client.exposition import ThreadingWSGIServer
 
+from streams.errors import MetricsPortError
+
 LIVENESS_PATH = "/healthz"
 READINESS_PATH = "/readyz"
 STALE_AFTER_S = 30.0  # no heartbeat for this long: the event loop is stuck
@@ -88,7 +90,11 @@ def serve(
     registry: CollectorRegistry, port: int, addr: str = "0.0.0.0", health: Health | None = None
 ) -> int:
     """Serve ``/metrics`` (and the probes when ``health`` is given) on ``port`` in a daemon
-    thread; 0 picks a free port. Returns the bound port."""
-    httpd = make_server(addr, port, make_app(registry, health), ThreadingWSGIServer, _Quiet)
+    thread; 0 picks a free port. Returns the bound port; :class:`MetricsPortError` when the
+    port cannot be bound."""
+    try:
+        httpd = make_server(addr, port, make_app(registry, health), ThreadingWSGIServer, _Quiet)
+    except OSError as exc:
+        raise MetricsPortError(port, exc.strerror or str(exc)) from exc
     threading.Thread(target=httpd.serve_forever, name="metrics-http", daemon=True).start()
     return int(httpd.server_port)

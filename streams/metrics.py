@@ -11,6 +11,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, star
 from profiles.events import EVENT_TYPES, REJECT_REASONS
 from profiles.model import Outcome
 from streams.census import CensusMetrics
+from streams.errors import MetricsPortError
 from streams.freshness import TagFreshness
 from streams.lag import LagMetrics
 from streams.processor import APPLY_ERROR, BatchStats
@@ -160,6 +161,10 @@ class WorkerMetrics:
 
 
 def serve(registry: CollectorRegistry, port: int, addr: str = "0.0.0.0") -> int:
-    """Expose ``/metrics`` on ``port`` (0 picks a free port); return the bound port."""
-    server, _thread = start_http_server(port, addr=addr, registry=registry)
+    """Expose ``/metrics`` on ``port`` (0 picks a free port); return the bound port.
+    :class:`MetricsPortError` when the port cannot be bound (taken, privileged)."""
+    try:
+        server, _thread = start_http_server(port, addr=addr, registry=registry)
+    except OSError as exc:
+        raise MetricsPortError(port, exc.strerror or str(exc)) from exc
     return int(server.server_port)

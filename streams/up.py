@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 
 from streams.embedded import Services, embedded_services, free_port
+from streams.errors import CommandError
 from streams.settings import Settings
 from streams.topics import WORKER_TOPICS, ensure_topics
 
@@ -51,10 +52,13 @@ def up_main(settings: Settings, args: argparse.Namespace) -> int:
             ]
             children.append(_spawn("simulator", sim_args, services, config))
         try:
-            _supervise(children, args.run_for)
+            failed = _supervise(children, args.run_for)
         finally:
             for child in children:
                 _terminate(child)
+    if failed is not None:  # its own one-line reason is above
+        name = "worker" if failed is children[0] else "simulator"
+        raise CommandError(f"the {name} exited with {failed.returncode}; its reason is above")
     return 0
 
 
@@ -84,21 +88,24 @@ def _spawn(
     return subprocess.Popen([sys.executable, "-m", "streams.cli", *argv], env=env)
 
 
-def _supervise(children: list[subprocess.Popen[bytes]], run_for: float | None) -> None:
+def _supervise(
+    children: list[subprocess.Popen[bytes]], run_for: float | None
+) -> subprocess.Popen[bytes] | None:
+    """Wait for Ctrl-C, ``run_for`` seconds or a child's exit; the child that failed, if any."""
     deadline = None if run_for is None else time.monotonic() + run_for
     previous = signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
         while deadline is None or time.monotonic() < deadline:
             for child in children:
                 if child.poll() is not None:
-                    level = logging.INFO if child.returncode == 0 else logging.ERROR
-                    log.log(level, "%s exited with %s; stopping", child.args, child.returncode)
-                    return
+                    log.info("%s exited with %s; stopping", child.args, child.returncode)
+                    return child if child.returncode != 0 else None
             time.sleep(0.2)
     except KeyboardInterrupt:
         print("# stopping", flush=True)
     finally:
         signal.signal(signal.SIGTERM, previous)
+    return None
 
 
 def _terminate(child: subprocess.Popen[bytes], grace: float = 10.0) -> None:
