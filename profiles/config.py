@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Final
 
+from profiles.events import MAX_TS, MIN_TS, TimeBounds
 from profiles.timeutil import DAY_MS
 
 DEFAULT_AFFINITY_WEIGHTS: Final[Mapping[str, float]] = MappingProxyType(
@@ -68,11 +69,18 @@ class ModelConfig:
     price_band_high: float = 1.25
     rfm: RfmConfig = field(default_factory=RfmConfig)
     layers: LayerConfig = field(default_factory=LayerConfig)
+    min_event_time_ms: int = MIN_TS  # events outside [min, max) are dead-lettered
+    max_event_time_ms: int = MAX_TS
 
     def __post_init__(self) -> None:
+        TimeBounds(self.min_event_time_ms, self.max_event_time_ms)  # raises when out of order
         if self.bucket_days < 180:
             raise ValueError("bucket_days must be at least 180 (the longest window)")
         if self.affinity_half_life_ms <= 0 or self.active_hours_half_life_ms <= 0:
             raise ValueError("half-lives must be positive")
         if not self.price_band_low <= self.price_band_high:
             raise ValueError("price_band_low must not exceed price_band_high")
+
+    @property
+    def time_bounds(self) -> TimeBounds:
+        return TimeBounds(self.min_event_time_ms, self.max_event_time_ms)

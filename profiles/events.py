@@ -7,12 +7,16 @@ spec names and Segment's own envelope (``messageId``, ``userId``, ``anonymousId`
 
 from __future__ import annotations
 
+import math
 import re
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
 import msgspec
 import orjson
+
+from profiles.timeutil import rfc3339
 
 EVENT_TYPES: Final = frozenset(
     {
@@ -47,9 +51,35 @@ SEGMENT_NAMES: Final[dict[str, str]] = {
 TRAIT_NAMES: Final = ("gender", "birth_year", "city", "occupation", "income_band", "marital_status")
 CONTEXT_NAMES: Final = ("device", "os", "channel", "timezone")
 
-# Timestamps outside [2000-01-01, 2100-01-01) are rejected as nonsense.
-MIN_TS: Final = 946_684_800_000
-MAX_TS: Final = 4_102_444_800_000
+# Event times are epoch milliseconds inside configurable bounds (profile.min_event_time and
+# max_event_time). The defaults accept any honest history since the epoch; the states measure
+# time from it, so no bound may lie before it.
+MIN_TS: Final = 0  # 1970-01-01T00:00:00Z
+MAX_TS: Final = 4_102_444_800_000  # 2100-01-01T00:00:00Z (excluded)
+# A number of smaller magnitude may be seconds: 1e11 ms is 1973-03-03, 1e11 s the year 5138.
+# Such a number is refused when, read as seconds, it would be a time inside the bounds.
+SECONDS_LIKE: Final = 100_000_000_000
+
+
+@dataclass(frozen=True, slots=True)
+class TimeBounds:
+    """The event times accepted: ``min_ms <= ts < max_ms`` (epoch ms, UTC)."""
+
+    min_ms: int = MIN_TS
+    max_ms: int = MAX_TS
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.min_ms < self.max_ms:
+            raise ValueError("event time bounds must satisfy 1970-01-01 <= min < max")
+
+    @property
+    def plain_min(self) -> int:
+        """Integers from here up to ``max_ms`` are plain milliseconds (the fast path)."""
+        return max(self.min_ms, SECONDS_LIKE)
+
+
+DEFAULT_BOUNDS: Final = TimeBounds()
+_MAGNITUDES: Final = ((1e-3, "microseconds"), (1e-6, "nanoseconds"))
 
 # Profiles of anonymous visitors are keyed by this prefix + anonymous_id.
 ANON_PREFIX: Final = "anon:"
@@ -76,9 +106,22 @@ class Rejected(ValueError):
     people. The dead-letter topics carry both."""
 
     def __init__(self, reason: str, detail: str) -> None:
+        detail = one_line(detail)
         super().__init__(f"{reason}: {detail}")
         self.reason = reason
         self.detail = detail
+
+
+MAX_DETAIL: Final = 300
+
+
+def one_line(text: str) -> str:
+    """``text`` fit for a log line and a Kafka header: what is not printable (line breaks,
+    control characters, lone surrogates) escaped, and at most :data:`MAX_DETAIL` characters,
+    so that a hostile 100 KB value is never echoed whole."""
+    if not text.isprintable():
+        text = text.encode("unicode_escape").decode("ascii")
+    return text if len(text) <= MAX_DETAIL else text[: MAX_DETAIL - 3] + "..."
 
 
 class Event(msgspec.Struct, gc=False):
@@ -106,7 +149,7 @@ class Event(msgspec.Struct, gc=False):
     traits: dict[str, Any] | None = None
 
 
-def decode(raw: bytes | bytearray | memoryview | str) -> Event:
+def decode(raw: bytes | bytearray | memoryview | str, bounds: TimeBounds = DEFAULT_BOUNDS) -> Event:
     """Parse and validate one message value; raise :class:`Rejected` with a reason."""
     try:
         obj = orjson.loads(raw)
@@ -114,16 +157,16 @@ def decode(raw: bytes | bytearray | memoryview | str) -> Event:
         raise Rejected("invalid_json", str(exc)) from None
     if not isinstance(obj, dict):
         raise Rejected("not_an_object", f"top level is {type(obj).__name__}")
-    return from_dict(obj)
+    return from_dict(obj, bounds)
 
 
-def from_dict(obj: dict[str, Any]) -> Event:
+def from_dict(obj: dict[str, Any], bounds: TimeBounds = DEFAULT_BOUNDS) -> Event:
     event_id = obj.get("event_id") or obj.get("messageId")
     if type(event_id) is not str or not event_id:
         raise Rejected("missing_event_id", "event_id must be a non-empty string")
     etype = _event_type(obj)
     user_id = _user_id(obj)
-    ts = parse_ts(obj.get("ts", obj.get("timestamp")))
+    ts = parse_ts(obj.get("ts", obj.get("timestamp")), bounds)
     props = _mapping(obj, "properties")
     item_id = category = brand = order_id = query = coupon = None
     price = revenue = None
@@ -148,8 +191,17 @@ def from_dict(obj: dict[str, Any]) -> Event:
 
 
 def declared_traits(declared: dict[str, Any]) -> dict[str, Any] | None:
-    """The contract's traits of an identify event, without the absent ones; None if none."""
-    return {k: declared[k] for k in TRAIT_NAMES if declared.get(k) is not None} or None
+    """The contract's traits of an identify event, without the absent ones; None if none.
+    Each has its schema type: a string, and ``birth_year`` a whole number from 1900 to 2100
+    (anything else, such as a nested object or a 30-digit number, would be stored as is)."""
+    traits = {k: declared[k] for k in TRAIT_NAMES if declared.get(k) is not None}
+    for name, value in traits.items():
+        if name != "birth_year":
+            if type(value) is not str:
+                raise Rejected("bad_field", f"traits.{name} must be a string")
+        elif type(value) is not int or not 1900 <= value <= 2100:
+            raise Rejected("bad_field", "traits.birth_year must be a whole number 1900..2100")
+    return traits or None
 
 
 def _flat_context(ctx: dict[str, Any]) -> dict[str, Any]:
@@ -218,19 +270,43 @@ def _as_id(value: object, key: str) -> str:
     raise Rejected("bad_field", f"{key} must be a string")
 
 
-def parse_ts(value: object) -> int:
+def parse_ts(value: object, bounds: TimeBounds = DEFAULT_BOUNDS) -> int:
     """Epoch milliseconds (int or float) or an RFC 3339 string -> epoch ms UTC."""
     if isinstance(value, bool) or value is None:
         raise Rejected("bad_timestamp", "ts is required (epoch ms or RFC 3339)")
     if isinstance(value, int | float):
+        if isinstance(value, float) and not math.isfinite(value):
+            raise Rejected("bad_timestamp", f"ts {value!r} is not a finite number")
         ms = int(value)
+        if abs(ms) < SECONDS_LIKE and _inside(ms * 1_000, bounds):
+            raise Rejected("bad_timestamp", f"ts {ms} looks like seconds; epoch ms expected")
     elif isinstance(value, str):
         ms = _rfc3339_ms(value)
     else:
         raise Rejected("bad_timestamp", f"ts has type {type(value).__name__}")
-    if not MIN_TS <= ms < MAX_TS:
-        raise Rejected("bad_timestamp", f"ts {value!r} is outside 2000..2100 (epoch ms expected)")
+    if not _inside(ms, bounds):
+        raise Rejected("bad_timestamp", _outside(value, ms, bounds))
     return ms
+
+
+def _inside(ms: float, bounds: TimeBounds) -> bool:
+    return bounds.min_ms <= ms < bounds.max_ms
+
+
+def _outside(value: object, ms: int, bounds: TimeBounds) -> str:
+    shown = _short(value)
+    if not isinstance(value, str):
+        for factor, unit in _MAGNITUDES:
+            if _inside(ms * factor, bounds):
+                return f"ts {shown} looks like {unit}; epoch ms expected"
+    low, high = rfc3339(bounds.min_ms), rfc3339(bounds.max_ms)
+    return f"ts {shown} is outside {low}..{high} (profile.min_event_time, max_event_time)"
+
+
+def _short(value: object) -> str:
+    """A value as shown in a one-line reason: never a 100 KB string or a 5,000-digit number."""
+    text = repr(value) if not isinstance(value, int) or abs(value) < 10**30 else "<huge number>"
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 _RFC3339: Final = re.compile(
@@ -242,11 +318,13 @@ _MS: Final = timedelta(milliseconds=1)
 
 def _rfc3339_ms(value: str) -> int:
     if _RFC3339.match(value) is None:
-        raise Rejected("bad_timestamp", f"ts {value!r} is not RFC 3339 with a UTC offset")
+        raise Rejected("bad_timestamp", f"ts {_short(value)} is not RFC 3339 with a UTC offset")
     try:
         parsed = datetime.fromisoformat(value.upper().replace("Z", "+00:00"))
     except ValueError:
-        raise Rejected("bad_timestamp", f"ts {value!r} is not a valid date and time") from None
+        raise Rejected(
+            "bad_timestamp", f"ts {_short(value)} is not a valid date and time"
+        ) from None
     return (parsed - _EPOCH) // _MS  # exact integer arithmetic: no float rounding
 
 

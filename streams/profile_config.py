@@ -7,6 +7,7 @@ Durations are written like ``24h`` or ``30d``; ``price_reference`` names a JSON 
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final
 
@@ -24,6 +25,7 @@ _DURATIONS: Final = {
     "active_hours_half_life": "active_hours_half_life_ms",
 }
 _RFM_KEYS: Final = ("recency_days", "frequency_orders", "monetary_spend")
+_INSTANTS: Final = {"min_event_time": "min_event_time_ms", "max_event_time": "max_event_time_ms"}
 
 
 def model_config(raw: object) -> ModelConfig:
@@ -35,6 +37,8 @@ def model_config(raw: object) -> ModelConfig:
     for key, value in raw.items():
         if key in _DURATIONS:
             converted[_DURATIONS[key]] = _duration(key, value)
+        elif key in _INSTANTS:
+            converted[_INSTANTS[key]] = _instant(key, value)
         elif key == "price_reference":
             converted[key] = None if value is None else _price_reference(str(value))
         elif key == "affinity_weights":
@@ -68,6 +72,23 @@ def _duration(key: str, value: Any) -> int:
         return parse_duration_ms(value)
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"profile.{key}: {exc}") from exc
+
+
+def _instant(key: str, value: Any) -> int:
+    """An RFC 3339 time (YAML may hand it over as a datetime) or epoch milliseconds."""
+    if isinstance(value, datetime):
+        stamp = value if value.tzinfo else value.replace(tzinfo=UTC)
+        return int(stamp.timestamp() * 1000)
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, str):
+        try:
+            parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            parsed = None
+        if parsed is not None and parsed.tzinfo is not None:
+            return int(parsed.timestamp() * 1000)
+    raise ConfigError(f"profile.{key}: expected an RFC 3339 time with a UTC offset or epoch ms")
 
 
 def _weights(value: object) -> dict[str, float]:

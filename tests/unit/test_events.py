@@ -16,12 +16,14 @@ from profiles.events import (
     SEGMENT_NAMES,
     Event,
     Rejected,
+    TimeBounds,
     decode,
     parse_ts,
 )
+from profiles.wire import decode as wire_decode
 
 TS = 1_714_564_800_000  # 2024-05-01T12:00:00Z
-MIN_TS = 946_684_800_000  # 2000-01-01T00:00:00Z
+MIN_TS = 100_000_000_000  # 1973-03-03T09:46:40Z: the smallest epoch-ms number read as such
 MAX_TS = 4_102_444_800_000  # 2100-01-01T00:00:00Z (excluded)
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -70,8 +72,14 @@ def rejected_reason(value: bytes | str) -> str:
         # range edges
         (raw(ts=MIN_TS), {"ts": MIN_TS}),
         (raw(ts=MAX_TS - 1), {"ts": MAX_TS - 1}),
-        (raw(ts="2000-01-01T00:00:00Z"), {"ts": MIN_TS}),
+        (raw(ts="1970-01-01T00:00:00Z"), {"ts": 0}),
         (raw(ts="2099-12-31T23:59:59.999Z"), {"ts": MAX_TS - 1}),
+        # honest history of the late 1990s (a retail log of 1998)
+        (raw(ts=889_000_000_000), {"ts": 889_000_000_000}),
+        (raw(ts="1999-12-31T23:59:59.999Z"), {"ts": 946_684_799_999}),
+        (raw(ts="2000-01-01T00:30:00+01:00"), {"ts": 946_683_000_000}),
+        # too small to be seconds of a time inside the bounds: epoch ms of 1971
+        (raw(ts=50_000_000_000), {"ts": 50_000_000_000}),
         # anonymous ids are prefixed so they never collide with a real user id
         (raw(user_id=DROP, anonymous_id="a-9"), {"user_id": "anon:a-9"}),
         (raw(user_id="", anonymous_id="a-9"), {"user_id": "anon:a-9"}),
@@ -241,11 +249,11 @@ def test_decode_accepts_buffer_types(convert: Any) -> None:
         (raw(ts=1_714_564_800_000_000), "bad_timestamp"),  # microseconds
         (raw(ts=-1), "bad_timestamp"),
         (raw(ts=0), "bad_timestamp"),
-        (raw(ts=MIN_TS - 1), "bad_timestamp"),
+        (raw(ts=4_102_444_799), "bad_timestamp"),  # seconds of 2099
         (raw(ts=MAX_TS), "bad_timestamp"),
-        (raw(ts="1999-12-31T23:59:59.999Z"), "bad_timestamp"),
+        (raw(ts="1969-12-31T23:59:59.999Z"), "bad_timestamp"),  # states count from the epoch
         (raw(ts="2100-01-01T00:00:00Z"), "bad_timestamp"),
-        (raw(ts="2000-01-01T00:30:00+01:00"), "bad_timestamp"),  # 1999 in UTC
+        (raw(ts=889_000_000_000_000_000), "bad_timestamp"),  # nanoseconds
         (raw(ts="2024-05-01T12:00:00"), "bad_timestamp"),  # no offset: ambiguous
         (raw(ts="2024-05-01"), "bad_timestamp"),
         (raw(ts="2024-05-01T24:00:00Z"), "bad_timestamp"),
@@ -533,7 +541,10 @@ def test_parse_ts(value: object, expected: int) -> None:
         "2024-05-01T12:00:00",
         1_714_564_800,
         MAX_TS,
-        MIN_TS - 1,
+        -1,
+        float("inf"),
+        float("nan"),
+        "1969-12-31T23:59:59Z",
         [],
         {},
     ],
@@ -560,3 +571,53 @@ def test_rfc3339_and_epoch_ms_agree(ms: int, offset_minutes: int) -> None:
     local = utc.astimezone(timezone(timedelta(minutes=offset_minutes)))
     text = local.isoformat(timespec="milliseconds").replace("+00:00", "Z")
     assert parse_ts(text) == parse_ts(ms) == ms
+
+
+@pytest.mark.parametrize(
+    "value,detail",
+    [
+        (1_714_564_800, "ts 1714564800 looks like seconds; epoch ms expected"),
+        (1_714_564_800_000_000, "ts 1714564800000000 looks like microseconds; epoch ms expected"),
+        (1_714_564_800_000_000_000, "looks like nanoseconds; epoch ms expected"),
+        ("1969-12-31T23:59:59Z", "is outside 1970-01-01T00:00:00.000Z..2100-01-01T00:00:00.000Z"),
+        ("x" * 100_000, "ts 'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx... is not RFC 3339"),
+        (float("inf"), "ts inf is not a finite number"),
+    ],
+)
+def test_bad_timestamps_say_why_in_one_short_line(value: object, detail: str) -> None:
+    with pytest.raises(Rejected) as info:
+        parse_ts(value)
+    assert detail in info.value.detail
+    assert "\n" not in info.value.detail and len(info.value.detail) < 200
+
+
+@pytest.mark.parametrize(
+    "bounds,value,accepted",
+    [
+        # a log of 1998 with the bound moved up: refused, however honest
+        (TimeBounds(946_684_800_000, MAX_TS), 889_000_000_000, False),
+        (TimeBounds(946_684_800_000, MAX_TS), 946_684_800_000, True),
+        # an upper bound of 2030: a far-future stamp is refused, 2029 is fine
+        (TimeBounds(0, 1_893_456_000_000), 1_893_456_000_000, False),
+        (TimeBounds(0, 1_893_456_000_000), 1_861_920_000_000, True),
+        # bounds that leave no seconds reading inside them: 4e9 is plain ms of 1970-02-16
+        (TimeBounds(0, 10**12), 4_000_000_000, True),
+        (TimeBounds(0, 5 * 10**12), 4_000_000_000, False),  # 4e9 s = 2096: looks like seconds
+    ],
+)
+def test_event_time_bounds_are_configurable(bounds: TimeBounds, value: int, accepted: bool) -> None:
+    message = raw(ts=value)
+    if accepted:
+        assert decode(message, bounds).ts == wire_decode(message, bounds).ts == value
+    else:
+        for decoder in (decode, wire_decode):
+            with pytest.raises(Rejected) as info:
+                decoder(message, bounds)
+            assert info.value.reason == "bad_timestamp"
+
+
+def test_bounds_before_the_epoch_or_out_of_order_are_refused() -> None:
+    with pytest.raises(ValueError):
+        TimeBounds(-1, MAX_TS)
+    with pytest.raises(ValueError):
+        TimeBounds(MAX_TS, MAX_TS)
