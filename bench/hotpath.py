@@ -62,6 +62,7 @@ class FakeRecord:
     offset: int
     key: bytes | None
     value: bytes | None
+    timestamp: int = -1
 
 
 def batches(args: argparse.Namespace, ns: str, topic: str) -> list[Batch]:

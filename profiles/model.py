@@ -3,8 +3,10 @@
 A profile state is a dict: one sub-state per aggregator plus bookkeeping:
 
 ``o``   ``{fence id: offset}`` of the last applied record per partition (the write fence)
-``d``   ``{day: bytes}``, 8-byte digests of the event ids seen that day (the dedupe window)
+``d``   ``{day: bytes}``, 6-byte digests of the event ids that *arrived* that day (the dedupe
+        window: producer retries happen in arrival time, whatever the event's own time)
 ``x``   the newest event time applied (the user's stream time)
+``xa``  the newest arrival time (Kafka record timestamp; the event time where there is none)
 ``cd``  the newest day at the last compaction
 ``ch``  ``{code: [value, seconds]}``: recorded tags and when they last changed (profiles/changes)
 
@@ -102,7 +104,7 @@ class ProfileModel:
         return codec.decode(self._template)
 
     def _build_initial(self) -> State:
-        state: State = {"v": 2, "o": {}, "d": {}, "x": 0, "cd": 0}
+        state: State = {"v": 2, "o": {}, "d": {}, "x": 0, "xa": 0, "cd": 0}
         state["ch"] = self.changes.initial_log()
         for agg in self.aggregators:
             state[agg.key] = agg.initial()
@@ -113,13 +115,23 @@ class ProfileModel:
     def decode(self, blob: bytes | bytearray | memoryview) -> State:
         """A stored state, ready for :meth:`apply_event` and :meth:`settle`."""
         state = codec.decode(blob)
+        if "xa" not in state:  # written before the window was kept by arrival
+            state["xa"] = state["x"]
         state[TAGS_KEY] = self.changes.current(state)
         return state
 
     def apply_event(
-        self, state: State, event: Event, partition: int | str = -1, offset: int = -1
+        self,
+        state: State,
+        event: Event,
+        partition: int | str = -1,
+        offset: int = -1,
+        arrival: int | None = None,
     ) -> Outcome:
-        """Apply one event unless the fence or the dedupe window says it was seen."""
+        """Apply one event unless the fence or the dedupe window says it was seen.
+
+        ``arrival`` is when the record reached Kafka (its timestamp, which a replay of the topic
+        reproduces); without one the event's own time stands in for it."""
         if offset >= 0:
             fences = state["o"]
             pkey = str(partition)
@@ -135,8 +147,11 @@ class ProfileModel:
                     return DUPLICATE
                 at = blob.find(digest, at + 1)
         ts = event.ts
-        day = ts // DAY_MS
+        at = ts if arrival is None or arrival < 0 else arrival
+        day = at // DAY_MS
         seen[day] = seen.get(day, b"") + digest
+        if at > state["xa"]:
+            state["xa"] = at
         newest = state["x"]
         if ts > newest:
             newest = state["x"] = ts
@@ -151,30 +166,36 @@ class ProfileModel:
         age out until that day changes: the full pass runs only then (or when the dedupe window
         is over its size), and its result is the same whatever the batching.
         """
+        self._forget(state)
         newest = state["x"]
         day = newest // DAY_MS
-        seen: dict[int, bytes] = state["d"]
-        ids = sum(len(b) for b in seen.values()) // _DIGEST
-        if ids <= self.config.dedupe_max_ids:
-            if state["cd"] == day:
-                return state
-            first = state["r"][0]
-            if first is not None and first // DAY_MS >= window_start(newest, self._dedupe_days):
-                # the whole history lies inside the shortest horizon (a new user, mostly):
-                # nothing can be dropped; decayed scores keep their older reference day
-                state["cd"] = day
-                return state
+        if state["cd"] == day:
+            return state
         state["cd"] = day
+        first = state["r"][0]
+        if first is not None and first // DAY_MS >= window_start(newest, self._dedupe_days):
+            # the whole history lies inside the shortest horizon (a new user, mostly): nothing
+            # can be dropped; decayed scores keep their older reference day
+            return state
         for agg in self.aggregators:
             state[agg.key] = agg.compact(state[agg.key], newest)
-        horizon = window_start(newest, self._dedupe_days)
-        kept = {d: seen[d] for d in sorted(seen, reverse=True) if d >= horizon}
+        return state
+
+    def _forget(self, state: State) -> None:
+        """Keep the dedupe window: the ids that arrived in the last ``dedupe_window`` (stretched
+        to a UTC midnight) before the newest arrival, at most ``dedupe_max_ids`` of them."""
+        seen: dict[int, bytes] = state["d"]
+        if not seen:
+            return
+        horizon = window_start(state["xa"], self._dedupe_days)
         budget = self.config.dedupe_max_ids * _DIGEST
+        if min(seen) >= horizon and sum(map(len, seen.values())) <= budget:
+            return
+        kept = {d: seen[d] for d in sorted(seen, reverse=True) if d >= horizon}
         for d, blob in kept.items():  # newest days first: the oldest ids go over the cap
             kept[d] = blob[-budget:] if budget > 0 else b""
             budget -= len(kept[d])
         state["d"] = {d: b for d, b in kept.items() if b}
-        return state
 
     def settle(self, state: State) -> dict[str, tuple[Any, Any]]:
         """End of a user's batch: compact, then record the tags that changed (as of the user's

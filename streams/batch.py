@@ -41,6 +41,11 @@ class Record(Protocol):
     def key(self) -> bytes | None: ...
     @property
     def value(self) -> bytes | None: ...
+    @property
+    def timestamp(self) -> int:
+        """When the record reached Kafka (epoch ms; -1 or None where unknown): the time the
+        dedupe window is kept by, since producer retries happen in arrival time."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)

@@ -69,6 +69,7 @@ class BatchProcessor:
         self.triggers = triggers
         self.cache: OrderedDict[str, State] = OrderedDict()
         self._latest_users: Collection[str] = ()
+        self._bounds = model.config.time_bounds
 
     def drop_cache(self) -> None:
         """Forget cached states (on partition revocation: Redis is the source of truth)."""
@@ -88,11 +89,12 @@ class BatchProcessor:
         prepared = Prepared(BatchStats(), [], [], self.clock())
         stats, letters = prepared.stats, prepared.letters
         by_user: dict[str, list[Located]] = {}
+        bounds = self._bounds
         for records in batch.values():
             stats.records += len(records)
             for record in records:
                 try:
-                    event = decode(record.value)  # type: ignore[arg-type]  # None: see _reject
+                    event = decode(record.value, bounds)  # type: ignore[arg-type]  # None: _reject
                 except Exception as exc:
                     self._reject(record, exc, letters, stats)
                     continue
@@ -142,13 +144,29 @@ class BatchProcessor:
         stats.rejected[reason] += 1
 
     async def _apply(self, by_user: dict[str, list[Located]], prepared: Prepared) -> None:
-        missing = [uid for uid in by_user if uid not in self.cache]
-        blobs = await self._retry("load", lambda: self.store.load_raw(missing)) if missing else {}
+        # The batch takes its users' cached states out of the cache *before* it awaits the
+        # load of the others: they are the batch's until it is written (DESIGN.md invariant 9).
+        # Left in the cache, the previous batch's trim, running meanwhile, could evict one, and
+        # that user would restart from nothing over its stored history.
+        cache = self.cache
+        owned = {uid: state for uid in by_user if (state := cache.pop(uid, None)) is not None}
+        missing = [uid for uid in by_user if uid not in owned]
+        try:
+            blobs = (
+                await self._retry("load", lambda: self.store.load_raw(missing)) if missing else {}
+            )
+        except BaseException:
+            cache.update(owned)  # not applied: still the newest states we have
+            raise
         stats, letters, writes = prepared.stats, prepared.letters, prepared.writes
         sample_every = max(1, stats.records // _TS_SAMPLE)
         for uid, located in by_user.items():
+            state = owned.get(uid)
             try:
-                write = self._apply_user(uid, located, blobs.get(uid), prepared, sample_every)
+                if state is None:
+                    blob = blobs.get(uid)
+                    state = self.model.decode(blob) if blob else self.model.initial()
+                write = self._apply_user(uid, located, state, prepared, sample_every)
             except Exception as exc:  # a bug or a corrupt stored state: isolate this user
                 log.exception("cannot apply %d events of user %r", len(located), uid)
                 self.cache.pop(uid, None)  # the stored state stays as it was
@@ -163,14 +181,11 @@ class BatchProcessor:
         self,
         uid: str,
         located: list[Located],
-        blob: bytes | None,
+        state: State,
         prepared: Prepared,
         sample_every: int,
     ) -> Write | None:
         stats = prepared.stats
-        state = self.cache.pop(uid, None)
-        if state is None:
-            state = self.model.decode(blob) if blob else self.model.initial()
         hook = self.triggers
         before = hook.before(state) if hook is not None else None
         applied: set[str] = set()
@@ -183,7 +198,7 @@ class BatchProcessor:
         for record, event in located:
             offset = record.offset
             late = event.ts < state["x"]
-            outcome = apply(state, event, record.partition, offset)
+            outcome = apply(state, event, record.partition, offset, record.timestamp)
             outcomes[(event.type, outcome)] += 1
             if record.key != key:
                 stats.key_mismatch += 1

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -14,6 +16,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from profiles import codec
 from profiles.model import ProfileModel, State
 from profiles.store import Write
+from profiles.timeutil import DAY_MS, HOUR_MS
 from streams.metrics import WorkerMetrics
 from streams.processor import BatchProcessor, BatchStats, DeadLetter, segment_label
 from streams.retry import Backoff, Stopping
@@ -33,6 +36,7 @@ class Rec:
     offset: int
     key: bytes | None
     value: bytes | None
+    timestamp: int = -1  # when it reached Kafka; -1: unknown (the event's own time stands in)
 
 
 class FakeStore:
@@ -495,3 +499,93 @@ async def test_out_of_order_events_are_counted_late_and_applied() -> None:
     third = await h.process(batch([event("view", "oli", T0 + 1)], first_offset=3))
     assert third.late == {}
     assert h.tags("oli")["views_total"] == 3 and h.tags("oli")["clicks_total"] == 1
+
+
+class GatedStore(FakeStore):
+    """A store whose next load waits until the test opens ``load_gate``: how the worker's
+    pipeline interleaves the next batch's load with the previous batch's write and trim."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.load_gate: asyncio.Event | None = None
+        self.load_started = asyncio.Event()
+
+    async def load_raw(self, user_ids: Sequence[str]) -> dict[str, bytes]:
+        if self.load_gate is not None:
+            self.load_started.set()
+            await self.load_gate.wait()
+        return await super().load_raw(user_ids)
+
+
+async def test_a_full_cache_never_restarts_a_user_of_the_batch_being_prepared() -> None:
+    """Issue 10, defect 1: prepare(N+1) counted ann as cached, then awaited the load of a
+    new user; meanwhile N's store trimmed the full cache and evicted ann, who restarted from
+    nothing, and the fence let that state replace her stored history."""
+    store = GatedStore()
+    h = harness(store, cache_max_users=2)
+    for offset in range(3):  # ann's history: three views
+        await h.process(batch([event("view", "ann")], first_offset=offset))
+    n = await h.processor.prepare(batch([event("view", "bo"), event("view", "cy")], 0, 3))
+    store.load_gate = asyncio.Event()
+    next_batch = asyncio.ensure_future(
+        h.processor.prepare(batch([event("view", "ann"), event("view", "dee")], 0, 5))
+    )
+    await store.load_started.wait()  # N+1 waits on the load of dee, ann counted as cached
+    await h.processor.store_prepared(n)  # N lands and trims the full cache meanwhile
+    store.load_gate.set()
+    await h.processor.store_prepared(await next_batch)
+    assert h.tags("ann")["views_total"] == 4
+    assert [h.tags(u)["views_total"] for u in ("bo", "cy", "dee")] == [1, 1, 1]
+
+
+async def test_a_load_that_fails_while_stopping_keeps_the_batchs_cached_states() -> None:
+    store = FakeStore()
+    h = harness(store)
+    await h.process(batch([event("view", "eve")], first_offset=0))
+    store.fail_loads, h.stop[0] = 1, True
+    with pytest.raises(Stopping):
+        await h.processor.prepare(batch([event("view", "eve"), event("view", "fay")], 0, 1))
+    assert list(h.processor.cache) == ["eve"]  # still the newest state of eve, unapplied
+    h.stop[0] = False
+    await h.process(batch([event("view", "eve"), event("view", "fay")], 0, 1))
+    assert h.tags("eve")["views_total"] == 2
+
+
+def arrived(records: dict[tuple[str, int], list[Rec]], at: int) -> dict[tuple[str, int], list[Rec]]:
+    """The same records, stamped by Kafka at ``at`` (epoch ms)."""
+    return {tp: [dataclasses.replace(r, timestamp=at) for r in rs] for tp, rs in records.items()}
+
+
+async def test_a_retry_minutes_later_of_an_event_days_older_counts_once() -> None:
+    """Issue 10, defect 2: the dedupe window is kept by arrival, not event time. A phone
+    flushes a view of three days ago, a view of now follows, then the first is retried."""
+    h = harness()
+    old = event("view", "gus", NOW - 3 * DAY_MS)
+    await h.process(arrived(batch([old], first_offset=0), NOW))
+    await h.process(arrived(batch([event("view", "gus", NOW)], first_offset=1), NOW + 1_000))
+    stats = await h.process(arrived(batch([old], first_offset=2), NOW + 5 * 60_000))
+    assert stats.outcomes[("view", "duplicate")] == 1
+    assert h.tags("gus")["views_total"] == 2
+
+
+@pytest.mark.parametrize(
+    "retry_after_ms,outcome",
+    [
+        (60_000, "duplicate"),
+        (23 * HOUR_MS, "duplicate"),
+        (24 * HOUR_MS, "duplicate"),  # the window is stretched back to a UTC midnight
+        (3 * DAY_MS, "applied"),  # arrived three days later: outside the window, a new event
+    ],
+)
+async def test_the_dedupe_window_is_counted_in_arrival_time(
+    retry_after_ms: int, outcome: str
+) -> None:
+    h = harness()
+    first = event("purchase", "hal", NOW - 10 * DAY_MS, order_id="o-1", revenue=5.0)
+    await h.process(arrived(batch([first], first_offset=0), NOW))
+    # the user's newest event is days newer than the retried one, and arrives just before it
+    newest = event("view", "hal", NOW)
+    await h.process(arrived(batch([newest], first_offset=1), NOW + retry_after_ms))
+    retry = arrived(batch([first], first_offset=2), NOW + retry_after_ms)
+    stats = await h.process(retry)
+    assert stats.outcomes[("purchase", outcome)] == 1
