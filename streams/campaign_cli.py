@@ -10,19 +10,20 @@ from typing import Any
 import orjson
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
-from prometheus_client import CollectorRegistry
-from redis.asyncio import Redis
-from redis.exceptions import RedisError
-
 from profiles.constants import TOPIC_CAMPAIGNS
 from profiles.events import Rejected
 from profiles.model import ProfileModel
+from prometheus_client import CollectorRegistry
+from redis.exceptions import RedisError
 from streams.campaign_report import CampaignMetrics, PlanSummary
 from streams.campaigns import CAMPAIGN_TOPICS, CampaignPlanner
-from streams.read import parse_as_of
+from streams.clients import kafka_options, redis_client
+from streams.security_config import mask_url
 from streams.settings import Settings
 from streams.topics import ensure_topics
 from triggers.campaign import Campaign, CampaignError, load_campaign
+
+from streams.read import parse_as_of
 
 
 def add_parser(sub: Any) -> None:
@@ -47,7 +48,7 @@ async def plan_request(
 ) -> PlanSummary:
     """Plan one request against ``settings``' Redis (what ``portrait campaign FILE`` does)."""
     campaign = load_campaign(raw)
-    redis = Redis.from_url(settings.redis_url, socket_connect_timeout=5, socket_timeout=30)
+    redis = redis_client(settings, socket_connect_timeout=5, socket_timeout=30)
     try:
         planner = CampaignPlanner(
             redis,
@@ -67,12 +68,12 @@ async def send_request(settings: Settings, raw: bytes) -> Campaign:
     """Validate the request, then produce it (key: its campaign id) to the campaigns topic."""
     campaign = load_campaign(raw)
     await ensure_topics(
-        settings.kafka_bootstrap_servers,
+        settings,
         [settings.topic(name) for name in CAMPAIGN_TOPICS],
         partitions=1,
         replication_factor=settings.topics.replication_factor,
     )
-    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap_servers, acks="all")
+    producer = AIOKafkaProducer(**kafka_options(settings), acks="all")
     await producer.start()
     try:
         await producer.send_and_wait(
@@ -115,7 +116,9 @@ def campaign_main(settings: Settings, args: argparse.Namespace) -> int:
         print(f"portrait: campaign request: {exc}", file=sys.stderr)
         return 2
     except RedisError as exc:
-        print(f"portrait: cannot use Redis at {settings.redis_url}: {exc}", file=sys.stderr)
+        print(
+            f"portrait: cannot use Redis at {mask_url(settings.redis_url)}: {exc}", file=sys.stderr
+        )
         return 2
     except (KafkaError, OSError) as exc:
         where = settings.kafka_bootstrap_servers

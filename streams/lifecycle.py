@@ -12,6 +12,7 @@ import faust
 from aiokafka.errors import KafkaError
 from redis.asyncio import Redis
 
+from streams.errors import kafka_unreachable, redis_unreachable
 from streams.settings import Settings
 from streams.topics import ensure_topics
 
@@ -36,7 +37,7 @@ async def connect(
     try:
         await asyncio.wait_for(redis.ping(), s.worker.startup_timeout_s)
     except Exception as exc:  # refused, timed out, auth, DNS: all one line for the user
-        raise StartupError(f"cannot reach Redis at {s.redis_url}: {exc}") from exc
+        raise StartupError(redis_unreachable(s.redis_url, exc)) from exc
     try:
         await asyncio.wait_for(
             ensure_topics(
@@ -50,7 +51,7 @@ async def connect(
         for start in clients:
             await start()
     except (TimeoutError, KafkaError, OSError) as exc:
-        raise StartupError(f"cannot reach Kafka at {s.kafka_bootstrap_servers}: {exc!r}") from exc
+        raise StartupError(kafka_unreachable(s.kafka_bootstrap_servers, exc)) from exc
 
 
 async def close_all(closers: Sequence[Callable[[], Awaitable[object]]]) -> None:

@@ -6,13 +6,13 @@ import sys
 import time
 
 import orjson
-from redis.asyncio import Redis
-from redis.exceptions import RedisError
-
 from profiles.events import Rejected, parse_ts
 from profiles.model import ProfileModel
 from profiles.store import ProfileStore
+from redis.exceptions import RedisError
+from streams.clients import redis_client
 from streams.feedback_store import load_sensitivity
+from streams.security_config import mask_url
 from streams.settings import Settings
 from triggers.sensitivity import marketing_tags
 
@@ -29,12 +29,14 @@ async def profile_get_main(settings: Settings, user_id: str, as_of: str | None) 
     except Rejected as exc:
         print(f"portrait: --as-of: {exc.detail}", file=sys.stderr)
         return 2
-    redis = Redis.from_url(settings.redis_url, socket_connect_timeout=5)
+    redis = redis_client(settings, socket_connect_timeout=5)
     try:
         state = await ProfileStore(redis).get(user_id)
         counts = await load_sensitivity(redis, user_id)
     except RedisError as exc:
-        print(f"portrait: cannot read Redis at {settings.redis_url}: {exc}", file=sys.stderr)
+        print(
+            f"portrait: cannot read Redis at {mask_url(settings.redis_url)}: {exc}", file=sys.stderr
+        )
         return 2
     finally:
         await redis.aclose()

@@ -8,14 +8,12 @@ import dataclasses
 import gc
 import logging
 import signal
-import sys
 from collections.abc import Callable
 
 from prometheus_client import CollectorRegistry
 
 from profiles.constants import TOPIC_EVENTS
 from streams.health import serve as serve_with_probes
-from streams.lifecycle import StartupError
 from streams.metrics import WorkerMetrics, serve
 from streams.services import worker_services
 from streams.settings import Settings
@@ -42,10 +40,10 @@ async def run_worker(
     metrics = WorkerMetrics(registry)
     services = worker_services(settings, metrics)
     worker = services.worker
-    if serve_metrics:
-        port = serve_with_probes(metrics.registry, settings.metrics_port, health=worker.health)
-        log.info("metrics on http://127.0.0.1:%d/metrics (probes /healthz, /readyz)", port)
     try:
+        if serve_metrics:  # a taken port ends here, its clients closed below
+            port = serve_with_probes(metrics.registry, settings.metrics_port, health=worker.health)
+            log.info("metrics on http://127.0.0.1:%d/metrics (probes /healthz, /readyz)", port)
         await services.start()
     except BaseException:
         await services.stop()
@@ -77,6 +75,7 @@ def tune_gc() -> None:
 
 
 def run_worker_main(settings: Settings, *, show_changes: float | None = None) -> int:
+    """``portrait worker``: 0 when stopped by a signal; a failure raises (streams.errors)."""
     if show_changes is not None:
         worker_cfg = dataclasses.replace(settings.worker, show_changes_per_s=show_changes)
         settings = dataclasses.replace(settings, worker=worker_cfg)
@@ -87,18 +86,12 @@ def run_worker_main(settings: Settings, *, show_changes: float | None = None) ->
         await run_worker(settings, stop=stop)
 
     tune_gc()
-    try:
-        asyncio.run(main())
-    except StartupError as exc:
-        print(f"portrait worker: {exc}", file=sys.stderr)
-        return 2
-    except OSError as exc:  # e.g. the metrics port is taken
-        print(f"portrait worker: {exc}", file=sys.stderr)
-        return 2
+    asyncio.run(main())
     return 0
 
 
 def run_simulator_main(settings: Settings, args: argparse.Namespace) -> int:
+    """``portrait simulate``: 0 when done or stopped; a failure raises (streams.errors)."""
     from streams.simulate import SimulatorMetrics, run_simulation
 
     registry = CollectorRegistry()

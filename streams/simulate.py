@@ -21,6 +21,7 @@ from aiokafka import AIOKafkaProducer
 from prometheus_client import CollectorRegistry, Counter
 
 from profiles.constants import TOPIC_EVENTS
+from streams.errors import started
 from streams.personas import TrafficModel, malformed_event
 
 log = logging.getLogger("portrait.simulate")
@@ -80,7 +81,7 @@ async def produce_events(
 ) -> int:
     """Send contract dicts (keyed by user id) and wait until all are acknowledged."""
     producer = _producer(bootstrap_servers)
-    await producer.start()
+    await started(producer)
     sent = 0
     try:
         chunk: list[Message] = []
@@ -153,7 +154,7 @@ async def run_simulation(
         users, rate, time_scale, model.activity, bad_rate * 100, topic,
     )  # fmt: skip
     producer = _producer(bootstrap_servers)
-    await producer.start()
+    await started(producer)
     loop = asyncio.get_running_loop()
     progress = _Progress(loop.time())
     try:
