@@ -14,6 +14,7 @@ from aiokafka import AIOKafkaConsumer
 
 from bench.load import LoadMeter
 from bench.progress import Progress
+from streams.clients import kafka_options
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,7 +41,7 @@ async def measure_ceiling(
 ) -> Window:
     consumer = AIOKafkaConsumer(
         topic,
-        bootstrap_servers=bootstrap,
+        **kafka_options(bootstrap),
         group_id=group_id,
         enable_auto_commit=False,
         auto_offset_reset="earliest",

@@ -30,6 +30,7 @@ from profiles.constants import profile_key
 from profiles.events import Event, from_dict
 from profiles.model import ProfileModel, State
 from profiles.store import ProfileStore, Write
+from streams.clients import redis_client
 from streams.embedded import EmbeddedRedis
 from streams.personas import TrafficModel
 
@@ -116,7 +117,7 @@ async def measure(redis: Redis, model: ProfileModel, user_ids: list[str]) -> dic
 
 
 async def run(args: argparse.Namespace, redis_url: str) -> dict[str, Any]:
-    redis = Redis.from_url(redis_url)
+    redis = redis_client(redis_url)
     await redis.flushdb()
     model = ProfileModel()
     store = ProfileStore(redis)

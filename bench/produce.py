@@ -17,6 +17,7 @@ from aiokafka.partitioner import DefaultPartitioner
 
 from bench.progress import Progress
 from bench.sources import Record
+from streams.clients import kafka_options
 
 MAX_BATCH_BYTES = 1024 * 1024
 
@@ -33,7 +34,7 @@ class ProduceResult:
 
 
 async def create_topic(bootstrap: str, topic: str, partitions: int) -> None:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=15_000)
+    admin = AIOKafkaAdminClient(**kafka_options(bootstrap), request_timeout_ms=15_000)
     await admin.start()
     try:
         await admin.create_topics([NewTopic(topic, partitions, 1)], timeout_ms=15_000)
@@ -46,7 +47,7 @@ async def produce(
 ) -> ProduceResult:
     """Send every record, waiting for the broker's acks; a progress line about every second."""
     producer = AIOKafkaProducer(
-        bootstrap_servers=bootstrap,
+        **kafka_options(bootstrap),
         acks="all",
         linger_ms=5,
         max_batch_size=MAX_BATCH_BYTES,

@@ -48,6 +48,7 @@ from bench.worker_run import (
     wait_assigned,
 )
 from profiles.constants import TOPIC_EVENTS
+from streams.security_config import mask_url
 from streams.settings import Settings, TopicsConfig, WorkerConfig
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
@@ -91,7 +92,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def endpoints(log_dir: Path) -> Iterator[Endpoints]:
     bootstrap, redis_url = os.environ.get("KAFKA_BOOTSTRAP_SERVERS"), os.environ.get("REDIS_URL")
     if bootstrap and redis_url:
-        note(f"using KAFKA_BOOTSTRAP_SERVERS={bootstrap} REDIS_URL={redis_url} (no flush)")
+        note(
+            f"using KAFKA_BOOTSTRAP_SERVERS={bootstrap} REDIS_URL={mask_url(redis_url)} (no flush)"
+        )
         yield Endpoints(bootstrap, redis_url, embedded=False)
         return
     from streams.embedded import embedded_services

@@ -26,10 +26,10 @@ import orjson
 from aiokafka import AIOKafkaConsumer
 from aiokafka.structs import TopicPartition
 from prometheus_client import CollectorRegistry
-from redis.asyncio import Redis
 
 from bench.progress import Progress
 from bench.worker_run import histogram_quantile
+from streams.clients import kafka_options, redis_client
 from streams.embedded import embedded_services
 from streams.settings import Settings, TopicsConfig
 from streams.topics import ensure_topics
@@ -64,7 +64,7 @@ def quantiles(values: list[float]) -> dict[str, float]:
 
 async def schedule(settings: Settings, n: int, spread_s: float) -> int:
     """N triggers due uniformly over ``spread_s`` from ``LEAD_S`` ahead; returns the first due."""
-    redis = Redis.from_url(settings.redis_url)
+    redis = redis_client(settings)
     store = TriggerStore(redis, settings.topics.prefix)
     start = wall_clock_ms() + int(LEAD_S * 1000)
     step = spread_s * 1000 / max(1, n)
@@ -90,9 +90,7 @@ async def schedule(settings: Settings, n: int, spread_s: float) -> int:
 
 async def read_back(settings: Settings, topic: str, n: int, deadline_s: float) -> list[float]:
     """Due -> read delays (seconds) of the first ``n`` messages on ``topic``."""
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=settings.kafka_bootstrap_servers, auto_offset_reset="earliest"
-    )
+    consumer = AIOKafkaConsumer(**kafka_options(settings), auto_offset_reset="earliest")
     await consumer.start()
     delays: list[float] = []
     progress = Progress("published and read", n)
@@ -127,7 +125,7 @@ async def run(args: argparse.Namespace, bootstrap: str, redis_url: str) -> None:
            "week": None}}}, "scheduler": {"batch": args.batch}}  # fmt: skip
     settings = dataclasses.replace(settings, triggers=trigger_config(raw))
     topic = settings.topic(settings.triggers.topics["push"])
-    await ensure_topics(bootstrap, [topic], partitions=args.partitions)
+    await ensure_topics(settings, [topic], partitions=args.partitions)
     registry = CollectorRegistry()
     metrics = TriggerMetrics(registry)
     services = [

@@ -20,7 +20,6 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.errors import CommitFailedError, KafkaError
 from aiokafka.structs import ConsumerRecord, TopicPartition
 from prometheus_client import CollectorRegistry
-from redis.asyncio import Redis
 
 from profiles.constants import CAMPAIGN_GROUP, TOPIC_CAMPAIGNS, TOPIC_CAMPAIGNS_DLQ
 from profiles.model import ProfileModel
@@ -29,6 +28,7 @@ from streams.campaigns import (
     CAMPAIGN_TOPICS,
     CampaignPlanner,
 )
+from streams.clients import kafka_options, redis_client
 from streams.dlq import KafkaDeadLetters
 from streams.lifecycle import close_all, connect, run_until_stopped
 from streams.processor import DeadLetter
@@ -58,12 +58,10 @@ class CampaignService(faust.Service):
         self.settings = settings
         self.clock = clock
         self.metrics = CampaignMetrics(registry)
-        self.redis = Redis.from_url(settings.redis_url, socket_connect_timeout=5, socket_timeout=30)
-        self.producer = AIOKafkaProducer(
-            bootstrap_servers=settings.kafka_bootstrap_servers, acks="all"
-        )
+        self.redis = redis_client(settings, socket_connect_timeout=5, socket_timeout=30)
+        self.producer = AIOKafkaProducer(**kafka_options(settings), acks="all")
         self.consumer = AIOKafkaConsumer(
-            bootstrap_servers=settings.kafka_bootstrap_servers,
+            **kafka_options(settings),
             group_id=settings.topics.prefix + CAMPAIGN_GROUP,
             enable_auto_commit=False,
             auto_offset_reset="earliest",

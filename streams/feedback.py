@@ -26,9 +26,9 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.errors import CommitFailedError, KafkaError
 from aiokafka.structs import TopicPartition
 from prometheus_client import CollectorRegistry
-from redis.asyncio import Redis
 
 from profiles.constants import FEEDBACK_GROUP, TOPIC_FEEDBACK, TOPIC_FEEDBACK_DLQ
+from streams.clients import kafka_options, redis_client
 from streams.dlq import KafkaDeadLetters
 from streams.feedback_decode import BadFeedback, Feedback, Sent, decode_feedback, decode_sent
 from streams.feedback_metrics import FeedbackMetrics
@@ -66,18 +66,16 @@ class FeedbackService(faust.Service):
         self.feedback_topic = settings.topic(TOPIC_FEEDBACK)
         self.trigger_topics = sorted({settings.topic(t) for t in config.topics.values()})
         self.channels = tuple(config.topics)
-        self.redis = Redis.from_url(settings.redis_url, socket_connect_timeout=5, socket_timeout=30)
+        self.redis = redis_client(settings, socket_connect_timeout=5, socket_timeout=30)
         self.store = FeedbackStore(
             self.redis,
             recall_window_ms=config.recall_window_ms,
             seen_ttl_ms=config.policy.dedupe_ms,
         )
-        self.producer = AIOKafkaProducer(
-            bootstrap_servers=settings.kafka_bootstrap_servers, acks="all", linger_ms=5
-        )
+        self.producer = AIOKafkaProducer(**kafka_options(settings), acks="all", linger_ms=5)
         self.dlq = KafkaDeadLetters(self.producer, settings.topic(TOPIC_FEEDBACK_DLQ))
         self.consumer = AIOKafkaConsumer(
-            bootstrap_servers=settings.kafka_bootstrap_servers,
+            **kafka_options(settings),
             group_id=group_id or settings.topics.prefix + FEEDBACK_GROUP,
             enable_auto_commit=False,
             auto_offset_reset="earliest",

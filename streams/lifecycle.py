@@ -41,7 +41,7 @@ async def connect(
     try:
         await asyncio.wait_for(
             ensure_topics(
-                s.kafka_bootstrap_servers,
+                s,
                 list(topics),
                 partitions=s.topics.partitions if partitions is None else partitions,
                 replication_factor=s.topics.replication_factor,

@@ -20,7 +20,9 @@ import faust
 from redis.asyncio import Redis
 
 from profiles.constants import KEY_RECALL_INDEX
+from streams.clients import redis_client
 from streams.feedback_store import FeedbackStore
+from streams.settings import Settings
 from triggers.config import MINUTE_MS, TriggerConfig
 from triggers.store import as_text
 
@@ -113,7 +115,7 @@ class RecallRefresher(faust.Service):
 
     def __init__(
         self,
-        redis_url: str,
+        settings: Settings,
         config: TriggerConfig,
         *,
         clock: Callable[[], int],
@@ -121,7 +123,7 @@ class RecallRefresher(faust.Service):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        self.redis = Redis.from_url(redis_url, socket_connect_timeout=5, socket_timeout=30)
+        self.redis = redis_client(settings, socket_connect_timeout=5, socket_timeout=30)
         self.tracker = RecallTracker(self.redis, config)
         self.clock = clock
         self.interval_s = interval_s

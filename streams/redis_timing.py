@@ -17,6 +17,9 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 from redis import exceptions as rx
 from redis.asyncio import Redis
 
+from streams.clients import redis_client
+from streams.settings import Settings
+
 # Millisecond-scale buckets, in seconds: a Lua write of 1000 users takes a few ms.
 REDIS_BUCKETS = (
     0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5,
@@ -83,7 +86,8 @@ class TimedRedis(Redis):
         return result
 
 
-def timed_redis(url: str, timing: RedisMetrics, **kwargs: Any) -> Redis:
-    client = cast(TimedRedis, TimedRedis.from_url(url, **kwargs))
+def timed_redis(settings: Settings, timing: RedisMetrics, **kwargs: Any) -> Redis:
+    """The worker's client for ``settings``' Redis (its credentials and TLS included)."""
+    client = cast(TimedRedis, redis_client(settings, kind=TimedRedis, **kwargs))
     client.timing = timing
     return client

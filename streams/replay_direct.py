@@ -21,11 +21,13 @@ from redis.asyncio import Redis
 
 from profiles.model import ModelConfig, ProfileModel
 from profiles.store import ProfileStore
+from streams.clients import redis_client
 from streams.processor import BatchProcessor, BatchStats, Record
 from streams.progress import RejectLog
 from streams.reference import price_reference as reference_from
 from streams.replay_run import ReplayError, Run
 from streams.retry import Backoff
+from streams.security_config import mask_url
 from streams.settings import Settings
 from streams.sources import PRICELESS_FORMATS, Feed
 
@@ -43,6 +45,7 @@ class ReplayRecord(NamedTuple):
     key: bytes | None
     value: bytes | None
     line: int
+    timestamp: int = -1  # no arrival time: the dedupe window falls back to the event's own
 
 
 def fence_id(path: Path, fmt: str, sort: bool) -> str:
@@ -130,10 +133,10 @@ def _computed_reference(feed: Feed) -> dict[str, float]:
 
 
 async def _redis(settings: Settings) -> Redis:
-    redis = Redis.from_url(settings.redis_url, socket_connect_timeout=5, socket_timeout=30)
+    redis = redis_client(settings, socket_connect_timeout=5, socket_timeout=30)
     try:
         await asyncio.wait_for(redis.ping(), settings.worker.startup_timeout_s)
     except Exception as exc:  # refused, timed out, auth, DNS: all one line for the user
         await redis.aclose()
-        raise ReplayError(f"cannot reach Redis at {settings.redis_url}: {exc}") from exc
+        raise ReplayError(f"cannot reach Redis at {mask_url(settings.redis_url)}: {exc}") from exc
     return redis

@@ -13,6 +13,7 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
 from profiles.constants import REPLAY_HEADER, TOPIC_EVENTS
+from streams.clients import kafka_options
 from streams.replay_run import ReplayError, Run
 from streams.settings import Settings
 from streams.topics import ensure_topics
@@ -51,11 +52,11 @@ async def _acknowledged(run: Run, window: list[asyncio.Future[Any]], done: float
 
 async def _producer(settings: Settings) -> AIOKafkaProducer:
     s = settings
-    producer = AIOKafkaProducer(bootstrap_servers=s.kafka_bootstrap_servers, acks="all",
-                                linger_ms=20, max_batch_size=1 << 20)  # fmt: skip
+    producer = AIOKafkaProducer(**kafka_options(s), acks="all", linger_ms=20,
+                                max_batch_size=1 << 20)  # fmt: skip
     try:
         await asyncio.wait_for(
-            ensure_topics(s.kafka_bootstrap_servers, [s.topic(TOPIC_EVENTS)],
+            ensure_topics(s, [s.topic(TOPIC_EVENTS)],
                           partitions=s.topics.partitions,
                           replication_factor=s.topics.replication_factor),
             s.worker.startup_timeout_s,

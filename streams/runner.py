@@ -101,7 +101,7 @@ def run_simulator_main(settings: Settings, args: argparse.Namespace) -> int:
     async def main() -> None:
         task = asyncio.ensure_future(
             run_simulation(
-                settings.kafka_bootstrap_servers,
+                settings,
                 users=args.users,
                 rate=args.rate,
                 duration_s=args.duration,

@@ -61,7 +61,7 @@ def worker_services(settings: Settings, metrics: WorkerMetrics) -> WorkerService
         return WorkerServices(EventWorker(settings, metrics))
     config = settings.triggers
     trigger_metrics = TriggerMetrics(metrics.registry, config.cost)
-    refresher = RecallRefresher(settings.redis_url, config, clock=wall_clock_ms)
+    refresher = RecallRefresher(settings, config, clock=wall_clock_ms)
     worker = EventWorker(
         settings, metrics, trigger_metrics=trigger_metrics, recall=refresher.tracker
     )

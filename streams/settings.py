@@ -1,7 +1,9 @@
 """One frozen settings object, read from the environment (and the YAML file it names) at the edge.
 
 Environment: ``KAFKA_BOOTSTRAP_SERVERS``, ``REDIS_URL``, ``PORTRAIT_CONFIG`` (path of one YAML file
-holding every tunable, see docs/configuration.md), ``PORTRAIT_METRICS_PORT``.
+holding every tunable, see docs/configuration.md), ``PORTRAIT_METRICS_PORT``, and the secrets of
+secured services (streams/security_config.py): ``KAFKA_SASL_PASSWORD[_FILE]``,
+``KAFKA_SSL_KEY_PASSWORD[_FILE]``, ``REDIS_PASSWORD[_FILE]``.
 """
 
 from __future__ import annotations
@@ -19,6 +21,13 @@ from profiles.constants import CONSUMER_GROUP
 from streams.config_base import ConfigError, section
 from streams.ops_config import OpsConfig
 from streams.profile_config import model_config
+from streams.security_config import (
+    KafkaSecurity,
+    RedisSecurity,
+    check_redis_url,
+    kafka_security,
+    redis_security,
+)
 from streams.trigger_config import trigger_config
 from triggers.config import TriggerConfig
 
@@ -58,6 +67,8 @@ class Settings:
     model: ModelConfig = field(default_factory=ModelConfig)
     triggers: TriggerConfig = field(default_factory=TriggerConfig)
     ops: OpsConfig = field(default_factory=OpsConfig)
+    kafka_security: KafkaSecurity = field(default_factory=KafkaSecurity)
+    redis_security: RedisSecurity = field(default_factory=RedisSecurity)
 
     def topic(self, name: str) -> str:
         """The full name of one of the topics in :mod:`profiles.constants`."""
@@ -75,10 +86,11 @@ class Settings:
         unknown = set(data) - TOP_LEVEL_KEYS
         if unknown:
             raise ConfigError(f"unknown top-level keys in {path}: {sorted(unknown)}")
+        redis_url = _redis_url(env, data)
         return cls(
             kafka_bootstrap_servers=env.get("KAFKA_BOOTSTRAP_SERVERS")
             or str(data.get("kafka_bootstrap_servers", DEFAULT_KAFKA)),
-            redis_url=env.get("REDIS_URL") or str(data.get("redis_url", DEFAULT_REDIS)),
+            redis_url=redis_url,
             metrics_port=_port(env, data),
             config_path=path,
             topics=section(TopicsConfig, data.get("topics")),
@@ -86,6 +98,8 @@ class Settings:
             model=model_config(data.get("profile")),
             triggers=trigger_config(data.get("triggers")),
             ops=OpsConfig.load(data.get("ops"), env),
+            kafka_security=kafka_security(data.get("kafka_security"), env),
+            redis_security=redis_security(data.get("redis_security"), env, redis_url),
         )
 
 
@@ -99,8 +113,16 @@ TOP_LEVEL_KEYS = frozenset(
         "profile",
         "triggers",
         "ops",
+        "kafka_security",
+        "redis_security",
     }
 )
+
+
+def _redis_url(env: Mapping[str, str], data: dict[str, Any]) -> str:
+    if env.get("REDIS_URL"):
+        return check_redis_url(env["REDIS_URL"], "REDIS_URL")
+    return check_redis_url(str(data.get("redis_url", DEFAULT_REDIS)), "redis_url")
 
 
 def _port(env: Mapping[str, str], data: dict[str, Any]) -> int:

@@ -21,6 +21,7 @@ from aiokafka import AIOKafkaProducer
 from prometheus_client import CollectorRegistry, Counter
 
 from profiles.constants import TOPIC_EVENTS
+from streams.clients import KafkaTarget, kafka_options
 from streams.errors import started
 from streams.personas import TrafficModel, malformed_event
 
@@ -56,8 +57,8 @@ def encode_event(event: dict[str, Any]) -> Message:
     return key, orjson.dumps(event), str(event.get("type"))
 
 
-def _producer(bootstrap_servers: str) -> AIOKafkaProducer:
-    return AIOKafkaProducer(bootstrap_servers=bootstrap_servers, acks="all", linger_ms=5)
+def _producer(kafka: KafkaTarget) -> AIOKafkaProducer:
+    return AIOKafkaProducer(**kafka_options(kafka), acks="all", linger_ms=5)
 
 
 async def _send(
@@ -77,7 +78,7 @@ async def _send(
 
 
 async def produce_events(
-    bootstrap_servers: str, events: Iterable[dict[str, Any]], topic: str = TOPIC_EVENTS
+    bootstrap_servers: KafkaTarget, events: Iterable[dict[str, Any]], topic: str = TOPIC_EVENTS
 ) -> int:
     """Send contract dicts (keyed by user id) and wait until all are acknowledged."""
     producer = _producer(bootstrap_servers)
@@ -130,7 +131,7 @@ def _check(users: int, rate: float, duration_s: float | None, bad: float, scale:
 
 
 async def run_simulation(
-    bootstrap_servers: str,
+    bootstrap_servers: KafkaTarget,
     *,
     users: int = 1000,
     rate: float = 200.0,

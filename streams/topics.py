@@ -10,6 +10,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
 from profiles.constants import TOPIC_DLQ, TOPIC_EVENTS, TOPIC_PROFILE_CHANGES
+from streams.clients import KafkaTarget, kafka_options
 
 log = logging.getLogger("portrait.topics")
 
@@ -17,15 +18,16 @@ WORKER_TOPICS = (TOPIC_EVENTS, TOPIC_DLQ, TOPIC_PROFILE_CHANGES)
 
 
 async def ensure_topics(
-    bootstrap_servers: str,
+    kafka: KafkaTarget,
     names: Iterable[str] = WORKER_TOPICS,
     *,
     partitions: int = 8,
     replication_factor: int = 1,
     timeout_ms: int = 15_000,
 ) -> list[str]:
-    """Create the missing topics; return the names created."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, request_timeout_ms=timeout_ms)
+    """Create the missing topics of ``kafka`` (Settings, or a plaintext bootstrap list);
+    return the names created."""
+    admin = AIOKafkaAdminClient(**kafka_options(kafka), request_timeout_ms=timeout_ms)
     await admin.start()
     try:
         existing = set(await admin.list_topics())

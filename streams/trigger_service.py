@@ -14,9 +14,9 @@ from typing import Any
 
 import faust
 from aiokafka import AIOKafkaProducer
-from redis.asyncio import Redis
 
 from profiles.model import ProfileModel
+from streams.clients import kafka_options, redis_client
 from streams.lifecycle import close_all
 from streams.settings import Settings
 from streams.topics import ensure_topics
@@ -46,10 +46,8 @@ class TriggerService(faust.Service):
         self.clock = clock
         cfg = settings.triggers
         self.topics = {ch: settings.topic(name) for ch, name in cfg.topics.items()}
-        self.redis = Redis.from_url(settings.redis_url, socket_connect_timeout=5, socket_timeout=30)
-        self.producer = AIOKafkaProducer(
-            bootstrap_servers=settings.kafka_bootstrap_servers, acks="all", linger_ms=1
-        )
+        self.redis = redis_client(settings, socket_connect_timeout=5, socket_timeout=30)
+        self.producer = AIOKafkaProducer(**kafka_options(settings), acks="all", linger_ms=1)
         self.scheduler = Scheduler(
             self.redis,
             ProfileModel(settings.model),
@@ -63,7 +61,7 @@ class TriggerService(faust.Service):
     async def on_start(self) -> None:
         s = self.settings
         await ensure_topics(
-            s.kafka_bootstrap_servers,
+            s,
             sorted(set(self.topics.values())),
             partitions=s.topics.partitions,
             replication_factor=s.topics.replication_factor,

@@ -25,6 +25,7 @@ from redis.asyncio import Redis
 from profiles.constants import TOPIC_DLQ, TOPIC_EVENTS
 from profiles.store import ProfileStore
 from streams.census import Census
+from streams.clients import kafka_options
 from streams.dlq import KafkaDeadLetters
 from streams.freshness import FreshnessModel
 from streams.health import Health
@@ -96,13 +97,11 @@ class EventWorker(faust.Service):
         self._pending: tuple[asyncio.Future[BatchStats], dict[TopicPartition, int], float] | None
         self._pending = None
         self.redis: Redis = timed_redis(
-            settings.redis_url, metrics.redis, socket_connect_timeout=5, socket_timeout=30
+            settings, metrics.redis, socket_connect_timeout=5, socket_timeout=30
         )
-        self.producer = AIOKafkaProducer(
-            bootstrap_servers=settings.kafka_bootstrap_servers, acks="all", linger_ms=5
-        )
+        self.producer = AIOKafkaProducer(**kafka_options(settings), acks="all", linger_ms=5)
         self.consumer = AIOKafkaConsumer(
-            bootstrap_servers=settings.kafka_bootstrap_servers,
+            **kafka_options(settings),
             group_id=settings.group_id,
             enable_auto_commit=False,
             auto_offset_reset="earliest",

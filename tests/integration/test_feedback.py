@@ -303,7 +303,7 @@ async def test_the_refresher_picks_up_new_registrations(settings: Settings, name
     async with redis_client(settings) as redis:
         store = FeedbackStore(redis, recall_window_ms=DAY, seen_ttl_ms=DAY)
         await store.register([Sent("wb-1", "win_back", "push", first, T0)])
-        refresher = RecallRefresher(settings.redis_url, CONFIG, clock=lambda: T0, interval_s=0.05)
+        refresher = RecallRefresher(settings, CONFIG, clock=lambda: T0, interval_s=0.05)
         await refresher.start()
         try:
             assert refresher.tracker.watching(first), "the start refreshes in full"

@@ -257,3 +257,113 @@ def test_empty_config_variable_means_no_file() -> None:
 
 def test_config_error_is_a_value_error() -> None:
     assert issubclass(ConfigError, ValueError)
+
+
+SECURED = """\
+kafka_security:
+  protocol: sasl_ssl
+  sasl_mechanism: scram-sha-512
+  sasl_username: portrait
+  ssl_check_hostname: false
+redis_security:
+  username: portrait
+"""
+
+
+def test_secured_services_non_secret_parts_from_the_file_secrets_from_the_environment(
+    tmp_path: Path,
+) -> None:
+    secret_file = tmp_path / "redis-password"
+    secret_file.write_text("redis-pw\n")  # the trailing newline of `echo pw > file` is dropped
+    settings = settings_from(
+        tmp_path, SECURED, KAFKA_SASL_PASSWORD="kafka-pw", REDIS_PASSWORD_FILE=str(secret_file)
+    )
+    kafka = settings.kafka_security
+    assert (kafka.protocol, kafka.sasl_mechanism, kafka.sasl_username) == (
+        "SASL_SSL",
+        "SCRAM-SHA-512",
+        "portrait",
+    )
+    assert (kafka.sasl_password, kafka.ssl_check_hostname, kafka.sasl, kafka.tls) == (
+        "kafka-pw",
+        False,
+        True,
+        True,
+    )
+    assert (settings.redis_security.username, settings.redis_security.password) == (
+        "portrait",
+        "redis-pw",
+    )
+
+
+def test_a_kafka_password_file(tmp_path: Path) -> None:
+    secret_file = tmp_path / "kafka-password"
+    secret_file.write_text("from-a-file")
+    settings = settings_from(tmp_path, SECURED, KAFKA_SASL_PASSWORD_FILE=str(secret_file))
+    assert settings.kafka_security.sasl_password == "from-a-file"
+
+
+@pytest.mark.parametrize("url", ["redis://h:6379/0", "rediss://u:p@h:6380/1", "unix:///tmp/r.sock"])
+def test_redis_url_schemes_accepted(tmp_path: Path, url: str) -> None:
+    assert settings_from(tmp_path, None, REDIS_URL=url).redis_url == url
+
+
+@pytest.mark.parametrize(
+    "text,env,match",
+    [
+        # secrets are never read from the file
+        ("kafka_security: {sasl_password: s3cret}", {},
+         "set KAFKA_SASL_PASSWORD or KAFKA_SASL_PASSWORD_FILE"),
+        ("kafka_security: {ssl_key_password: s3cret}", {}, "set KAFKA_SSL_KEY_PASSWORD"),
+        ("redis_security: {password: s3cret}", {}, "set REDIS_PASSWORD or REDIS_PASSWORD_FILE"),
+        ("redis_security: {secret: s3cret}", {}, "secrets are not read from PORTRAIT_CONFIG"),
+        ("redis_url: redis://u:s3cret@h:6379/0", {},
+         "redis_url in PORTRAIT_CONFIG holds a password"),
+        ("redis_url: foo://u:s3cret@h:6379/0", {}, r"'foo://u:\*\*\*@h:6379/0': scheme must be"),
+        # REDIS_URL
+        ("", {"REDIS_URL": "foo://x"}, "scheme must be redis://, rediss:// or unix://"),
+        ("", {"REDIS_URL": "localhost:6379"}, "scheme must be"),
+        ("redis_url: http://h/0", {}, "redis_url 'http://h/0': scheme must be"),
+        # Kafka
+        ("kafka_security: {protocol: TLS}", {}, "protocol must be one of PLAINTEXT, SSL"),
+        ("kafka_security: {protocol: SASL_SSL, sasl_mechanism: GSSAPI, sasl_username: u}",
+         {"KAFKA_SASL_PASSWORD": "p"}, "sasl_mechanism must be one of PLAIN, SCRAM-SHA-256"),
+        ("kafka_security: {protocol: SASL_SSL}", {"KAFKA_SASL_PASSWORD": "p"},
+         "sasl_username is required with SASL_SSL"),
+        ("kafka_security: {protocol: SASL_PLAINTEXT, sasl_username: u}", {},
+         "set KAFKA_SASL_PASSWORD or KAFKA_SASL_PASSWORD_FILE"),
+        ("", {"KAFKA_SASL_PASSWORD": "s3cret"}, "kafka_security.protocol is PLAINTEXT"),
+        ("kafka_security: {ssl_cafile: /etc/hosts}", {}, "ssl_cafile is set: it needs protocol"),
+        ("kafka_security: {protocol: SSL, ssl_cafile: /nonexistent/ca.pem}", {},
+         "ssl_cafile: cannot read /nonexistent/ca.pem"),
+        ("kafka_security: {protocol: SSL, ssl_cafile: /etc/hosts}", {},
+         "cannot load the TLS certificates"),
+        ("kafka_security: {protocol: SSL, ssl_keyfile: /etc/hosts}", {},
+         "ssl_keyfile is set without kafka_security.ssl_certfile"),
+        ("kafka_security: {protocol: SSL}", {"KAFKA_SSL_KEY_PASSWORD": "p"},
+         "KAFKA_SSL_KEY_PASSWORD is set but kafka_security.ssl_keyfile is not"),
+        ("kafka_security: {protocol: SSL, ssl_check_hostname: maybe}", {}, "ssl_check_hostname"),
+        ("kafka_security: {sasl_user: u}", {}, "sasl_user"),
+        ("kafka_security: SASL_SSL", {}, "KafkaSecurity: expected a mapping"),
+        # Redis
+        ("redis_security: {ssl_ca_certs: /etc/hosts}", {}, "needs a rediss:// REDIS_URL"),
+        ("", {"REDIS_URL": "rediss://h/0", "REDIS_PASSWORD": "a", "REDIS_PASSWORD_FILE": "/f"},
+         "both REDIS_PASSWORD and REDIS_PASSWORD_FILE are set"),
+        ("", {"REDIS_URL": "redis://:s3cret@h/0", "REDIS_PASSWORD": "b"},
+         "REDIS_URL holds a password and REDIS_PASSWORD"),
+        ("redis_security: {username: u}", {"REDIS_URL": "redis://v@h/0"}, "REDIS_URL names a user"),
+        ("", {"REDIS_PASSWORD_FILE": "/nonexistent/pw"}, "cannot read REDIS_PASSWORD_FILE"),
+    ],
+)  # fmt: skip
+def test_bad_security_config(tmp_path: Path, text: str, env: dict[str, str], match: str) -> None:
+    with pytest.raises(ConfigError, match=match) as caught:
+        settings_from(tmp_path, text, **env)
+    assert "\n" not in str(caught.value)
+    assert "s3cret" not in str(caught.value)
+
+
+def test_an_empty_secret_file_is_an_error(tmp_path: Path) -> None:
+    empty = tmp_path / "empty"
+    empty.write_text("\n")
+    with pytest.raises(ConfigError, match=r"REDIS_PASSWORD_FILE .* is empty"):
+        settings_from(tmp_path, None, REDIS_PASSWORD_FILE=str(empty))
