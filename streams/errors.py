@@ -13,10 +13,11 @@ import os
 import re
 from collections.abc import Mapping
 from typing import Final, Protocol
-from urllib.parse import urlsplit, urlunsplit
 
 from aiokafka.errors import KafkaConnectionError, KafkaError
 from redis.exceptions import RedisError
+
+from streams.security_config import mask_url
 
 EXIT_OK: Final = 0
 EXIT_NOT_FOUND: Final = 1  # the command ran; what was asked for does not exist
@@ -46,21 +47,8 @@ class MetricsPortError(Exception):
         self.reason = reason
 
 
-def redact(url: str) -> str:
-    """``url`` without its password (``redis://user:***@host``): fit for logs and errors."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return url
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.rpartition("@")
-    user = netloc[0].partition(":")[0]
-    return urlunsplit(parts._replace(netloc=f"{user}:***@{netloc[2]}"))
-
-
 def redis_unreachable(url: str, exc: BaseException) -> str:
-    return f"cannot reach Redis at {redact(url)} (REDIS_URL): {_reason(exc)}"
+    return f"cannot reach Redis at {mask_url(url)} (REDIS_URL): {_reason(exc)}"
 
 
 def kafka_unreachable(servers: str, exc: BaseException) -> str:
