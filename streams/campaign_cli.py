@@ -9,30 +9,29 @@ from typing import Any
 
 import orjson
 from aiokafka import AIOKafkaProducer
-from aiokafka.errors import KafkaError
-from profiles.constants import TOPIC_CAMPAIGNS
-from profiles.events import Rejected
-from profiles.model import ProfileModel
 from prometheus_client import CollectorRegistry
-from redis.exceptions import RedisError
+
+from profiles.constants import TOPIC_CAMPAIGNS
+from profiles.model import ProfileModel
 from streams.campaign_report import CampaignMetrics, PlanSummary
 from streams.campaigns import CAMPAIGN_TOPICS, CampaignPlanner
 from streams.clients import kafka_options, redis_client
-from streams.security_config import mask_url
+from streams.errors import started
+from streams.read import parse_as_of
 from streams.settings import Settings
 from streams.topics import ensure_topics
-from triggers.campaign import Campaign, CampaignError, load_campaign
-
-from streams.read import parse_as_of
+from triggers.campaign import Campaign, load_campaign
 
 
 def add_parser(sub: Any) -> None:
     """The ``campaign`` subcommand, on the ``portrait`` parser's subparsers."""
+    from streams.cli import moment
+
     p = sub.add_parser("campaign", help="schedule a campaign at each user's peak hour")
     p.add_argument("file", help="the request as JSON (docs/campaigns.md); - reads stdin")
     p.add_argument("--send", action="store_true", help="produce it to the campaigns topic instead")
     p.add_argument("--dry-run", action="store_true", help="plan and report, schedule nothing")
-    p.add_argument("--now", default=None, help="plan as of this time (RFC 3339 or epoch ms)")
+    p.add_argument("--now", type=moment, help="plan as of this time (RFC 3339 or epoch ms)")
     p.add_argument("--quiet", action="store_true", help="no progress line")
 
 
@@ -74,7 +73,7 @@ async def send_request(settings: Settings, raw: bytes) -> Campaign:
         replication_factor=settings.topics.replication_factor,
     )
     producer = AIOKafkaProducer(**kafka_options(settings), acks="all")
-    await producer.start()
+    await started(producer)
     try:
         await producer.send_and_wait(
             settings.topic(TOPIC_CAMPAIGNS), raw, key=campaign.campaign_id.encode()
@@ -92,37 +91,16 @@ def _read(path: str) -> bytes:
 
 
 def campaign_main(settings: Settings, args: argparse.Namespace) -> int:
-    try:
-        raw = _read(args.file)
-    except OSError as exc:
-        print(f"portrait: {args.file}: {exc.strerror or exc}", file=sys.stderr)
-        return 2
-    try:
-        now_ms = parse_as_of(args.now)
-        if args.send:
-            campaign = asyncio.run(send_request(settings, raw))
-            topic = settings.topic(TOPIC_CAMPAIGNS)
-            print(f"portrait: campaign {campaign.campaign_id} sent to {topic}", file=sys.stderr)
-            return 0
-        summary = asyncio.run(
-            plan_request(
-                settings, raw, now_ms=now_ms, dry_run=args.dry_run, progress=not args.quiet
-            )
-        )
-    except Rejected as exc:
-        print(f"portrait: --now: {exc.detail}", file=sys.stderr)
-        return 2
-    except CampaignError as exc:
-        print(f"portrait: campaign request: {exc}", file=sys.stderr)
-        return 2
-    except RedisError as exc:
-        print(
-            f"portrait: cannot use Redis at {mask_url(settings.redis_url)}: {exc}", file=sys.stderr
-        )
-        return 2
-    except (KafkaError, OSError) as exc:
-        where = settings.kafka_bootstrap_servers
-        print(f"portrait: cannot use Kafka at {where}: {exc!r}", file=sys.stderr)
-        return 2
+    """``portrait campaign``: 0 when planned or sent; a failure raises (streams.errors)."""
+    raw = _read(args.file)
+    if args.send:
+        campaign = asyncio.run(send_request(settings, raw))
+        topic = settings.topic(TOPIC_CAMPAIGNS)
+        print(f"portrait: campaign {campaign.campaign_id} sent to {topic}", file=sys.stderr)
+        return 0
+    now_ms = parse_as_of(args.now)
+    summary = asyncio.run(
+        plan_request(settings, raw, now_ms=now_ms, dry_run=args.dry_run, progress=not args.quiet)
+    )
     sys.stdout.write(orjson.dumps(summary.as_dict(), option=orjson.OPT_INDENT_2).decode() + "\n")
     return 0

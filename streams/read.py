@@ -6,13 +6,13 @@ import sys
 import time
 
 import orjson
-from profiles.events import Rejected, parse_ts
+
+from profiles.events import parse_ts
 from profiles.model import ProfileModel
 from profiles.store import ProfileStore
-from redis.exceptions import RedisError
 from streams.clients import redis_client
+from streams.errors import NotFound
 from streams.feedback_store import load_sensitivity
-from streams.security_config import mask_url
 from streams.settings import Settings
 from triggers.sensitivity import marketing_tags
 
@@ -24,25 +24,16 @@ def parse_as_of(value: str | None) -> int:
 
 
 async def profile_get_main(settings: Settings, user_id: str, as_of: str | None) -> int:
-    try:
-        as_of_ms = parse_as_of(as_of)
-    except Rejected as exc:
-        print(f"portrait: --as-of: {exc.detail}", file=sys.stderr)
-        return 2
+    """0 with the profile on stdout; :class:`NotFound` for an unknown user (streams.errors)."""
+    as_of_ms = parse_as_of(as_of)  # the CLI has checked it (streams.cli.moment)
     redis = redis_client(settings, socket_connect_timeout=5)
     try:
         state = await ProfileStore(redis).get(user_id)
         counts = await load_sensitivity(redis, user_id)
-    except RedisError as exc:
-        print(
-            f"portrait: cannot read Redis at {mask_url(settings.redis_url)}: {exc}", file=sys.stderr
-        )
-        return 2
     finally:
         await redis.aclose()
     if state is None:
-        print(f"portrait: no profile for user {user_id!r}", file=sys.stderr)
-        return 1
+        raise NotFound(f"no profile for user {user_id!r}")
     doc = ProfileModel(settings.model).view(user_id, state, as_of_ms)
     doc["marketing"] = marketing_tags(counts)  # from trigger feedback (docs/feedback.md)
     sys.stdout.write(
