@@ -64,8 +64,8 @@ def valid_zone(name: str | None) -> bool:
         return False
     try:
         _zone(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        return False
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: "Europe" (a directory),
+        return False  # a name longer than the file system allows
     return True
 
 
@@ -82,7 +82,7 @@ def _offset_ms(zone: str, hour_epoch: int) -> int:
         return 0
     try:
         tz = _zone(zone)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):
         return 0
     offset = datetime.fromtimestamp(hour_epoch * 3600, UTC).astimezone(tz).utcoffset()
     return 0 if offset is None else int(offset.total_seconds() * 1000)
