@@ -12,12 +12,12 @@ from typing import Any
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from prometheus_client import CollectorRegistry
-from redis.asyncio import Redis
 
 from profiles.aggregators import TOTAL_SLOT
 from profiles.constants import TOPIC_EVENTS
 from profiles.model import ProfileModel, State
 from profiles.store import ProfileStore
+from streams.clients import kafka_options, redis_client
 from streams.runner import run_worker
 from streams.settings import Settings
 from tests.factories import contract_event
@@ -34,9 +34,7 @@ async def produce(
     payloads: Iterable[dict[str, Any] | bytes],
     key: Callable[[Any], bytes] | None = None,
 ) -> int:
-    producer = AIOKafkaProducer(
-        bootstrap_servers=settings.kafka_bootstrap_servers, linger_ms=5, acks="all"
-    )
+    producer = AIOKafkaProducer(**kafka_options(settings), linger_ms=5, acks="all")
     await producer.start()
     n = 0
     try:
@@ -75,7 +73,7 @@ async def read_topic(
     """The first ``n`` messages of ``topic`` (with the namespace's prefix): value and headers."""
     consumer = AIOKafkaConsumer(
         settings.topic(topic),
-        bootstrap_servers=settings.kafka_bootstrap_servers,
+        **kafka_options(settings),
         auto_offset_reset="earliest",
         enable_auto_commit=False,
         group_id=settings.topics.prefix + "reader",
@@ -114,7 +112,7 @@ async def wait_for_count(settings: Settings, user: str, etype: str, count: int, 
 
 
 async def load_states(settings: Settings, users: list[str]) -> dict[str, State]:
-    redis = Redis.from_url(settings.redis_url)
+    redis = redis_client(settings)
     try:
         return await ProfileStore(redis).load_many(users)
     finally:

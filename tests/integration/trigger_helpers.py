@@ -15,9 +15,9 @@ import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.structs import TopicPartition
 from prometheus_client import CollectorRegistry
-from redis.asyncio import Redis
 
 from profiles.model import ProfileModel
+from streams.clients import kafka_options, redis_client
 from streams.metrics import WorkerMetrics
 from streams.settings import Settings
 from streams.topics import ensure_topics
@@ -91,9 +91,9 @@ async def clocked_scheduler(
 ) -> AsyncIterator[Scheduler]:
     """A scheduler publishing to the real channel topics, on the injected clock."""
     topics = channel_topics(settings)
-    await ensure_topics(settings.kafka_bootstrap_servers, sorted(topics.values()), partitions=2)
-    redis = Redis.from_url(settings.redis_url)
-    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap_servers, acks="all")
+    await ensure_topics(settings, sorted(topics.values()), partitions=2)
+    redis = redis_client(settings)
+    producer = AIOKafkaProducer(**kafka_options(settings), acks="all")
     await producer.start()
     metrics = trigger_metrics(registry or CollectorRegistry(), settings)
     try:
@@ -117,9 +117,9 @@ async def read_messages(
     """Every message on the channel topics: wait for ``expect`` of them, then ``settle`` more
     seconds for any extra (a duplicate would show up there)."""
     topics = sorted(channel_topics(settings).values())
-    await ensure_topics(settings.kafka_bootstrap_servers, topics, partitions=2)
+    await ensure_topics(settings, topics, partitions=2)
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=settings.kafka_bootstrap_servers,
+        **kafka_options(settings),
         enable_auto_commit=False,
         auto_offset_reset="earliest",
     )
@@ -149,7 +149,7 @@ async def read_messages(
 
 
 async def pending(settings: Settings, user: str) -> dict[str, Trigger]:
-    redis = Redis.from_url(settings.redis_url)
+    redis = redis_client(settings)
     try:
         return await TriggerStore(redis, settings.topics.prefix).pending(user)
     finally:
@@ -171,7 +171,7 @@ async def due_slots(settings: Settings, user: str) -> dict[str, int]:
     """The user's entries in the due index, ``{slot: due}`` (lazy kinds have no record)."""
     from profiles.constants import due_key, parse_due_member
 
-    redis = Redis.from_url(settings.redis_url)
+    redis = redis_client(settings)
     try:
         entries = await redis.zrange(due_key(settings.topics.prefix), 0, -1, withscores=True)
     finally:
