@@ -9,10 +9,13 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Sequence
+from typing import Any
 
 from aiokafka import AIOKafkaProducer
+from aiokafka.errors import MessageSizeTooLargeError
 
 from profiles.constants import TOPIC_DLQ
+from profiles.events import one_line
 from streams.processor import DeadLetter
 
 HEADER_PREFIX = "portrait.dlq."
@@ -22,7 +25,7 @@ def dlq_headers(letter: DeadLetter, now_ms: int) -> list[tuple[str, bytes]]:
     record = letter.record
     return [
         (HEADER_PREFIX + "reason", letter.reason.encode()),
-        (HEADER_PREFIX + "detail", letter.detail.encode()[:1000]),
+        (HEADER_PREFIX + "detail", one_line(letter.detail).encode()),
         (HEADER_PREFIX + "topic", record.topic.encode()),
         (HEADER_PREFIX + "partition", str(record.partition).encode()),
         (HEADER_PREFIX + "offset", str(record.offset).encode()),
@@ -39,13 +42,33 @@ class KafkaDeadLetters:
 
     async def send_many(self, letters: Sequence[DeadLetter]) -> None:
         now_ms = int(time.time() * 1000)
-        futures = [
-            await self.producer.send(
-                self.topic,
-                value=letter.record.value or b"",
-                key=letter.record.key,
-                headers=dlq_headers(letter, now_ms),
-            )
-            for letter in letters
-        ]
-        await asyncio.gather(*futures)
+        futures = [await self._send(letter, now_ms) for letter in letters]
+        results = await asyncio.gather(*futures, return_exceptions=True)
+        too_large = []
+        for letter, result in zip(letters, results, strict=True):
+            if isinstance(result, MessageSizeTooLargeError):  # the broker's limit
+                too_large.append(letter)
+            elif isinstance(result, BaseException):
+                raise result
+        if too_large:
+            await asyncio.gather(*[await self._send(t, now_ms, whole=False) for t in too_large])
+
+    async def _send(
+        self, letter: DeadLetter, now_ms: int, whole: bool = True
+    ) -> asyncio.Future[Any]:
+        """Send one letter; one too large to send whole (a value near the size limit, plus the
+        headers) goes without its value and key, which stay in the source topic at the offset
+        the headers name: retrying it would stall the partition for good."""
+        record, headers = letter.record, dlq_headers(letter, now_ms)
+        if whole:
+            try:
+                return await self.producer.send(  # type: ignore[no-any-return]
+                    self.topic, value=record.value or b"", key=record.key, headers=headers
+                )
+            except MessageSizeTooLargeError:
+                pass
+        size = len(record.value or b"") + len(record.key or b"")
+        headers.append((HEADER_PREFIX + "dropped", f"{size} bytes of key and value".encode()))
+        return await self.producer.send(  # type: ignore[no-any-return]
+            self.topic, value=b"", key=None, headers=headers
+        )

@@ -31,16 +31,20 @@ ev = contract_event  # the short name the integration tests use
 
 async def produce(
     settings: Settings,
-    payloads: Iterable[dict[str, Any] | bytes],
+    payloads: Iterable[dict[str, Any] | bytes | tuple[bytes | None, bytes | None]],
     key: Callable[[Any], bytes] | None = None,
 ) -> int:
+    """Send events (dicts, keyed by user id), raw values (keyed ``malformed``) or raw
+    ``(key, value)`` records (any bytes, or None: a null key, a tombstone)."""
     producer = AIOKafkaProducer(**kafka_options(settings), linger_ms=5, acks="all")
     await producer.start()
     n = 0
     try:
         futures = []
         for payload in payloads:
-            if isinstance(payload, bytes):
+            if isinstance(payload, tuple):
+                k, value = payload
+            elif isinstance(payload, bytes):
                 value, k = payload, b"malformed"
             else:
                 value, k = orjson.dumps(payload), str(payload.get("user_id", "")).encode()
