@@ -22,12 +22,12 @@ from redis.asyncio import Redis
 from profiles.model import ModelConfig, ProfileModel
 from profiles.store import ProfileStore
 from streams.clients import redis_client
+from streams.errors import redis_unreachable
 from streams.processor import BatchProcessor, BatchStats, Record
 from streams.progress import RejectLog
 from streams.reference import price_reference as reference_from
 from streams.replay_run import ReplayError, Run
 from streams.retry import Backoff
-from streams.security_config import mask_url
 from streams.settings import Settings
 from streams.sources import PRICELESS_FORMATS, Feed
 
@@ -138,5 +138,5 @@ async def _redis(settings: Settings) -> Redis:
         await asyncio.wait_for(redis.ping(), settings.worker.startup_timeout_s)
     except Exception as exc:  # refused, timed out, auth, DNS: all one line for the user
         await redis.aclose()
-        raise ReplayError(f"cannot reach Redis at {mask_url(settings.redis_url)}: {exc}") from exc
+        raise ReplayError(redis_unreachable(settings.redis_url, exc)) from exc
     return redis

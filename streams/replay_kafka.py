@@ -14,6 +14,7 @@ from aiokafka.errors import KafkaError
 
 from profiles.constants import REPLAY_HEADER, TOPIC_EVENTS
 from streams.clients import kafka_options
+from streams.errors import kafka_unreachable
 from streams.replay_run import ReplayError, Run
 from streams.settings import Settings
 from streams.topics import ensure_topics
@@ -64,5 +65,5 @@ async def _producer(settings: Settings) -> AIOKafkaProducer:
         await asyncio.wait_for(producer.start(), s.worker.startup_timeout_s)
     except (TimeoutError, KafkaError, OSError) as exc:
         await producer.stop()
-        raise ReplayError(f"cannot reach Kafka at {s.kafka_bootstrap_servers}: {exc!r}") from exc
+        raise ReplayError(kafka_unreachable(s.kafka_bootstrap_servers, exc)) from exc
     return producer

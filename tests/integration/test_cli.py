@@ -1,10 +1,13 @@
-"""The `portrait` command as a user runs it: profile get, and the worker's start-up errors."""
+"""The `portrait` command as a user runs it: profile get, and every command's errors."""
 
 from __future__ import annotations
 
 import os
+import re
+import socket
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import orjson
@@ -80,25 +83,113 @@ async def test_profile_get_prints_the_profile_and_rejects_unknown_users(
     assert "no profile" in unknown.stderr
 
 
-def test_worker_exits_with_one_line_reason_when_redis_is_unreachable(settings: Settings) -> None:
-    env = {
-        **service_env(settings),
-        "REDIS_URL": f"redis://127.0.0.1:{free_port()}/0",
-        "PORTRAIT_METRICS_PORT": str(free_port()),
-    }
-    done = portrait("worker", env=env)
-    assert done.returncode != 0
-    reason = [line for line in done.stderr.splitlines() if line.startswith("portrait worker:")]
-    assert len(reason) == 1 and "cannot reach Redis" in reason[0], done.stderr
+# --- every command, on bad input: one line, the README's exit code, no traceback ----------------
+# A case: the arguments (``{tmp}``: a directory with the files below), environment changes
+# (``{kafka_down}``, ``{redis_down}``, ``{busy_port}``, ``{tmp}``), the exit code, and what the
+# one line must name (the option, variable, port or host).
+NOT_FOUND, USAGE = 1, 2
+CASES: list[tuple[str, list[str], dict[str, str], int, list[str]]] = [
+    # usage: numbers, times, choices, files (every argument type: tests/unit/test_cli_args.py)
+    ("rate negative", ["simulate", "--rate", "-5"], {}, USAGE, ["--rate", "-5"]),
+    ("rate not a number", ["simulate", "--rate", "abc"], {}, USAGE, ["--rate", "abc"]),
+    ("users zero", ["simulate", "--users", "0"], {}, USAGE, ["--users"]),
+    ("bad-rate above 1", ["simulate", "--bad-rate", "1.5"], {}, USAGE, ["--bad-rate"]),
+    ("as-of words", ["profile", "get", "u1", "--as-of", "yesterday"], {}, USAGE, ["--as-of"]),
+    ("replay missing file", ["replay", "{tmp}/missing.csv"], {}, USAGE, ["{tmp}/missing.csv"]),
+    ("price-reference missing file", ["price-reference", "{tmp}/missing.csv"], {}, USAGE,
+     ["{tmp}/missing.csv"]),
+    ("rfm missing file", ["rfm-cutoffs", "{tmp}/missing.csv"], {}, USAGE, ["{tmp}/missing.csv"]),
+    ("campaign missing file", ["campaign", "{tmp}/missing.json"], {}, USAGE,
+     ["{tmp}/missing.json"]),
+    ("campaign bad request", ["campaign", "{tmp}/views.jsonl"], {}, USAGE, ["campaign request"]),
+    ("unknown command", ["bogus"], {}, USAGE, ["bogus"]),
+    # configuration
+    ("config missing", ["profile", "get", "u1"], {"PORTRAIT_CONFIG": "{tmp}/missing.yaml"}, USAGE,
+     ["PORTRAIT_CONFIG", "{tmp}/missing.yaml"]),
+    ("config not YAML", ["worker"], {"PORTRAIT_CONFIG": "{tmp}/broken.yaml"}, USAGE,
+     ["PORTRAIT_CONFIG", "not valid YAML"]),
+    ("config unknown key", ["simulate"], {"PORTRAIT_CONFIG": "{tmp}/unknown.yaml"}, USAGE,
+     ["unknown top-level keys"]),
+    ("metrics port not a number", ["simulate"], {"PORTRAIT_METRICS_PORT": "abc"}, USAGE,
+     ["PORTRAIT_METRICS_PORT", "abc"]),
+    ("redis url scheme", ["profile", "get", "u1"], {"REDIS_URL": "foo://x"}, USAGE,
+     ["REDIS_URL", "foo://x"]),
+    # services down, ports taken
+    ("simulate, Kafka down", ["simulate", "--duration", "1"],
+     {"KAFKA_BOOTSTRAP_SERVERS": "{kafka_down}"}, USAGE,
+     ["KAFKA_BOOTSTRAP_SERVERS", "{kafka_down}"]),
+    ("worker, Kafka down", ["worker"], {"KAFKA_BOOTSTRAP_SERVERS": "{kafka_down}"}, USAGE,
+     ["cannot reach Kafka", "KAFKA_BOOTSTRAP_SERVERS", "{kafka_down}"]),
+    ("worker, Redis down", ["worker"], {"REDIS_URL": "{redis_down}"}, USAGE,
+     ["cannot reach Redis", "REDIS_URL", "{redis_down}"]),
+    ("profile get, Redis down", ["profile", "get", "u1"], {"REDIS_URL": "{redis_down}"}, USAGE,
+     ["REDIS_URL", "{redis_down}"]),
+    ("campaign, Redis down", ["campaign", "{tmp}/campaign.json"], {"REDIS_URL": "{redis_down}"},
+     USAGE, ["REDIS_URL", "{redis_down}"]),
+    ("campaign send, Kafka down", ["campaign", "{tmp}/campaign.json", "--send"],
+     {"KAFKA_BOOTSTRAP_SERVERS": "{kafka_down}"}, USAGE, ["KAFKA_BOOTSTRAP_SERVERS"]),
+    ("replay via Kafka, Kafka down", ["replay", "{tmp}/views.jsonl", "--via", "kafka"],
+     {"KAFKA_BOOTSTRAP_SERVERS": "{kafka_down}"}, USAGE, ["KAFKA_BOOTSTRAP_SERVERS"]),
+    ("worker, metrics port taken", ["worker"], {"PORTRAIT_METRICS_PORT": "{busy_port}"}, USAGE,
+     ["PORTRAIT_METRICS_PORT", "{busy_port}"]),
+    ("simulate, metrics port taken", ["simulate"], {"PORTRAIT_METRICS_PORT": "{busy_port}"},
+     USAGE, ["PORTRAIT_METRICS_PORT", "{busy_port}"]),
+    ("replay, metrics port taken", ["replay", "{tmp}/views.jsonl"],
+     {"PORTRAIT_METRICS_PORT": "{busy_port}"}, USAGE, ["PORTRAIT_METRICS_PORT", "{busy_port}"]),
+    # not found
+    ("unknown user", ["profile", "get", "{namespace}nobody"], {}, NOT_FOUND, ["no profile"]),
+    ("a log without buyers", ["rfm-cutoffs", "{tmp}/views.jsonl"], {}, NOT_FOUND, ["no buyers"]),
+]  # fmt: skip
+
+# What else a failing command may write to stderr: its INFO log records, a progress line.
+_INFO = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} (INFO|DEBUG) ")
+_PROGRESS = re.compile(r"^(rfm-cutoffs|replay) \S+: ")
 
 
-def test_worker_exits_with_one_line_reason_when_kafka_is_unreachable(settings: Settings) -> None:
-    env = {
-        **service_env(settings),
-        "KAFKA_BOOTSTRAP_SERVERS": f"127.0.0.1:{free_port()}",
-        "PORTRAIT_METRICS_PORT": str(free_port()),
-    }
-    done = portrait("worker", env=env, timeout=120)
-    assert done.returncode != 0
-    reason = [line for line in done.stderr.splitlines() if line.startswith("portrait worker:")]
-    assert len(reason) == 1 and "cannot reach Kafka" in reason[0], done.stderr
+@pytest.fixture
+def busy_port() -> Iterator[int]:
+    """A port some other program listens on."""
+    with socket.socket() as sock:
+        sock.bind(("0.0.0.0", 0))
+        sock.listen()
+        yield int(sock.getsockname()[1])
+
+
+def _files(tmp: Path, namespace: str) -> None:
+    views = b"".join(orjson.dumps(ev("view", namespace + u, T0)) + b"\n" for u in "abc")
+    (tmp / "views.jsonl").write_bytes(views)
+    request = {"campaign_id": "c1", "message": {"title": "Hi"}, "audience": {"users": ["u1"]},
+               "window": {"hours": 24}}  # fmt: skip
+    (tmp / "campaign.json").write_bytes(orjson.dumps(request))
+    (tmp / "broken.yaml").write_text("topics: [1,\n  partitions: {\n")
+    (tmp / "unknown.yaml").write_text("topcs: {partitions: 2}\n")
+
+
+@pytest.mark.parametrize(
+    "args,env,code,names", [case[1:] for case in CASES], ids=[case[0] for case in CASES]
+)
+def test_every_command_fails_in_one_line_with_its_exit_code(
+    settings: Settings,
+    namespace: str,
+    tmp_path: Path,
+    busy_port: int,
+    args: list[str],
+    env: dict[str, str],
+    code: int,
+    names: list[str],
+) -> None:
+    _files(tmp_path, namespace)
+    values = {"tmp": str(tmp_path), "namespace": namespace, "busy_port": str(busy_port),
+              "kafka_down": f"127.0.0.1:{free_port()}",
+              "redis_down": f"redis://127.0.0.1:{free_port()}/0"}  # fmt: skip
+    serves = {"PORTRAIT_METRICS_PORT": "0"} if args[:1] in (["worker"], ["simulate"]) else {}
+    changes = {**serves, **{k: v.format(**values) for k, v in env.items()}}
+    done = portrait(*[a.format(**values) for a in args], env={**service_env(settings), **changes})
+
+    assert "Traceback" not in done.stderr and "Unclosed" not in done.stderr, done.stderr
+    assert (done.returncode, done.stdout) == (code, ""), done.stderr
+    lines = done.stderr.splitlines()
+    problem = [line for line in lines if not _INFO.match(line) and not _PROGRESS.match(line)]
+    assert len(problem) == 1 and problem[0].startswith("portrait"), done.stderr
+    for name in names:
+        assert name.format(**values) in problem[0], (name, problem[0])
