@@ -1,8 +1,8 @@
 """Hostile input through the decoder: every message is a valid event or a one-line rejection.
 
-Eleven generators of malformed messages (garbage bytes, invalid UTF-8, truncated and deeply
-nested JSON, 100 KB strings, NUL bytes, NaN and Infinity, wrong types in every field, missing
-fields, Segment envelopes with bad contents) feed :func:`profiles.wire.decode`, the worker's
+Ten generators of malformed messages (garbage bytes, invalid UTF-8, truncated and deeply nested
+JSON, 100 KB strings, NUL bytes, NaN and Infinity, wrong types in every field, missing fields,
+Segment envelopes with bad contents) feed :func:`profiles.wire.decode`, the worker's
 decoder. Each message must decode to an event the model can apply and store, or raise
 :class:`Rejected` with a reason of :data:`REJECT_REASONS` and a short one-line detail, exactly as
 the reference decoder says; any other exception fails the test. Each generator counts the
@@ -437,6 +437,15 @@ IDENTIFY = OK.replace(b'"view"', b'"identify"')[:-1]  # ready for a traits field
 )  # fmt: skip
 def test_known_hostile_messages(raw: bytes, reason: str) -> None:
     assert verdict(raw) == reason
+
+
+@pytest.mark.xfail(
+    strict=True,
+    raises=OverflowError,
+    reason="parse_ts's magnitude hint multiplies a 400-digit ts by a float (lead's ts code)",
+)
+def test_a_ts_of_400_digits_is_a_bad_timestamp() -> None:
+    assert verdict(OK.replace(b"1700000000000", b"9" * 400)) == "bad_timestamp"
 
 
 def test_a_big_unsigned_id_takes_the_reference_path_and_is_kept() -> None:
