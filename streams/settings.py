@@ -46,6 +46,9 @@ class WorkerConfig:
     redis_retry_initial_ms: int = 100
     redis_retry_max_ms: int = 5_000
     startup_timeout_s: float = 20.0
+    # On a rebalance, how long the batch in flight may take to be stored before it is given up
+    # uncommitted (Redis down): the group waits for this worker's revocation meanwhile.
+    revoke_timeout_s: float = 10.0
     show_changes_per_s: float = 0.0  # >0: log a sample of users whose tags changed
 
 

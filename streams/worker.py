@@ -60,14 +60,25 @@ class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
         self.worker = worker
 
     async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
-        async with self.worker.batch_lock:  # let the batch in flight write and commit first
-            try:
-                await self.worker._finish_pending()
-            except Stopping:
-                log.info("stopping during a rebalance: the batch in flight is not committed")
-            except Exception as exc:  # a bug: stop before anything else is committed
-                await self.worker.crash(exc)
-            self.worker.processor.drop_cache()
+        """Let the batch in flight be stored and committed first, but not for longer than
+        ``worker.revoke_timeout_s``: while Redis is down its retries would never end and the
+        whole group would wait. Then the batch is given up uncommitted; the next owner re-reads
+        it and the fence skips what landed."""
+        worker = self.worker
+        timeout = worker.settings.worker.revoke_timeout_s
+        deadline = asyncio.get_running_loop().call_later(timeout, worker.give_up_batch)
+        try:
+            async with worker.batch_lock:
+                try:
+                    await worker._finish_pending()
+                except Stopping as exc:
+                    log.warning("rebalance: the batch in flight is given up uncommitted (%s)", exc)
+                except Exception as exc:  # a bug: stop before anything else is committed
+                    await worker.crash(exc)
+                worker.processor.drop_cache()
+        finally:
+            deadline.cancel()
+            worker.giving_up = False
 
     async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
         self.worker.metrics.on_assigned(len(assigned))
@@ -94,6 +105,7 @@ class EventWorker(faust.Service):
         self.trigger_metrics = trigger_metrics
         self.clock = clock
         self.batch_lock = asyncio.Lock()
+        self.giving_up = False  # set when a revocation's deadline passed: retries give up
         self._pending: tuple[asyncio.Future[BatchStats], dict[TopicPartition, int], float] | None
         self._pending = None
         self.redis: Redis = timed_redis(
@@ -120,7 +132,7 @@ class EventWorker(faust.Service):
             KafkaDeadLetters(self.producer, settings.topic(TOPIC_DLQ)),
             clock,
             backoff=Backoff(w.redis_retry_initial_ms / 1000, w.redis_retry_max_ms / 1000),
-            should_stop=lambda: bool(self.should_stop),
+            should_stop=lambda: bool(self.should_stop) or self.giving_up,
             on_retry=metrics.on_redis_retry,
             cache_max_users=w.cache_max_users,
             track_changes=w.show_changes_per_s > 0,
@@ -190,8 +202,22 @@ class EventWorker(faust.Service):
                     if prepared is not None:
                         self._start_storing(batch, prepared, started)
                 except Stopping as exc:
-                    log.warning("stopped mid-batch, not committing: %s", exc)
-                    return
+                    if self.should_stop:
+                        log.warning("stopped mid-batch, not committing: %s", exc)
+                        return
+                    # given up on a rebalance (revoke_timeout_s): the revocation settles the
+                    # batch still pending, if any; the next owner re-reads both uncommitted
+                    log.warning("batch given up uncommitted on a rebalance: %s", exc)
+
+    def give_up_batch(self) -> None:
+        """A revocation's deadline passed: the batch in flight stops retrying (uncommitted)."""
+        if self._pending is not None or self.batch_lock.locked():
+            log.warning(
+                "rebalance: the batch in flight was not stored within %.0f s (Redis down?)",
+                self.settings.worker.revoke_timeout_s,
+            )
+            self.metrics.on_commit_failed()
+        self.giving_up = True
 
     def _start_storing(
         self, batch: dict[TopicPartition, list[Any]], prepared: Prepared, started: float
