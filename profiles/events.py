@@ -295,7 +295,7 @@ def _inside(ms: float, bounds: TimeBounds) -> bool:
 
 def _outside(value: object, ms: int, bounds: TimeBounds) -> str:
     shown = _short(value)
-    if not isinstance(value, str):
+    if not isinstance(value, str) and abs(ms) < 10**30:  # 400 digits do not fit a float
         for factor, unit in _MAGNITUDES:
             if _inside(ms * factor, bounds):
                 return f"ts {shown} looks like {unit}; epoch ms expected"
