@@ -24,13 +24,14 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Final
 
 import orjson
 from prometheus_client import CollectorRegistry, Gauge
 from redis.asyncio import Redis
 
 from profiles.constants import profile_key
+from profiles.layers import LIFECYCLE_STAGES, RFM_SEGMENTS, SHOPPING_TYPES
 from profiles.model import ProfileModel
 from streams.processor import segment_label
 
@@ -38,6 +39,19 @@ log = logging.getLogger("portrait.census")
 PATTERN = profile_key("*").replace("{*}", "*")
 QUANTILES = (0.5, 0.9, 0.99)
 _BOOLS = {"true": "false", "false": "true"}
+_SCORES = ("1", "2", "3", "4", "5", "null")
+# The values of the bounded segments that a census (and a batch's segment changes) can label
+# (segment_label's): exported at 0 before any user holds them, so that a fresh deployment's
+# panels show 0, not "No data". "null": no such value yet (a user who never purchased).
+SEGMENT_VALUES: Final[dict[str, tuple[str, ...]]] = {
+    "lifecycle": LIFECYCLE_STAGES,
+    **dict.fromkeys(
+        ("high_value", "potential", "churn_risk", "churn_risk_strong"), ("true", "false")
+    ),
+    **dict.fromkeys(("rfm_r", "rfm_f", "rfm_m"), _SCORES),
+    "rfm_segment": (*RFM_SEGMENTS, "null"),
+    "shopping_type": (*SHOPPING_TYPES, "null"),
+}
 
 
 class CensusMetrics:
@@ -60,6 +74,14 @@ class CensusMetrics:
         self.exact = gauge("portrait_census_exact", "1: profiles counted by SCAN, 0: estimated")
         self.taken_at = gauge("portrait_census_timestamp_seconds", "When the census was taken")
         self.seconds = gauge("portrait_census_duration_seconds", "Time the census took")
+        for q in QUANTILES:  # every series a panel reads exists before the first census
+            self.state_bytes.labels(str(q))
+        self._zero_segments()
+
+    def _zero_segments(self) -> None:
+        for segment, values in SEGMENT_VALUES.items():
+            for value in values:
+                self.segment_users.labels(segment, value).set(0)
 
     def export(self, result: dict[str, Any]) -> None:
         self.profiles.set(result["profiles"])
@@ -69,7 +91,8 @@ class CensusMetrics:
         self.seconds.set(result["seconds"])
         for q, size in result["bytes"].items():
             self.state_bytes.labels(q).set(size)
-        self.segment_users.clear()  # a value no user holds any more disappears
+        self.segment_users.clear()  # a value no user holds any more: 0, or gone when unbounded
+        self._zero_segments()
         for key, users in result["segments"].items():
             segment, value = key.split("=", 1)
             self.segment_users.labels(segment, value).set(users)

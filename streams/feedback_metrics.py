@@ -9,7 +9,9 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
+from streams.feedback_decode import STATUSES
 from streams.feedback_store import Counted
+from triggers.config import CHANNELS, KINDS
 
 
 class FeedbackMetrics:
@@ -46,6 +48,10 @@ class FeedbackMetrics:
             registry=r,
         )
         self.up = Gauge("portrait_feedback_up", "1 while the feedback service consumes", registry=r)
+        for kind in KINDS:  # the series a panel reads exist from the start, at 0
+            for channel in CHANNELS:
+                for status in STATUSES:
+                    self.feedback.labels(kind, channel, status)
 
     def on_counted(self, counted: list[Counted]) -> None:
         for c in counted:

@@ -18,6 +18,7 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry, Histogram
 
+from profiles.changes import SEGMENTS
 from profiles.config import ModelConfig
 from profiles.model import ProfileModel, State
 
@@ -36,6 +37,8 @@ class TagFreshness:
             buckets=FRESHNESS_BUCKETS,
             registry=registry,
         )
+        for tag in SEGMENTS:  # the tags a batch records changes of: each at 0 from the start
+            self.seconds.labels(tag)
         self._current: dict[str, int] = {}
         self._sealed: deque[dict[str, int]] = deque()
 

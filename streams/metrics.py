@@ -8,13 +8,14 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 
+from profiles.changes import SEGMENTS
 from profiles.events import EVENT_TYPES, REJECT_REASONS
 from profiles.model import Outcome
-from streams.census import CensusMetrics
+from streams.census import SEGMENT_VALUES, CensusMetrics
 from streams.errors import MetricsPortError
 from streams.freshness import TagFreshness
 from streams.lag import LagMetrics
-from streams.processor import APPLY_ERROR, BatchStats
+from streams.processor import APPLY_ERROR, BatchStats, segment_label
 from streams.redis_timing import RedisMetrics
 
 # Millisecond-scale buckets, in seconds.
@@ -124,6 +125,13 @@ class WorkerMetrics:
             self.dlq.labels(reason)
         for op in ("load", "write", "dlq", "triggers", "recall"):
             self.redis_retries.labels(op)
+        for segment in SEGMENTS:  # the unbounded ones count as "*", the others by value
+            if segment_label(segment, None)[1] == "*":
+                self.segment_changes.labels(segment, "*")
+        for segment, values in SEGMENT_VALUES.items():
+            for value in values:
+                if value != "null":
+                    self.segment_changes.labels(segment, value)
 
     def on_batch(self, stats: BatchStats, seconds: float, now_ms: int) -> None:
         self.batch_size.observe(stats.records)

@@ -25,6 +25,9 @@ REDIS_BUCKETS = (
     0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5,
 )  # fmt: skip
 ERROR_KINDS = ("connection", "timeout", "response", "other")
+# What a worker sends in its first minutes (fenced writes and triggers, loads, the ops loop's
+# ping and census): their latency series exist at 0 from the first scrape.
+WORKER_COMMANDS = ("EVALSHA", "GET", "PING", "SET", "SCAN", "DBSIZE")
 
 
 def error_kind(exc: BaseException) -> str:
@@ -54,6 +57,8 @@ class RedisMetrics:
         )
         for kind in ERROR_KINDS:  # every series exists from the start: rate() and alerts work
             self.errors.labels(kind)
+        for command in WORKER_COMMANDS:
+            self.seconds.labels(command)
 
     def observe(self, command: str, seconds: float) -> None:
         self.seconds.labels(command).observe(seconds)

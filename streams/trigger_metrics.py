@@ -15,9 +15,13 @@ from typing import Any
 import orjson
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-from triggers.config import KINDS
+from triggers.config import CHANNELS, KINDS
 
 log = logging.getLogger("portrait.triggers")
+
+# Why the scheduler defers or does not send a due trigger (triggers/scheduler.py, policy.py).
+DEFER_REASONS = ("quiet_hours", "active_hour", "min_gap", "priority")
+SUPPRESS_REASONS = ("cap_day", "cap_week", "expired", "min_gap", "priority", "already_sent")
 
 # Due -> published, in seconds: the goal is p99 <= 1 s.
 _DUE_BUCKETS = (
@@ -94,9 +98,24 @@ class TriggerMetrics:
             "Pending triggers due longer ago than scheduler.overdue_ms",
             registry=r,
         )
-        for kind in KINDS:  # the series exist from the start: a rate of 0, not "no data"
+        self._init_series()
+
+    def _init_series(self) -> None:
+        """Every series a panel reads exists from the start: a rate of 0, not "No data"."""
+        for kind in KINDS:
             self.scheduled.labels(kind)
             self.fired.labels(kind)
+            self.cancelled.labels(kind, "event")
+            self.due_to_published.labels(kind)
+            for reason in DEFER_REASONS:
+                self.deferred.labels(kind, reason)
+            for reason in SUPPRESS_REASONS:
+                self.suppressed.labels(kind, reason)
+            for channel in CHANNELS:
+                self.published.labels(kind, channel)
+                self.cost.labels(kind, channel)
+        for channel in CHANNELS:  # recall is watched for win-backs
+            self.recalled.labels("win_back", channel)
 
     # --- the rules' operations, from the worker's batches ---------------------------------
     def on_batch(self, counts: Counts[tuple[str, str]], recalls: Sequence[tuple[str, str]]) -> None:
