@@ -50,3 +50,27 @@ def test_a_refused_argument_is_one_line_and_exit_2(
 def test_help_exits_0(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["simulate", "--help"]) == 0
     assert "--rate" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    "raised,code,shown",
+    [
+        (RuntimeError("boom"), 3, "internal error (a bug; please report it)"),
+        (KeyboardInterrupt(), 130, ""),
+    ],
+)
+def test_a_bug_keeps_its_traceback_and_ctrl_c_is_130(
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    raised: BaseException,
+    code: int,
+    shown: str,
+) -> None:
+    def dispatch(*_: object) -> int:
+        raise raised
+
+    monkeypatch.setattr("streams.cli._dispatch", dispatch)
+    monkeypatch.delenv("PORTRAIT_CONFIG", raising=False)
+    assert main(["price-reference", "x"]) == code
+    err = capsys.readouterr().err
+    assert shown in err and ("Traceback" in err) == (code == 3), err
