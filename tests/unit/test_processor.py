@@ -10,10 +10,13 @@ from typing import Any
 
 import orjson
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from prometheus_client import CollectorRegistry
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 from profiles import codec
+from profiles.events import from_dict
 from profiles.model import ProfileModel, State
 from profiles.store import Write
 from profiles.timeutil import DAY_MS, HOUR_MS
@@ -589,3 +592,53 @@ async def test_the_dedupe_window_is_counted_in_arrival_time(
     retry = arrived(batch([first], first_offset=2), NOW + retry_after_ms)
     stats = await h.process(retry)
     assert stats.outcomes[("purchase", outcome)] == 1
+
+
+@st.composite
+def retried_traffic(draw: st.DrawFn) -> tuple[list[tuple[dict[str, Any], int]], list[int]]:
+    """Events of three users with event times spread over 20 days, arriving in order over an
+    hour; a share is sent again 1 s .. 20 h later in arrival time (a producer or phone retry),
+    whatever their event time. Returns (event, arrival) in arrival order and batch sizes."""
+    n = draw(st.integers(1, 40))
+    sent: list[tuple[dict[str, Any], int]] = []
+    for i in range(n):
+        user = draw(st.sampled_from(["ann", "bo", "cy"]))
+        etype = draw(st.sampled_from(["view", "click", "add_to_cart", "search"]))
+        ts = NOW - draw(st.integers(0, 20 * DAY_MS))
+        arrival = NOW + i * 60_000
+        e = event(etype, user, ts, item_id="i", query="q")
+        sent.append((e, arrival))
+        for _ in range(draw(st.integers(0, 2))):
+            sent.append((dict(e), arrival + draw(st.integers(1_000, 20 * HOUR_MS))))
+    sent.sort(key=lambda pair: pair[1])
+    sizes = draw(st.lists(st.integers(1, 9), min_size=1, max_size=len(sent)))
+    return sent, sizes
+
+
+@settings(max_examples=150, deadline=None, database=None)
+@given(retried_traffic(), st.integers(1, 4))
+async def test_retries_inside_the_window_count_once_whatever_the_batching(
+    traffic: tuple[list[tuple[dict[str, Any], int]], list[int]], cache_max_users: int
+) -> None:
+    """Oracle: the pure model applied once to each distinct event, with no Kafka at all."""
+    sent, sizes = traffic
+    h = harness(cache_max_users=cache_max_users)
+    offset = 0
+    while offset < len(sent):
+        size = sizes[(offset // 7) % len(sizes)]
+        chunk = sent[offset : offset + size]
+        records = batch([e for e, _ in chunk], first_offset=offset)
+        records = {
+            tp: [dataclasses.replace(r, timestamp=at) for r, (_, at) in zip(rs, chunk, strict=True)]
+            for tp, rs in records.items()
+        }
+        await h.process(records)
+        offset += size
+    model = ProfileModel()
+    unique = {e["event_id"]: e for e, _ in sent}
+    for user in {e["user_id"] for e in unique.values()}:
+        state = model.initial()
+        for e in unique.values():
+            if e["user_id"] == user:
+                model.apply_event(state, from_dict(e))
+        assert h.tags(user) == model.tags(state, NOW)
