@@ -42,19 +42,20 @@ def number(
         try:
             value = kind(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+            what = "a whole number" if kind is int else "a number"
+            raise argparse.ArgumentTypeError(f"{text!r} is not {what}") from None
         if not math.isfinite(value):
             raise argparse.ArgumentTypeError(f"{text!r} is not a finite number")
         if not (value > low if above else value >= low) or value > high:
-            bound = f"more than {low:g}" if above else f"at least {low:g}"
-            upto = f" and at most {high:g}" if math.isfinite(high) else ""
+            bound = f"more than {low:,.15g}" if above else f"at least {low:,.15g}"
+            upto = f" and at most {high:,.15g}" if math.isfinite(high) else ""
             raise argparse.ArgumentTypeError(f"{text!r} must be {bound}{upto}")
         return value
 
     return parse
 
 
-COUNT = number(int, 1)
+USERS = number(int, 1, high=1_000_000)  # the simulator holds every user (about 1 KB each)
 POSITIVE = number(float, 0, above=True)
 NON_NEGATIVE = number(float, 0)
 SHARE = number(float, 0, high=1)
@@ -79,7 +80,7 @@ def _parser() -> argparse.ArgumentParser:
 
     up = sub.add_parser("up", help="embedded broker + Redis + worker (+ simulator)")
     up.add_argument("--simulate", action="store_true", help="also run the traffic simulator")
-    up.add_argument("--users", type=COUNT, default=2000)
+    up.add_argument("--users", type=USERS, default=2000)
     up.add_argument("--rate", type=POSITIVE, default=300.0, help="simulated events per second")
     up.add_argument("--bad-rate", type=SHARE, default=0.002, help="share of malformed events")
     up.add_argument(
@@ -100,7 +101,7 @@ def _parser() -> argparse.ArgumentParser:
     )
 
     sim = sub.add_parser("simulate", help="produce synthetic persona traffic")
-    sim.add_argument("--users", type=COUNT, default=1000)
+    sim.add_argument("--users", type=USERS, default=1000)
     sim.add_argument("--rate", type=POSITIVE, default=200.0, help="events per second")
     sim.add_argument("--duration", type=NON_NEGATIVE, help="seconds (default: forever)")
     sim.add_argument("--seed", type=int, default=42)

@@ -11,7 +11,7 @@ from streams.cli import main
 REFUSED = [
     (["simulate", "--rate", "0"], "--rate", "'0' must be more than 0"),
     (["simulate", "--rate=-inf"], "--rate", "not a finite number"),
-    (["simulate", "--users", "1.5"], "--users", "'1.5' is not a number"),
+    (["simulate", "--users", "1.5"], "--users", "'1.5' is not a whole number"),
     (["simulate", "--users", "-3"], "--users", "must be at least 1"),
     (["simulate", "--duration", "-1"], "--duration", "must be at least 0"),
     (["simulate", "--time-scale", "inf"], "--time-scale", "not a finite number"),
@@ -20,6 +20,7 @@ REFUSED = [
     (["up", "--for", "0"], "--for", "must be more than 0"),
     (["up", "--rate", "nan"], "--rate", "not a finite number"),
     (["up", "--users", "0"], "--users", "must be at least 1"),
+    (["simulate", "--users", "10000000000"], "--users", "at most 1,000,000"),
     (["up", "--bad-rate", "2"], "--bad-rate", "at most 1"),
     (["worker", "--show-changes", "-1"], "--show-changes", "must be at least 0"),
     (["profile", "get", "u1", "--as-of", "2020-13-01T00:00:00Z"], "--as-of", "2020-13-01"),
