@@ -57,6 +57,7 @@ def number(
 
 USERS = number(int, 1, high=1_000_000)  # the simulator holds every user (about 1 KB each)
 POSITIVE = number(float, 0, above=True)
+RATE = number(float, 0, above=True, high=1_000_000)  # events/s: far above what one process sends
 NON_NEGATIVE = number(float, 0)
 SHARE = number(float, 0, high=1)
 
@@ -81,7 +82,7 @@ def _parser() -> argparse.ArgumentParser:
     up = sub.add_parser("up", help="embedded broker + Redis + worker (+ simulator)")
     up.add_argument("--simulate", action="store_true", help="also run the traffic simulator")
     up.add_argument("--users", type=USERS, default=2000)
-    up.add_argument("--rate", type=POSITIVE, default=300.0, help="simulated events per second")
+    up.add_argument("--rate", type=RATE, default=300.0, help="simulated events per second")
     up.add_argument("--bad-rate", type=SHARE, default=0.002, help="share of malformed events")
     up.add_argument(
         "--for",
@@ -102,7 +103,7 @@ def _parser() -> argparse.ArgumentParser:
 
     sim = sub.add_parser("simulate", help="produce synthetic persona traffic")
     sim.add_argument("--users", type=USERS, default=1000)
-    sim.add_argument("--rate", type=POSITIVE, default=200.0, help="events per second")
+    sim.add_argument("--rate", type=RATE, default=200.0, help="events per second")
     sim.add_argument("--duration", type=NON_NEGATIVE, help="seconds (default: forever)")
     sim.add_argument("--seed", type=int, default=42)
     sim.add_argument("--bad-rate", type=SHARE, default=0.0, help="share of malformed events")

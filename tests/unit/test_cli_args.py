@@ -10,6 +10,7 @@ from streams.cli import main
 
 REFUSED = [
     (["simulate", "--rate", "0"], "--rate", "'0' must be more than 0"),
+    (["simulate", "--rate", "1e12"], "--rate", "at most 1,000,000"),
     (["simulate", "--rate=-inf"], "--rate", "not a finite number"),
     (["simulate", "--users", "1.5"], "--users", "'1.5' is not a whole number"),
     (["simulate", "--users", "-3"], "--users", "must be at least 1"),
