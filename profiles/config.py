@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Final
 
-from profiles.events import MAX_TS, MIN_TS, TimeBounds
+from profiles.events import MAX_LEAD, MAX_TS, MIN_TS, TimeBounds
 from profiles.timeutil import DAY_MS
 
 DEFAULT_AFFINITY_WEIGHTS: Final[Mapping[str, float]] = MappingProxyType(
@@ -71,9 +71,10 @@ class ModelConfig:
     layers: LayerConfig = field(default_factory=LayerConfig)
     min_event_time_ms: int = MIN_TS  # events outside [min, max) are dead-lettered
     max_event_time_ms: int = MAX_TS
+    max_event_lead_ms: int = MAX_LEAD  # events stamped further after their arrival: DLQ
 
     def __post_init__(self) -> None:
-        TimeBounds(self.min_event_time_ms, self.max_event_time_ms)  # raises when out of order
+        self.time_bounds  # noqa: B018  # raises when the bounds make no sense
         if self.bucket_days < 180:
             raise ValueError("bucket_days must be at least 180 (the longest window)")
         if self.affinity_half_life_ms <= 0 or self.active_hours_half_life_ms <= 0:
@@ -83,4 +84,4 @@ class ModelConfig:
 
     @property
     def time_bounds(self) -> TimeBounds:
-        return TimeBounds(self.min_event_time_ms, self.max_event_time_ms)
+        return TimeBounds(self.min_event_time_ms, self.max_event_time_ms, self.max_event_lead_ms)

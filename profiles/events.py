@@ -59,6 +59,7 @@ MAX_TS: Final = 4_102_444_800_000  # 2100-01-01T00:00:00Z (excluded)
 # A number of smaller magnitude may be seconds: 1e11 ms is 1973-03-03, 1e11 s the year 5138.
 # Such a number is refused when, read as seconds, it would be a time inside the bounds.
 SECONDS_LIKE: Final = 100_000_000_000
+MAX_LEAD: Final = 86_400_000  # an event may be stamped up to a day after it reached Kafka
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,10 +68,26 @@ class TimeBounds:
 
     min_ms: int = MIN_TS
     max_ms: int = MAX_TS
+    # How far an event may be stamped after its record reached Kafka: one event dated years
+    # ahead (a wrong device clock) would move the user's stream time there, and every windowed
+    # count would fall out of its window for good.
+    max_lead_ms: int = MAX_LEAD
 
     def __post_init__(self) -> None:
         if not 0 <= self.min_ms < self.max_ms:
             raise ValueError("event time bounds must satisfy 1970-01-01 <= min < max")
+        if self.max_lead_ms < 0:
+            raise ValueError("max_event_lead must not be negative")
+
+    def check_lead(self, ts: int, arrival: int | None) -> None:
+        """Refuse an event stamped more than ``max_lead_ms`` after its arrival (when known)."""
+        if arrival is not None and arrival > 0 and ts - arrival > self.max_lead_ms:
+            ahead = (ts - arrival) / 3_600_000
+            raise Rejected(
+                "bad_timestamp",
+                f"ts {rfc3339(ts)} is {ahead:.1f} h after the record reached Kafka"
+                f" (profile.max_event_lead: {self.max_lead_ms / 3_600_000:g} h)",
+            )
 
     @property
     def plain_min(self) -> int:

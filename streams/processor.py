@@ -95,6 +95,7 @@ class BatchProcessor:
             for record in records:
                 try:
                     event = decode(record.value, bounds)  # type: ignore[arg-type]  # None: _reject
+                    bounds.check_lead(event.ts, record.timestamp)
                 except Exception as exc:
                     self._reject(record, exc, letters, stats)
                     continue

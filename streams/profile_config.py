@@ -20,6 +20,7 @@ from streams.reference import load_price_reference
 
 _DURATIONS: Final = {
     "dedupe_window": "dedupe_window_ms",
+    "max_event_lead": "max_event_lead_ms",
     "cart_window": "cart_window_ms",
     "affinity_half_life": "affinity_half_life_ms",
     "active_hours_half_life": "active_hours_half_life_ms",

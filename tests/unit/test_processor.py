@@ -16,8 +16,8 @@ from prometheus_client import CollectorRegistry
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 from profiles import codec
-from profiles.events import from_dict
-from profiles.model import ProfileModel, State
+from profiles.events import Rejected, from_dict
+from profiles.model import ModelConfig, ProfileModel, State
 from profiles.store import Write
 from profiles.timeutil import DAY_MS, HOUR_MS
 from streams.metrics import WorkerMetrics
@@ -642,3 +642,37 @@ async def test_retries_inside_the_window_count_once_whatever_the_batching(
             if e["user_id"] == user:
                 model.apply_event(state, from_dict(e))
         assert h.tags(user) == model.tags(state, NOW)
+
+
+@pytest.mark.parametrize(
+    "lead_ms,arrival,accepted",
+    [
+        (23 * HOUR_MS, NOW, True),  # a device clock a few hours ahead: fine
+        (DAY_MS, NOW, True),  # exactly profile.max_event_lead
+        (DAY_MS + 1, NOW, False),
+        (3 * 365 * DAY_MS, NOW, False),  # a clock years ahead
+        (3 * 365 * DAY_MS, -1, True),  # no arrival time (a direct file replay): not judged
+    ],
+)
+async def test_an_event_stamped_far_after_its_arrival_is_refused_and_erases_nothing(
+    lead_ms: int, arrival: int, accepted: bool
+) -> None:
+    """One event dated years ahead moved the user's stream time there, and every windowed
+    count of the user's real history fell out of its window for good."""
+    h = harness()
+    history = [event("view", "ida", NOW - i * DAY_MS) for i in range(5)]
+    await h.process(arrived(batch(history), NOW))
+    stats = await h.process(arrived(batch([event("view", "ida", NOW + lead_ms)], 0, 5), arrival))
+    assert stats.rejected == ({} if accepted else {"bad_timestamp": 1})
+    tags = h.tags("ida")
+    assert tags["views_total"] == (6 if accepted else 5)
+    if not accepted:
+        assert tags["views_30d"] == 5
+        assert "after the record reached Kafka" in h.dlq.letters[-1].detail
+
+
+def test_max_event_lead_is_configurable() -> None:
+    bounds = ProfileModel(ModelConfig(max_event_lead_ms=HOUR_MS)).config.time_bounds
+    bounds.check_lead(NOW + HOUR_MS, NOW)
+    with pytest.raises(Rejected, match=r"1\.0 h after the record reached Kafka"):
+        bounds.check_lead(NOW + HOUR_MS + 1, NOW)
