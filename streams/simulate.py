@@ -66,9 +66,16 @@ async def _send(
     topic: str,
     messages: Sequence[Message],
     observer: SimulatorMetrics | None,
+    timestamp_ms: int | None = None,
 ) -> int:
-    """Send and wait for the acknowledgements; count by type once acknowledged."""
-    futures = [await producer.send(topic, value=value, key=key) for key, value, _ in messages]
+    """Send and wait for the acknowledgements; count by type once acknowledged.
+
+    ``timestamp_ms`` stamps the records (their arrival time): simulated time, which runs
+    ahead of the wall clock with ``time_scale > 1``, as the events' own times do."""
+    futures = [
+        await producer.send(topic, value=value, key=key, timestamp_ms=timestamp_ms)
+        for key, value, _ in messages
+    ]
     if futures:
         await asyncio.gather(*futures)
     if observer is not None:
@@ -192,6 +199,6 @@ async def _pump(
         if bad_rate > 0:
             bad = sum(bad_rng.random() < bad_rate for _ in range(events))
             messages += [(None, malformed_event(bad_rng), "malformed") for _ in range(bad)]
-        await _send(producer, topic, messages, observer)
+        await _send(producer, topic, messages, observer, sim_end)
         progress.add(events, len(messages) - events)
         progress.maybe_log(loop.time())
