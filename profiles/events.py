@@ -101,6 +101,10 @@ _MAGNITUDES: Final = ((1e-3, "microseconds"), (1e-6, "nanoseconds"))
 # Profiles of anonymous visitors are keyed by this prefix + anonymous_id.
 ANON_PREFIX: Final = "anon:"
 
+# Ids and names longer than this are rejected: they would be stored in the profile (a 100 KB
+# user id is a 100 KB Redis key, a 100 KB category a 100 KB affinity entry).
+MAX_TEXT: Final = 512
+
 # Prices and revenues above this are rejected: with quantity <= 1e6 every sum stays finite.
 MAX_AMOUNT: Final = 1e12
 
@@ -181,6 +185,8 @@ def from_dict(obj: dict[str, Any], bounds: TimeBounds = DEFAULT_BOUNDS) -> Event
     event_id = obj.get("event_id") or obj.get("messageId")
     if type(event_id) is not str or not event_id:
         raise Rejected("missing_event_id", "event_id must be a non-empty string")
+    if len(event_id) > MAX_TEXT:
+        raise Rejected("bad_field", f"event_id is longer than {MAX_TEXT} characters")
     etype = _event_type(obj)
     user_id = _user_id(obj)
     ts = parse_ts(obj.get("ts", obj.get("timestamp")), bounds)
@@ -216,6 +222,7 @@ def declared_traits(declared: dict[str, Any]) -> dict[str, Any] | None:
         if name != "birth_year":
             if type(value) is not str:
                 raise Rejected("bad_field", f"traits.{name} must be a string")
+            _bounded(value, f"traits.{name}")
         elif type(value) is not int or not 1900 <= value <= 2100:
             raise Rejected("bad_field", "traits.birth_year must be a whole number 1900..2100")
     return traits or None
@@ -245,7 +252,7 @@ def _strings(d: dict[str, Any], names: tuple[str, ...]) -> list[str | None]:
         if value is None or value == "":
             out.append(None)
         elif type(value) is str:
-            out.append(value)
+            out.append(_bounded(value, name))
         else:
             raise Rejected("bad_field", f"{name} must be a string")
     return out
@@ -275,8 +282,15 @@ def _user_id(obj: dict[str, Any]) -> str:
     raise Rejected("missing_user", "one of user_id or anonymous_id is required")
 
 
+def _bounded(value: str, key: str) -> str:
+    if len(value) > MAX_TEXT:
+        raise Rejected("bad_field", f"{key} is longer than {MAX_TEXT} characters")
+    return value
+
+
 def _as_id(value: object, key: str) -> str:
     if isinstance(value, str):
+        _bounded(value, key)
         if "{" in value or "}" in value:
             raise Rejected("bad_field", f"{key} may not contain braces")
         if value.startswith(ANON_PREFIX) and key in ("user_id", "userId"):

@@ -18,6 +18,7 @@ from profiles.events import (
     DEFAULT_BOUNDS,
     EVENT_TYPES,
     MAX_AMOUNT,
+    MAX_TEXT,
     Event,
     Rejected,
     TimeBounds,
@@ -28,7 +29,8 @@ from profiles.events import decode as reference_decode
 
 # orjson reads an integer beyond 64 bits as a float, which the reference refuses as an id: keep
 # such integers off the fast path (msgspec's bounds stop at int64; the rest of u64 falls back).
-Id = str | Annotated[int, msgspec.Meta(ge=-(2**63), le=2**63 - 1)]
+Text = Annotated[str, msgspec.Meta(max_length=MAX_TEXT)]  # longer: the reference says why
+Id = Text | Annotated[int, msgspec.Meta(ge=-(2**63), le=2**63 - 1)]
 Money = Annotated[float, msgspec.Meta(ge=0, le=MAX_AMOUNT)]
 Quantity = Annotated[int, msgspec.Meta(ge=1, le=1_000_000)]
 
@@ -41,26 +43,26 @@ class _Product(msgspec.Struct, gc=False):
 class _Properties(msgspec.Struct, gc=False):
     item_id: Id | None = None
     product_id: Id | None = None
-    category: str | None = None
-    brand: str | None = None
+    category: Text | None = None
+    brand: Text | None = None
     price: Money | None = None
     quantity: Quantity | None = None
     order_id: Id | None = None
     revenue: Money | None = None
-    query: str | None = None
-    coupon: str | None = None
+    query: Text | None = None
+    coupon: Text | None = None
     products: list[_Product] | None = None
 
 
 class _Context(msgspec.Struct, gc=False):
-    device: str | None = None
-    os: str | None = None
-    channel: str | None = None
-    timezone: str | None = None
+    device: Text | None = None
+    os: Text | None = None
+    channel: Text | None = None
+    timezone: Text | None = None
 
 
 class _Message(msgspec.Struct, gc=False):
-    event_id: str
+    event_id: Text
     type: str
     ts: int | float | str
     user_id: Id | None = None

@@ -183,6 +183,19 @@ def test_rejected_example_is_invalid_under_the_schema(example: Example) -> None:
         ({"event_id": "e", "type": "view", "user_id": "u", "ts": "1969-12-31T23:59:59Z"}, False),
         ({"event_id": "e", "type": "view", "user_id": "u", "ts": 889000000000}, True),  # 1998
         ({"event_id": "e", "type": "view", "user_id": "u", "ts": 1717156800}, False),  # seconds
+        ({"event_id": "e", "type": "view", "user_id": "u" * 512, "ts": 1717156800000}, True),
+        ({"event_id": "e", "type": "view", "user_id": "u" * 513, "ts": 1717156800000}, False),
+        ({"event_id": "e" * 513, "type": "view", "user_id": "u", "ts": 1717156800000}, False),
+        (
+            {
+                "event_id": "e",
+                "type": "view",
+                "user_id": "u",
+                "ts": 1717156800000,
+                "properties": {"category": "c" * 513},
+            },
+            False,
+        ),
         ({"event_id": "e", "type": "view", "user_id": "u", "ts": "2024-05-31 12:00"}, False),
         (
             {
