@@ -18,6 +18,7 @@ import orjson
 from profiles.events import Rejected
 from profiles.wire import decode  # the worker's decoder: profiles.events.decode, 3x faster
 from streams.adapters import Message
+from streams.errors import CommandError
 from streams.sources import read_messages
 
 # The event types whose price is an item's price (a cart removal names no price of its own).
@@ -57,14 +58,13 @@ def load_price_reference(path: Path) -> dict[str, float]:
 
 
 def price_reference_main(path: Path, fmt: str = "auto") -> int:
-    """``portrait price-reference PATH [--format F]``: the table as JSON on stdout."""
+    """``portrait price-reference PATH [--format F]``: the table as JSON on stdout; a file it
+    cannot read is a :class:`CommandError` (exit 2)."""
     if not path.is_file():
-        print(f"portrait price-reference: no such file: {path}", file=sys.stderr)
-        return 2
+        raise CommandError(f"no such file: {path}")
     try:
         table = price_reference(read_messages(path, fmt))
     except ValueError as exc:  # an unknown or undetectable format
-        print(f"portrait price-reference: {exc}", file=sys.stderr)
-        return 2
+        raise CommandError(str(exc)) from exc
     sys.stdout.write(orjson.dumps(table, option=orjson.OPT_INDENT_2).decode() + "\n")
     return 0

@@ -102,26 +102,22 @@ def _check(path: Path, fmt: str, via: str, table: Mapping[str, float] | None) ->
 
 
 def replay_main(settings: Settings, args: argparse.Namespace) -> int:
-    """``portrait replay PATH ...``: 0 when replayed (rejected rows are reported), else 2."""
+    """``portrait replay PATH ...``: 0 when replayed (rejected rows are reported); what stops
+    it raises (:class:`ReplayError` and the others streams.errors words: exit 2)."""
     path = Path(args.path)
     try:
         table = load_price_reference(Path(args.price_reference)) if args.price_reference else None
     except ValueError as exc:
-        print(f"portrait replay: {exc}", file=sys.stderr)
-        return 2
-    try:
-        registry = CollectorRegistry()
-        if "PORTRAIT_METRICS_PORT" in os.environ:
-            port = serve(registry, settings.metrics_port)
-            print(f"# metrics on http://127.0.0.1:{port}/metrics", file=sys.stderr)
-        tune_gc()
-        result = asyncio.run(
-            replay(settings, path, fmt=args.format, via=args.via, sort=args.sort,
-                   progress=not args.quiet, price_reference=table, registry=registry,
-                   rejected_to=Path(args.rejected) if args.rejected else None)
-        )  # fmt: skip
-    except (ReplayError, OSError) as exc:  # OSError: the metrics port taken, the file unreadable
-        print(f"portrait replay: {exc}", file=sys.stderr)
-        return 2
+        raise ReplayError(str(exc)) from exc
+    registry = CollectorRegistry()
+    if "PORTRAIT_METRICS_PORT" in os.environ:
+        port = serve(registry, settings.metrics_port)
+        print(f"# metrics on http://127.0.0.1:{port}/metrics", file=sys.stderr)
+    tune_gc()
+    result = asyncio.run(
+        replay(settings, path, fmt=args.format, via=args.via, sort=args.sort,
+               progress=not args.quiet, price_reference=table, registry=registry,
+               rejected_to=Path(args.rejected) if args.rejected else None)
+    )  # fmt: skip
     print(report(result, path, args.via))
     return 0

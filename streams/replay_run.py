@@ -10,12 +10,13 @@ from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from streams.errors import CommandError
 from streams.progress import Progress, ReplayMetrics
 from streams.sources import Feed
 
 
-class ReplayError(RuntimeError):
-    """The replay cannot start (no such file, unknown format, a service unreachable)."""
+class ReplayError(CommandError):
+    """The replay cannot start (no such file, unknown format, a service unreachable): exit 2."""
 
 
 @dataclass(slots=True)

@@ -11,6 +11,7 @@ import orjson
 import pytest
 
 from streams.adapters import Message
+from streams.cli import main
 from streams.reference import load_price_reference, price_reference, price_reference_main
 from streams.sources import read_messages
 from tests.factories import contract_event
@@ -132,6 +133,6 @@ def test_price_reference_command_fails_with_one_line(
     path = tmp_path / name
     if content is not None:
         path.write_bytes(content)
-    assert price_reference_main(path) == 2
+    assert main(["price-reference", str(path)]) == 2  # the CLI words what the command raises
     err = capsys.readouterr().err
     assert err.startswith("portrait price-reference: ") and err.count("\n") == 1
