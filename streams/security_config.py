@@ -115,11 +115,15 @@ def redis_security(raw: object, env: Mapping[str, str], url: str) -> RedisSecuri
 
 def check_redis_url(url: str, source: str) -> str:
     """``url`` when its scheme is one redis-py serves; ``source`` names where it came from."""
-    scheme = urlsplit(url).scheme
-    if scheme not in REDIS_SCHEMES:
+    parts = urlsplit(url)
+    if parts.scheme not in REDIS_SCHEMES:
         raise ConfigError(
             f"{source} {mask_url(url)!r}: scheme must be redis://, rediss:// or unix://"
         )
+    try:
+        parts.port  # noqa: B018  # raises on a port that is not a number or out of range
+    except ValueError:
+        raise ConfigError(f"{source} {mask_url(url)!r}: the port is not a number") from None
     if source != "REDIS_URL" and _has_password(url):
         raise ConfigError(
             f"{source} in PORTRAIT_CONFIG holds a password: set REDIS_URL in the environment "

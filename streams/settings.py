@@ -91,8 +91,7 @@ class Settings:
             raise ConfigError(f"unknown top-level keys in {path}: {sorted(unknown)}")
         redis_url = _redis_url(env, data)
         return cls(
-            kafka_bootstrap_servers=env.get("KAFKA_BOOTSTRAP_SERVERS")
-            or str(data.get("kafka_bootstrap_servers", DEFAULT_KAFKA)),
+            kafka_bootstrap_servers=_bootstrap(env, data),
             redis_url=redis_url,
             metrics_port=_port(env, data),
             config_path=path,
@@ -143,11 +142,30 @@ def _port(env: Mapping[str, str], data: dict[str, Any]) -> int:
     return port
 
 
+def _bootstrap(env: Mapping[str, str], data: dict[str, Any]) -> str:
+    """``host[:port],...``: a port that is not a number is refused here, in one line (aiokafka
+    would raise a ValueError from deep inside its start)."""
+    source, value = (
+        ("KAFKA_BOOTSTRAP_SERVERS", env["KAFKA_BOOTSTRAP_SERVERS"])
+        if env.get("KAFKA_BOOTSTRAP_SERVERS")
+        else ("kafka_bootstrap_servers", str(data.get("kafka_bootstrap_servers", DEFAULT_KAFKA)))
+    )
+    for server in value.split(","):
+        host, colon, port = server.strip().rpartition(":")
+        if not colon:
+            host, port = port, "9092"
+        if not host or not port.isdigit() or not 0 < int(port) <= 65535:
+            raise ConfigError(f"{source} {value!r}: each server must be host:port")
+    return value
+
+
 def load_yaml(path: str) -> dict[str, Any]:
     try:
         loaded = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
     except OSError as exc:
         raise ConfigError(f"cannot read PORTRAIT_CONFIG {path}: {exc.strerror}") from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"PORTRAIT_CONFIG {path} is not UTF-8 text") from exc
     except yaml.YAMLError as exc:
         raise ConfigError(f"PORTRAIT_CONFIG {path} is not valid YAML: {exc}") from exc
     if loaded is None:

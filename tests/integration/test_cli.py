@@ -114,6 +114,12 @@ CASES: list[tuple[str, list[str], dict[str, str], int, list[str]]] = [
      ["PORTRAIT_METRICS_PORT", "abc"]),
     ("redis url scheme", ["profile", "get", "u1"], {"REDIS_URL": "foo://x"}, USAGE,
      ["REDIS_URL", "foo://x"]),
+    ("redis url port", ["profile", "get", "u1"], {"REDIS_URL": "redis://127.0.0.1:nope/0"},
+     USAGE, ["REDIS_URL", "port is not a number"]),
+    ("kafka port", ["simulate"], {"KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:nope"}, USAGE,
+     ["KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:nope"]),
+    ("config not text", ["worker"], {"PORTRAIT_CONFIG": "{tmp}/binary.yaml"}, USAGE,
+     ["PORTRAIT_CONFIG", "not UTF-8"]),
     # services down, ports taken
     ("simulate, Kafka down", ["simulate", "--duration", "1"],
      {"KAFKA_BOOTSTRAP_SERVERS": "{kafka_down}"}, USAGE,
@@ -163,6 +169,7 @@ def _files(tmp: Path, namespace: str) -> None:
     (tmp / "campaign.json").write_bytes(orjson.dumps(request))
     (tmp / "broken.yaml").write_text("topics: [1,\n  partitions: {\n")
     (tmp / "unknown.yaml").write_text("topcs: {partitions: 2}\n")
+    (tmp / "binary.yaml").write_bytes(b"\xff\xfe\x00\x01 not text")
 
 
 @pytest.mark.parametrize(
