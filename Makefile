@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: demo test check lint types bench clean tools
+.PHONY: demo test check lint types bench faults clean tools
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -36,6 +36,11 @@ types: $(VENV)/.installed
 ## bench: worker throughput against the raw aiokafka ceiling on the same topic
 bench: $(VENV)/.installed
 	$(BIN)/python -m bench.throughput
+
+## faults: the fault suite, long (worker and Redis kills, a frozen broker, a duplicate storm,
+## a tiny cache): a table of events, kills, restarts, users compared, lost, doubled (10-20 min)
+faults: $(VENV)/.installed
+	$(BIN)/python -m bench.faults
 
 clean:
 	rm -rf $(VENV) .portrait .pytest_cache .mypy_cache .ruff_cache *.egg-info
