@@ -11,7 +11,7 @@ import orjson
 import pytest
 
 from profiles.constants import TOPIC_DLQ
-from profiles.events import REJECT_REASONS, Rejected
+from profiles.events import MAX_TEXT, REJECT_REASONS, Rejected
 from profiles.model import ProfileModel
 from profiles.wire import decode
 from streams.settings import Settings
@@ -182,8 +182,8 @@ async def test_a_storm_of_hostile_messages_lands_in_the_dlq_and_spares_the_valid
 ) -> None:
     rng = random.Random(10)
     valid = traffic(namespace, users=25, n=400)
-    valid += [  # valid, however odd: a 100 KB query, a NUL in a category, an unknown zone
-        ev("search", f"{namespace}u1", T0, query="q" * BIG),
+    valid += [  # valid, however odd: the longest query, a NUL in a category, an unknown zone
+        ev("search", f"{namespace}u1", T0, query="q" * MAX_TEXT),
         ev("view", f"{namespace}u2", T0, item_id="i\x00", category="a\x00b"),
         {**ev("view", f"{namespace}u3", T0), "context": {"timezone": "Europe"}},
     ]
