@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from aiokafka import AIOKafkaConsumer
@@ -56,9 +57,7 @@ async def test_worker_rides_out_a_redis_outage(
                 return await applied_total(settings, users) >= 3_000
 
             await wait_until(first_half, what="the first half applied")
-            # The outage: every connection is cut and no new one may authenticate.
-            await admin.config_set("requirepass", "outage")
-            await admin.execute_command("CLIENT", "KILL", "TYPE", "normal", "SKIPME", "yes")
+            await cut_off(admin)
             await produce(settings, events[3_000:])
 
             async def retrying() -> bool:
@@ -77,16 +76,7 @@ async def test_worker_rides_out_a_redis_outage(
             await wait_until(complete, within=120, what="all events applied after the outage")
     finally:
         await admin.aclose()
-    model = ProfileModel()
-    expected = expected_states(events, model)
-    states = await load_states(settings, users)
-    wrong = [
-        u
-        for u in users
-        if profile_view(model, u, states[u], T0) != profile_view(model, u, expected[u], T0)
-    ]
-    assert wrong == []
-    assert await applied_total(settings, users) == len(events)
+    await assert_exact(settings, events, users)
 
 
 async def test_a_rebalance_during_an_outage_is_not_stalled_by_the_batch_in_flight(
@@ -111,8 +101,7 @@ async def test_a_rebalance_during_an_outage_is_not_stalled_by_the_batch_in_fligh
                 return await applied_total(settings, users) >= 2_000
 
             await wait_until(first_part, what="the first part applied")
-            await admin.config_set("requirepass", "outage")
-            await admin.execute_command("CLIENT", "KILL", "TYPE", "normal", "SKIPME", "yes")
+            await cut_off(admin)
             await produce(settings, events[2_000:])
 
             async def retrying() -> bool:
@@ -147,6 +136,17 @@ async def test_a_rebalance_during_an_outage_is_not_stalled_by_the_batch_in_fligh
             await wait_until(complete, within=120, what="all events applied after the outage")
     finally:
         await admin.aclose()
+    await assert_exact(settings, events, users)
+
+
+async def cut_off(admin: Redis) -> None:
+    """The outage: every connection is cut and no new one may authenticate."""
+    await admin.config_set("requirepass", "outage")
+    await admin.execute_command("CLIENT", "KILL", "TYPE", "normal", "SKIPME", "yes")
+
+
+async def assert_exact(settings: Settings, events: list[dict[str, Any]], users: list[str]) -> None:
+    """Every user's profile is the pure model's applied once to the events; each applied once."""
     model = ProfileModel()
     expected = expected_states(events, model)
     states = await load_states(settings, users)
