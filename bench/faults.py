@@ -24,16 +24,15 @@ from pathlib import Path
 from bench.progress import note
 from streams.embedded import Services, embedded_services
 from streams.settings import Settings
+from tests.integration.fault_checks import Load
 from tests.integration.fault_runs import (
-    Load,
     broker_pause,
     duplicate_storm,
-    figures_table,
     redis_crash,
     small_cache,
     worker_kills,
 )
-from tests.integration.faults import Figures, fault_settings
+from tests.integration.faults import Figures, fault_settings, figures_table
 
 SCENARIOS = ("kills", "redis", "pause", "storm", "cache")
 Run = Callable[[Settings, Path], Awaitable[Figures]]  # a scenario on fresh settings and a dir

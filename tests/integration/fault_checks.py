@@ -5,12 +5,14 @@ the pure model applied once to the same events, and the reminders published agai
 from __future__ import annotations
 
 import random
+import time
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from profiles.model import ProfileModel, State
 from tests.integration.faults import Figures
-from tests.integration.helpers import ev, expected_states, profile_view
+from tests.integration.helpers import ev, expected_states, profile_view, traffic
 
 HOUR = 3_600_000
 Event = dict[str, Any]
@@ -22,6 +24,29 @@ def reminder_config(delay_s: int) -> dict[str, Any]:
         "cart_reminder": {"delay": f"{delay_s}s"},
         "policy": {"quiet_hours": None, "min_gap": 0},
     }
+
+
+@dataclass(frozen=True)
+class Load:
+    """The traffic of one run: ``events`` from ``users`` at ``rate`` per second, with
+    ``carts`` more users each owed one cart reminder ``delay_s`` after their add."""
+
+    users: int
+    events: int
+    rate: float
+    carts: int = 0
+    delay_s: int = 4
+    seed: int = 7
+    warm: int = 0  # >0: every other event comes from one of this many more users
+
+    def messages(self, namespace: str) -> tuple[list[Event], list[str]]:
+        half = self.events // 2 if self.warm else 0
+        events = traffic(namespace, self.users, self.events - half, self.seed)
+        if self.warm:  # users seen every few batches: cached, evicted, cached again
+            often = traffic(namespace + "w", self.warm, half, self.seed + 1)
+            events = [e for pair in zip(events, often, strict=False) for e in pair] + events[half:]
+        now = int(time.time() * 1000)
+        return with_carts(events, namespace, self.carts, now, self.rate)
 
 
 def with_carts(

@@ -12,7 +12,6 @@ import subprocess
 import time
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
-from typing import Any
 
 from prometheus_client import CollectorRegistry
 
@@ -20,13 +19,13 @@ from profiles.model import ProfileModel
 from streams.settings import Settings
 from tests.integration.fault_checks import (
     Event,
+    Load,
     compare,
     count_reminders,
     late_copies,
     not_a_prefix,
     reminder_config,
     storm,
-    with_carts,
 )
 from tests.integration.faults import (
     AofRedis,
@@ -37,9 +36,9 @@ from tests.integration.faults import (
     quiet,
     wait_consumed,
 )
-from tests.integration.helpers import load_states, metric, running_worker, traffic, wait_until
+from tests.integration.helpers import load_states, metric, running_worker, wait_until
 from tests.integration.processes import WorkerProcess
-from tests.integration.trigger_helpers import read_messages, with_triggers
+from tests.integration.trigger_helpers import due_slots, pending, read_messages, with_triggers
 
 DRAIN_S = 180.0  # the longest a run waits for the group to commit the whole stream
 
@@ -58,29 +57,6 @@ async def serving(settings: Settings) -> AsyncIterator[CollectorRegistry]:
         yield registry
 
 
-@dataclasses.dataclass(frozen=True)
-class Load:
-    """The traffic of one run: ``events`` from ``users`` at ``rate`` per second, with
-    ``carts`` more users each owed one cart reminder ``delay_s`` after their add."""
-
-    users: int
-    events: int
-    rate: float
-    carts: int = 0
-    delay_s: int = 4
-    seed: int = 7
-    warm: int = 0  # >0: every other event comes from one of this many more users
-
-    def messages(self, namespace: str) -> tuple[list[Event], list[str]]:
-        half = self.events // 2 if self.warm else 0
-        events = traffic(namespace, self.users, self.events - half, self.seed)
-        if self.warm:  # users seen every few batches: cached, evicted, cached again
-            often = traffic(namespace + "w", self.warm, half, self.seed + 1)
-            events = [e for pair in zip(events, often, strict=False) for e in pair] + events[half:]
-        now = int(time.time() * 1000)
-        return with_carts(events, namespace, self.carts, now, self.rate)
-
-
 async def _finish(
     settings: Settings,
     figures: Figures,
@@ -96,6 +72,7 @@ async def _finish(
     if carts:
         sent = await read_messages(settings, expect=len(carts), within=60, settle=3)
         count_reminders(figures, carts, sent)
+        await _why_lost(settings, figures, set(carts) - {m["user_id"] for m in sent})
         note(f"  {len(sent)} trigger messages read after {time.monotonic() - started:.0f} s")
     await asyncio.sleep(1.0)  # anything applied twice late would show now
     figures.sent = stream.sent
@@ -104,6 +81,16 @@ async def _finish(
     note(f"  {len(stored)} profiles loaded after {time.monotonic() - started:.0f} s")
     compare(figures, events, stored, ProfileModel(settings.model))
     figures.seconds = round(time.monotonic() - started, 1)
+
+
+async def _why_lost(settings: Settings, figures: Figures, users: set[str]) -> None:
+    """For the carts owed a reminder never sent: what Redis still holds of it."""
+    for user in sorted(users)[:5]:
+        found = await pending(settings, user)
+        due = await due_slots(settings, user)
+        reminder = found.get("cart_reminder")
+        state = f"pending, due {reminder.due_at}" if reminder else "not pending"
+        figures.notes.append(f"{user}: reminder {state}, due index {due or 'empty'}")
 
 
 async def worker_kills(
@@ -258,18 +245,3 @@ async def small_cache(
         note(f"  {stream.sent} sent; draining")
         await _finish(settings, figures, events, stream, [], started, note)
     return figures
-
-
-def figures_table(runs: Sequence[Figures]) -> str:
-    """The runs as a plain-text table."""
-    head = ("scenario", "events", "sent", "kills", "restarts", "users", "differ", "lost",
-            "doubled", "reminders", "rem. lost", "rem. doubled", "s")  # fmt: skip
-    rows: list[tuple[Any, ...]] = [head]
-    for f in runs:
-        rows.append((f.scenario, f.events, f.sent, f.kills, f.restarts, f.users,
-                     len(f.differing), f.lost, f.doubled, f.reminders, f.reminders_lost,
-                     f.reminders_doubled, f.seconds))  # fmt: skip
-    widths = [max(len(str(r[i])) for r in rows) for i in range(len(head))]
-    lines = ["  ".join(str(v).ljust(w) for v, w in zip(r, widths, strict=True)) for r in rows]
-    notes = [f"{f.scenario}: {'; '.join(f.notes)}" for f in runs if f.notes]
-    return "\n".join([*lines, "", *notes])

@@ -189,3 +189,18 @@ class Figures:
             f"{self.lost} lost, {self.doubled} doubled, reminders {self.reminders_lost} lost "
             f"{self.reminders_doubled} doubled; e.g. {self.differing[:3]}; {'; '.join(self.notes)}"
         )
+
+
+def figures_table(runs: Sequence[Figures]) -> str:
+    """The runs as a plain-text table."""
+    head = ("scenario", "events", "sent", "kills", "restarts", "users", "differ", "lost",
+            "doubled", "reminders", "rem. lost", "rem. doubled", "s")  # fmt: skip
+    rows: list[tuple[Any, ...]] = [head]
+    for f in runs:
+        rows.append((f.scenario, f.events, f.sent, f.kills, f.restarts, f.users,
+                     len(f.differing), f.lost, f.doubled, f.reminders, f.reminders_lost,
+                     f.reminders_doubled, f.seconds))  # fmt: skip
+    widths = [max(len(str(r[i])) for r in rows) for i in range(len(head))]
+    lines = ["  ".join(str(v).ljust(w) for v, w in zip(r, widths, strict=True)) for r in rows]
+    notes = [f"{f.scenario}: {'; '.join(f.notes)}" for f in runs if f.notes]
+    return "\n".join([*lines, "", *notes])

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from streams.settings import Settings
+from tests.integration.fault_checks import Load
 from tests.integration.fault_runs import (
-    Load,
     broker_pause,
     duplicate_storm,
     redis_crash,
@@ -24,7 +24,7 @@ pytestmark = pytest.mark.integration
 async def test_three_workers_one_killed_at_random_lose_nothing(
     settings: Settings, tmp_path: Path
 ) -> None:
-    load = Load(users=300, events=8_000, rate=600, carts=12, delay_s=4)
+    load = Load(users=300, events=6_000, rate=600, carts=12, delay_s=4)
     figures = await worker_kills(settings, tmp_path, load, kills=3)
     assert figures.kills == figures.restarts == 3
     assert figures.users == 312
@@ -45,7 +45,7 @@ async def test_redis_killed_and_restarted_from_its_aof(
 
 
 async def test_broker_frozen_mid_stream_then_resumed(settings: Settings, tmp_path: Path) -> None:
-    figures = await broker_pause(settings, tmp_path, Load(users=200, events=4_000, rate=500), 8)
+    figures = await broker_pause(settings, tmp_path, Load(users=200, events=3_000, rate=600), 8)
     assert figures.users == 200
     assert figures.clean, figures.summary()
 
@@ -56,7 +56,7 @@ async def test_duplicate_storm_counts_each_event_once(settings: Settings) -> Non
     assert figures.clean, figures.summary()
 
 
-@pytest.mark.parametrize(("batch", "events"), [(1, 1_500), (7, 5_000)])
+@pytest.mark.parametrize(("batch", "events"), [(1, 1_200), (7, 4_000)])
 async def test_cache_far_smaller_than_the_users_loses_nothing(
     settings: Settings, batch: int, events: int
 ) -> None:
