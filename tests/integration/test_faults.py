@@ -35,7 +35,7 @@ async def test_three_workers_one_killed_at_random_lose_nothing(
 async def test_redis_killed_and_restarted_from_its_aof(
     settings: Settings, tmp_path: Path, fsync: str
 ) -> None:
-    load = Load(users=400, events=4_000, rate=800, carts=8, delay_s=3)
+    load = Load(users=400, events=4_000, rate=1_000, carts=8, delay_s=3)
     figures = await redis_crash(settings, tmp_path, load, fsync)
     assert figures.kills == figures.restarts == 1
     assert "0 users not a prefix of their events" in figures.notes, figures.summary()
@@ -51,16 +51,16 @@ async def test_broker_frozen_mid_stream_then_resumed(settings: Settings, tmp_pat
 
 
 async def test_duplicate_storm_counts_each_event_once(settings: Settings) -> None:
-    figures = await duplicate_storm(settings, Load(users=150, events=3_000, rate=1_500))
+    figures = await duplicate_storm(settings, Load(users=150, events=3_000, rate=2_500))
     assert figures.sent > 2 * figures.events
     assert figures.clean, figures.summary()
 
 
-@pytest.mark.parametrize(("batch", "events"), [(1, 1_200), (7, 4_000)])
+@pytest.mark.parametrize(("batch", "events"), [(1, 1_200), (7, 8_000)])
 async def test_cache_far_smaller_than_the_users_loses_nothing(
     settings: Settings, batch: int, events: int
 ) -> None:
     load = Load(users=500, warm=10, events=events, rate=5_000)
     figures = await small_cache(settings, load, cache=5, batch=batch)
-    assert figures.users > 400  # the cache holds 5: each user is evicted and reloaded, often
+    assert figures.users > 300  # 60 times the cache: users are evicted and reloaded all along
     assert figures.clean, figures.summary()
