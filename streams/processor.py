@@ -221,10 +221,13 @@ class BatchProcessor:
             )
             if self.track_changes:
                 stats.changes.append((uid, changed))
-        if hook is not None and before is not None and not any(map(_replayed, located)):
-            now = prepared.now
-            hook.collect(uid, before, state, applied, changed, now, prepared.ops, prepared.visits)
         last = located[-1][0]
+        if hook is not None and before is not None and not any(map(_replayed, located)):
+            source = (str(last.partition), last.offset)
+            hook.collect(
+                uid, before, state, applied, changed, prepared.now, prepared.ops,
+                prepared.visits, source,
+            )  # fmt: skip
         return Write(uid, last.partition, last.offset, self.model.encode(state))
 
     def _trim_cache(self) -> None:

@@ -11,10 +11,11 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from collections.abc import Set as AbstractSet
+from dataclasses import replace
 from typing import Any, Protocol
 
 from profiles.model import State
-from triggers.model import Op
+from triggers.model import Op, Schedule
 from triggers.rules import Before, TriggerRules
 from triggers.store import TriggerStore
 
@@ -50,8 +51,15 @@ class TriggerHook:
         now: int,
         ops: list[Op],
         visits: list[tuple[str, int]],
+        source: tuple[str, int] | None = None,
     ) -> None:
-        ops.extend(self.rules.ops(user_id, before, state, applied, changed, now))
+        """The rules' operations for one user's settled batch; ``source`` (fence id, offset of
+        the batch's last record of the user) goes on every trigger scheduled, so that the
+        scheduler judges it only on a stored profile that has applied it."""
+        for op in self.rules.ops(user_id, before, state, applied, changed, now):
+            if source is not None and isinstance(op, Schedule):
+                op = Schedule(replace(op.trigger, source=source))
+            ops.append(op)
         if applied and self.recall is not None and self.recall.watching(user_id):
             visits.append((user_id, state["x"]))
 

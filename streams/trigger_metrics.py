@@ -20,7 +20,7 @@ from triggers.config import CHANNELS, KINDS
 log = logging.getLogger("portrait.triggers")
 
 # Why the scheduler defers or does not send a due trigger (triggers/scheduler.py, policy.py).
-DEFER_REASONS = ("quiet_hours", "active_hour", "min_gap", "priority")
+DEFER_REASONS = ("quiet_hours", "active_hour", "min_gap", "priority", "profile_behind")
 SUPPRESS_REASONS = ("cap_day", "cap_week", "expired", "min_gap", "priority", "already_sent")
 
 # Due -> published, in seconds: the goal is p99 <= 1 s.

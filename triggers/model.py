@@ -42,6 +42,9 @@ class Trigger:
     campaign_id: str | None = None
     at_active_hour: bool = False  # still to be moved to the user's next peak hour
     deferrals: int = 0
+    # (fence id, offset) of the record that made it: the stored profile must have applied that
+    # record before the trigger is judged on it (the trigger is written before the profile)
+    source: tuple[str, int] | None = None
 
     @property
     def lazy(self) -> bool:
@@ -69,15 +72,18 @@ class Trigger:
                 "cid": self.campaign_id,
                 "ah": self.at_active_hour,
                 "df": self.deferrals,
+                **({"src": list(self.source)} if self.source is not None else {}),
             }
         )
 
     @classmethod
     def decode(cls, blob: bytes | str) -> Trigger:
         r = orjson.loads(blob)
+        src = r.get("src")
         return cls(
             r["id"], r["k"], r["u"], r["d"], r["c"], r["e"], r["p"], tuple(r["ch"]), r["pl"],
             r.get("cid"), r.get("ah", False), r.get("df", 0),
+            (str(src[0]), int(src[1])) if src else None,
         )  # fmt: skip
 
 

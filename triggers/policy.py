@@ -23,6 +23,11 @@ def keep_order(_counts: Mapping[str, int], channels: tuple[str, ...]) -> tuple[s
     return channels
 
 
+# A trigger whose cause the stored profile has not applied yet (its batch is still being
+# written, or is re-read by the partition's next owner after a crash) waits this long.
+PROFILE_WAIT_MS = 1_000
+
+
 @dataclass(frozen=True, slots=True)
 class UserContext:
     """What the decision needs of the user's profile, as of now."""
@@ -35,6 +40,7 @@ class UserContext:
     last_purchase_at: int | None
     last_seen_at: int | None
     sensitivity: Mapping[str, int] = field(default_factory=dict)
+    fences: Mapping[str, int] = field(default_factory=dict)  # the stored profile's, per partition
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +73,9 @@ class Policy:
     def decide(self, t: Trigger, ctx: UserContext, now: int) -> Decision:
         if now >= t.expires_at:
             return Drop("suppressed", "expired")
+        if t.source is not None and ctx.fences.get(t.source[0], -1) < t.source[1]:
+            # written before the profile that holds its cause: judge it once that has landed
+            return Defer(t.deferred(now + PROFILE_WAIT_MS), "profile_behind")
         stale = self._stale(t, ctx)
         if stale is not None:
             return Drop("cancelled", stale)

@@ -191,6 +191,7 @@ class Scheduler:
             state["r"][2],
             state["r"][1],
             sensitivity,
+            state["o"],
         )
 
     async def backlog(self) -> tuple[int, int]:

@@ -11,7 +11,7 @@ import pytest
 
 from triggers.config import DAY_MS, HOUR_MS, PolicyConfig, TriggerConfig
 from triggers.model import Trigger
-from triggers.policy import Defer, Drop, Policy, Send, UserContext
+from triggers.policy import PROFILE_WAIT_MS, Defer, Drop, Policy, Send, UserContext
 
 POLICY = Policy(TriggerConfig())
 ITEM = {"item_id": "A", "quantity": 2, "price": 10.0, "added_at": 0}
@@ -212,3 +212,39 @@ def test_the_channel_order_function_is_applied() -> None:
     decision = Policy(TriggerConfig(), order).decide(trig(), c, NOW)
     assert isinstance(decision, Send) and decision.channels == ("sms", "push")
     assert seen == [({"sms": 3}, ("push", "sms"))]
+
+
+@pytest.mark.parametrize(
+    "fences,expected",
+    [
+        ({}, "defer"),  # no profile yet: its cause is still being written
+        ({"3": 41}, "defer"),  # the profile is one record behind the trigger's cause
+        ({"2": 99}, "defer"),  # other partitions do not count
+        ({"3": 42}, "send"),
+        ({"3": 43, "2": 1}, "send"),
+    ],
+)
+def test_a_trigger_waits_for_the_profile_that_holds_its_cause(
+    fences: dict[str, int], expected: str
+) -> None:
+    """Trigger operations are written before the batch's profiles: a trigger already due when
+    written was judged on a profile without its cause (an empty cart) and dropped for good."""
+    t = trig(source=("3", 42))
+    items = [] if expected == "defer" else [ITEM]
+    decision = POLICY.decide(t, ctx(open_items=items, fences=fences), NOW)
+    if expected == "defer":
+        assert isinstance(decision, Defer) and decision.reason == "profile_behind"
+        assert decision.trigger.due_at == NOW + PROFILE_WAIT_MS
+    else:
+        assert isinstance(decision, Send)
+
+
+def test_a_trigger_that_waited_for_its_profile_until_it_expired_is_dropped() -> None:
+    t = trig(ttl=0, source=("3", 42))
+    assert POLICY.decide(t, ctx(fences={}), NOW) == Drop("suppressed", "expired")
+
+
+def test_a_source_survives_the_stored_record() -> None:
+    t = trig(source=("3", 42))
+    assert Trigger.decode(t.encode()) == t
+    assert Trigger.decode(trig().encode()).source is None
