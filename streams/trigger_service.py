@@ -18,6 +18,7 @@ from aiokafka import AIOKafkaProducer
 from profiles.model import ProfileModel
 from streams.clients import kafka_options, redis_client
 from streams.lifecycle import close_all
+from streams.retry import TRANSIENT
 from streams.settings import Settings
 from streams.topics import ensure_topics
 from streams.trigger_metrics import TriggerMetrics
@@ -82,7 +83,12 @@ class TriggerService(faust.Service):
                 await self.sleep(await self._idle_for(poll_s))
             except asyncio.CancelledError:
                 raise
-            except Exception:  # Redis or Kafka down: what was claimed is due again after its lease
+            except TRANSIENT as exc:  # Redis or Kafka down: what was claimed is due after its lease
+                if self.should_stop:  # stopping: on_stop closed the clients under this round
+                    return
+                log.warning("trigger round failed (%s: %s); retrying", type(exc).__name__, exc)
+                await self.sleep(_ERROR_PAUSE_S)
+            except Exception:  # a bug: say where, and keep the scheduler alive
                 log.exception("trigger round failed; retrying")
                 await self.sleep(_ERROR_PAUSE_S)
 
