@@ -1,8 +1,9 @@
-"""Contract-v1 event dicts for tests (pure: no I/O)."""
+"""Contract-v1 event dicts and consumed records for tests (pure: no I/O)."""
 
 from __future__ import annotations
 
 import itertools
+from dataclasses import dataclass
 from typing import Any
 
 _ids = itertools.count()
@@ -21,3 +22,15 @@ def contract_event(
     if props:
         event["properties"] = props
     return event
+
+
+@dataclass
+class Rec:
+    """A consumed Kafka record (what aiokafka's ConsumerRecord offers the processor)."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+    timestamp: int = -1  # when it reached Kafka; -1: unknown (the event's own time stands in)

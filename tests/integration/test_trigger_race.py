@@ -8,7 +8,6 @@ dropped for good, about one per kill."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import orjson
 import pytest
@@ -21,6 +20,7 @@ from streams.processor import BatchProcessor
 from streams.retry import Backoff
 from streams.settings import Settings
 from streams.trigger_hook import TriggerHook
+from tests.factories import Rec
 from tests.integration.helpers import ev
 from tests.integration.trigger_helpers import (
     Clock,
@@ -36,16 +36,6 @@ from triggers.store import TriggerStore
 pytestmark = pytest.mark.integration
 
 NOON = at("2026-03-10T12:00:00")
-
-
-@dataclass(frozen=True)
-class Rec:
-    topic: str
-    partition: int
-    offset: int
-    key: bytes | None
-    value: bytes | None
-    timestamp: int
 
 
 class NoDeadLetters:

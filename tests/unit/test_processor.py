@@ -23,23 +23,11 @@ from profiles.timeutil import DAY_MS, HOUR_MS
 from streams.metrics import WorkerMetrics
 from streams.processor import BatchProcessor, BatchStats, DeadLetter, segment_label
 from streams.retry import Backoff, Stopping
-from tests.factories import contract_event
+from tests.factories import Rec, contract_event
 
 NOW = 1_717_156_800_000  # 2024-05-31T12:00:00Z
 T0 = NOW - 3_600_000
 TOPIC = "events"
-
-
-@dataclass
-class Rec:
-    """A consumed Kafka record (what aiokafka's ConsumerRecord offers the processor)."""
-
-    topic: str
-    partition: int
-    offset: int
-    key: bytes | None
-    value: bytes | None
-    timestamp: int = -1  # when it reached Kafka; -1: unknown (the event's own time stands in)
 
 
 class FakeStore:
