@@ -9,10 +9,12 @@ from typing import Any
 
 import pytest
 from aiokafka import AIOKafkaConsumer
+from prometheus_client import CollectorRegistry
 from redis.asyncio import Redis
 
 from profiles.constants import TOPIC_EVENTS
 from profiles.model import ProfileModel
+from streams.clients import kafka_options
 from streams.embedded import EmbeddedRedis
 from streams.settings import Settings
 from tests.integration.helpers import (
@@ -51,29 +53,9 @@ async def test_worker_rides_out_a_redis_outage(
     admin = Redis.from_url(own_redis.url)
     try:
         async with running_worker(settings) as registry:
-            await produce(settings, events[:3_000])
-
-            async def first_half() -> bool:
-                return await applied_total(settings, users) >= 3_000
-
-            await wait_until(first_half, what="the first half applied")
-            await cut_off(admin)
-            await produce(settings, events[3_000:])
-
-            async def retrying() -> bool:
-                ops = ("load", "triggers", "write")  # triggers: written before the profiles
-                return (
-                    sum(metric(registry, "portrait_redis_retries_total", op=op) for op in ops) >= 2
-                )
-
-            await wait_until(retrying, what="the worker retrying against Redis")
+            await outage_mid_stream(settings, admin, registry, events, 3_000, retries=2)
             await asyncio.sleep(1.0)
-            await admin.config_set("requirepass", "")  # Redis is back
-
-            async def complete() -> bool:
-                return await applied_total(settings, users) >= len(events)
-
-            await wait_until(complete, within=120, what="all events applied after the outage")
+            await restore(settings, admin, events)
     finally:
         await admin.aclose()
     await assert_exact(settings, events, users)
@@ -95,25 +77,10 @@ async def test_a_rebalance_during_an_outage_is_not_stalled_by_the_batch_in_fligh
     admin = Redis.from_url(own_redis.url)
     try:
         async with running_worker(settings) as registry:
-            await produce(settings, events[:2_000])
-
-            async def first_part() -> bool:
-                return await applied_total(settings, users) >= 2_000
-
-            await wait_until(first_part, what="the first part applied")
-            await cut_off(admin)
-            await produce(settings, events[2_000:])
-
-            async def retrying() -> bool:
-                ops = ("load", "triggers", "write")
-                return (
-                    sum(metric(registry, "portrait_redis_retries_total", op=op) for op in ops) > 0
-                )
-
-            await wait_until(retrying, what="the worker retrying against Redis")
+            await outage_mid_stream(settings, admin, registry, events, 2_000, retries=1)
             other = AIOKafkaConsumer(
                 settings.topic(TOPIC_EVENTS),
-                bootstrap_servers=settings.kafka_bootstrap_servers,
+                **kafka_options(settings),
                 group_id=settings.group_id,
                 enable_auto_commit=False,
             )
@@ -128,21 +95,50 @@ async def test_a_rebalance_during_an_outage_is_not_stalled_by_the_batch_in_fligh
                 await wait_until(other_assigned, within=45, what="the rebalance to complete")
             finally:
                 await other.stop()
-            await admin.config_set("requirepass", "")  # Redis is back
-
-            async def complete() -> bool:
-                return await applied_total(settings, users) >= len(events)
-
-            await wait_until(complete, within=120, what="all events applied after the outage")
+            await restore(settings, admin, events)
     finally:
         await admin.aclose()
     await assert_exact(settings, events, users)
 
 
-async def cut_off(admin: Redis) -> None:
-    """The outage: every connection is cut and no new one may authenticate."""
+async def outage_mid_stream(
+    settings: Settings,
+    admin: Redis,
+    registry: CollectorRegistry,
+    events: list[dict[str, Any]],
+    first: int,
+    retries: int,
+) -> None:
+    """The first ``first`` events applied, then the outage (every connection cut and no new one
+    may authenticate), the rest sent, and the worker seen retrying ``retries`` times."""
+    users = sorted({e["user_id"] for e in events})
+    await produce(settings, events[:first])
+
+    async def first_part() -> bool:
+        return await applied_total(settings, users) >= first
+
+    await wait_until(first_part, what="the first part applied")
     await admin.config_set("requirepass", "outage")
     await admin.execute_command("CLIENT", "KILL", "TYPE", "normal", "SKIPME", "yes")
+    await produce(settings, events[first:])
+
+    async def retrying() -> bool:
+        ops = ("load", "triggers", "write")  # triggers: written before the profiles
+        counts = (metric(registry, "portrait_redis_retries_total", op=op) for op in ops)
+        return sum(counts) >= retries
+
+    await wait_until(retrying, what="the worker retrying against Redis")
+
+
+async def restore(settings: Settings, admin: Redis, events: list[dict[str, Any]]) -> None:
+    """Redis is back: wait until every event is applied."""
+    await admin.config_set("requirepass", "")
+    users = sorted({e["user_id"] for e in events})
+
+    async def complete() -> bool:
+        return await applied_total(settings, users) >= len(events)
+
+    await wait_until(complete, within=120, what="all events applied after the outage")
 
 
 async def assert_exact(settings: Settings, events: list[dict[str, Any]], users: list[str]) -> None:
