@@ -14,7 +14,7 @@ from aiokafka import AIOKafkaConsumer
 
 from bench.load import LoadMeter
 from bench.progress import Progress
-from streams.clients import kafka_options
+from streams.connect.clients import kafka_options
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,4 +1,4 @@
-"""The fault suite, long: every scenario of tests/integration/test_faults.py at full size.
+"""The fault suite, long: every scenario of tests/integration/faults/test_faults.py at full size.
 
     python -m bench.faults [--only kills,redis,pause,storm,cache] [--scale 1.0]
 
@@ -22,17 +22,17 @@ from functools import partial
 from pathlib import Path
 
 from bench.progress import note
-from streams.embedded import Services, embedded_services
-from streams.settings import Settings
-from tests.integration.fault_checks import Load
-from tests.integration.fault_runs import (
+from streams.app.embedded import Services, embedded_services
+from streams.settings.tree import Settings
+from tests.integration.faults.fault_checks import Load
+from tests.integration.faults.fault_runs import (
     broker_pause,
     duplicate_storm,
     redis_crash,
     small_cache,
     worker_kills,
 )
-from tests.integration.faults import Figures, fault_settings, figures_table
+from tests.integration.faults.faults import Figures, fault_settings, figures_table
 
 SCENARIOS = ("kills", "redis", "pause", "storm", "cache")
 Run = Callable[[Settings, Path], Awaitable[Figures]]  # a scenario on fresh settings and a dir

@@ -33,10 +33,10 @@ from prometheus_client import CollectorRegistry
 from bench.load import LoadMeter
 from bench.progress import note
 from bench.sources import SOURCES, events
-from streams.metrics import WorkerMetrics
-from streams.runner import tune_gc
-from streams.settings import Settings, TopicsConfig, WorkerConfig
-from streams.worker import EventWorker
+from streams.app.runner import tune_gc
+from streams.ops.worker_metrics import WorkerMetrics
+from streams.settings.tree import Settings, TopicsConfig, WorkerConfig
+from streams.worker.service import EventWorker
 
 Batch = dict[TopicPartition, list[Any]]
 # Stages of the hot path as (file suffix, function): their cumulative time is reported as a share
@@ -45,14 +45,14 @@ STAGES = (
     ("decode", "profiles/events.py", "decode"),
     ("model apply_event", "profiles/model.py", "apply_event"),
     ("model compact", "profiles/model.py", "compact"),
-    ("apply_user (all model)", "streams/processor.py", "_apply_user"),
+    ("apply_user (all model)", "streams/worker/processor.py", "_apply_user"),
     ("model initial", "profiles/model.py", "initial"),
-    ("redis load_many", "profiles/store.py", "load_many"),
-    ("redis load_raw", "profiles/store.py", "load_raw"),
-    ("redis write", "profiles/store.py", "write"),
+    ("redis load_many", "streams/store/profiles.py", "load_many"),
+    ("redis load_raw", "streams/store/profiles.py", "load_raw"),
+    ("redis write", "streams/store/profiles.py", "write"),
     ("orjson.dumps (state)", "~", "<orjson.dumps>"),
 )
-PROCESS = ("streams/processor.py", "process")
+PROCESS = ("streams/worker/processor.py", "process")
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,7 +127,7 @@ def redis_url() -> Iterator[str]:
     if env:
         yield env
         return
-    from streams.embedded import EmbeddedRedis
+    from streams.app.embedded import EmbeddedRedis
 
     server = EmbeddedRedis()
     server.start()

@@ -2,7 +2,7 @@
 
     python -m bench.memory [--users 100000] [--days 30] [--activity 0.08] [--source taobao]
 
-Persona traffic (streams/personas.py) for ``--users`` users over ``--days`` simulated days is
+Persona traffic (streams/sim/personas.py) for ``--users`` users over ``--days`` simulated days is
 applied through the pure model, settled once per simulated hour per touched user (as a worker's
 batches would), written with the store's fenced writes to an embedded valkey (or ``REDIS_URL``),
 and every key's ``MEMORY USAGE`` is read back. ``--source taobao|rees46`` measures the real logs
@@ -26,13 +26,13 @@ from redis.asyncio import Redis
 
 from bench.progress import Progress, note
 from profiles import codec
-from profiles.constants import profile_key
 from profiles.events import Event, from_dict
 from profiles.model import ProfileModel, State
-from profiles.store import ProfileStore, Write
-from streams.clients import redis_client
-from streams.embedded import EmbeddedRedis
-from streams.personas import TrafficModel
+from streams.app.embedded import EmbeddedRedis
+from streams.connect.clients import redis_client
+from streams.names import profile_key
+from streams.sim.personas import TrafficModel
+from streams.store.profiles import ProfileStore, Write
 
 HOUR = 3_600_000
 T0 = 1_700_000_000_000
@@ -54,7 +54,7 @@ def simulated(users: int, days: int, activity: float) -> Iterator[list[Event]]:
 
 def real(source: str) -> Iterator[list[Event]]:
     from profiles.events import decode
-    from streams.sources import read_messages
+    from streams.replay.sources import read_messages
 
     batch: list[Event] = []
     for message in read_messages(REAL[source]):

@@ -17,7 +17,7 @@ from aiokafka.partitioner import DefaultPartitioner
 
 from bench.progress import Progress
 from bench.sources import Record
-from streams.clients import kafka_options
+from streams.connect.clients import kafka_options
 
 MAX_BATCH_BYTES = 1024 * 1024
 

@@ -19,7 +19,7 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-from streams.cutoffs import profiles
+from streams.replay.cutoffs import profiles
 
 SOURCES = {
     "taobao": Path("../shared/data/taobao_userbehavior_by_user/UserBehavior.csv"),

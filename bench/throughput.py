@@ -47,9 +47,9 @@ from bench.worker_run import (
     measure_worker,
     wait_assigned,
 )
-from profiles.constants import TOPIC_EVENTS
-from streams.security_config import mask_url
-from streams.settings import Settings, TopicsConfig, WorkerConfig
+from streams.names import TOPIC_EVENTS
+from streams.settings.security import mask_url
+from streams.settings.tree import Settings, TopicsConfig, WorkerConfig
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 TARGET_RATIO = 0.25
@@ -97,7 +97,7 @@ def endpoints(log_dir: Path) -> Iterator[Endpoints]:
         )
         yield Endpoints(bootstrap, redis_url, embedded=False)
         return
-    from streams.embedded import embedded_services
+    from streams.app.embedded import embedded_services
 
     note("starting embedded Tansu + valkey ...")
     with embedded_services(log_dir=log_dir) as services:
@@ -175,7 +175,7 @@ def run_worker(
     )
     started = time.perf_counter()
     pid = worker.start()
-    note(f"worker: python -m streams.cli worker (pid {pid}, log {worker.log_path}) ...")
+    note(f"worker: python -m streams.app.cli worker (pid {pid}, log {worker.log_path}) ...")
     spy = PySpy(pid, RESULTS_DIR / f"{stamp}-worker.folded") if args.py_spy else None
     try:
         wait_assigned(worker, timeout_s=120)

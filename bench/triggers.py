@@ -29,16 +29,16 @@ from prometheus_client import CollectorRegistry
 
 from bench.progress import Progress
 from bench.worker_run import histogram_quantile
-from streams.clients import kafka_options, redis_client
-from streams.embedded import embedded_services
-from streams.settings import Settings, TopicsConfig
-from streams.topics import ensure_topics
-from streams.trigger_config import trigger_config
-from streams.trigger_metrics import TriggerMetrics
-from streams.trigger_service import TriggerService
-from streams.worker import wall_clock_ms
+from streams.app.embedded import embedded_services
+from streams.connect.clients import kafka_options, redis_client
+from streams.connect.topics import ensure_topics
+from streams.ops.trigger_metrics import TriggerMetrics
+from streams.settings.tree import Settings, TopicsConfig
+from streams.settings.triggers import trigger_config
+from streams.store.triggers import TriggerStore
+from streams.triggers.service import TriggerService
+from streams.worker.service import wall_clock_ms
 from triggers.model import Schedule, Trigger, make_trigger_id
-from triggers.store import TriggerStore
 
 LEAD_S = 4.0  # the first trigger falls due this long after scheduling ends
 

@@ -1,4 +1,4 @@
-"""Run the real worker (``python -m streams.cli worker``) as a child process and time it.
+"""Run the real worker (``python -m streams.app.cli worker``) as a child process and time it.
 
 A child process is the honest setting: the worker gets its own interpreter, GIL and event loop
 (in production it is its own process), and the benchmark's scraping cannot steal its loop.
@@ -22,7 +22,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from bench.ceiling import Window
 from bench.load import LoadMeter, process_cpu_seconds
 from bench.progress import Progress
-from streams.embedded import Services, free_port
+from streams.app.embedded import Services, free_port
 
 POLL_S = 0.1
 
@@ -83,7 +83,7 @@ class WorkerRun:
 
 
 class WorkerProcess:
-    """``python -m streams.cli worker`` pointed at the bench's topics, Redis and a free port."""
+    """``python -m streams.app.cli worker`` pointed at the bench's topics, Redis and a free port."""
 
     def __init__(
         self,
@@ -105,7 +105,7 @@ class WorkerProcess:
     def start(self) -> int:
         with self.log_path.open("wb") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "streams.cli", "worker"],
+                [sys.executable, "-m", "streams.app.cli", "worker"],
                 env=self.env,
                 stdout=log,
                 stderr=subprocess.STDOUT,

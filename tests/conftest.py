@@ -17,8 +17,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from streams.embedded import Services, embedded_services
-from streams.settings import Settings, TopicsConfig, WorkerConfig
+from streams.app.embedded import Services, embedded_services
+from streams.settings.tree import Settings, TopicsConfig, WorkerConfig
 
 log = logging.getLogger("tests")
 

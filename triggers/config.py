@@ -1,6 +1,6 @@
 """Tunables of the behaviour triggers (``triggers:`` in the YAML config; docs/triggers.md).
 
-Pure data: streams/trigger_config.py reads the YAML section into these objects.
+Pure data: streams/settings/triggers.py reads the YAML section into these objects.
 """
 
 from __future__ import annotations

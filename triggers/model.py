@@ -17,7 +17,8 @@ import orjson
 from profiles.timeutil import rfc3339
 
 SCHEMA_VERSION = 1
-# Kinds kept in the due index alone until claimed (triggers/lua.py SCHEDULE_LAZY): their record
+# Kinds kept in the due index alone until claimed (streams/store/trigger_lua.py
+# SCHEDULE_LAZY): their record
 # is a function of (kind, user, due) and the config, rebuilt by TriggerRules.materialize.
 LAZY_KINDS = frozenset({"win_back"})
 

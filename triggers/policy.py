@@ -1,6 +1,7 @@
 """The decision point for one due trigger (pure): still valid? quiet hours? the user's active
 hour? which channels, in which order? Caps, the minimum gap and priority between triggers
-competing for one user's slot are then reserved atomically by the scheduler (triggers/lua.py),
+competing for one user's slot are then reserved atomically by the scheduler
+(streams/store/trigger_lua.py),
 trying the channels in this order.
 """
 

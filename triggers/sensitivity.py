@@ -2,7 +2,7 @@
 
 The feedback consumer keeps, per user, counts ``"<channel>:<status>"``, ``"kind:<kind>:<status>"``
 and ``"offer:<offer>:<status>"`` (statuses: delivered, opened, clicked, converted, recalled) in the
-hash ``profiles.constants.sensitivity_key``. This module turns them into tags (docs/feedback.md):
+hash ``streams.names.sensitivity_key``. This module turns them into tags (docs/feedback.md):
 per channel open and conversion rates, the channels the user responds to, whether coupons work on
 them, and an overall ``marketing_sensitivity``; and reorders a trigger's channels by them.
 

@@ -4,7 +4,8 @@
     python deploy/grafana/dashboard.py --check  # exit 1 if the JSON is not what this generates
 
 Plain Python, no dependency: every panel is one PromQL query list, laid out in rows of three
-(tests/unit/test_deploy.py validates the structure; tests/integration/test_prometheus_proof.py
+(tests/unit/deploy/test_deploy.py validates the structure;
+tests/integration/ops/test_prometheus_proof.py
 runs every query against a real Prometheus scraping a real worker). Multi-worker views take
 ``sum`` (counters, lag) or ``max`` (the census gauges every worker exports alike).
 """

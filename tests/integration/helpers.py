@@ -14,12 +14,12 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from prometheus_client import CollectorRegistry
 
 from profiles.aggregators import TOTAL_SLOT
-from profiles.constants import TOPIC_EVENTS
 from profiles.model import ProfileModel, State
-from profiles.store import ProfileStore
-from streams.clients import kafka_options, redis_client
-from streams.runner import run_worker
-from streams.settings import Settings
+from streams.app.runner import run_worker
+from streams.connect.clients import kafka_options, redis_client
+from streams.names import TOPIC_EVENTS
+from streams.settings.tree import Settings
+from streams.store.profiles import ProfileStore
 from tests.factories import contract_event
 
 DAY = 86_400_000

@@ -10,8 +10,8 @@ from typing import Any
 
 import yaml
 
-from streams.embedded import Services, free_port
-from streams.settings import Settings
+from streams.app.embedded import Services, free_port
+from streams.settings.tree import Settings
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -44,7 +44,7 @@ class WorkerProcess:
     def start(self) -> None:
         with self.log.open("ab") as out:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "streams.cli", "worker"],
+                [sys.executable, "-m", "streams.app.cli", "worker"],
                 env=self.env,
                 cwd=REPO,
                 stdout=out,

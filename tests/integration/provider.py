@@ -17,9 +17,9 @@ from collections.abc import AsyncIterator
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-from profiles.constants import TOPIC_FEEDBACK
-from streams.feedback_decode import STATUSES
-from streams.personas import TrafficModel
+from streams.feedback.decode import STATUSES
+from streams.names import TOPIC_FEEDBACK
+from streams.sim.personas import TrafficModel
 from triggers.config import TriggerConfig
 from triggers.model import Trigger, message
 

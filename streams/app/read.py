@@ -1,0 +1,42 @@
+"""The read path: ``portrait profile get USER_ID [--as-of TIME]``."""
+
+from __future__ import annotations
+
+import sys
+import time
+
+import orjson
+
+from profiles.events import parse_ts
+from profiles.model import ProfileModel
+from streams.app.errors import NotFound
+from streams.connect.clients import redis_client
+from streams.settings.tree import Settings
+from streams.store.feedback import load_sensitivity
+from streams.store.profiles import ProfileStore
+from triggers.sensitivity import marketing_tags
+
+
+def parse_as_of(value: str | None) -> int:
+    if value is None:
+        return int(time.time() * 1000)
+    return parse_ts(int(value) if value.isdigit() else value)
+
+
+async def profile_get_main(settings: Settings, user_id: str, as_of: str | None) -> int:
+    """0 with the profile on stdout; :class:`NotFound` for an unknown user (streams.app.errors)."""
+    as_of_ms = parse_as_of(as_of)  # the CLI has checked it (streams.app.cli.moment)
+    redis = redis_client(settings, socket_connect_timeout=5)
+    try:
+        state = await ProfileStore(redis).get(user_id)
+        counts = await load_sensitivity(redis, user_id)
+    finally:
+        await redis.aclose()
+    if state is None:
+        raise NotFound(f"no profile for user {user_id!r}")
+    doc = ProfileModel(settings.model).view(user_id, state, as_of_ms)
+    doc["marketing"] = marketing_tags(counts)  # from trigger feedback (docs/feedback.md)
+    sys.stdout.write(
+        orjson.dumps(doc, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS).decode() + "\n"
+    )
+    return 0

@@ -1,0 +1,123 @@
+"""Process entry points: run the worker or the simulator until a signal, with a metrics port."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import dataclasses
+import gc
+import logging
+import signal
+from collections.abc import Callable
+
+from prometheus_client import CollectorRegistry
+
+from streams.app.services import worker_services
+from streams.names import TOPIC_EVENTS
+from streams.ops.health import serve as serve_with_probes
+from streams.ops.worker_metrics import WorkerMetrics, serve
+from streams.settings.tree import Settings
+
+log = logging.getLogger("portrait")
+
+
+def _on_stop_signals(callback: Callable[[], object]) -> None:
+    """Call ``callback`` on SIGINT or SIGTERM, from the running event loop."""
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, callback)
+
+
+async def run_worker(
+    settings: Settings,
+    *,
+    registry: CollectorRegistry | None = None,
+    stop: asyncio.Event | None = None,
+    serve_metrics: bool = True,
+) -> None:
+    """Run an :class:`EventWorker` until ``stop`` is set or the worker crashes (re-raised)."""
+    stop = stop or asyncio.Event()
+    metrics = WorkerMetrics(registry)
+    services = worker_services(settings, metrics)
+    worker = services.worker
+    try:
+        if serve_metrics:  # a taken port ends here, its clients closed below
+            port = serve_with_probes(metrics.registry, settings.metrics_port, health=worker.health)
+            log.info("metrics on http://127.0.0.1:%d/metrics (probes /healthz, /readyz)", port)
+        await services.start()
+    except BaseException:
+        await services.stop()
+        await worker.close_clients()  # a failed start must not leak Kafka and Redis clients
+        raise
+    crashes = [asyncio.ensure_future(s._crashed.wait()) for s in services.all()]
+    stopped = asyncio.ensure_future(stop.wait())
+    try:
+        await asyncio.wait({*crashes, stopped}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for waiting in (*crashes, stopped):
+            waiting.cancel()
+        await services.stop()
+    for service in services.all():
+        if service.crash_reason is not None:
+            raise service.crash_reason
+
+
+def tune_gc() -> None:
+    """Fewer, cheaper garbage collections for a process that caches many small states.
+
+    The cached profile states are acyclic and freed by reference counting; with the default
+    thresholds every full collection walked all of them, 19-25 % of the worker's time
+    (bench/README.md). Objects alive at start-up (modules, classes) are frozen out of the scans.
+    """
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(100_000, 50, 1_000)
+
+
+def run_worker_main(settings: Settings, *, show_changes: float | None = None) -> int:
+    """``portrait worker``: 0 when stopped by a signal; a failure raises (streams.app.errors)."""
+    if show_changes is not None:
+        worker_cfg = dataclasses.replace(settings.worker, show_changes_per_s=show_changes)
+        settings = dataclasses.replace(settings, worker=worker_cfg)
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        _on_stop_signals(stop.set)
+        await run_worker(settings, stop=stop)
+
+    tune_gc()
+    asyncio.run(main())
+    return 0
+
+
+def run_simulator_main(settings: Settings, args: argparse.Namespace) -> int:
+    """``portrait simulate``: 0 when done or stopped; a failure raises (streams.app.errors)."""
+    from streams.sim.simulate import SimulatorMetrics, run_simulation
+
+    registry = CollectorRegistry()
+    port = serve(registry, settings.metrics_port)
+    log.info("simulator metrics on http://127.0.0.1:%d/metrics", port)
+
+    async def main() -> None:
+        task = asyncio.ensure_future(
+            run_simulation(
+                settings,
+                users=args.users,
+                rate=args.rate,
+                duration_s=args.duration,
+                seed=args.seed,
+                bad_rate=args.bad_rate,
+                observer=SimulatorMetrics(registry),
+                time_scale=args.time_scale,
+                topic=settings.topic(TOPIC_EVENTS),
+            )
+        )
+        _on_stop_signals(task.cancel)
+        try:
+            sent = await task
+            log.info("simulator sent %d events", sent)
+        except asyncio.CancelledError:
+            log.info("simulator stopped")
+
+    asyncio.run(main())
+    return 0

@@ -1,0 +1,118 @@
+"""``portrait up``: embedded broker and Redis, topics, a worker and optionally the simulator.
+
+Each part runs as its own process, as in production; this one supervises them, prints the
+``export`` lines that point every other command at the embedded services, and stops everything
+on Ctrl-C (or after ``--for`` seconds).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from streams.app.embedded import Services, embedded_services, free_port
+from streams.app.errors import CommandError
+from streams.connect.topics import WORKER_TOPICS, ensure_topics
+from streams.settings.tree import Settings
+
+log = logging.getLogger("portrait.up")
+
+
+def up_main(settings: Settings, args: argparse.Namespace) -> int:
+    state_dir = Path(".portrait")
+    state_dir.mkdir(exist_ok=True)
+    with embedded_services(log_dir=state_dir) as services:
+        names = [settings.topic(name) for name in WORKER_TOPICS]
+        asyncio.run(
+            ensure_topics(
+                services.kafka_bootstrap_servers, names, partitions=settings.topics.partitions
+            )
+        )
+        print("# embedded services are up; point other commands at them with:", flush=True)
+        for name, value in services.env().items():
+            print(f"export {name}={value}", flush=True)
+        config = _demo_config(state_dir)
+        children = [_spawn("worker", ["worker", "--show-changes", "3"], services, config)]
+        if args.simulate:
+            sim_args = [
+                "simulate",
+                "--users",
+                str(args.users),
+                "--rate",
+                str(args.rate),
+                "--bad-rate",
+                str(args.bad_rate),
+            ]
+            children.append(_spawn("simulator", sim_args, services, config))
+        try:
+            failed = _supervise(children, args.run_for)
+        finally:
+            for child in children:
+                _terminate(child)
+    if failed is not None:  # its own one-line reason is above
+        name = "worker" if failed is children[0] else "simulator"
+        raise CommandError(f"the {name} exited with {failed.returncode}; its reason is above")
+    return 0
+
+
+# Without a PORTRAIT_CONFIG of the user's, the demo's triggers fire fast enough to watch: a cart
+# left 20 s gets its reminder (logged by the worker), at any hour of the day.
+DEMO_TRIGGERS = """\
+triggers:
+  cart_reminder: {delay: 20s}
+  policy: {quiet_hours: null, min_gap: 5m}
+"""
+
+
+def _demo_config(state_dir: Path) -> Path | None:
+    if os.environ.get("PORTRAIT_CONFIG"):
+        return None  # the user's own file, passed through the environment
+    path = state_dir / "demo.yaml"
+    path.write_text(DEMO_TRIGGERS, encoding="utf-8")
+    return path
+
+
+def _spawn(
+    name: str, argv: list[str], services: Services, config: Path | None = None
+) -> subprocess.Popen[bytes]:
+    port = free_port()
+    print(f"# {name}: metrics on http://127.0.0.1:{port}/metrics", flush=True)
+    env = services.child_env(metrics_port=port, config=config)
+    return subprocess.Popen([sys.executable, "-m", "streams.app.cli", *argv], env=env)
+
+
+def _supervise(
+    children: list[subprocess.Popen[bytes]], run_for: float | None
+) -> subprocess.Popen[bytes] | None:
+    """Wait for Ctrl-C, ``run_for`` seconds or a child's exit; the child that failed, if any."""
+    deadline = None if run_for is None else time.monotonic() + run_for
+    previous = signal.signal(signal.SIGTERM, signal.default_int_handler)
+    try:
+        while deadline is None or time.monotonic() < deadline:
+            for child in children:
+                if child.poll() is not None:
+                    log.info("%s exited with %s; stopping", child.args, child.returncode)
+                    return child if child.returncode != 0 else None
+            time.sleep(0.2)
+    except KeyboardInterrupt:
+        print("# stopping", flush=True)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    return None
+
+
+def _terminate(child: subprocess.Popen[bytes], grace: float = 10.0) -> None:
+    if child.poll() is None:
+        child.send_signal(signal.SIGTERM)
+        try:
+            child.wait(grace)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait()

@@ -1,0 +1,74 @@
+"""Feedback metrics, an observer with an injectable ``CollectorRegistry`` (docs/feedback.md).
+
+``portrait_trigger_recalled_total`` is not here: the event worker counts the recalls that
+:meth:`streams.feedback.recall.RecallTracker.returned` reports, in
+streams/ops/trigger_metrics.py (one
+registry may hold both observers).
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge
+
+from streams.feedback.decode import STATUSES
+from streams.store.feedback import Counted
+from triggers.config import CHANNELS, KINDS
+
+
+class FeedbackMetrics:
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry if registry is not None else CollectorRegistry()
+        r = self.registry
+        self.feedback = Counter(
+            "portrait_trigger_feedback_total",
+            "Feedback on sent triggers, each (trigger, status) once; kind unknown: no sent record",
+            ["kind", "channel", "status"],
+            registry=r,
+        )
+        self.rejected = Counter(
+            "portrait_feedback_rejected_total",
+            "Malformed feedback messages sent to the feedback DLQ, by reason",
+            ["reason"],
+            registry=r,
+        )
+        self.duplicates = Counter(
+            "portrait_feedback_duplicates_total",
+            "Feedback messages dropped because their (trigger, status) was counted before",
+            ["status"],
+            registry=r,
+        )
+        self.registered = Counter(
+            "portrait_recall_registered_total",
+            "Win-back sends whose recall window is watched (read from the trigger topics)",
+            registry=r,
+        )
+        self.redis_retries = Counter(
+            "portrait_feedback_redis_retries_total",
+            "Feedback-service operations retried after a Redis or Kafka error",
+            ["op"],
+            registry=r,
+        )
+        self.up = Gauge("portrait_feedback_up", "1 while the feedback service consumes", registry=r)
+        for kind in KINDS:  # the series a panel reads exist from the start, at 0
+            for channel in CHANNELS:
+                for status in STATUSES:
+                    self.feedback.labels(kind, channel, status)
+
+    def on_counted(self, counted: list[Counted]) -> None:
+        for c in counted:
+            if c.new:
+                self.feedback.labels(c.kind, c.channel, c.feedback.status).inc()
+            else:
+                self.duplicates.labels(c.feedback.status).inc()
+
+    def on_rejected(self, reason: str, n: int = 1) -> None:
+        self.rejected.labels(reason).inc(n)
+
+    def on_registered(self, n: int) -> None:
+        self.registered.inc(n)
+
+    def on_retry(self, op: str) -> None:
+        self.redis_retries.labels(op).inc()
+
+    def on_up(self, up: bool) -> None:
+        self.up.set(1 if up else 0)

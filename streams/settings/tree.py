@@ -1,0 +1,175 @@
+"""One frozen settings object, read from the environment (and the YAML file it names) at the edge.
+
+Environment: ``KAFKA_BOOTSTRAP_SERVERS``, ``REDIS_URL``, ``PORTRAIT_CONFIG`` (path of one YAML file
+holding every tunable, see docs/configuration.md), ``PORTRAIT_METRICS_PORT``, and the secrets of
+secured services (streams/settings/security.py): ``KAFKA_SASL_PASSWORD[_FILE]``,
+``KAFKA_SSL_KEY_PASSWORD[_FILE]``, ``REDIS_PASSWORD[_FILE]``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from profiles.config import ModelConfig
+from streams.names import CONSUMER_GROUP
+from streams.settings.base import ConfigError, section
+from streams.settings.ops import OpsConfig
+from streams.settings.profile import model_config
+from streams.settings.security import (
+    KafkaSecurity,
+    RedisSecurity,
+    check_redis_url,
+    kafka_security,
+    redis_security,
+)
+from streams.settings.triggers import trigger_config
+from triggers.config import TriggerConfig
+
+__all__ = ["ConfigError", "Settings"]
+
+DEFAULT_KAFKA = "localhost:9092"
+DEFAULT_REDIS = "redis://localhost:6379/0"
+DEFAULT_METRICS_PORT = 9464
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerConfig:
+    batch_max_records: int = 20_000
+    poll_timeout_ms: int = 100
+    cache_max_users: int = 200_000
+    redis_retry_initial_ms: int = 100
+    redis_retry_max_ms: int = 5_000
+    startup_timeout_s: float = 20.0
+    # On a rebalance, how long the batch in flight may take to be stored before it is given up
+    # uncommitted (Redis down): the group waits for this worker's revocation meanwhile.
+    revoke_timeout_s: float = 10.0
+    show_changes_per_s: float = 0.0  # >0: log a sample of users whose tags changed
+
+
+@dataclass(frozen=True, slots=True)
+class TopicsConfig:
+    partitions: int = 8
+    replication_factor: int = 1
+    prefix: str = ""  # prepended to every topic and the consumer group (shared clusters, tests)
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    kafka_bootstrap_servers: str = DEFAULT_KAFKA
+    redis_url: str = DEFAULT_REDIS
+    metrics_port: int = DEFAULT_METRICS_PORT
+    config_path: str | None = None
+    topics: TopicsConfig = field(default_factory=TopicsConfig)
+    worker: WorkerConfig = field(default_factory=WorkerConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    triggers: TriggerConfig = field(default_factory=TriggerConfig)
+    ops: OpsConfig = field(default_factory=OpsConfig)
+    kafka_security: KafkaSecurity = field(default_factory=KafkaSecurity)
+    redis_security: RedisSecurity = field(default_factory=RedisSecurity)
+
+    def topic(self, name: str) -> str:
+        """The full name of one of the topics in :mod:`streams.names`."""
+        return self.topics.prefix + name
+
+    @property
+    def group_id(self) -> str:
+        return self.topics.prefix + CONSUMER_GROUP
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if env is None else env
+        path = env.get("PORTRAIT_CONFIG") or None
+        data = load_yaml(path) if path else {}
+        unknown = set(data) - TOP_LEVEL_KEYS
+        if unknown:
+            raise ConfigError(f"unknown top-level keys in {path}: {sorted(unknown)}")
+        redis_url = _redis_url(env, data)
+        return cls(
+            kafka_bootstrap_servers=_bootstrap(env, data),
+            redis_url=redis_url,
+            metrics_port=_port(env, data),
+            config_path=path,
+            topics=section(TopicsConfig, data.get("topics")),
+            worker=section(WorkerConfig, data.get("worker")),
+            model=model_config(data.get("profile")),
+            triggers=trigger_config(data.get("triggers")),
+            ops=OpsConfig.load(data.get("ops"), env),
+            kafka_security=kafka_security(data.get("kafka_security"), env),
+            redis_security=redis_security(data.get("redis_security"), env, redis_url),
+        )
+
+
+TOP_LEVEL_KEYS = frozenset(
+    {
+        "kafka_bootstrap_servers",
+        "redis_url",
+        "metrics_port",
+        "topics",
+        "worker",
+        "profile",
+        "triggers",
+        "ops",
+        "kafka_security",
+        "redis_security",
+    }
+)
+
+
+def _redis_url(env: Mapping[str, str], data: dict[str, Any]) -> str:
+    if env.get("REDIS_URL"):
+        return check_redis_url(env["REDIS_URL"], "REDIS_URL")
+    return check_redis_url(str(data.get("redis_url", DEFAULT_REDIS)), "redis_url")
+
+
+def _port(env: Mapping[str, str], data: dict[str, Any]) -> int:
+    source, raw = (
+        ("PORTRAIT_METRICS_PORT", env["PORTRAIT_METRICS_PORT"])
+        if "PORTRAIT_METRICS_PORT" in env
+        else ("metrics_port", data.get("metrics_port", DEFAULT_METRICS_PORT))
+    )
+    try:
+        port = int(raw) if not isinstance(raw, bool | float) else -1
+    except (TypeError, ValueError):
+        port = -1
+    if not 0 <= port <= 65535:
+        raise ConfigError(f"{source} is not a port number: {raw!r}")
+    return port
+
+
+def _bootstrap(env: Mapping[str, str], data: dict[str, Any]) -> str:
+    """``host[:port],...``: a port that is not a number is refused here, in one line (aiokafka
+    would raise a ValueError from deep inside its start)."""
+    source, value = (
+        ("KAFKA_BOOTSTRAP_SERVERS", env["KAFKA_BOOTSTRAP_SERVERS"])
+        if env.get("KAFKA_BOOTSTRAP_SERVERS")
+        else ("kafka_bootstrap_servers", str(data.get("kafka_bootstrap_servers", DEFAULT_KAFKA)))
+    )
+    for server in value.split(","):
+        host, colon, port = server.strip().rpartition(":")
+        if not colon:
+            host, port = port, "9092"
+        if not host or not port.isdigit() or not 0 < int(port) <= 65535:
+            raise ConfigError(f"{source} {value!r}: each server must be host:port")
+    return value
+
+
+def load_yaml(path: str) -> dict[str, Any]:
+    try:
+        loaded = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"cannot read PORTRAIT_CONFIG {path}: {exc.strerror}") from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"PORTRAIT_CONFIG {path} is not UTF-8 text") from exc
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"PORTRAIT_CONFIG {path} is not valid YAML: {exc}") from exc
+    if loaded is None:
+        return {}
+    if not isinstance(loaded, dict):
+        raise ConfigError(f"PORTRAIT_CONFIG {path} must hold a mapping at the top level")
+    return loaded

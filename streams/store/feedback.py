@@ -1,0 +1,142 @@
+"""Redis side of feedback and recall: per-user counts, dedupe, recall records, the recall index.
+
+Keys (all per-user keys carry the ``{user_id}`` hash tag, like streams/names.py):
+
+- ``portrait:ts:{uid}`` the scheduler's sent records (read here: kind, channel, sent time)
+- ``portrait:tf:{uid}`` hash ``"<trigger_id>|<status>" -> at``: feedback seen (dedupe)
+- ``portrait:tr:{uid}`` hash of sensitivity counts (triggers/sensitivity.py)
+- ``portrait:trc:{uid}`` hash of recall records (streams/store/feedback_lua.py)
+- ``portrait:trecall`` sorted set: user id -> latest deadline of a pending recall
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Final
+
+from redis.asyncio import Redis
+
+from streams.feedback.decode import Feedback, Sent
+from streams.names import (
+    KEY_RECALL_INDEX,
+    feedback_seen_key,
+    recall_key,
+    sensitivity_key,
+    sent_key,
+)
+from streams.store import feedback_lua
+from streams.store.triggers import as_text
+from triggers.config import DAY_MS
+from triggers.sensitivity import parse_counts
+
+SENSITIVITY_TTL_MS: Final = 365 * DAY_MS  # refreshed by every count: a silent user's go after
+RECALL_KIND: Final = "win_back"
+
+
+@dataclass(frozen=True, slots=True)
+class Counted:
+    """The outcome of one feedback message."""
+
+    feedback: Feedback
+    new: bool  # False: this (trigger_id, status) was counted before
+    kind: str  # "unknown" when no sent record names the trigger
+    channel: str
+
+
+class FeedbackStore:
+    def __init__(
+        self,
+        redis: Redis,
+        *,
+        recall_window_ms: int,
+        seen_ttl_ms: int,
+        sensitivity_ttl_ms: int = SENSITIVITY_TTL_MS,
+    ) -> None:
+        self.redis = redis
+        self.window = recall_window_ms
+        self.seen_ttl = seen_ttl_ms
+        self.sensitivity_ttl = sensitivity_ttl_ms
+        self.recall_ttl = recall_window_ms + 7 * DAY_MS  # a late delivery still finds it
+        self._scripts = {
+            script: redis.register_script(script)
+            for script in (feedback_lua.FEEDBACK, feedback_lua.REGISTER, feedback_lua.RETURNED)
+        }
+
+    async def _run(self, calls: Sequence[tuple[str, list[str], list[Any]]]) -> list[Any]:
+        """Run each call's script in one pipeline (redis-py loads missing scripts first)."""
+        pipe = self.redis.pipeline(transaction=False)
+        for script, keys, args in calls:
+            await self._scripts[script](keys, args, client=pipe)
+        return await pipe.execute()
+
+    async def count(self, items: Sequence[Feedback]) -> list[Counted]:
+        """Count each feedback once, attribute it to its sent trigger, register win-backs'
+        recall windows on delivery (and index them)."""
+        if not items:
+            return []
+        calls = [(feedback_lua.FEEDBACK, *self._feedback_call(f)) for f in items]
+        replies = await self._run(calls)
+        out: list[Counted] = []
+        deadlines: dict[str, int] = {}
+        for f, (outcome, kind, channel, deadline) in zip(items, replies, strict=True):
+            out.append(Counted(f, as_text(outcome) == "new", as_text(kind), as_text(channel)))
+            if int(deadline):
+                deadlines[f.user_id] = max(int(deadline), deadlines.get(f.user_id, 0))
+        await self._index(deadlines)
+        return out
+
+    def _feedback_call(self, f: Feedback) -> tuple[list[str], list[Any]]:
+        keys = [sent_key(f.user_id), feedback_seen_key(f.user_id), sensitivity_key(f.user_id)]
+        args = [f.trigger_id, f.status, f.at, f.channel or "", f.offer or "", self.seen_ttl]
+        args += [self.sensitivity_ttl, self.window, self.recall_ttl, RECALL_KIND]
+        return [*keys, recall_key(f.user_id)], args
+
+    async def register(self, sent: Sequence[Sent]) -> int:
+        """Watch the users of sent win-backs from their send time; return how many are pending."""
+        wins = [s for s in sent if s.kind == RECALL_KIND]
+        if not wins:
+            return 0
+        calls = [
+            (
+                feedback_lua.REGISTER,
+                [recall_key(s.user_id)],
+                [s.trigger_id, s.kind, s.channel, s.sent_at, self.window, self.recall_ttl],
+            )
+            for s in wins
+        ]
+        deadlines: dict[str, int] = {}
+        for s, deadline in zip(wins, await self._run(calls), strict=True):
+            if int(deadline):
+                deadlines[s.user_id] = max(int(deadline), deadlines.get(s.user_id, 0))
+        await self._index(deadlines)
+        return len(deadlines)
+
+    async def _index(self, deadlines: dict[str, int]) -> None:
+        if deadlines:
+            await self.redis.zadd(KEY_RECALL_INDEX, deadlines, gt=True)
+
+    async def returned(
+        self, visits: Sequence[tuple[str, int]]
+    ) -> list[tuple[str, int, list[tuple[str, str]]]]:
+        """For each (user, event ts): pending recalls left and the (kind, channel) recalled."""
+        if not visits:
+            return []
+        calls = [
+            (feedback_lua.RETURNED, [recall_key(u), sensitivity_key(u)], [ts, self.sensitivity_ttl])
+            for u, ts in visits
+        ]
+        out = []
+        for (user, _), reply in zip(visits, await self._run(calls), strict=True):
+            pairs = [(as_text(reply[i]), as_text(reply[i + 1])) for i in range(1, len(reply), 2)]
+            out.append((user, int(reply[0]), pairs))
+        return out
+
+    async def forget_expired(self, before_ms: int) -> int:
+        """Drop users whose every recall window ended before ``before_ms`` from the index."""
+        return int(await self.redis.zremrangebyscore(KEY_RECALL_INDEX, "-inf", before_ms))
+
+
+async def load_sensitivity(redis: Redis, user_id: str) -> dict[str, int]:
+    """A user's feedback counts (triggers/sensitivity.py reads them)."""
+    return parse_counts(await redis.hgetall(sensitivity_key(user_id)))

@@ -1,0 +1,200 @@
+"""Pending triggers in Redis: durable across restarts and rebalances, claimed atomically.
+
+Layout (streams/names.py): per user a hash of pending triggers by slot and a hash of sent
+trigger ids; one sorted set of due times for everyone. A scheduler claims due members by moving
+their score to the end of a lease; one that dies before finishing leaves them to be claimed
+again when the lease ends (at-least-once: the ``trigger_id`` lets consumers drop a repeat).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from redis.asyncio import Redis
+
+from streams.names import (
+    due_key,
+    due_member,
+    parse_due_member,
+    pending_key,
+    sent_key,
+)
+from streams.store import trigger_lua as lua
+from triggers.model import Cancel, Op, Schedule, Trigger
+
+Rebuild = Callable[[str, str, int], "Trigger | None"]
+
+
+def pairs(flat: Sequence[Any]) -> list[tuple[Any, Any]]:
+    return list(zip(flat[::2], flat[1::2], strict=True))
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """What the decision point reserves against, in the user's local calendar."""
+
+    day_start: int
+    week_start: int
+    cap_day: int | None
+    cap_week: int | None
+    min_gap_ms: int
+    forget_before: int
+    dedupe_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class Reservation:
+    outcome: str  # ok, resend, gone, cap_day, cap_week, min_gap
+    last_sent: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class SentRecord:
+    channel: str
+    kind: str
+    sent_at: int
+
+    def encode(self) -> str:
+        return f"{self.channel}|{self.kind}|{self.sent_at}"
+
+    @classmethod
+    def decode(cls, raw: bytes | str) -> SentRecord:
+        channel, kind, sent = as_text(raw).split("|")[:3]
+        return cls(channel, kind, int(sent))
+
+
+class TriggerStore:
+    def __init__(self, redis: Redis, namespace: str = "") -> None:
+        self.redis = redis
+        self.due = due_key(namespace)
+        self._apply = redis.register_script(lua.APPLY)
+        self._claim = redis.register_script(lua.CLAIM)
+        self._reserve = redis.register_script(lua.RESERVE)
+        self._finish = redis.register_script(lua.FINISH)
+
+    async def apply(self, ops: Sequence[Op], chunk: int = 500) -> Counter[tuple[str, str]]:
+        """Schedule and cancel, one Lua call per ``chunk`` operations; count ``(kind, outcome)``:
+        scheduled, updated, sent (already sent: not scheduled again), ``cancelled:<reason>``,
+        none (nothing was pending to cancel)."""
+        counts: Counter[tuple[str, str]] = Counter()
+        for start in range(0, len(ops), chunk):
+            part = ops[start : start + chunk]
+            keys, meta, blobs = [self.due], [], []
+            for op in part:
+                if isinstance(op, Schedule):
+                    t = op.trigger
+                    record = b"" if t.lazy else t.encode()
+                    mode, slot, tid, due = ("l" if t.lazy else "s"), t.slot, t.trigger_id, t.due_at
+                    user = t.user_id
+                else:
+                    record, mode, slot, tid, due, user = b"", "c", op.slot, "", 0, op.user_id
+                keys += [pending_key(user), sent_key(user)]
+                meta.append((mode, slot, tid, str(due), due_member(slot, user), len(record)))
+                blobs.append(record)
+            replies = await self._apply(keys, [orjson.dumps(meta), b"".join(blobs)])
+            for op, reply in zip(part, replies, strict=True):
+                outcome = as_text(reply)
+                if isinstance(op, Cancel):
+                    kind = op.slot.split(":")[0]
+                    counts[
+                        (kind, f"cancelled:{op.reason}" if outcome == "cancelled" else "none")
+                    ] += 1
+                else:
+                    counts[(op.trigger.kind, outcome)] += 1
+        return counts
+
+    async def claim(
+        self, now: int, lease_ms: int, limit: int, rebuild: Rebuild | None = None
+    ) -> list[Trigger]:
+        """Take up to ``limit`` due triggers for ``lease_ms``. A member with no stored record
+        is either cancelled meanwhile (tidied away) or a lazy kind, which ``rebuild`` makes
+        from ``(slot, user, due)`` and which is stored from then on."""
+        flat = await self._claim([self.due], [now, now + lease_ms, limit])
+        if not flat:
+            return []
+        parsed = [(*parse_due_member(as_text(m)), int(float(d))) for m, d in pairs(flat)]
+        pipe = self.redis.pipeline(transaction=False)
+        for slot, user_id, _ in parsed:
+            pipe.hget(pending_key(user_id), slot)
+        records = await pipe.execute()
+        out: list[Trigger] = []
+        orphans, built = [], []
+        for (slot, user_id, due), record in zip(parsed, records, strict=True):
+            if record is not None:
+                out.append(Trigger.decode(record))
+                continue
+            t = rebuild(slot, user_id, due) if rebuild is not None else None
+            if t is None:  # cancelled between the index and the hash: tidy the index
+                orphans.append(due_member(slot, user_id))
+            else:
+                built.append(t)
+        if orphans:
+            await self.redis.zrem(self.due, *orphans)
+        if built:  # HSETNX: a record written meanwhile (a deferral, a new schedule) wins
+            pipe = self.redis.pipeline(transaction=False)
+            for t in built:
+                pipe.hsetnx(pending_key(t.user_id), t.slot, t.encode())
+            stored = await pipe.execute()
+            out.extend(t for t, ok in zip(built, stored, strict=True) if ok)
+        return out
+
+    async def reserve_many(
+        self, asks: Sequence[tuple[Trigger, str, int, Limits]]
+    ) -> list[Reservation]:
+        """Reserve ``(trigger, channel, now, limits)`` each, in one round trip (each atomic)."""
+        pipe = self.redis.pipeline(transaction=False)
+        for t, channel, now, limits in asks:
+            await self._reserve(
+                [pending_key(t.user_id), sent_key(t.user_id)],
+                [
+                    t.slot, t.trigger_id, channel, now, limits.day_start, limits.week_start,
+                    -1 if limits.cap_day is None else limits.cap_day,
+                    -1 if limits.cap_week is None else limits.cap_week,
+                    limits.min_gap_ms, limits.forget_before,
+                    SentRecord(channel, t.kind, now).encode(), limits.dedupe_ms,
+                ],
+                client=pipe,
+            )  # fmt: skip
+        replies = await pipe.execute() if asks else []
+        return [Reservation(as_text(r[0]), int(r[1]) if len(r) > 1 else 0) for r in replies]
+
+    async def finish_many(self, items: Sequence[tuple[Trigger, bool]]) -> list[bool]:
+        """Finish each trigger in one round trip: ``(t, True)`` moves ``t`` to its (new) due
+        time, ``(t, False)`` removes it (sent, suppressed, expired). False where the pending
+        trigger is no longer this one (replaced or cancelled meanwhile): it is left alone."""
+        pipe = self.redis.pipeline(transaction=False)
+        for t, defer in items:
+            await self._finish(
+                [pending_key(t.user_id), self.due],
+                [t.slot, t.trigger_id, due_member(t.slot, t.user_id),
+                 "defer" if defer else "done", t.due_at if defer else 0,
+                 t.encode() if defer else ""],
+                client=pipe,
+            )  # fmt: skip
+        replies = await pipe.execute() if items else []
+        return [bool(r) for r in replies]
+
+    async def backlog(self, now: int, overdue_ms: int) -> tuple[int, int]:
+        """Pending triggers, and of them those due longer than ``overdue_ms`` ago."""
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.zcard(self.due)
+        pipe.zcount(self.due, "-inf", now - overdue_ms)
+        total, overdue = await pipe.execute()
+        return int(total), int(overdue)
+
+    async def next_due(self) -> int | None:
+        first = await self.redis.zrange(self.due, 0, 0, withscores=True)
+        return int(first[0][1]) if first else None
+
+    async def pending(self, user_id: str) -> dict[str, Trigger]:
+        raw = await self.redis.hgetall(pending_key(user_id))
+        return {as_text(slot): Trigger.decode(record) for slot, record in raw.items()}
+
+
+def as_text(value: bytes | str) -> str:
+    """A Redis reply item as text."""
+    return value.decode() if isinstance(value, bytes) else str(value)

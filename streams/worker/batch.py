@@ -1,0 +1,91 @@
+"""What a consumed batch is made of and what processing it yields: records, dead letters, the
+batch's statistics and its prepared (not yet stored) writes."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from profiles.events import Event
+from streams.store.profiles import Write
+from triggers.model import Op
+
+# Segments whose values are few enough to label a metric with (the others count as "*").
+_BOUNDED_SEGMENTS = frozenset(
+    {"lifecycle", "high_value", "potential", "churn_risk", "churn_risk_strong", "rfm_r", "rfm_f",
+     "rfm_m", "rfm_segment", "shopping_type", "price_band", "purchase_gender", "age_band"}
+)  # fmt: skip
+
+
+def segment_label(name: str, value: Any) -> tuple[str, str]:
+    """``(segment, new value)`` as metric labels, the value only where it is a small set."""
+    if name not in _BOUNDED_SEGMENTS:
+        return name, "*"
+    return name, "null" if value is None else str(value).lower()
+
+
+class Record(Protocol):
+    """What the processor needs of a Kafka record (aiokafka's ConsumerRecord fits; a replay's
+    records name their source file as the partition, a str fence id). Read-only properties, so
+    that records with a narrower partition type fit too."""
+
+    @property
+    def topic(self) -> str: ...
+    @property
+    def partition(self) -> int | str: ...
+    @property
+    def offset(self) -> int: ...
+    @property
+    def key(self) -> bytes | None: ...
+    @property
+    def value(self) -> bytes | None: ...
+    @property
+    def timestamp(self) -> int:
+        """When the record reached Kafka (epoch ms; -1 or None where unknown): the time the
+        dedupe window is kept by, since producer retries happen in arrival time."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    record: Record
+    reason: str
+    detail: str
+
+
+class DeadLetterSink(Protocol):
+    async def send_many(self, letters: Sequence[DeadLetter]) -> None: ...
+
+
+@dataclass(slots=True)
+class BatchStats:
+    records: int = 0
+    outcomes: Counter[tuple[str, str]] = field(default_factory=Counter)
+    rejected: Counter[str] = field(default_factory=Counter)
+    applied_ts_sample: list[int] = field(default_factory=list)
+    users_written: int = 0
+    fence_refused: int = 0
+    key_mismatch: int = 0  # events whose Kafka key is not their user id (see docs/events.md)
+    changes: list[tuple[str, dict[str, tuple[Any, Any]]]] = field(default_factory=list)
+    # segment -> its new value (bounded ones; "*" for the others) -> users who moved there
+    segment_changes: Counter[tuple[str, str]] = field(default_factory=Counter)
+    late: Counter[str] = field(default_factory=Counter)  # applied, older than the user's newest
+    trigger_ops: Counter[tuple[str, str]] = field(default_factory=Counter)  # (kind, outcome)
+    recalls: list[tuple[str, str]] = field(default_factory=list)  # (kind, channel)
+
+
+Located = tuple[Record, Event]
+
+
+@dataclass(slots=True)
+class Prepared:
+    """A batch decoded and applied, its writes and dead letters not yet stored."""
+
+    stats: BatchStats
+    writes: list[Write]
+    letters: list[DeadLetter]
+    now: int
+    ops: list[Op] = field(default_factory=list)  # trigger operations, written before the states
+    visits: list[tuple[str, int]] = field(default_factory=list)  # watched users who came back

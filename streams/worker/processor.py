@@ -1,0 +1,251 @@
+"""One consumed batch -> decoded events -> profile states -> one fenced write per touched user.
+
+The processor never lets an exception about one event escape (a poison event goes to the DLQ);
+Redis and DLQ errors are retried with backoff until they succeed or the worker is told to stop,
+in which case :class:`Stopping` is raised and the caller must not commit the batch.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
+from typing import Any, TypeVar
+
+from profiles.events import ANON_PREFIX, Rejected
+from profiles.model import APPLIED, REPLAYED, ProfileModel, State
+from profiles.wire import decode
+from streams.names import REPLAY_HEADER
+from streams.store.profiles import ProfileStore, Write
+from streams.worker.batch import (
+    BatchStats,
+    DeadLetter,
+    DeadLetterSink,
+    Located,
+    Prepared,
+    Record,
+    segment_label,
+)
+from streams.worker.retry import Backoff, retry_until_stopped
+from streams.worker.trigger_hook import TriggerHook
+
+__all__ = [
+    "APPLY_ERROR", "BatchProcessor", "BatchStats", "DeadLetter", "DeadLetterSink", "Prepared",
+    "Record", "segment_label",
+]  # fmt: skip
+
+log = logging.getLogger("portrait.worker")
+T = TypeVar("T")
+_TS_SAMPLE = 256
+# DLQ reason for a valid event whose application raised (a bug, or a corrupt stored state);
+# the decoder's reasons are profiles.events.REJECT_REASONS.
+APPLY_ERROR = "apply_error"
+
+
+class BatchProcessor:
+    def __init__(
+        self,
+        model: ProfileModel,
+        store: ProfileStore,
+        dlq: DeadLetterSink,
+        clock: Callable[[], int],
+        *,
+        backoff: Backoff,
+        should_stop: Callable[[], bool],
+        on_retry: Callable[[str], None] = lambda op: None,
+        cache_max_users: int = 200_000,
+        track_changes: bool = False,
+        triggers: TriggerHook | None = None,
+    ) -> None:
+        self.model = model
+        self.store = store
+        self.dlq = dlq
+        self.clock = clock
+        self.backoff = backoff
+        self.should_stop = should_stop
+        self.on_retry = on_retry
+        self.cache_max_users = cache_max_users
+        self.track_changes = track_changes
+        self.triggers = triggers
+        self.cache: OrderedDict[str, State] = OrderedDict()
+        self._latest_users: Collection[str] = ()
+        self._bounds = model.config.time_bounds
+
+    def drop_cache(self) -> None:
+        """Forget cached states (on partition revocation: Redis is the source of truth)."""
+        self.cache.clear()
+
+    async def process(self, batch: Mapping[Any, Sequence[Record]]) -> BatchStats:
+        """Prepare and store one batch: all that must happen before its offsets are committed."""
+        return await self.store_prepared(await self.prepare(batch))
+
+    async def prepare(self, batch: Mapping[Any, Sequence[Record]]) -> Prepared:
+        """Decode, load the users not cached, apply: the CPU part, with no write yet.
+
+        The cache then holds the new states, so the next batch may be prepared while this one's
+        writes are in flight (every written state is the state of a prefix of the partition,
+        and the fence keeps the prefixes in Redis growing).
+        """
+        prepared = Prepared(BatchStats(), [], [], self.clock())
+        stats, letters = prepared.stats, prepared.letters
+        by_user: dict[str, list[Located]] = {}
+        bounds = self._bounds
+        for records in batch.values():
+            stats.records += len(records)
+            for record in records:
+                try:
+                    event = decode(record.value, bounds)  # type: ignore[arg-type]  # None: _reject
+                    bounds.check_lead(event.ts, record.timestamp)
+                except Exception as exc:
+                    self._reject(record, exc, letters, stats)
+                    continue
+                located = by_user.get(event.user_id)
+                if located is None:
+                    by_user[event.user_id] = [(record, event)]
+                else:
+                    located.append((record, event))
+        if by_user:
+            await self._apply(by_user, prepared)
+        self._latest_users = by_user.keys()
+        return prepared
+
+    async def store_prepared(self, prepared: Prepared) -> BatchStats:
+        """Write the states (fenced) and the dead letters, retrying until done or stopping."""
+        stats, writes = prepared.stats, prepared.writes
+        hook = self.triggers
+        if hook is not None and prepared.ops:
+            ops = prepared.ops
+            stats.trigger_ops = await self._retry("triggers", lambda: hook.write_ops(ops))
+        if writes:
+            refused = await self._retry("write", lambda: self.store.write(writes))
+            for uid in refused:
+                self.cache.pop(uid, None)
+            stats.users_written = len(writes) - len(refused)
+            stats.fence_refused = len(refused)
+        if prepared.letters:
+            await self._retry("dlq", lambda: self.dlq.send_many(prepared.letters))
+        if hook is not None and prepared.visits:
+            visits = prepared.visits
+            stats.recalls = await self._retry("recall", lambda: hook.record_visits(visits))
+        self._trim_cache()
+        return stats
+
+    @staticmethod
+    def _reject(
+        record: Record, exc: Exception, letters: list[DeadLetter], stats: BatchStats
+    ) -> None:
+        """A message the decoder refused (or could not even read) goes to the dead letters."""
+        if record.value is None:
+            reason, detail = "invalid_json", "message has no value (tombstone)"
+        elif isinstance(exc, Rejected):
+            reason, detail = exc.reason, exc.detail
+        else:  # never let one message stop the worker
+            reason, detail = "bad_field", f"{type(exc).__name__}: {exc}"
+        letters.append(DeadLetter(record, reason, detail))
+        stats.rejected[reason] += 1
+
+    async def _apply(self, by_user: dict[str, list[Located]], prepared: Prepared) -> None:
+        # The batch takes its users' cached states out of the cache *before* it awaits the
+        # load of the others: they are the batch's until it is written (DESIGN.md invariant 9).
+        # Left in the cache, the previous batch's trim, running meanwhile, could evict one, and
+        # that user would restart from nothing over its stored history.
+        cache = self.cache
+        owned = {uid: state for uid in by_user if (state := cache.pop(uid, None)) is not None}
+        missing = [uid for uid in by_user if uid not in owned]
+        try:
+            blobs = (
+                await self._retry("load", lambda: self.store.load_raw(missing)) if missing else {}
+            )
+        except BaseException:
+            cache.update(owned)  # not applied: still the newest states we have
+            raise
+        stats, letters, writes = prepared.stats, prepared.letters, prepared.writes
+        sample_every = max(1, stats.records // _TS_SAMPLE)
+        for uid, located in by_user.items():
+            state = owned.get(uid)
+            try:
+                if state is None:
+                    blob = blobs.get(uid)
+                    state = self.model.decode(blob) if blob else self.model.initial()
+                write = self._apply_user(uid, located, state, prepared, sample_every)
+            except Exception as exc:  # a bug or a corrupt stored state: isolate this user
+                log.exception("cannot apply %d events of user %r", len(located), uid)
+                self.cache.pop(uid, None)  # the stored state stays as it was
+                detail = f"{type(exc).__name__}: {exc}"[:500]
+                letters.extend(DeadLetter(record, APPLY_ERROR, detail) for record, _ in located)
+                stats.rejected[APPLY_ERROR] += len(located)
+                continue
+            if write is not None:
+                writes.append(write)
+
+    def _apply_user(
+        self,
+        uid: str,
+        located: list[Located],
+        state: State,
+        prepared: Prepared,
+        sample_every: int,
+    ) -> Write | None:
+        stats = prepared.stats
+        hook = self.triggers
+        before = hook.before(state) if hook is not None else None
+        applied: set[str] = set()
+        moved = False
+        apply = self.model.apply_event
+        outcomes = stats.outcomes
+        # Events not keyed by their user id: such a user may be spread over partitions and so
+        # over owners, which the per-partition fence cannot order (producers must key by user).
+        key = uid.removeprefix(ANON_PREFIX).encode()
+        for record, event in located:
+            offset = record.offset
+            late = event.ts < state["x"]
+            outcome = apply(state, event, record.partition, offset, record.timestamp)
+            outcomes[(event.type, outcome)] += 1
+            if record.key != key:
+                stats.key_mismatch += 1
+            if outcome is not REPLAYED:
+                moved = True
+                if outcome is APPLIED:
+                    applied.add(event.type)
+                    if late:
+                        stats.late[event.type] += 1
+                    if offset % sample_every == 0:
+                        stats.applied_ts_sample.append(event.ts)
+        self.cache[uid] = state
+        if not moved:  # every event was already applied: the stored state is current
+            return None
+        changed = self.model.settle(state)
+        if changed:
+            stats.segment_changes.update(
+                segment_label(name, new) for name, (_, new) in changed.items()
+            )
+            if self.track_changes:
+                stats.changes.append((uid, changed))
+        last = located[-1][0]
+        if hook is not None and before is not None and not any(map(_replayed, located)):
+            source = (str(last.partition), last.offset)
+            hook.collect(
+                uid, before, state, applied, changed, prepared.now, prepared.ops,
+                prepared.visits, source,
+            )  # fmt: skip
+        return Write(uid, last.partition, last.offset, self.model.encode(state))
+
+    def _trim_cache(self) -> None:
+        """Evict the least recently touched states, but never one of the latest prepared batch:
+        its write may still be in flight, and a reload from Redis would be stale."""
+        cache = self.cache
+        while len(cache) > self.cache_max_users:
+            if next(iter(cache)) in self._latest_users:  # its write may be in flight: keep it
+                break
+            cache.popitem(last=False)
+
+    async def _retry(self, op: str, fn: Callable[[], Awaitable[T]]) -> T:
+        return await retry_until_stopped(
+            fn, op=op, backoff=self.backoff, should_stop=self.should_stop, on_retry=self.on_retry
+        )
+
+
+def _replayed(located: Located) -> bool:
+    """Whether a record is replayed history (REPLAY_HEADER): it triggers nothing."""
+    headers = getattr(located[0], "headers", None) or ()
+    return any(k == REPLAY_HEADER for k, _ in headers)

@@ -1,0 +1,135 @@
+"""The worker's ops pieces that need no broker: probes, lag arithmetic, freshness pairing,
+Redis error kinds, the ops tunables."""
+
+from __future__ import annotations
+
+import urllib.error
+import urllib.request
+
+import pytest
+from aiokafka.structs import TopicPartition
+from prometheus_client import CollectorRegistry
+from redis import exceptions as rx
+
+from streams.ops.freshness import TagFreshness
+from streams.ops.health import Health, serve
+from streams.ops.lag import LagMetrics, LagSampler
+from streams.ops.redis_timing import error_kind
+from streams.settings.base import ConfigError
+from streams.settings.ops import OpsConfig
+
+
+def _status(url: str) -> tuple[int, str]:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode()
+
+
+def test_probes_follow_the_worker_state_over_http() -> None:
+    now = [100.0]
+    health = Health(stale_after_s=30, clock=lambda: now[0])
+    registry = CollectorRegistry()
+    port = serve(registry, 0, addr="127.0.0.1", health=health)
+    base = f"http://127.0.0.1:{port}"
+    assert _status(f"{base}/healthz") == (200, "ok\n")
+    assert _status(f"{base}/readyz") == (503, "starting\n")
+    health.started, health.redis_ok = True, True
+    assert _status(f"{base}/readyz") == (200, "ok\n")
+    health.redis_ok = False
+    assert _status(f"{base}/readyz") == (503, "redis does not answer\n")
+    assert _status(f"{base}/healthz")[0] == 200  # a Redis outage is no reason to restart
+    now[0] += 31  # the event loop stopped beating
+    assert _status(f"{base}/healthz") == (503, "event loop silent for 31s\n")
+    assert _status(f"{base}/readyz")[0] == 503
+    assert _status(f"{base}/metrics")[0] == 200
+
+
+class _Consumer:
+    def __init__(self, highwater: dict[TopicPartition, int | None], committed: dict[int, int]):
+        self.highwaters = highwater
+        self.commits = committed
+
+    def assignment(self) -> set[TopicPartition]:
+        return set(self.highwaters)
+
+    def highwater(self, tp: TopicPartition) -> int | None:
+        return self.highwaters[tp]
+
+    async def committed(self, tp: TopicPartition) -> int | None:
+        return self.commits.get(tp.partition)
+
+
+async def test_lag_is_highwater_minus_committed_and_revoked_partitions_disappear() -> None:
+    registry = CollectorRegistry()
+    tp0, tp1, tp2 = (TopicPartition("events", p) for p in range(3))
+    consumer = _Consumer({tp0: 100, tp1: 50, tp2: None}, {0: 40})
+    sampler = LagSampler(consumer, LagMetrics(registry))
+    assert await sampler.sample() == {tp0: 60, tp1: 50}  # tp2: not fetched yet, no watermark
+    assert (
+        registry.get_sample_value("portrait_consumer_lag", {"topic": "events", "partition": "0"})
+        == 60
+    )
+    consumer.highwaters = {tp1: 70}  # tp0 revoked
+    consumer.commits = {1: 70}
+    assert await sampler.sample() == {tp1: 0}
+    labels = {"topic": "events", "partition": "0"}
+    assert registry.get_sample_value("portrait_consumer_lag", labels) is None
+
+
+def test_freshness_pairs_each_prepared_batch_with_its_write() -> None:
+    registry = CollectorRegistry()
+    fresh = TagFreshness(registry)
+    fresh.note({"lifecycle": (None, "new")}, 1_000)
+    fresh.note({"lifecycle": (None, "new"), "rfm_r": (None, 5)}, 500)
+    fresh.seal()  # batch 1 prepared
+    fresh.note({"lifecycle": ("new", "active")}, 9_000)
+    fresh.seal()  # batch 2 prepared while batch 1 is written
+    fresh.written(2_000)  # batch 1 landed: the oldest change per tag
+    assert (
+        registry.get_sample_value("portrait_tag_freshness_seconds_sum", {"tag": "lifecycle"}) == 1.5
+    )
+    assert registry.get_sample_value("portrait_tag_freshness_seconds_sum", {"tag": "rfm_r"}) == 1.5
+    fresh.written(10_000)
+    assert (
+        registry.get_sample_value("portrait_tag_freshness_seconds_count", {"tag": "lifecycle"}) == 2
+    )
+    fresh.written(11_000)  # nothing sealed: nothing observed
+    assert (
+        registry.get_sample_value("portrait_tag_freshness_seconds_count", {"tag": "lifecycle"}) == 2
+    )
+
+
+@pytest.mark.parametrize(
+    ("exc", "kind"),
+    [
+        (rx.ConnectionError("refused"), "connection"),
+        (rx.TimeoutError("slow"), "timeout"),
+        (rx.NoScriptError("gone"), "response"),
+        (ValueError("x"), "other"),
+    ],
+)
+def test_redis_error_kinds(exc: Exception, kind: str) -> None:
+    assert error_kind(exc) == kind
+
+
+def test_ops_tunables_from_the_environment() -> None:
+    assert OpsConfig.load(None, {}) == OpsConfig(5.0, 60.0, 2000)
+    env = {"PORTRAIT_LAG_INTERVAL_S": "1", "PORTRAIT_CENSUS_INTERVAL_S": "0"}
+    assert OpsConfig.load(None, env) == OpsConfig(1.0, 0.0, 2000)
+    with pytest.raises(ConfigError, match="PORTRAIT_CENSUS_SAMPLE"):
+        OpsConfig.load(None, {"PORTRAIT_CENSUS_SAMPLE": "many"})
+    with pytest.raises(ConfigError, match="at least"):
+        OpsConfig.load(None, {"PORTRAIT_LAG_INTERVAL_S": "0"})
+
+
+def test_every_worker_metric_is_documented_in_operations_md() -> None:
+    from pathlib import Path
+
+    from streams.ops.worker_metrics import WorkerMetrics
+
+    docs = (Path(__file__).resolve().parents[4] / "docs" / "operations.md").read_text()
+    for family in WorkerMetrics().registry.collect():
+        name = f"{family.name}_total" if family.type == "counter" else family.name
+        assert f"| `{name}` |" in docs, f"{name} is not in docs/operations.md's tables"
