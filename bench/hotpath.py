@@ -33,9 +33,9 @@ from prometheus_client import CollectorRegistry
 from bench.load import LoadMeter
 from bench.progress import note
 from bench.sources import SOURCES, events
-from streams.app.runner import tune_gc
 from streams.ops.worker_metrics import WorkerMetrics
 from streams.settings.tree import Settings, TopicsConfig, WorkerConfig
+from streams.worker.gc_tuning import tune_gc
 from streams.worker.service import EventWorker
 
 Batch = dict[TopicPartition, list[Any]]

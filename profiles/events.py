@@ -301,6 +301,11 @@ def _as_id(value: object, key: str) -> str:
     raise Rejected("bad_field", f"{key} must be a string")
 
 
+def parse_moment(text: str) -> int:
+    """A moment as the command line takes it (``--as-of``, ``--now``): epoch ms or RFC 3339."""
+    return parse_ts(int(text) if text.isdigit() else text)
+
+
 def parse_ts(value: object, bounds: TimeBounds = DEFAULT_BOUNDS) -> int:
     """Epoch milliseconds (int or float) or an RFC 3339 string -> epoch ms UTC."""
     if isinstance(value, bool) or value is None:

@@ -12,12 +12,12 @@ from aiokafka import AIOKafkaProducer
 from prometheus_client import CollectorRegistry
 
 from profiles.model import ProfileModel
-from streams.app.errors import started
 from streams.app.read import parse_as_of
 from streams.campaigns.planner import CAMPAIGN_TOPICS, CampaignPlanner
 from streams.campaigns.report import CampaignMetrics, PlanSummary
 from streams.connect.clients import kafka_options, redis_client
 from streams.connect.topics import ensure_topics
+from streams.errors import started
 from streams.names import TOPIC_CAMPAIGNS
 from streams.settings.tree import Settings
 from triggers.campaign import Campaign, load_campaign
@@ -25,7 +25,7 @@ from triggers.campaign import Campaign, load_campaign
 
 def add_parser(sub: Any) -> None:
     """The ``campaign`` subcommand, on the ``portrait`` parser's subparsers."""
-    from streams.app.cli import moment
+    from streams.app.argtypes import moment
 
     p = sub.add_parser("campaign", help="schedule a campaign at each user's peak hour")
     p.add_argument("file", help="the request as JSON (docs/campaigns.md); - reads stdin")
@@ -91,7 +91,7 @@ def _read(path: str) -> bytes:
 
 
 def campaign_main(settings: Settings, args: argparse.Namespace) -> int:
-    """``portrait campaign``: 0 when planned or sent; a failure raises (streams.app.errors)."""
+    """``portrait campaign``: 0 when planned or sent; a failure raises (streams.errors)."""
     raw = _read(args.file)
     if args.send:
         campaign = asyncio.run(send_request(settings, raw))

@@ -7,10 +7,10 @@ import time
 
 import orjson
 
-from profiles.events import parse_ts
+from profiles.events import parse_moment
 from profiles.model import ProfileModel
-from streams.app.errors import NotFound
 from streams.connect.clients import redis_client
+from streams.errors import NotFound
 from streams.settings.tree import Settings
 from streams.store.feedback import load_sensitivity
 from streams.store.profiles import ProfileStore
@@ -20,12 +20,12 @@ from triggers.sensitivity import marketing_tags
 def parse_as_of(value: str | None) -> int:
     if value is None:
         return int(time.time() * 1000)
-    return parse_ts(int(value) if value.isdigit() else value)
+    return parse_moment(value)
 
 
 async def profile_get_main(settings: Settings, user_id: str, as_of: str | None) -> int:
-    """0 with the profile on stdout; :class:`NotFound` for an unknown user (streams.app.errors)."""
-    as_of_ms = parse_as_of(as_of)  # the CLI has checked it (streams.app.cli.moment)
+    """0 with the profile on stdout; :class:`NotFound` for an unknown user (streams.errors)."""
+    as_of_ms = parse_as_of(as_of)  # the CLI has checked it (streams.app.argtypes.moment)
     redis = redis_client(settings, socket_connect_timeout=5)
     try:
         state = await ProfileStore(redis).get(user_id)

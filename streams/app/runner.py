@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
-import gc
 import logging
 import signal
 from collections.abc import Callable
@@ -17,6 +16,7 @@ from streams.names import TOPIC_EVENTS
 from streams.ops.health import serve as serve_with_probes
 from streams.ops.worker_metrics import WorkerMetrics, serve
 from streams.settings.tree import Settings
+from streams.worker.gc_tuning import tune_gc
 
 log = logging.getLogger("portrait")
 
@@ -62,20 +62,8 @@ async def run_worker(
             raise service.crash_reason
 
 
-def tune_gc() -> None:
-    """Fewer, cheaper garbage collections for a process that caches many small states.
-
-    The cached profile states are acyclic and freed by reference counting; with the default
-    thresholds every full collection walked all of them, 19-25 % of the worker's time
-    (bench/README.md). Objects alive at start-up (modules, classes) are frozen out of the scans.
-    """
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(100_000, 50, 1_000)
-
-
 def run_worker_main(settings: Settings, *, show_changes: float | None = None) -> int:
-    """``portrait worker``: 0 when stopped by a signal; a failure raises (streams.app.errors)."""
+    """``portrait worker``: 0 when stopped by a signal; a failure raises (streams.errors)."""
     if show_changes is not None:
         worker_cfg = dataclasses.replace(settings.worker, show_changes_per_s=show_changes)
         settings = dataclasses.replace(settings, worker=worker_cfg)
@@ -91,7 +79,7 @@ def run_worker_main(settings: Settings, *, show_changes: float | None = None) ->
 
 
 def run_simulator_main(settings: Settings, args: argparse.Namespace) -> int:
-    """``portrait simulate``: 0 when done or stopped; a failure raises (streams.app.errors)."""
+    """``portrait simulate``: 0 when done or stopped; a failure raises (streams.errors)."""
     from streams.sim.simulate import SimulatorMetrics, run_simulation
 
     registry = CollectorRegistry()

@@ -18,8 +18,8 @@ import time
 from pathlib import Path
 
 from streams.app.embedded import Services, embedded_services, free_port
-from streams.app.errors import CommandError
 from streams.connect.topics import WORKER_TOPICS, ensure_topics
+from streams.errors import CommandError
 from streams.settings.tree import Settings
 
 log = logging.getLogger("portrait.up")

@@ -12,8 +12,8 @@ import faust
 from aiokafka.errors import KafkaError
 from redis.asyncio import Redis
 
-from streams.app.errors import kafka_unreachable, redis_unreachable
 from streams.connect.topics import ensure_topics
+from streams.errors import kafka_unreachable, redis_unreachable
 from streams.settings.tree import Settings
 
 log = logging.getLogger("portrait")

@@ -30,7 +30,6 @@ from prometheus_client import CollectorRegistry
 
 from streams.connect.clients import kafka_options, redis_client
 from streams.connect.lifecycle import close_all, connect, run_until_stopped
-from streams.feedback.decode import BadFeedback, Feedback, Sent, decode_feedback, decode_sent
 from streams.names import FEEDBACK_GROUP, TOPIC_FEEDBACK, TOPIC_FEEDBACK_DLQ
 from streams.ops.feedback_metrics import FeedbackMetrics
 from streams.settings.tree import Settings
@@ -40,6 +39,7 @@ from streams.worker.processor import DeadLetter, Record
 from streams.worker.retry import Backoff, Stopping, retry_until_stopped
 from streams.worker.service import wall_clock_ms
 from triggers.config import HOUR_MS, TriggerConfig
+from triggers.feedback import BadFeedback, Feedback, Sent, decode_feedback, decode_sent
 
 log = logging.getLogger("portrait.feedback")
 

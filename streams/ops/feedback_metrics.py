@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
-from streams.feedback.decode import STATUSES
 from streams.store.feedback import Counted
 from triggers.config import CHANNELS, KINDS
+from triggers.feedback import STATUSES
 
 
 class FeedbackMetrics:

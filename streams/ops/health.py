@@ -22,7 +22,7 @@ from wsgiref.simple_server import WSGIRequestHandler, make_server
 from prometheus_client import CollectorRegistry, make_wsgi_app
 from prometheus_client.exposition import ThreadingWSGIServer
 
-from streams.app.errors import MetricsPortError
+from streams.errors import MetricsPortError
 
 LIVENESS_PATH = "/healthz"
 READINESS_PATH = "/readyz"

@@ -11,7 +11,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, star
 from profiles.changes import SEGMENTS
 from profiles.events import EVENT_TYPES, REJECT_REASONS
 from profiles.model import Outcome
-from streams.app.errors import MetricsPortError
+from streams.errors import MetricsPortError
 from streams.ops.census import SEGMENT_VALUES, CensusMetrics
 from streams.ops.freshness import TagFreshness
 from streams.ops.lag import LagMetrics

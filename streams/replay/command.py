@@ -22,7 +22,6 @@ from pathlib import Path
 
 from prometheus_client import CollectorRegistry
 
-from streams.app.runner import tune_gc
 from streams.ops.worker_metrics import serve
 from streams.replay.adapters import Message
 from streams.replay.direct import direct, fence_id
@@ -32,6 +31,7 @@ from streams.replay.reference import load_price_reference
 from streams.replay.run import ReplayError, ReplayResult, Run
 from streams.replay.sources import FORMATS, Feed, detect_format
 from streams.settings.tree import Settings
+from streams.worker.gc_tuning import tune_gc
 
 VIAS = ("direct", "kafka")
 
@@ -104,7 +104,7 @@ def _check(path: Path, fmt: str, via: str, table: Mapping[str, float] | None) ->
 
 def replay_main(settings: Settings, args: argparse.Namespace) -> int:
     """``portrait replay PATH ...``: 0 when replayed (rejected rows are reported); what stops
-    it raises (:class:`ReplayError` and the others streams.app.errors words: exit 2)."""
+    it raises (:class:`ReplayError` and the others streams.errors words: exit 2)."""
     path = Path(args.path)
     try:
         table = load_price_reference(Path(args.price_reference)) if args.price_reference else None

@@ -15,11 +15,11 @@ from itertools import accumulate
 from pathlib import Path
 from typing import Final, NamedTuple, TypeVar
 
+from profiles.events import parse_moment
 from profiles.model import ModelConfig, ProfileModel, State
 from profiles.timeutil import rfc3339
 from profiles.wire import decode
-from streams.app.errors import CommandError, NotFound
-from streams.app.read import parse_as_of
+from streams.errors import CommandError, NotFound
 from streams.replay.progress import Progress
 from streams.replay.sources import FORMATS, detect_format, scan
 
@@ -137,7 +137,7 @@ def rfm_cutoffs_main(
 ) -> int:
     """``portrait rfm-cutoffs PATH [--format F] [--as-of TIME]``: 0; :class:`CutoffsError`
     (exit 2) for input it cannot read, :class:`NotFound` (exit 1) for a log without buyers."""
-    as_of_ms = None if as_of is None else parse_as_of(as_of)
+    as_of_ms = None if as_of is None else parse_moment(as_of)
     model, states, newest = profiles(path, fmt, config)
     found = buyers(model, states, as_of_ms if as_of_ms is not None else newest or 0)
     if not found.days:

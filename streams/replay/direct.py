@@ -20,8 +20,8 @@ import xxhash
 from redis.asyncio import Redis
 
 from profiles.model import ModelConfig, ProfileModel
-from streams.app.errors import redis_unreachable
 from streams.connect.clients import redis_client
+from streams.errors import redis_unreachable
 from streams.replay.progress import RejectLog
 from streams.replay.reference import price_reference as reference_from
 from streams.replay.run import ReplayError, Run

@@ -12,9 +12,9 @@ from typing import Any
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
-from streams.app.errors import kafka_unreachable
 from streams.connect.clients import kafka_options
 from streams.connect.topics import ensure_topics
+from streams.errors import kafka_unreachable
 from streams.names import REPLAY_HEADER, TOPIC_EVENTS
 from streams.replay.run import ReplayError, Run
 from streams.settings.tree import Settings

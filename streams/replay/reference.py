@@ -17,7 +17,7 @@ import orjson
 
 from profiles.events import Rejected
 from profiles.wire import decode  # the worker's decoder: profiles.events.decode, 3x faster
-from streams.app.errors import CommandError
+from streams.errors import CommandError
 from streams.replay.adapters import Message
 from streams.replay.sources import read_messages
 

@@ -10,7 +10,7 @@ from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from streams.app.errors import CommandError
+from streams.errors import CommandError
 from streams.replay.progress import Progress, ReplayMetrics
 from streams.replay.sources import Feed
 

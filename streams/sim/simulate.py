@@ -20,8 +20,8 @@ import orjson
 from aiokafka import AIOKafkaProducer
 from prometheus_client import CollectorRegistry, Counter
 
-from streams.app.errors import started
 from streams.connect.clients import KafkaTarget, kafka_options
+from streams.errors import started
 from streams.names import TOPIC_EVENTS
 from streams.sim.personas import TrafficModel, malformed_event
 

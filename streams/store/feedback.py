@@ -17,7 +17,6 @@ from typing import Any, Final
 
 from redis.asyncio import Redis
 
-from streams.feedback.decode import Feedback, Sent
 from streams.names import (
     KEY_RECALL_INDEX,
     feedback_seen_key,
@@ -28,6 +27,7 @@ from streams.names import (
 from streams.store import feedback_lua
 from streams.store.triggers import as_text
 from triggers.config import DAY_MS
+from triggers.feedback import Feedback, Sent
 from triggers.sensitivity import parse_counts
 
 SENSITIVITY_TTL_MS: Final = 365 * DAY_MS  # refreshed by every count: a silent user's go after

@@ -17,10 +17,10 @@ from collections.abc import AsyncIterator
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-from streams.feedback.decode import STATUSES
 from streams.names import TOPIC_FEEDBACK
 from streams.sim.personas import TrafficModel
 from triggers.config import TriggerConfig
+from triggers.feedback import STATUSES
 from triggers.model import Trigger, message
 
 DAY_MS = 86_400_000

@@ -21,7 +21,6 @@ from redis.asyncio import Redis
 
 from profiles.events import from_dict
 from profiles.model import ProfileModel
-from streams.feedback.decode import Feedback, Sent
 from streams.feedback.recall import RecallRefresher, RecallTracker
 from streams.feedback.service import run_feedback
 from streams.names import (
@@ -38,6 +37,7 @@ from streams.store.triggers import SentRecord
 from tests.integration.app.test_cli import portrait, service_env
 from tests.integration.helpers import DAY, T0, ev, metric, read_topic, wait_until
 from triggers.config import TriggerConfig
+from triggers.feedback import Feedback, Sent
 from triggers.model import Trigger, message
 
 pytestmark = pytest.mark.integration

@@ -1,11 +1,12 @@
-"""Strict decoding of feedback messages and trigger messages (streams/feedback/decode.py)."""
+"""Strict decoding of feedback messages and trigger messages (triggers/feedback.py)."""
 
 from __future__ import annotations
 
 import orjson
 import pytest
 
-from streams.feedback.decode import (
+from triggers.config import CHANNELS
+from triggers.feedback import (
     REJECT_REASONS,
     BadFeedback,
     Feedback,
@@ -13,7 +14,6 @@ from streams.feedback.decode import (
     decode_feedback,
     decode_sent,
 )
-from triggers.config import CHANNELS
 from triggers.model import Trigger, message
 
 NOW = 1_700_000_000_000
