@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: demo test check lint types bench faults clean tools
+.PHONY: demo test check lint imports types bench faults clean tools
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -25,11 +25,13 @@ test: $(VENV)/.installed
 tools:
 	bash .ci/install-prometheus
 
-## check: lint, format and strict typing of the packages
-check: lint types
+## check: lint, format, the rooms' import contracts and strict typing of the packages
+check: lint imports types
 lint: $(VENV)/.installed
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+imports: $(VENV)/.installed
+	$(BIN)/lint-imports
 types: $(VENV)/.installed
 	$(BIN)/mypy
 
