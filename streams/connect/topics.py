@@ -28,8 +28,8 @@ async def ensure_topics(
     """Create the missing topics of ``kafka`` (Settings, or a plaintext bootstrap list);
     return the names created."""
     admin = AIOKafkaAdminClient(**kafka_options(kafka), request_timeout_ms=timeout_ms)
-    await admin.start()
     try:
+        await admin.start()
         existing = set(await admin.list_topics())
         wanted = [n for n in names if n not in existing]
         if not wanted:
