@@ -61,10 +61,3 @@ def decode(blob: bytes | bytearray | memoryview) -> dict[str, Any]:
     state["o"] = fences
     return state
 
-
-def fence_key(partition: int | str) -> str:
-    """How a partition (or a replay source) names its fence; no ``:``, ``,`` or ``;``."""
-    key = str(partition)
-    if not key or any(c in key for c in ":,;"):
-        raise ValueError(f"invalid fence id {partition!r}")
-    return key

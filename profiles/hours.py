@@ -26,10 +26,6 @@ class ActiveHours:
     def initial(self) -> list[Any]:
         return [0, {}, None, 0]
 
-    def zone_of(self, event: Event) -> str:
-        zone = event.timezone
-        return zone if zone is not None and valid_zone(zone) else self.default_zone
-
     def apply(self, state: list[Any], event: Event, newest_ts: int = 0) -> list[Any]:
         zone = event.timezone
         ts = event.ts

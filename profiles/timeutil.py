@@ -9,7 +9,6 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 DAY_MS: Final = 86_400_000
 HOUR_MS: Final = 3_600_000
-WEEK_HOURS: Final = 168
 _EPOCH_WEEKDAY: Final = 3  # 1970-01-01 was a Thursday (Monday = 0)
 
 
