@@ -23,7 +23,7 @@ import random
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, Final
 
 import orjson
@@ -33,7 +33,8 @@ from redis.asyncio import Redis
 from profiles.layers import LIFECYCLE_STAGES, RFM_SEGMENTS, SHOPPING_TYPES
 from profiles.model import ProfileModel
 from streams.names import profile_key
-from streams.worker.processor import segment_label
+from streams.ops.labels import segment_label
+from streams.ops.sensor import Sensor
 
 log = logging.getLogger("portrait.census")
 PATTERN = profile_key("*").replace("{*}", "*")
@@ -54,7 +55,7 @@ SEGMENT_VALUES: Final[dict[str, tuple[str, ...]]] = {
 }
 
 
-class CensusMetrics:
+class CensusMetrics(Sensor):
     def __init__(self, registry: CollectorRegistry) -> None:
         def gauge(name: str, doc: str, labels: tuple[str, ...] = ()) -> Gauge:
             return Gauge(name, doc, labels, registry=registry)
@@ -83,7 +84,7 @@ class CensusMetrics:
             for value in values:
                 self.segment_users.labels(segment, value).set(0)
 
-    def export(self, result: dict[str, Any]) -> None:
+    def on_census(self, result: Mapping[str, Any]) -> None:
         self.profiles.set(result["profiles"])
         self.sampled.set(result["sampled"])
         self.exact.set(1 if result["exact"] else 0)
@@ -103,7 +104,7 @@ class Census:
         self,
         redis: Redis,
         model: ProfileModel,
-        metrics: CensusMetrics,
+        metrics: Sensor,
         *,
         key_prefix: str = "",
         sample: int = 2000,
@@ -131,7 +132,7 @@ class Census:
             await self.redis.set(self.result_key, orjson.dumps(result), ex=int(interval_s * 10) + 1)
         raw = await self.redis.get(self.result_key)
         if raw:
-            self.metrics.export(orjson.loads(raw))
+            self.metrics.on_census(orjson.loads(raw))
         return took
 
     async def take(self) -> dict[str, Any]:

@@ -1,26 +1,18 @@
 """Per-tag freshness: from the event that changed a user's tag to that tag written in Redis.
 
-Observed from outside the processor: :class:`FreshnessModel` is the profile model whose
-``settle`` (called once per touched user per batch, after the batch's events) notes, for each
-tag that changed, the user's newest event time. Per batch and tag only the oldest such time is
-kept, and one observation per tag is made when the batch's writes have landed: the histogram
-shows, per tag, the worst delay of each batch, at a cost of a dict update per changed tag.
-
-The worker calls :meth:`TagFreshness.seal` after preparing a batch and
-:meth:`TagFreshness.written` after storing one; batches are stored in the order they are
-prepared, so a FIFO pairs them.
+The processor notes, per batch and tag, the oldest newest-event-time of the users whose tag
+changed (``BatchStats.tags_changed``, from the model's ``settle``); once the batch's writes have
+landed, :meth:`TagFreshness.on_batch_written` makes one observation per tag: the histogram shows,
+per tag, the worst delay of each batch. The times travel with their batch, so a batch given up
+uncommitted (a rebalance) observes nothing and cannot shift another batch's times.
 """
 
 from __future__ import annotations
 
-from collections import deque
-from typing import Any
-
 from prometheus_client import CollectorRegistry, Histogram
 
 from profiles.changes import SEGMENTS
-from profiles.config import ModelConfig
-from profiles.model import ProfileModel, State
+from streams.ops.sensor import BatchReport, Sensor
 
 # Millisecond-scale buckets, in seconds (event time -> written).
 FRESHNESS_BUCKETS = (
@@ -28,7 +20,7 @@ FRESHNESS_BUCKETS = (
 )  # fmt: skip
 
 
-class TagFreshness:
+class TagFreshness(Sensor):
     def __init__(self, registry: CollectorRegistry) -> None:
         self.seconds = Histogram(
             "portrait_tag_freshness_seconds",
@@ -39,38 +31,7 @@ class TagFreshness:
         )
         for tag in SEGMENTS:  # the tags a batch records changes of: each at 0 from the start
             self.seconds.labels(tag)
-        self._current: dict[str, int] = {}
-        self._sealed: deque[dict[str, int]] = deque()
 
-    def note(self, changed: dict[str, Any], event_ts_ms: int) -> None:
-        current = self._current
-        for name in changed:
-            seen = current.get(name)
-            if seen is None or event_ts_ms < seen:
-                current[name] = event_ts_ms
-
-    def seal(self) -> None:
-        """The batch just prepared is complete: its notes wait for its writes."""
-        self._sealed.append(self._current)
-        self._current = {}
-
-    def written(self, now_ms: int) -> None:
-        """The oldest sealed batch's writes landed: observe its tags' delays."""
-        if not self._sealed:
-            return
-        for name, ts in self._sealed.popleft().items():
+    def on_batch_written(self, batch: BatchReport, seconds: float, now_ms: int) -> None:
+        for name, ts in batch.tags_changed.items():
             self.seconds.labels(name).observe(max(0.0, (now_ms - ts) / 1000))
-
-
-class FreshnessModel(ProfileModel):
-    """The profile model, noting the tags each ``settle`` reports as changed."""
-
-    def __init__(self, config: ModelConfig | None, freshness: TagFreshness) -> None:
-        super().__init__(config)
-        self.freshness = freshness
-
-    def settle(self, state: State) -> dict[str, tuple[Any, Any]]:
-        changed = super().settle(state)
-        if changed:
-            self.freshness.note(changed, state["x"])
-        return changed

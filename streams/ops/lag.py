@@ -12,15 +12,18 @@ from __future__ import annotations
 
 import contextlib
 import logging
+from collections.abc import Mapping
 from typing import Any
 
 from aiokafka.structs import TopicPartition
 from prometheus_client import CollectorRegistry, Gauge
 
+from streams.ops.sensor import Sensor
+
 log = logging.getLogger("portrait.lag")
 
 
-class LagMetrics:
+class LagMetrics(Sensor):
     def __init__(self, registry: CollectorRegistry) -> None:
         self.lag = Gauge(
             "portrait_consumer_lag",
@@ -34,32 +37,38 @@ class LagMetrics:
             ["topic", "partition"],
             registry=registry,
         )
+        self._exported: set[tuple[str, str]] = set()
+
+    def on_lag(self, partitions: Mapping[tuple[str, int], tuple[int, int]]) -> None:
+        for (topic, partition), (highwater, lag) in partitions.items():
+            labels = (topic, str(partition))
+            self.lag.labels(*labels).set(lag)
+            self.highwater.labels(*labels).set(highwater)
+        owned = {(topic, str(partition)) for topic, partition in partitions}
+        for labels in self._exported - owned:  # revoked: another worker reports it now
+            for gauge in (self.lag, self.highwater):
+                with contextlib.suppress(KeyError):
+                    gauge.remove(*labels)
+        self._exported = owned
 
 
 class LagSampler:
-    """Exports the lag of the partitions this consumer owns; forgets the ones it lost."""
+    """Reports the lag of the partitions this consumer owns to a sensor."""
 
-    def __init__(self, consumer: Any, metrics: LagMetrics) -> None:
+    def __init__(self, consumer: Any, sensor: Sensor) -> None:
         self.consumer = consumer  # aiokafka.AIOKafkaConsumer (untyped)
-        self.metrics = metrics
-        self._exported: set[tuple[str, str]] = set()
+        self.sensor = sensor
 
     async def sample(self) -> dict[TopicPartition, int]:
-        """Update the gauges; return the lag of every partition with a known high watermark."""
+        """Report and return the lag of every partition with a known high watermark."""
         lags: dict[TopicPartition, int] = {}
+        seen: dict[tuple[str, int], tuple[int, int]] = {}
         for tp in sorted(self.consumer.assignment()):
             highwater = self.consumer.highwater(tp)
             if highwater is None:
                 continue
             committed = await self.consumer.committed(tp)
             lags[tp] = max(0, highwater - (committed or 0))
-            labels = (tp.topic, str(tp.partition))
-            self.metrics.lag.labels(*labels).set(lags[tp])
-            self.metrics.highwater.labels(*labels).set(highwater)
-        owned = {(tp.topic, str(tp.partition)) for tp in lags}
-        for labels in self._exported - owned:  # revoked: another worker reports it now
-            for gauge in (self.metrics.lag, self.metrics.highwater):
-                with contextlib.suppress(KeyError):
-                    gauge.remove(*labels)
-        self._exported = owned
+            seen[(tp.topic, tp.partition)] = (highwater, lags[tp])
+        self.sensor.on_lag(seen)
         return lags

@@ -18,6 +18,7 @@ from redis import exceptions as rx
 from redis.asyncio import Redis
 
 from streams.connect.clients import redis_client
+from streams.ops.sensor import Sensor
 from streams.settings.tree import Settings
 
 # Millisecond-scale buckets, in seconds: a Lua write of 1000 users takes a few ms.
@@ -40,7 +41,7 @@ def error_kind(exc: BaseException) -> str:
     return "other"
 
 
-class RedisMetrics:
+class RedisMetrics(Sensor):
     def __init__(self, registry: CollectorRegistry) -> None:
         self.seconds = Histogram(
             "portrait_redis_command_seconds",
@@ -60,20 +61,20 @@ class RedisMetrics:
         for command in WORKER_COMMANDS:
             self.seconds.labels(command)
 
-    def observe(self, command: str, seconds: float) -> None:
+    def on_redis_command(self, command: str, seconds: float) -> None:
         self.seconds.labels(command).observe(seconds)
 
-    def failed(self, exc: BaseException) -> None:
+    def on_redis_error(self, exc: BaseException) -> None:
         if isinstance(exc, rx.NoScriptError):
             return  # a script's first EVALSHA on this server: loaded and called again at once
         self.errors.labels(error_kind(exc)).inc()
 
 
 class TimedRedis(Redis):
-    """``Redis`` whose commands report to a :class:`RedisMetrics` (set ``timing`` after
+    """``Redis`` whose commands report to a :class:`Sensor` (set ``timing`` after
     construction: ``from_url`` passes its keyword arguments on to the connection pool)."""
 
-    timing: RedisMetrics | None = None
+    timing: Sensor | None = None
 
     async def execute_command(self, *args: Any, **options: Any) -> Any:
         timing = self.timing
@@ -85,13 +86,13 @@ class TimedRedis(Redis):
             result = await super().execute_command(*args, **options)  # type: ignore[no-untyped-call]
         except BaseException as exc:
             if isinstance(exc, Exception):
-                timing.failed(exc)
+                timing.on_redis_error(exc)
             raise
-        timing.observe(command, time.perf_counter() - started)
+        timing.on_redis_command(command, time.perf_counter() - started)
         return result
 
 
-def timed_redis(settings: Settings, timing: RedisMetrics, **kwargs: Any) -> Redis:
+def timed_redis(settings: Settings, timing: Sensor, **kwargs: Any) -> Redis:
     """The worker's client for ``settings``' Redis (its credentials and TLS included)."""
     client = cast(TimedRedis, redis_client(settings, kind=TimedRedis, **kwargs))
     client.timing = timing

@@ -1,4 +1,5 @@
-"""Trigger metrics as an observer with an injectable ``CollectorRegistry`` (docs/operations.md).
+"""Trigger metrics: a :class:`~streams.ops.sensor.Sensor` with an injectable
+``CollectorRegistry`` (docs/operations.md).
 
 The rules' operations are counted from the worker's batches (scheduled, cancelled); the
 scheduler reports what it fired, deferred, dropped and published.
@@ -8,13 +9,13 @@ from __future__ import annotations
 
 import logging
 import time
-from collections import Counter as Counts
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 import orjson
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+from streams.ops.sensor import BatchReport, Sensor
 from triggers.config import CHANNELS, KINDS
 
 log = logging.getLogger("portrait.triggers")
@@ -30,7 +31,7 @@ _DUE_BUCKETS = (
 )  # fmt: skip
 
 
-class TriggerMetrics:
+class TriggerMetrics(Sensor):
     def __init__(
         self, registry: CollectorRegistry | None = None, cost: Mapping[str, float] | None = None
     ) -> None:
@@ -119,11 +120,11 @@ class TriggerMetrics:
             self.recalled.labels("win_back", channel)
 
     # --- the rules' operations, from the worker's batches ---------------------------------
-    def on_batch(self, counts: Counts[tuple[str, str]], recalls: Sequence[tuple[str, str]]) -> None:
+    def on_batch_written(self, batch: BatchReport, seconds: float, now_ms: int) -> None:
         """A worker batch's trigger operations ``(kind, outcome)`` and recalls counted."""
-        for kind, channel in recalls:
+        for kind, channel in batch.recalls:
             self.recalled.labels(kind, channel).inc()
-        for (kind, outcome), n in counts.items():
+        for (kind, outcome), n in batch.trigger_ops.items():
             if outcome in ("scheduled", "updated"):
                 self.scheduled.labels(kind).inc(n)
             elif outcome == "sent":

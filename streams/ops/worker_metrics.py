@@ -1,10 +1,14 @@
-"""Worker metrics as an observer with an injectable ``CollectorRegistry`` (like faust's sensors).
+"""Worker metrics: a :class:`~streams.ops.sensor.Sensor` with an injectable ``CollectorRegistry``.
 
-The processor and worker report facts (a batch's stats, a retry, a rebalance); only this module
-knows metric names. docs/operations.md lists them.
+The processor and worker report facts (a batch's stats, a retry, a rebalance) through the
+sensor's hooks; only this module and the sets it holds (lag, census, Redis timing, freshness)
+know metric names. docs/operations.md lists them.
 """
 
 from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 
@@ -14,9 +18,10 @@ from profiles.model import Outcome
 from streams.errors import MetricsPortError
 from streams.ops.census import SEGMENT_VALUES, CensusMetrics
 from streams.ops.freshness import TagFreshness
+from streams.ops.labels import APPLY_ERROR, segment_label
 from streams.ops.lag import LagMetrics
 from streams.ops.redis_timing import RedisMetrics
-from streams.worker.processor import APPLY_ERROR, BatchStats, segment_label
+from streams.ops.sensor import BatchReport, Sensor, SensorDelegate
 
 # Millisecond-scale buckets, in seconds.
 _LATENCY_BUCKETS = (
@@ -27,7 +32,7 @@ _EVENT_LAG_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 3
 _SIZE_BUCKETS = (1, 10, 100, 500, 1_000, 2_500, 5_000, 10_000, 20_000, 50_000)
 
 
-class WorkerMetrics:
+class WorkerMetrics(Sensor):
     """Prometheus view of the event worker."""
 
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
@@ -111,6 +116,8 @@ class WorkerMetrics:
         self.census = CensusMetrics(r)
         self.redis = RedisMetrics(r)
         self.freshness = TagFreshness(r)
+        # the hooks this set does not count itself go to the sets above
+        self._views = SensorDelegate([self.lag, self.census, self.redis, self.freshness])
         self._init_series()
 
     def _init_series(self) -> None:
@@ -133,23 +140,24 @@ class WorkerMetrics:
                 if value != "null":
                     self.segment_changes.labels(segment, value)
 
-    def on_batch(self, stats: BatchStats, seconds: float, now_ms: int) -> None:
-        self.batch_size.observe(stats.records)
+    def on_batch_written(self, batch: BatchReport, seconds: float, now_ms: int) -> None:
+        self.batch_size.observe(batch.records)
         self.batch_seconds.observe(seconds)
-        for (etype, outcome), n in stats.outcomes.items():
+        for (etype, outcome), n in batch.outcomes.items():
             self.events.labels(etype, outcome).inc(n)
-        for etype, n in stats.late.items():
+        for etype, n in batch.late.items():
             self.late.labels(etype).inc(n)
-        for reason, n in stats.rejected.items():
+        for reason, n in batch.rejected.items():
             self.events.labels("unknown", "rejected").inc(n)
             self.dlq.labels(reason).inc(n)
-        for ts in stats.applied_ts_sample:
+        for ts in batch.applied_ts_sample:
             self.event_to_write.observe(max(0.0, (now_ms - ts) / 1000))
-        self.users_written.inc(stats.users_written)
-        for (segment, value), n in stats.segment_changes.items():
+        self.users_written.inc(batch.users_written)
+        for (segment, value), n in batch.segment_changes.items():
             self.segment_changes.labels(segment, value).inc(n)
-        self.fence_refused.inc(stats.fence_refused)
-        self.key_mismatch.inc(stats.key_mismatch)
+        self.fence_refused.inc(batch.fence_refused)
+        self.key_mismatch.inc(batch.key_mismatch)
+        self._views.on_batch_written(batch, seconds, now_ms)
 
     def on_redis_retry(self, op: str) -> None:
         self.redis_retries.labels(op).inc()
@@ -161,11 +169,23 @@ class WorkerMetrics:
         self.rebalances.inc()
         self.assigned.set(partitions)
 
-    def on_cache_size(self, size: int) -> None:
-        self.cached_users.set(size)
+    def on_cache_size(self, users: int) -> None:
+        self.cached_users.set(users)
 
-    def on_up(self, up: bool) -> None:
+    def on_worker_up(self, up: bool) -> None:
         self.up.set(1 if up else 0)
+
+    def on_redis_command(self, command: str, seconds: float) -> None:
+        self._views.on_redis_command(command, seconds)
+
+    def on_redis_error(self, exc: BaseException) -> None:
+        self._views.on_redis_error(exc)
+
+    def on_lag(self, partitions: Mapping[tuple[str, int], tuple[int, int]]) -> None:
+        self._views.on_lag(partitions)
+
+    def on_census(self, result: Mapping[str, Any]) -> None:
+        self._views.on_census(result)
 
 
 def serve(registry: CollectorRegistry, port: int, addr: str = "0.0.0.0") -> int:

@@ -4,26 +4,14 @@ batch's statistics and its prepared (not yet stored) writes."""
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from profiles.events import Event
+from streams.ops.labels import segment_label as segment_label
 from streams.store.profiles import Write
 from triggers.model import Op
-
-# Segments whose values are few enough to label a metric with (the others count as "*").
-_BOUNDED_SEGMENTS = frozenset(
-    {"lifecycle", "high_value", "potential", "churn_risk", "churn_risk_strong", "rfm_r", "rfm_f",
-     "rfm_m", "rfm_segment", "shopping_type", "price_band", "purchase_gender", "age_band"}
-)  # fmt: skip
-
-
-def segment_label(name: str, value: Any) -> tuple[str, str]:
-    """``(segment, new value)`` as metric labels, the value only where it is a small set."""
-    if name not in _BOUNDED_SEGMENTS:
-        return name, "*"
-    return name, "null" if value is None else str(value).lower()
 
 
 class Record(Protocol):
@@ -74,6 +62,16 @@ class BatchStats:
     late: Counter[str] = field(default_factory=Counter)  # applied, older than the user's newest
     trigger_ops: Counter[tuple[str, str]] = field(default_factory=Counter)  # (kind, outcome)
     recalls: list[tuple[str, str]] = field(default_factory=list)  # (kind, channel)
+    # tag -> the oldest event time (ms) among the users it changed for, each user's newest event
+    # time: how stale the batch's oldest change of the tag is once written (tag freshness)
+    tags_changed: dict[str, int] = field(default_factory=dict)
+
+    def note_changed(self, changed: Mapping[str, Any], event_ts_ms: int) -> None:
+        tags = self.tags_changed
+        for name in changed:
+            seen = tags.get(name)
+            if seen is None or event_ts_ms < seen:
+                tags[name] = event_ts_ms
 
 
 Located = tuple[Record, Event]

@@ -16,6 +16,7 @@ from profiles.events import ANON_PREFIX, Rejected
 from profiles.model import APPLIED, REPLAYED, ProfileModel, State
 from profiles.wire import decode
 from streams.names import REPLAY_HEADER
+from streams.ops.labels import APPLY_ERROR
 from streams.store.profiles import ProfileStore, Write
 from streams.worker.batch import (
     BatchStats,
@@ -37,9 +38,6 @@ __all__ = [
 log = logging.getLogger("portrait.worker")
 T = TypeVar("T")
 _TS_SAMPLE = 256
-# DLQ reason for a valid event whose application raised (a bug, or a corrupt stored state);
-# the decoder's reasons are profiles.events.REJECT_REASONS.
-APPLY_ERROR = "apply_error"
 
 
 class BatchProcessor:
@@ -219,6 +217,7 @@ class BatchProcessor:
             stats.segment_changes.update(
                 segment_label(name, new) for name, (_, new) in changed.items()
             )
+            stats.note_changed(changed, state["x"])
             if self.track_changes:
                 stats.changes.append((uid, changed))
         last = located[-1][0]

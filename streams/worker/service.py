@@ -22,18 +22,17 @@ from aiokafka.errors import CommitFailedError, KafkaError
 from aiokafka.structs import TopicPartition
 from redis.asyncio import Redis
 
+from profiles.model import ProfileModel
 from streams.connect.clients import kafka_options
 from streams.connect.lifecycle import close_all, connect
 from streams.connect.topics import WORKER_TOPICS
 from streams.names import TOPIC_DLQ, TOPIC_EVENTS
 from streams.ops.census import Census
-from streams.ops.freshness import FreshnessModel
 from streams.ops.health import Health
 from streams.ops.lag import LagSampler
 from streams.ops.loop import OpsLoop
 from streams.ops.redis_timing import timed_redis
-from streams.ops.trigger_metrics import TriggerMetrics
-from streams.ops.worker_metrics import WorkerMetrics
+from streams.ops.sensor import Sensor, SensorDelegate
 from streams.settings.ops import OpsConfig
 from streams.settings.tree import Settings
 from streams.store.profiles import ProfileStore
@@ -81,7 +80,7 @@ class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
             worker.giving_up = False
 
     async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
-        self.worker.metrics.on_assigned(len(assigned))
+        self.worker.sensor.on_assigned(len(assigned))
         log.info(
             "assigned %d partitions: %s", len(assigned), sorted(tp.partition for tp in assigned)
         )
@@ -91,25 +90,27 @@ class EventWorker(faust.Service):
     def __init__(
         self,
         settings: Settings,
-        metrics: WorkerMetrics,
+        sensor: Sensor,
         *,
         clock: Callable[[], int] = wall_clock_ms,
         ops: OpsConfig | None = None,
-        trigger_metrics: TriggerMetrics | None = None,
+        trigger_metrics: Sensor | None = None,
         recall: ReturnWatch | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.settings = settings
-        self.metrics = metrics
-        self.trigger_metrics = trigger_metrics
+        # every hook the worker calls (its metrics, the trigger metrics; streams/ops/sensor.py)
+        self.sensor = (
+            sensor if trigger_metrics is None else SensorDelegate([sensor, trigger_metrics])
+        )
         self.clock = clock
         self.batch_lock = asyncio.Lock()
         self.giving_up = False  # set when a revocation's deadline passed: retries give up
         self._pending: tuple[asyncio.Future[BatchStats], dict[TopicPartition, int], float] | None
         self._pending = None
         self.redis: Redis = timed_redis(
-            settings, metrics.redis, socket_connect_timeout=5, socket_timeout=30
+            settings, self.sensor, socket_connect_timeout=5, socket_timeout=30
         )
         self.producer = AIOKafkaProducer(**kafka_options(settings), acks="all", linger_ms=5)
         self.consumer = AIOKafkaConsumer(
@@ -121,7 +122,7 @@ class EventWorker(faust.Service):
             fetch_max_bytes=64 * 1024 * 1024,
         )
         w = settings.worker
-        model = FreshnessModel(settings.model, metrics.freshness)
+        model = ProfileModel(settings.model)
         hook = None
         if settings.triggers.enabled:  # the rules schedule; the scheduler service sends
             rules = TriggerRules(model, settings.triggers)
@@ -133,7 +134,7 @@ class EventWorker(faust.Service):
             clock,
             backoff=Backoff(w.redis_retry_initial_ms / 1000, w.redis_retry_max_ms / 1000),
             should_stop=lambda: bool(self.should_stop) or self.giving_up,
-            on_retry=metrics.on_redis_retry,
+            on_retry=self.sensor.on_redis_retry,
             cache_max_users=w.cache_max_users,
             track_changes=w.show_changes_per_s > 0,
             triggers=hook,
@@ -142,11 +143,11 @@ class EventWorker(faust.Service):
         self.health = Health()
         ops = ops or settings.ops
         census = Census(
-            self.redis, model, metrics.census, key_prefix=settings.topics.prefix,
+            self.redis, model, self.sensor, key_prefix=settings.topics.prefix,
             sample=ops.census_sample,
         )  # fmt: skip
         self.ops = OpsLoop(
-            ops, self.health, self.redis, LagSampler(self.consumer, metrics.lag), census
+            ops, self.health, self.redis, LagSampler(self.consumer, self.sensor), census
         )
 
     async def on_start(self) -> None:
@@ -158,11 +159,11 @@ class EventWorker(faust.Service):
             [self.producer.start, self.consumer.start],
         )
         self.consumer.subscribe([s.topic(TOPIC_EVENTS)], listener=_Rebalance(self))
-        self.metrics.on_up(True)
+        self.sensor.on_worker_up(True)
         self.health.started = True
 
     async def on_stop(self) -> None:
-        self.metrics.on_up(False)
+        self.sensor.on_worker_up(False)
         self.health.stopping = True
         async with self.batch_lock:
             try:
@@ -196,8 +197,6 @@ class EventWorker(faust.Service):
                 try:
                     started = time.perf_counter()
                     prepared = await self.processor.prepare(batch) if batch else None
-                    if prepared is not None:
-                        self.metrics.freshness.seal()
                     await self._finish_pending()
                     if prepared is not None:
                         self._start_storing(batch, prepared, started)
@@ -216,7 +215,7 @@ class EventWorker(faust.Service):
                 "rebalance: the batch in flight was not stored within %.0f s (Redis down?)",
                 self.settings.worker.revoke_timeout_s,
             )
-            self.metrics.on_commit_failed()
+            self.sensor.on_commit_failed()
         self.giving_up = True
 
     def _start_storing(
@@ -238,12 +237,9 @@ class EventWorker(faust.Service):
         except (CommitFailedError, KafkaError) as exc:
             # The fence makes the redelivery to the next owner harmless.
             log.warning("commit failed (%r); the next owner re-reads and the fence skips", exc)
-            self.metrics.on_commit_failed()
-        self.metrics.on_batch(stats, time.perf_counter() - started, self.clock())
-        if self.trigger_metrics is not None:
-            self.trigger_metrics.on_batch(stats.trigger_ops, stats.recalls)
-        self.metrics.freshness.written(self.clock())
-        self.metrics.on_cache_size(len(self.processor.cache))
+            self.sensor.on_commit_failed()
+        self.sensor.on_batch_written(stats, time.perf_counter() - started, self.clock())
+        self.sensor.on_cache_size(len(self.processor.cache))
         self._log_changes(stats)
         if stats.rejected:
             log.warning(

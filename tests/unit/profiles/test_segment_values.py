@@ -37,7 +37,7 @@ def test_a_census_before_its_first_result_exports_every_known_value_at_0() -> No
     }
 
     segments = {"lifecycle=new": 3, "top_brand=x": 1}
-    metrics.export({"profiles": 3, "sampled": 3, "exact": True, "at": 1.0, "seconds": 0.1,
+    metrics.on_census({"profiles": 3, "sampled": 3, "exact": True, "at": 1.0, "seconds": 0.1,
                     "bytes": {"0.5": 90}, "segments": segments})  # fmt: skip
     after = _series(registry, "portrait_segment_users")
     assert after[("lifecycle", "new")] == 3 and after[("lifecycle", "active")] == 0

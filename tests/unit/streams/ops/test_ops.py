@@ -1,4 +1,4 @@
-"""The worker's ops pieces that need no broker: probes, lag arithmetic, freshness pairing,
+"""The worker's ops pieces that need no broker: probes, lag arithmetic, tag freshness,
 Redis error kinds, the ops tunables."""
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from streams.ops.lag import LagMetrics, LagSampler
 from streams.ops.redis_timing import error_kind
 from streams.settings.base import ConfigError
 from streams.settings.ops import OpsConfig
+from streams.worker.batch import BatchStats
 
 
 def _status(url: str) -> tuple[int, str]:
@@ -78,27 +79,39 @@ async def test_lag_is_highwater_minus_committed_and_revoked_partitions_disappear
     assert registry.get_sample_value("portrait_consumer_lag", labels) is None
 
 
-def test_freshness_pairs_each_prepared_batch_with_its_write() -> None:
+def test_freshness_observes_each_batch_oldest_change_per_tag_once_written() -> None:
     registry = CollectorRegistry()
     fresh = TagFreshness(registry)
-    fresh.note({"lifecycle": (None, "new")}, 1_000)
-    fresh.note({"lifecycle": (None, "new"), "rfm_r": (None, 5)}, 500)
-    fresh.seal()  # batch 1 prepared
-    fresh.note({"lifecycle": ("new", "active")}, 9_000)
-    fresh.seal()  # batch 2 prepared while batch 1 is written
-    fresh.written(2_000)  # batch 1 landed: the oldest change per tag
-    assert (
-        registry.get_sample_value("portrait_tag_freshness_seconds_sum", {"tag": "lifecycle"}) == 1.5
-    )
-    assert registry.get_sample_value("portrait_tag_freshness_seconds_sum", {"tag": "rfm_r"}) == 1.5
-    fresh.written(10_000)
-    assert (
-        registry.get_sample_value("portrait_tag_freshness_seconds_count", {"tag": "lifecycle"}) == 2
-    )
-    fresh.written(11_000)  # nothing sealed: nothing observed
-    assert (
-        registry.get_sample_value("portrait_tag_freshness_seconds_count", {"tag": "lifecycle"}) == 2
-    )
+    first = BatchStats()
+    first.note_changed({"lifecycle": (None, "new")}, 1_000)
+    first.note_changed({"lifecycle": (None, "new"), "rfm_r": (None, 5)}, 500)
+    second = BatchStats()
+    second.note_changed({"lifecycle": ("new", "active")}, 9_000)
+    assert first.tags_changed == {"lifecycle": 500, "rfm_r": 500}
+    fresh.on_batch_written(first, 0.1, 2_000)  # the oldest change per tag, 1.5 s before
+    sample = registry.get_sample_value
+    assert sample("portrait_tag_freshness_seconds_sum", {"tag": "lifecycle"}) == 1.5
+    assert sample("portrait_tag_freshness_seconds_sum", {"tag": "rfm_r"}) == 1.5
+    fresh.on_batch_written(second, 0.1, 10_000)
+    assert sample("portrait_tag_freshness_seconds_count", {"tag": "lifecycle"}) == 2
+    assert sample("portrait_tag_freshness_seconds_sum", {"tag": "lifecycle"}) == 2.5
+    fresh.on_batch_written(BatchStats(), 0.1, 11_000)  # nothing changed: nothing observed
+    assert sample("portrait_tag_freshness_seconds_count", {"tag": "lifecycle"}) == 2
+    assert sample("portrait_tag_freshness_seconds_count", {"tag": "rfm_r"}) == 1
+
+
+def test_no_profile_model_subclass_observes_the_model() -> None:
+    """Instrumentation is a sensor hook, never a subclass of the domain model."""
+    import streams.app.services  # noqa: F401  (every service the worker process builds)
+    from profiles.model import ProfileModel
+
+    found = [c for c in _subclasses(ProfileModel) if c.__module__.split(".")[0] == "streams"]
+    assert found == []
+
+
+def _subclasses(cls: type) -> list[type]:
+    direct = cls.__subclasses__()
+    return [*direct, *(sub for d in direct for sub in _subclasses(d))]
 
 
 @pytest.mark.parametrize(

@@ -475,7 +475,7 @@ async def test_segment_changes_are_counted_and_exported() -> None:
     registry = CollectorRegistry()
     metrics = WorkerMetrics(registry)
     for stats in (first, second):
-        metrics.on_batch(stats, 0.1, NOW)
+        metrics.on_batch_written(stats, 0.1, NOW)
     sample = registry.get_sample_value
     assert sample("portrait_segment_changes_total", {"segment": "lifecycle", "to": "new"}) == 1
     assert sample("portrait_segment_changes_total", {"segment": "potential", "to": "true"}) == 1

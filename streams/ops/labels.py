@@ -1,0 +1,28 @@
+"""The label values of the worker's metrics that the domain produces: a batch's segment changes
+are counted by :func:`segment_label` (the processor aggregates with it, so that a batch's stats
+stay bounded), and :data:`APPLY_ERROR` is a dead-letter reason beside the decoder's.
+
+They live on the ops floor, below the worker, so the metric sets can create every series at 0
+without importing the worker (the rooms' import contracts, pyproject.toml).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+# DLQ reason for a valid event whose application raised (a bug, or a corrupt stored state);
+# the decoder's reasons are profiles.events.REJECT_REASONS.
+APPLY_ERROR = "apply_error"
+
+# Segments whose values are few enough to label a metric with (the others count as "*").
+_BOUNDED_SEGMENTS = frozenset(
+    {"lifecycle", "high_value", "potential", "churn_risk", "churn_risk_strong", "rfm_r", "rfm_f",
+     "rfm_m", "rfm_segment", "shopping_type", "price_band", "purchase_gender", "age_band"}
+)  # fmt: skip
+
+
+def segment_label(name: str, value: Any) -> tuple[str, str]:
+    """``(segment, new value)`` as metric labels, the value only where it is a small set."""
+    if name not in _BOUNDED_SEGMENTS:
+        return name, "*"
+    return name, "null" if value is None else str(value).lower()
