@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Any, ClassVar, Final, Protocol
 
 from profiles.events import Event
+from profiles.names import BEHAVIOURS, OTHER_TYPES
 from profiles.timeutil import (
     DAY_MS,
     day_of,
@@ -23,19 +24,9 @@ from profiles.timeutil import (
     window_start,
 )
 
-__all__ = ["DAY_MS", "day_of", "rfc3339", "whole_days", "window_start"]  # re-exported
+__all__ = ["BEHAVIOURS", "DAY_MS", "day_of", "rfc3339", "whole_days", "window_start"]  # re-exported
 
-# Behaviour types counted per day, in the order of a day bucket's slots, and their tag prefixes.
-BEHAVIOURS: Final = (
-    "view",
-    "click",
-    "search",
-    "add_to_cart",
-    "remove_from_cart",
-    "purchase",
-    "favorite",
-    "login",
-)
+# The tag prefix of each behaviour, in BEHAVIOURS order.
 PREFIXES: Final = (
     "views",
     "clicks",
@@ -49,7 +40,7 @@ PREFIXES: Final = (
 SLOT: Final = {name: i for i, name in enumerate(BEHAVIOURS)}
 assert (SLOT["view"], SLOT["add_to_cart"]) == (0, 3)  # Counters.lean spells them out
 # Lifetime totals: the behaviours, then the other types.
-TOTAL_SLOT: Final = {name: i for i, name in enumerate((*BEHAVIOURS, "register", "identify"))}
+TOTAL_SLOT: Final = {name: i for i, name in enumerate((*BEHAVIOURS, *OTHER_TYPES))}
 WINDOWS: Final = (1, 7, 30, 180)
 assert len(BEHAVIOURS) == 8  # Counters.apply spells out a bucket of 8 slots
 _WINDOW_NAMES: Final = tuple(tuple(f"{p}_{d}d" for d in WINDOWS) for p in PREFIXES)

@@ -21,17 +21,12 @@ from typing import TYPE_CHECKING, Any, Final
 
 from profiles.aggregators import PREFIXES, WINDOWS, Tags
 from profiles.codec import TRANSIENT
+from profiles.names import SEGMENTS as SEGMENTS  # importers of changes keep it
 from profiles.timeutil import DAY_MS, day_of, latest
 
 if TYPE_CHECKING:
     from profiles.model import ProfileModel, State
 
-# Codes are positions in this tuple: append only, never reorder (stored states refer to them).
-SEGMENTS: Final = (
-    "lifecycle", "high_value", "potential", "churn_risk", "churn_risk_strong", "rfm_r", "rfm_f",
-    "rfm_m", "rfm", "rfm_segment", "shopping_type", "top_category", "top_brand", "price_band",
-    "purchase_gender", "repeated_search", "peak_hour", "device_top", "channel_top", "age_band",
-)  # fmt: skip
 NEVER: Final = 255
 assert len(SEGMENTS) < NEVER
 TAGS_KEY: Final = TRANSIENT  # the segments as of the newest event, kept in memory only

@@ -16,22 +16,8 @@ from typing import Any, Final
 import msgspec
 import orjson
 
+from profiles.names import EVENT_TYPES as EVENT_TYPES  # importers of events keep it
 from profiles.timeutil import rfc3339
-
-EVENT_TYPES: Final = frozenset(
-    {
-        "view",
-        "click",
-        "search",
-        "add_to_cart",
-        "remove_from_cart",
-        "purchase",
-        "favorite",
-        "login",
-        "register",
-        "identify",
-    }
-)
 
 # Segment e-commerce spec v2 event names -> contract types (docs/events.md lists them).
 SEGMENT_NAMES: Final[dict[str, str]] = {

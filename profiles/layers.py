@@ -13,6 +13,7 @@ from typing import Final
 
 from profiles.aggregators import TOTAL_SLOT, Tags
 from profiles.config import LayerConfig, RfmConfig
+from profiles.names import BEHAVIOURS
 
 MIN_EVENTS_FOR_TYPE = 5
 # Every value these functions give (None aside): what metrics may label a segment with.
@@ -21,9 +22,7 @@ RFM_SEGMENTS: Final = (
     "champion", "loyal", "big_spender", "new_customer", "at_risk", "hibernating", "regular",
 )  # fmt: skip
 SHOPPING_TYPES: Final = ("browser", "hesitant", "impulse", "goal_directed", "rational")
-_V, _C, _S, _A, _R, _P, _F, _L = (TOTAL_SLOT[t] for t in (
-    "view", "click", "search", "add_to_cart", "remove_from_cart", "purchase", "favorite", "login",
-))  # fmt: skip
+_V, _C, _S, _A, _R, _P, _F, _L = (TOTAL_SLOT[t] for t in BEHAVIOURS)
 
 
 @dataclass(slots=True)

@@ -26,11 +26,12 @@ from profiles.aggregators import Aggregator, Counters, Recency, Tags
 from profiles.cart import Cart
 from profiles.changes import TAGS_KEY, ChangeLog
 from profiles.config import ModelConfig
-from profiles.events import EVENT_TYPES, Event
+from profiles.events import Event
 from profiles.hours import ActiveHours
 from profiles.interest import BrandAffinity, CategoryAffinity, SearchIntent
 from profiles.layers import Inputs, derived
 from profiles.money import Monetary
+from profiles.names import EVENT_TYPES
 from profiles.timeutil import DAY_MS, rfc3339, whole_days, window_start
 from profiles.traits import Attributes, Devices, PurchaseGender
 

@@ -16,7 +16,6 @@ import msgspec
 from profiles.events import (
     ANON_PREFIX,
     DEFAULT_BOUNDS,
-    EVENT_TYPES,
     MAX_AMOUNT,
     MAX_TEXT,
     Event,
@@ -26,6 +25,7 @@ from profiles.events import (
     parse_ts,
 )
 from profiles.events import decode as reference_decode
+from profiles.names import EVENT_TYPES
 
 # orjson reads an integer beyond 64 bits as a float, which the reference refuses as an id: keep
 # such integers off the fast path (msgspec's bounds stop at int64; the rest of u64 falls back).

@@ -1,0 +1,28 @@
+"""The names the model is keyed by, listed once: every other module imports them from here."""
+
+from __future__ import annotations
+
+from typing import Final
+
+# Behaviour types counted per day, in the order of a day bucket's slots (stored states hold
+# counts in this order: append only, never reorder).
+BEHAVIOURS: Final = (
+    "view", "click", "search", "add_to_cart", "remove_from_cart", "purchase", "favorite", "login",
+)  # fmt: skip
+# The other event types of the contract: counted in lifetime totals only, after the behaviours.
+OTHER_TYPES: Final = ("register", "identify")
+EVENT_TYPES: Final = frozenset((*BEHAVIOURS, *OTHER_TYPES))
+
+# The recorded tags (profiles/changes.py). Codes are positions in this tuple: append only, never
+# reorder (stored states refer to them).
+SEGMENTS: Final = (
+    "lifecycle", "high_value", "potential", "churn_risk", "churn_risk_strong", "rfm_r", "rfm_f",
+    "rfm_m", "rfm", "rfm_segment", "shopping_type", "top_category", "top_brand", "price_band",
+    "purchase_gender", "repeated_search", "peak_hour", "device_top", "channel_top", "age_band",
+)  # fmt: skip
+# The segments whose values are few enough to label a metric with (the others count as "*").
+BOUNDED_SEGMENTS: Final = frozenset(
+    {"lifecycle", "high_value", "potential", "churn_risk", "churn_risk_strong", "rfm_r", "rfm_f",
+     "rfm_m", "rfm_segment", "shopping_type", "price_band", "purchase_gender", "age_band"}
+)  # fmt: skip
+assert set(SEGMENTS) >= BOUNDED_SEGMENTS
