@@ -1,18 +1,14 @@
-"""A progress line on stderr about once a second: ``produced 120000/300000 (85k/s)``."""
+"""A progress line on stderr about once a second: ``produced 120000/300000 (85k/s)``, on the
+shared progress line (streams/ops/progress.py) as plain lines, never redrawn: a benchmark's
+output is read afterwards."""
 
 from __future__ import annotations
 
 import sys
-import time
 
+from streams.ops.progress import ProgressLine, rate_text
 
-def rate_text(per_s: float) -> str:
-    """``85k/s`` style rate."""
-    if per_s >= 10_000:
-        return f"{per_s / 1000:.0f}k/s"
-    if per_s >= 1000:
-        return f"{per_s / 1000:.1f}k/s"
-    return f"{per_s:.0f}/s"
+__all__ = ["Progress", "note", "rate_text"]
 
 
 class Progress:
@@ -24,18 +20,14 @@ class Progress:
     def __init__(self, label: str, total: int, every: float = 1.0) -> None:
         self.label = label
         self.total = total
-        self.every = every
-        self._last_t = time.monotonic()
-        self._last_n = 0
+        self.line = ProgressLine(label, interval=every, log_interval=every, in_place=False)
 
     def update(self, done: int, *, force: bool = False) -> None:
-        now = time.monotonic()
-        elapsed = now - self._last_t
-        if not force and elapsed < self.every:
-            return
-        per_s = (done - self._last_n) / elapsed if elapsed > 0 else 0.0
-        print(f"{self.label} {done}/{self.total} ({rate_text(per_s)})", file=sys.stderr, flush=True)
-        self._last_t, self._last_n = now, done
+        line = self.line
+        if line.due(final=force):
+            per_s = line.recent_rate(done)
+            text = f"{self.label} {done}/{self.total} ({rate_text(per_s)})"
+            line.status(text, final=force, done=done)
 
 
 def note(message: str) -> None:

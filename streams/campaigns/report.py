@@ -11,7 +11,7 @@ from typing import Any, TextIO
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
 from profiles.timeutil import rfc3339
-from streams.replay.progress import Progress, count_text
+from streams.ops.progress import ProgressLine, count_text
 
 # Seconds to plan one campaign: from a list of ten users to a scan of millions of profiles.
 _PLAN_BUCKETS = (0.01, 0.05, 0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800)
@@ -111,8 +111,7 @@ class CampaignMetrics:
 
 
 class PlanProgress:
-    """One status line for a campaign being planned, redrawn in place on a terminal, a plain
-    line every ``log_interval`` seconds elsewhere; nothing when disabled."""
+    """The status line of a campaign being planned (streams/ops/progress.py)."""
 
     def __init__(
         self,
@@ -123,15 +122,19 @@ class PlanProgress:
         clock: Callable[[], float] = time.monotonic,
         log_interval: float = 10.0,
     ) -> None:
-        self.line = Progress(
+        self.line = ProgressLine(
             label, enabled=enabled, stream=stream, clock=clock, log_interval=log_interval
         )
 
     def update(self, considered: int, matched: int, scheduled: int, *, final: bool = False) -> None:
-        elapsed = self.line.elapsed()
-        rate = considered / elapsed if elapsed > 0 else 0.0
-        self.line.status(
-            f"{self.line.label}: {count_text(considered)} users  {count_text(matched)} matched  "
-            f"{count_text(scheduled)} scheduled  {count_text(rate)}/s  {elapsed:.1f} s",
+        line = self.line
+        if not line.due(final=final):
+            return
+        elapsed = line.elapsed()
+        line.status(
+            f"{line.label}: {count_text(considered)} users  {count_text(matched)} matched  "
+            f"{count_text(scheduled)} scheduled  {count_text(line.rate(considered))}/s  "
+            f"{elapsed:.1f} s",
             final=final,
+            done=considered,
         )

@@ -10,19 +10,16 @@ from __future__ import annotations
 
 from typing import Any
 
+from profiles.names import BOUNDED_SEGMENTS
+
 # DLQ reason for a valid event whose application raised (a bug, or a corrupt stored state);
 # the decoder's reasons are profiles.events.REJECT_REASONS.
 APPLY_ERROR = "apply_error"
 
-# Segments whose values are few enough to label a metric with (the others count as "*").
-_BOUNDED_SEGMENTS = frozenset(
-    {"lifecycle", "high_value", "potential", "churn_risk", "churn_risk_strong", "rfm_r", "rfm_f",
-     "rfm_m", "rfm_segment", "shopping_type", "price_band", "purchase_gender", "age_band"}
-)  # fmt: skip
-
 
 def segment_label(name: str, value: Any) -> tuple[str, str]:
-    """``(segment, new value)`` as metric labels, the value only where it is a small set."""
-    if name not in _BOUNDED_SEGMENTS:
+    """``(segment, new value)`` as metric labels, the value only where it is a small set (the
+    others count as "*")."""
+    if name not in BOUNDED_SEGMENTS:
         return name, "*"
     return name, "null" if value is None else str(value).lower()

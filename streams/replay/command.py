@@ -22,13 +22,14 @@ from pathlib import Path
 
 from prometheus_client import CollectorRegistry
 
+from streams.ops.progress import ProgressLine
 from streams.ops.worker_metrics import serve
 from streams.replay.adapters import Message
 from streams.replay.direct import direct, fence_id
 from streams.replay.kafka import produce
-from streams.replay.progress import Progress, RejectLog, ReplayMetrics, report, summary
+from streams.replay.progress import RejectLog, ReplayMetrics
 from streams.replay.reference import load_price_reference
-from streams.replay.run import ReplayError, ReplayResult, Run
+from streams.replay.run import ReplayError, ReplayResult, Run, report, summary
 from streams.replay.sources import FORMATS, Feed, detect_format
 from streams.settings.tree import Settings
 from streams.worker.gc_tuning import tune_gc
@@ -59,7 +60,7 @@ async def replay(
     run = Run(
         Feed(path, fmt, sort=sort, on_reject=on_reject),
         ReplayResult(),
-        Progress(f"replay {path.name}", enabled=progress),
+        ProgressLine(f"replay {path.name}", enabled=progress),
         ReplayMetrics(registry),
     )
     try:

@@ -20,7 +20,7 @@ from profiles.model import ModelConfig, ProfileModel, State
 from profiles.timeutil import rfc3339
 from profiles.wire import decode
 from streams.errors import CommandError, NotFound
-from streams.replay.progress import Progress
+from streams.ops.progress import ProgressLine
 from streams.replay.sources import FORMATS, detect_format, scan
 
 N = TypeVar("N", int, float)
@@ -50,7 +50,7 @@ def profiles(
     model, states = ProfileModel(config), dict[str, State]()
     newest: int | None = None
     rows = rejected = 0
-    shown = Progress(f"rfm-cutoffs {path.name}", enabled=progress)  # at most 4 lines/s
+    shown = ProgressLine(f"rfm-cutoffs {path.name}", enabled=progress)  # at most 4 lines/s
     for message, done in scan(path, fmt):
         rows += 1
         try:

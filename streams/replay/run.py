@@ -1,4 +1,5 @@
-"""One replay under way: its result, how rows are accounted, and the error that stops it.
+"""One replay under way: its result, how rows are accounted, how it is reported when done, and
+the error that stops it.
 
 Shared by the driver (:func:`streams.replay.command.replay`) and its two modes,
 :mod:`streams.replay.direct` and :mod:`streams.replay.kafka`.
@@ -9,9 +10,12 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
 
 from streams.errors import CommandError
-from streams.replay.progress import Progress, ReplayMetrics
+from streams.ops.progress import ProgressLine
+from streams.replay.progress import ReplayMetrics
 from streams.replay.sources import Feed
 
 
@@ -40,7 +44,7 @@ class Run:
 
     feed: Feed
     result: ReplayResult
-    shown: Progress
+    shown: ProgressLine
     metrics: ReplayMetrics
 
     def account(
@@ -57,3 +61,34 @@ class Run:
         self.metrics.on_rows(rows, outcomes, rejected, rate=rate, fraction=done,
                              newest_ms=self.feed.newest)  # fmt: skip
         self.shown.update(r.rows, done)
+
+
+def summary(result: ReplayResult, via: str = "direct") -> str:
+    """The counts of a replay, on one line."""
+    rejected = sum(result.rejected.values())
+    if via == "kafka":
+        return f"{result.rows:,} rows, {result.produced:,} produced, {rejected:,} to be rejected"
+    return (
+        f"{result.rows:,} rows, {result.events_applied:,} applied, {result.duplicates:,} "
+        f"duplicates, {result.replayed:,} already applied, {rejected:,} rejected"
+    )
+
+
+def report(result: ReplayResult, path: Path, via: str = "direct") -> str:
+    """What ``portrait replay`` prints when it is done: the counts, then the rejected rows."""
+    first, last = result.first_ts, result.last_ts
+    span = f"{_utc(first)} .. {_utc(last)}" if first is not None and last is not None else "-"
+    lines = [
+        f"{path}: {summary(result, via)}; {result.users:,} users; event time {span}; "
+        f"{result.seconds:.1f} s"
+    ]
+    if result.rejected:
+        lines.append("rejected rows by reason (first lines shown):")
+    for reason, count in result.rejected.most_common():
+        lines.append(f"  {reason}: {count:,}")
+        lines.extend(f"    line {line}: {detail}" for line, detail in result.examples[reason])
+    return "\n".join(lines)
+
+
+def _utc(ts_ms: int) -> str:
+    return datetime.fromtimestamp(ts_ms / 1000, UTC).isoformat(timespec="seconds")

@@ -23,6 +23,7 @@ from prometheus_client import CollectorRegistry, Counter
 from streams.connect.clients import KafkaTarget, kafka_options
 from streams.errors import started
 from streams.names import TOPIC_EVENTS
+from streams.ops.progress import ProgressLine
 from streams.sim.personas import TrafficModel, malformed_event
 
 log = logging.getLogger("portrait.simulate")
@@ -104,26 +105,29 @@ async def produce_events(
     return sent
 
 
-class _Progress:
-    def __init__(self, now: float) -> None:
+class _Sent:
+    """What the simulator sent, shown on the progress line (a log record every few seconds)."""
+
+    def __init__(self, line: ProgressLine) -> None:
+        self.line = line
         self.sent = 0
         self.malformed = 0
-        self._mark, self._mark_sent, self._start = now, 0, now
 
     def add(self, events: int, malformed: int) -> None:
         self.sent += events + malformed
         self.malformed += malformed
 
-    def maybe_log(self, now: float, force: bool = False) -> None:
-        if not force and now - self._mark < _LOG_EVERY_S:
+    def show(self, *, final: bool = False) -> None:
+        line = self.line
+        if not line.due(final=final):
             return
-        recent = (self.sent - self._mark_sent) / max(now - self._mark, 1e-9)
-        overall = self.sent / max(now - self._start, 1e-9)
-        log.info(
-            "sent %d messages (%d malformed): %.0f/s last %.0fs, %.0f/s overall",
-            self.sent, self.malformed, recent, now - self._mark, overall,
-        )  # fmt: skip
-        self._mark, self._mark_sent = now, self.sent
+        line.status(
+            f"sent {self.sent} messages ({self.malformed} malformed): "
+            f"{line.recent_rate(self.sent):.0f}/s last {line.since_shown():.0f}s, "
+            f"{line.rate(self.sent):.0f}/s overall",
+            final=final,
+            done=self.sent,
+        )
 
 
 def _check(users: int, rate: float, duration_s: float | None, bad: float, scale: float) -> None:
@@ -164,11 +168,13 @@ async def run_simulation(
     producer = _producer(bootstrap_servers)
     await started(producer)
     loop = asyncio.get_running_loop()
-    progress = _Progress(loop.time())
+    progress = _Sent(
+        ProgressLine("simulate", sink=log.info, clock=loop.time, log_interval=_LOG_EVERY_S)
+    )
     try:
         await _pump(producer, model, topic, duration_s, time_scale, bad_rate, observer, progress)
     finally:
-        progress.maybe_log(loop.time(), force=True)
+        progress.show(final=True)
         await producer.stop()
     return progress.sent
 
@@ -181,7 +187,7 @@ async def _pump(
     time_scale: float,
     bad_rate: float,
     observer: SimulatorMetrics | None,
-    progress: _Progress,
+    progress: _Sent,
 ) -> None:
     loop = asyncio.get_running_loop()
     bad_rng = random.Random(model.seed ^ 0x5EED)
@@ -201,4 +207,4 @@ async def _pump(
             messages += [(None, malformed_event(bad_rng), "malformed") for _ in range(bad)]
         await _send(producer, topic, messages, observer, sim_end)
         progress.add(events, len(messages) - events)
-        progress.maybe_log(loop.time())
+        progress.show()
