@@ -89,10 +89,10 @@ class FeedbackService(faust.Service):
         topics = [self.feedback_topic, s.topic(TOPIC_FEEDBACK_DLQ), *self.trigger_topics]
         await connect(s, self.redis, topics, [self.producer.start, self.consumer.start])
         self.consumer.subscribe([self.feedback_topic, *self.trigger_topics])
-        self.metrics.on_up(True)
+        self.metrics.on_feedback_up(True)
 
     async def on_stop(self) -> None:
-        self.metrics.on_up(False)
+        self.metrics.on_feedback_up(False)
         await self.close_clients()
 
     async def close_clients(self) -> None:
@@ -143,10 +143,10 @@ class FeedbackService(faust.Service):
         registered = await self._retry("register", lambda: self.store.register(sent))
         if letters:
             await self._retry("dlq", lambda: self.dlq.send_many(letters))
-        self.metrics.on_counted(counted)
-        self.metrics.on_registered(registered)
+        self.metrics.on_feedback_counted(counted)
+        self.metrics.on_recall_registered(registered)
         for letter in letters:
-            self.metrics.on_rejected(letter.reason)
+            self.metrics.on_feedback_rejected(letter.reason)
 
     def _decode_feedback(
         self, record: Record, now: int, out: list[Feedback], letters: list[DeadLetter]
@@ -163,7 +163,7 @@ class FeedbackService(faust.Service):
             out.append(decode_sent(record.value))
         except Exception as exc:  # our own scheduler's output: count it, the push service DLQs
             log.warning("unreadable trigger message at %s:%s: %r", record.topic, record.offset, exc)
-            self.metrics.on_rejected("bad_trigger_message")
+            self.metrics.on_feedback_rejected("bad_trigger_message")
 
     async def _retry(self, op: str, fn: Callable[[], Any]) -> Any:
         return await retry_until_stopped(
@@ -171,7 +171,7 @@ class FeedbackService(faust.Service):
             op=op,
             backoff=self.backoff,
             should_stop=lambda: bool(self.should_stop),
-            on_retry=self.metrics.on_retry,
+            on_retry=self.metrics.on_feedback_retry,
         )
 
 

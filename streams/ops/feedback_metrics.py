@@ -1,21 +1,24 @@
-"""Feedback metrics, an observer with an injectable ``CollectorRegistry`` (docs/feedback.md).
+"""Feedback metrics: a :class:`~streams.ops.sensor.Sensor` with an injectable
+``CollectorRegistry`` (docs/feedback.md).
 
 ``portrait_trigger_recalled_total`` is not here: the event worker counts the recalls that
 :meth:`streams.feedback.recall.RecallTracker.returned` reports, in
-streams/ops/trigger_metrics.py (one
-registry may hold both observers).
+streams/ops/trigger_metrics.py (one registry may hold both sensors).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
+from streams.ops.sensor import Sensor
 from streams.store.feedback import Counted
 from triggers.config import CHANNELS, KINDS
 from triggers.feedback import STATUSES
 
 
-class FeedbackMetrics:
+class FeedbackMetrics(Sensor):
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry if registry is not None else CollectorRegistry()
         r = self.registry
@@ -54,21 +57,21 @@ class FeedbackMetrics:
                 for status in STATUSES:
                     self.feedback.labels(kind, channel, status)
 
-    def on_counted(self, counted: list[Counted]) -> None:
+    def on_feedback_counted(self, counted: Sequence[Counted]) -> None:
         for c in counted:
             if c.new:
                 self.feedback.labels(c.kind, c.channel, c.feedback.status).inc()
             else:
                 self.duplicates.labels(c.feedback.status).inc()
 
-    def on_rejected(self, reason: str, n: int = 1) -> None:
+    def on_feedback_rejected(self, reason: str, n: int = 1) -> None:
         self.rejected.labels(reason).inc(n)
 
-    def on_registered(self, n: int) -> None:
+    def on_recall_registered(self, n: int) -> None:
         self.registered.inc(n)
 
-    def on_retry(self, op: str) -> None:
+    def on_feedback_retry(self, op: str) -> None:
         self.redis_retries.labels(op).inc()
 
-    def on_up(self, up: bool) -> None:
+    def on_feedback_up(self, up: bool) -> None:
         self.up.set(1 if up else 0)

@@ -16,6 +16,8 @@ import time
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Protocol
 
+from streams.store.feedback import Counted
+
 log = logging.getLogger("portrait.ops")
 _LOG_EVERY_S = 60.0
 
@@ -76,13 +78,20 @@ class Sensor:
     def on_census(self, result: Mapping[str, Any]) -> None:
         """The latest census published in Redis (streams/ops/census.py's ``take``)."""
 
-    # --- the trigger scheduler (streams.triggers.scheduler.Observer) -----------------------
+    # --- the trigger scheduler (it takes any streams.triggers.scheduler.Observer) ----------
     def on_fired(self, kind: str) -> None: ...
     def on_deferred(self, kind: str, reason: str) -> None: ...
     def on_dropped(self, kind: str, outcome: str, reason: str) -> None: ...
     def on_published(self, kind: str, channel: str, latency_s: float) -> None: ...
     def on_message(self, body: dict[str, Any]) -> None: ...
     def on_backlog(self, pending: int, overdue: int) -> None: ...
+
+    # --- the feedback service (streams/feedback/service.py) --------------------------------
+    def on_feedback_up(self, up: bool) -> None: ...
+    def on_feedback_counted(self, counted: Sequence[Counted]) -> None: ...
+    def on_feedback_rejected(self, reason: str, n: int = 1) -> None: ...
+    def on_recall_registered(self, n: int) -> None: ...
+    def on_feedback_retry(self, op: str) -> None: ...
 
 
 class SensorDelegate(Sensor):
@@ -156,3 +165,18 @@ class SensorDelegate(Sensor):
 
     def on_backlog(self, pending: int, overdue: int) -> None:
         self._each("on_backlog", pending, overdue)
+
+    def on_feedback_up(self, up: bool) -> None:
+        self._each("on_feedback_up", up)
+
+    def on_feedback_counted(self, counted: Sequence[Counted]) -> None:
+        self._each("on_feedback_counted", counted)
+
+    def on_feedback_rejected(self, reason: str, n: int = 1) -> None:
+        self._each("on_feedback_rejected", reason, n)
+
+    def on_recall_registered(self, n: int) -> None:
+        self._each("on_recall_registered", n)
+
+    def on_feedback_retry(self, op: str) -> None:
+        self._each("on_feedback_retry", op)

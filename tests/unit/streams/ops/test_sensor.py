@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from prometheus_client import CollectorRegistry
 
+from streams.ops.feedback_metrics import FeedbackMetrics
 from streams.ops.sensor import Sensor, SensorDelegate
 from streams.ops.trigger_metrics import TriggerMetrics
 from streams.ops.worker_metrics import WorkerMetrics
@@ -42,11 +43,13 @@ class Broken(Sensor):
         return object.__getattribute__(self, name)
 
 
-def test_the_interface_has_the_worker_scheduler_and_ops_hooks() -> None:
+def test_the_interface_has_the_worker_scheduler_feedback_and_ops_hooks() -> None:
     assert HOOKS == [
         "on_assigned", "on_backlog", "on_batch_written", "on_cache_size", "on_census",
-        "on_commit_failed", "on_deferred", "on_dropped", "on_fired", "on_lag", "on_message",
-        "on_published", "on_redis_command", "on_redis_error", "on_redis_retry", "on_worker_up",
+        "on_commit_failed", "on_deferred", "on_dropped", "on_feedback_counted",
+        "on_feedback_rejected", "on_feedback_retry", "on_feedback_up", "on_fired", "on_lag",
+        "on_message", "on_published", "on_recall_registered", "on_redis_command",
+        "on_redis_error", "on_redis_retry", "on_worker_up",
     ]  # fmt: skip
 
 
@@ -130,3 +133,18 @@ def test_the_worker_metrics_hand_the_client_and_ops_hooks_to_their_views() -> No
     assert sample("portrait_rebalances_total") == 1
     metrics.on_lag({})  # the partition revoked: its series go
     assert sample("portrait_consumer_lag", {"topic": "events", "partition": "0"}) is None
+
+
+def test_the_feedback_metrics_are_a_sensor_beside_the_worker_metrics() -> None:
+    registry = CollectorRegistry()
+    delegate = SensorDelegate([WorkerMetrics(registry), FeedbackMetrics(registry)])
+    delegate.on_feedback_up(True)
+    delegate.on_feedback_rejected("bad_json", 2)
+    delegate.on_recall_registered(3)
+    delegate.on_feedback_retry("count")
+    sample = registry.get_sample_value
+    assert sample("portrait_feedback_up") == 1
+    assert sample("portrait_worker_up") == 0  # not the worker's hook
+    assert sample("portrait_feedback_rejected_total", {"reason": "bad_json"}) == 2
+    assert sample("portrait_recall_registered_total") == 3
+    assert sample("portrait_feedback_redis_retries_total", {"op": "count"}) == 1
