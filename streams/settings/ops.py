@@ -8,7 +8,7 @@ import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from streams.settings.base import ConfigError, section
+from streams.settings.base import ConfigError, Section, build, decode, section_of
 
 _LAG_S, _CENSUS_S, _SAMPLE = 5.0, 60.0, 2000
 
@@ -21,14 +21,19 @@ class OpsConfig:
 
     @classmethod
     def load(cls, raw: object, env: Mapping[str, str]) -> OpsConfig:
-        """The YAML section, then the environment over it."""
-        base = section(cls, raw)
+        """The YAML section (decoded already, or a mapping), then the environment over it."""
+        if not isinstance(raw, Section):
+            raw = decode({} if raw is None else raw, OpsSection, "ops")
+        base = build(cls, raw)
         return dataclasses.replace(
             base,
             lag_interval_s=_number(env, "PORTRAIT_LAG_INTERVAL_S", base.lag_interval_s, 0.1),
             census_interval_s=_number(env, "PORTRAIT_CENSUS_INTERVAL_S", base.census_interval_s),
             census_sample=int(_number(env, "PORTRAIT_CENSUS_SAMPLE", base.census_sample, 1)),
         )
+
+
+OpsSection = section_of(OpsConfig)
 
 
 def _number(env: Mapping[str, str], name: str, default: float, low: float = 0.0) -> float:

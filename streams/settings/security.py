@@ -18,7 +18,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from aiokafka.helpers import create_ssl_context
 
-from streams.settings.base import ConfigError, section
+from streams.settings.base import ConfigError, Section, build, section_of
 
 KAFKA_PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
 SASL_MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
@@ -64,16 +64,18 @@ _KAFKA_SECRETS = {
 }
 _REDIS_SECRETS = {"password": "REDIS_PASSWORD"}
 
+KafkaSecuritySection = section_of(KafkaSecurity, skip=frozenset(_KAFKA_SECRETS))
+RedisSecuritySection = section_of(RedisSecurity, skip=frozenset(_REDIS_SECRETS))
 
-def kafka_security(raw: object, env: Mapping[str, str]) -> KafkaSecurity:
-    sec = section(KafkaSecurity, _no_secrets("kafka_security", raw, _KAFKA_SECRETS))
-    sec = replace(
-        sec,
-        protocol=sec.protocol.upper(),
-        sasl_mechanism=sec.sasl_mechanism.upper(),
+
+def kafka_security(section: Section, env: Mapping[str, str]) -> KafkaSecurity:
+    sec = build(
+        KafkaSecurity,
+        section,
         sasl_password=secret(env, _KAFKA_SECRETS["sasl_password"]),
         ssl_key_password=secret(env, _KAFKA_SECRETS["ssl_key_password"]),
     )
+    sec = replace(sec, protocol=sec.protocol.upper(), sasl_mechanism=sec.sasl_mechanism.upper())
     _check_kafka(sec)
     return sec
 
@@ -99,9 +101,8 @@ def _check_kafka(sec: KafkaSecurity) -> None:
         kafka_tls_context(sec)  # a bad certificate or key password is a config error, now
 
 
-def redis_security(raw: object, env: Mapping[str, str], url: str) -> RedisSecurity:
-    sec = section(RedisSecurity, _no_secrets("redis_security", raw, _REDIS_SECRETS))
-    sec = replace(sec, password=secret(env, "REDIS_PASSWORD"))
+def redis_security(section: Section, env: Mapping[str, str], url: str) -> RedisSecurity:
+    sec = build(RedisSecurity, section, password=secret(env, "REDIS_PASSWORD"))
     parts = urlsplit(url)
     if sec.password and parts.password:
         raise ConfigError("REDIS_URL holds a password and REDIS_PASSWORD[_FILE] is set: use one")
@@ -187,7 +188,13 @@ def secret(env: Mapping[str, str], name: str) -> str:
     return text
 
 
-def _no_secrets(name: str, raw: object, secrets: Mapping[str, str]) -> object:
+def refuse_secrets(data: Mapping[str, object]) -> None:
+    """A password key in the file is refused before decoding, with where to put it instead."""
+    _no_secrets("kafka_security", data.get("kafka_security"), _KAFKA_SECRETS)
+    _no_secrets("redis_security", data.get("redis_security"), _REDIS_SECRETS)
+
+
+def _no_secrets(name: str, raw: object, secrets: Mapping[str, str]) -> None:
     if isinstance(raw, dict):
         for key in raw:
             if key in secrets or "password" in str(key) or "secret" in str(key):
@@ -196,7 +203,6 @@ def _no_secrets(name: str, raw: object, secrets: Mapping[str, str]) -> object:
                     f"{name}.{key}: secrets are not read from PORTRAIT_CONFIG; "
                     f"set {var} or {var}_FILE in the environment"
                 )
-    return raw
 
 
 def _one_of(name: str, value: str, allowed: tuple[str, ...]) -> None:

@@ -1,9 +1,9 @@
 """One frozen settings object, read from the environment (and the YAML file it names) at the edge.
 
 Environment: ``KAFKA_BOOTSTRAP_SERVERS``, ``REDIS_URL``, ``PORTRAIT_CONFIG`` (path of one YAML file
-holding every tunable, see docs/configuration.md), ``PORTRAIT_METRICS_PORT``, and the secrets of
-secured services (streams/settings/security.py): ``KAFKA_SASL_PASSWORD[_FILE]``,
-``KAFKA_SSL_KEY_PASSWORD[_FILE]``, ``REDIS_PASSWORD[_FILE]``.
+holding every tunable: docs/examples/portrait.yaml; its schema: portrait.schema.json),
+``PORTRAIT_METRICS_PORT``, and the secrets of secured services (streams/settings/security.py):
+``KAFKA_SASL_PASSWORD[_FILE]``, ``KAFKA_SSL_KEY_PASSWORD[_FILE]``, ``REDIS_PASSWORD[_FILE]``.
 """
 
 from __future__ import annotations
@@ -12,26 +12,31 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
+import msgspec
 import yaml
+from msgspec import UNSET, UnsetType
 
 from profiles.config import ModelConfig
 from streams.names import CONSUMER_GROUP
-from streams.settings.base import ConfigError, section
-from streams.settings.ops import OpsConfig
-from streams.settings.profile import model_config
+from streams.settings.base import ConfigError, Section, build, decode, section_of
+from streams.settings.ops import OpsConfig, OpsSection
+from streams.settings.profile import ProfileSection
 from streams.settings.security import (
     KafkaSecurity,
+    KafkaSecuritySection,
     RedisSecurity,
+    RedisSecuritySection,
     check_redis_url,
     kafka_security,
     redis_security,
+    refuse_secrets,
 )
-from streams.settings.triggers import trigger_config
+from streams.settings.triggers import TriggersSection
 from triggers.config import TriggerConfig
 
-__all__ = ["ConfigError", "Settings"]
+__all__ = ["ConfigError", "PortraitFile", "Settings"]
 
 DEFAULT_KAFKA = "localhost:9092"
 DEFAULT_REDIS = "redis://localhost:6379/0"
@@ -57,6 +62,30 @@ class TopicsConfig:
     partitions: int = 8
     replication_factor: int = 1
     prefix: str = ""  # prepended to every topic and the consumer group (shared clusters, tests)
+
+
+TopicsSection = section_of(TopicsConfig)
+WorkerSection = section_of(WorkerConfig)
+
+
+def _section(kind: type[Section]) -> Any:
+    return msgspec.field(default_factory=kind)
+
+
+class PortraitFile(Section):
+    """The YAML file PORTRAIT_CONFIG names (docs/examples/portrait.yaml; its JSON Schema:
+    streams/settings/portrait.schema.json). The environment wins over the first three keys."""
+
+    kafka_bootstrap_servers: str | UnsetType = UNSET
+    redis_url: str | UnsetType = UNSET
+    metrics_port: Annotated[int, msgspec.Meta(ge=0, le=65535)] | UnsetType = UNSET
+    kafka_security: KafkaSecuritySection = _section(KafkaSecuritySection)  # type: ignore[valid-type]
+    redis_security: RedisSecuritySection = _section(RedisSecuritySection)  # type: ignore[valid-type]
+    topics: TopicsSection = _section(TopicsSection)  # type: ignore[valid-type]
+    worker: WorkerSection = _section(WorkerSection)  # type: ignore[valid-type]
+    ops: OpsSection = _section(OpsSection)  # type: ignore[valid-type]
+    profile: ProfileSection = _section(ProfileSection)
+    triggers: TriggersSection = _section(TriggersSection)
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,69 +115,46 @@ class Settings:
         env = os.environ if env is None else env
         path = env.get("PORTRAIT_CONFIG") or None
         data = load_yaml(path) if path else {}
-        unknown = set(data) - TOP_LEVEL_KEYS
-        if unknown:
-            raise ConfigError(f"unknown top-level keys in {path}: {sorted(unknown)}")
-        redis_url = _redis_url(env, data)
+        refuse_secrets(data)
+        file = decode({k: v for k, v in data.items() if v is not None}, PortraitFile)
+        redis_url = _redis_url(env, file.redis_url)
         return cls(
-            kafka_bootstrap_servers=_bootstrap(env, data),
+            kafka_bootstrap_servers=_bootstrap(env, file.kafka_bootstrap_servers),
             redis_url=redis_url,
-            metrics_port=_port(env, data),
+            metrics_port=_port(env, file.metrics_port),
             config_path=path,
-            topics=section(TopicsConfig, data.get("topics")),
-            worker=section(WorkerConfig, data.get("worker")),
-            model=model_config(data.get("profile")),
-            triggers=trigger_config(data.get("triggers")),
-            ops=OpsConfig.load(data.get("ops"), env),
-            kafka_security=kafka_security(data.get("kafka_security"), env),
-            redis_security=redis_security(data.get("redis_security"), env, redis_url),
+            topics=build(TopicsConfig, file.topics),
+            worker=build(WorkerConfig, file.worker),
+            model=file.profile.to_config(),
+            triggers=file.triggers.to_config(),
+            ops=OpsConfig.load(file.ops, env),
+            kafka_security=kafka_security(file.kafka_security, env),
+            redis_security=redis_security(file.redis_security, env, redis_url),
         )
 
 
-TOP_LEVEL_KEYS = frozenset(
-    {
-        "kafka_bootstrap_servers",
-        "redis_url",
-        "metrics_port",
-        "topics",
-        "worker",
-        "profile",
-        "triggers",
-        "ops",
-        "kafka_security",
-        "redis_security",
-    }
-)
-
-
-def _redis_url(env: Mapping[str, str], data: dict[str, Any]) -> str:
+def _redis_url(env: Mapping[str, str], url: str | UnsetType) -> str:
     if env.get("REDIS_URL"):
         return check_redis_url(env["REDIS_URL"], "REDIS_URL")
-    return check_redis_url(str(data.get("redis_url", DEFAULT_REDIS)), "redis_url")
+    return check_redis_url(DEFAULT_REDIS if url is UNSET else url, "redis_url")
 
 
-def _port(env: Mapping[str, str], data: dict[str, Any]) -> int:
-    source, raw = (
-        ("PORTRAIT_METRICS_PORT", env["PORTRAIT_METRICS_PORT"])
-        if "PORTRAIT_METRICS_PORT" in env
-        else ("metrics_port", data.get("metrics_port", DEFAULT_METRICS_PORT))
-    )
-    try:
-        port = int(raw) if not isinstance(raw, bool | float) else -1
-    except (TypeError, ValueError):
-        port = -1
-    if not 0 <= port <= 65535:
-        raise ConfigError(f"{source} is not a port number: {raw!r}")
-    return port
+def _port(env: Mapping[str, str], port: int | UnsetType) -> int:
+    if "PORTRAIT_METRICS_PORT" not in env:
+        return DEFAULT_METRICS_PORT if port is UNSET else port
+    raw = env["PORTRAIT_METRICS_PORT"]
+    if not raw.strip().isdigit() or not 0 <= int(raw) <= 65535:
+        raise ConfigError(f"PORTRAIT_METRICS_PORT is not a port number: {raw!r}")
+    return int(raw)
 
 
-def _bootstrap(env: Mapping[str, str], data: dict[str, Any]) -> str:
+def _bootstrap(env: Mapping[str, str], servers: str | UnsetType) -> str:
     """``host[:port],...``: a port that is not a number is refused here, in one line (aiokafka
     would raise a ValueError from deep inside its start)."""
     source, value = (
         ("KAFKA_BOOTSTRAP_SERVERS", env["KAFKA_BOOTSTRAP_SERVERS"])
         if env.get("KAFKA_BOOTSTRAP_SERVERS")
-        else ("kafka_bootstrap_servers", str(data.get("kafka_bootstrap_servers", DEFAULT_KAFKA)))
+        else ("kafka_bootstrap_servers", DEFAULT_KAFKA if servers is UNSET else servers)
     )
     for server in value.split(","):
         host, colon, port = server.strip().rpartition(":")

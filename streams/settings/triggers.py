@@ -1,22 +1,24 @@
 """The ``triggers:`` section of the YAML configuration -> :class:`triggers.config.TriggerConfig`.
 
-Durations are written like ``45s``, ``30m`` or ``24h``; quiet hours as ``{start: "22:00",
-end: "08:00"}`` or ``null``; caps per channel as ``{day: 2, week: 6}`` (``null``: no cap).
-docs/triggers.md lists every key with its default.
+Keys left out keep the defaults of :mod:`triggers.config` (each kind has its own). Durations are
+written like ``45s``, ``30m`` or ``24h``; quiet hours as ``{start: "22:00", end: "08:00"}`` or
+``null``; caps per channel as ``{day: 2, week: 6}`` (``null``: no cap). docs/triggers.md lists
+every key with its default.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import re
 from types import MappingProxyType
-from typing import Any, Final
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from profiles.durations import parse_duration_ms
-from streams.settings.base import ConfigError, coerce
+import msgspec
+from msgspec import UNSET, UnsetType
+
+from streams.settings.base import Section, decode
+from streams.settings.values import Clock, Duration
 from triggers.config import (
     CHANNELS,
-    KINDS,
     Cap,
     KindConfig,
     PolicyConfig,
@@ -25,186 +27,157 @@ from triggers.config import (
     WinBackConfig,
 )
 
-_CLOCK: Final = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
-_WIN_BACK_KEYS: Final = frozenset(f.name for f in dataclasses.fields(WinBackConfig))
+if TYPE_CHECKING:
+    Channel = str
+else:
+    Channel = Literal[CHANNELS]
+
+Channels = Channel | Annotated[list[Channel], msgspec.Meta(min_length=1)]
+Name = Annotated[str, msgspec.Meta(min_length=1)]
+Count = Annotated[int, msgspec.Meta(ge=0)]
+Cost = Annotated[float, msgspec.Meta(ge=0)]
+
+
+def _set(section: Section) -> dict[str, Any]:
+    return {k: v for k, v in msgspec.structs.asdict(section).items() if v is not UNSET}
+
+
+class KindSection(Section):
+    enabled: bool | UnsetType = UNSET
+    delay: Duration | UnsetType = UNSET  # after the moment that makes the trigger
+    ttl: Duration | UnsetType = UNSET  # after its due time it is dropped as expired
+    priority: int | UnsetType = UNSET  # higher wins a slot several triggers compete for
+    channels: Channels | UnsetType = UNSET  # preference order; a capped channel falls through
+    at_active_hour: bool | UnsetType = UNSET  # defer to the user's next peak hour (within ttl)
+
+    def to_config(self, base: KindConfig) -> KindConfig:
+        values = _set(self)
+        for key in ("delay", "ttl"):
+            if key in values:
+                values[f"{key}_ms"] = int(values.pop(key))
+        if "channels" in values:
+            values["channels"] = _tuple(values["channels"])
+        values = {k: v for k, v in values.items() if k in KindConfig.__dataclass_fields__}
+        return dataclasses.replace(base, **values)
+
+
+class WinBackSection(KindSection):
+    """A kind whose channel and offer follow the user's value."""
+
+    vip_segments: Name | list[Name] | UnsetType = UNSET  # rfm_segment values (+ high_value)
+    vip_channels: Channels | UnsetType = UNSET
+    vip_offer: Name | UnsetType = UNSET
+    regular_channels: Channels | UnsetType = UNSET
+    regular_offer: Name | UnsetType = UNSET
+
+    def win_back(self) -> WinBackConfig:
+        values: dict[str, Any] = {}
+        for key, value in _set(self).items():
+            if key in WinBackConfig.__dataclass_fields__:
+                values[key] = value if key.endswith("_offer") else _tuple(value)
+        return WinBackConfig(**values)
+
+
+class QuietHours(Section):
+    start: Clock
+    end: Clock
+
+
+class CapSection(Section):
+    day: Count | UnsetType | None = UNSET  # per local calendar day; null: no cap
+    week: Count | UnsetType | None = UNSET  # per local ISO week; null: no cap
+
+
+class CapsSection(Section):
+    push: CapSection | UnsetType = UNSET
+    sms: CapSection | UnsetType = UNSET
+    email: CapSection | UnsetType = UNSET
+
+
+class PolicySection(Section):
+    quiet_hours: QuietHours | UnsetType | None = UNSET  # user's local time; null: none
+    caps: CapsSection | UnsetType = UNSET
+    min_gap: Duration | UnsetType = UNSET  # between two messages to one user on one channel
+    dedupe: Duration | UnsetType = UNSET  # a sent trigger_id is remembered this long
+
+    def to_config(self) -> PolicyConfig:
+        base = PolicyConfig()
+        values: dict[str, Any] = {f"{k}_ms": int(v) for k, v in _set(self).items() if
+                                  k in ("min_gap", "dedupe")}  # fmt: skip
+        if self.quiet_hours is None:
+            values["quiet_start_min"] = None
+        elif self.quiet_hours is not UNSET:
+            values["quiet_start_min"] = int(self.quiet_hours.start)
+            values["quiet_end_min"] = int(self.quiet_hours.end)
+        if not isinstance(self.caps, UnsetType):
+            caps = dict(base.caps)
+            for channel, cap in _set(self.caps).items():
+                caps[channel] = dataclasses.replace(caps.get(channel) or Cap(), **_set(cap))
+            values["caps"] = MappingProxyType(caps)
+        return dataclasses.replace(base, **values)
+
+
+class SchedulerSection(Section):
+    poll: Duration | UnsetType = UNSET  # longest sleep between looks at the due index
+    batch: Annotated[int, msgspec.Meta(ge=1)] | UnsetType = UNSET  # triggers claimed per round
+    lease: Duration | UnsetType = UNSET  # a claimed trigger not finished by then is due again
+    overdue: Duration | UnsetType = UNSET  # pending and due longer ago: overdue (metric)
+
+    def to_config(self) -> SchedulerConfig:
+        return SchedulerConfig(**{k if k == "batch" else f"{k}_ms": int(v)
+                                  for k, v in _set(self).items()})  # fmt: skip
+
+
+class CostSection(Section):
+    push: Cost | UnsetType = UNSET
+    sms: Cost | UnsetType = UNSET
+    email: Cost | UnsetType = UNSET
+
+
+class TopicNames(Section):
+    push: Name | UnsetType = UNSET
+    sms: Name | UnsetType = UNSET
+    email: Name | UnsetType = UNSET
+
+
+class TriggersSection(Section):
+    enabled: bool | UnsetType = UNSET  # false: the worker schedules nothing
+    recall_window: Duration | UnsetType = UNSET  # a win-back recalls a user back within this
+    cost: CostSection | UnsetType = UNSET  # per message, for portrait_trigger_cost_total
+    topics: TopicNames | UnsetType = UNSET
+    policy: PolicySection | UnsetType = UNSET
+    scheduler: SchedulerSection | UnsetType = UNSET
+    cart_reminder: KindSection | UnsetType = UNSET
+    win_back: WinBackSection | UnsetType = UNSET
+    repeated_search: KindSection | UnsetType = UNSET
+    first_purchase: KindSection | UnsetType = UNSET
+    high_value_welcome: KindSection | UnsetType = UNSET
+    campaign: KindSection | UnsetType = UNSET
+
+    def to_config(self) -> TriggerConfig:
+        base = TriggerConfig()
+        values: dict[str, Any] = {}
+        kinds = dict(base.kinds)
+        for key, value in _set(self).items():
+            if isinstance(value, KindSection):
+                kinds[key] = value.to_config(kinds[key])
+            if isinstance(value, WinBackSection):
+                values["win_back"] = value.win_back()
+            elif isinstance(value, PolicySection | SchedulerSection):
+                values[key] = value.to_config()
+            elif isinstance(value, CostSection | TopicNames):
+                values[key] = MappingProxyType({**getattr(base, key), **_set(value)})
+            elif key == "recall_window":
+                values["recall_window_ms"] = int(value)
+            elif key == "enabled":
+                values[key] = value
+        return dataclasses.replace(base, kinds=MappingProxyType(kinds), **values)
+
+
+def _tuple(value: str | list[str]) -> tuple[str, ...]:
+    return (value,) if isinstance(value, str) else tuple(value)
 
 
 def trigger_config(raw: object) -> TriggerConfig:
-    if raw is None:
-        return TriggerConfig()
-    data = _mapping("triggers", raw)
-    base = TriggerConfig()
-    kinds = dict(base.kinds)
-    values: dict[str, Any] = {}
-    for key, value in data.items():
-        if key in KINDS:
-            kinds[key] = _kind(key, value, kinds[key])
-            if key == "win_back":
-                values["win_back"] = _win_back(value)
-        elif key == "enabled":
-            values[key] = coerce(True, value) if isinstance(value, bool) else _bad(key, value)
-        elif key == "policy":
-            values[key] = _policy(value)
-        elif key == "scheduler":
-            values[key] = _scheduler(value)
-        elif key == "cost":
-            values[key] = MappingProxyType({**base.cost, **_per_channel(key, value, float)})
-        elif key == "topics":
-            values[key] = MappingProxyType({**base.topics, **_per_channel(key, value, str)})
-        elif key == "recall_window":
-            values["recall_window_ms"] = _duration(key, value)
-        else:
-            raise ConfigError(f"triggers: unknown key {key!r}")
-    return dataclasses.replace(base, kinds=MappingProxyType(kinds), **values)
-
-
-def _mapping(where: str, raw: object) -> dict[str, Any]:
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{where}: expected a mapping, got {type(raw).__name__}")
-    return raw
-
-
-def _bad(where: str, value: object) -> Any:
-    raise ConfigError(f"triggers.{where}: unusable value {value!r}")
-
-
-def _duration(where: str, value: object) -> int:
-    try:
-        return parse_duration_ms(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError) as exc:
-        raise ConfigError(f"triggers.{where}: {exc}") from exc
-
-
-def _channels(where: str, value: object) -> tuple[str, ...]:
-    names = [value] if isinstance(value, str) else value
-    if not isinstance(names, list) or not names or any(n not in CHANNELS for n in names):
-        raise ConfigError(f"triggers.{where}: expected channels among {list(CHANNELS)}")
-    return tuple(names)
-
-
-def _kind(name: str, raw: object, base: KindConfig) -> KindConfig:
-    data = _mapping(f"triggers.{name}", raw)
-    out: dict[str, Any] = {}
-    for key, value in data.items():
-        where = f"{name}.{key}"
-        if key in ("delay", "ttl"):
-            out[f"{key}_ms"] = _duration(where, value)
-        elif key == "channels":
-            out[key] = _channels(where, value)
-        elif key in ("enabled", "priority", "at_active_hour"):
-            out[key] = _coerce(where, getattr(base, key), value)
-        elif name == "win_back" and key in _WIN_BACK_KEYS:
-            continue
-        else:
-            raise ConfigError(f"triggers.{name}: unknown key {key!r}")
-    return dataclasses.replace(base, **out)
-
-
-def _win_back(raw: object) -> WinBackConfig:
-    data = _mapping("triggers.win_back", raw)
-    out: dict[str, Any] = {}
-    for key in _WIN_BACK_KEYS & set(data):
-        value = data[key]
-        if key.endswith("_channels"):
-            out[key] = _channels(f"win_back.{key}", value)
-        elif key == "vip_segments":
-            values = value if isinstance(value, list) else [value]
-            out[key] = tuple(_text(f"win_back.{key}", v) for v in values)
-        else:
-            out[key] = _text(f"win_back.{key}", value)
-    return WinBackConfig(**out)
-
-
-def _policy(raw: object) -> PolicyConfig:
-    data = _mapping("triggers.policy", raw)
-    out: dict[str, Any] = {}
-    for key, value in data.items():
-        if key == "quiet_hours":
-            if value is None:
-                out["quiet_start_min"] = None
-            else:
-                q = _mapping("triggers.policy.quiet_hours", value)
-                if set(q) != {"start", "end"}:
-                    raise ConfigError("triggers.policy.quiet_hours: expected start and end")
-                out["quiet_start_min"] = _clock("quiet_hours.start", q["start"])
-                out["quiet_end_min"] = _clock("quiet_hours.end", q["end"])
-        elif key == "caps":
-            caps = dict(PolicyConfig().caps)
-            for channel, cap in _per_channel("policy.caps", value, dict).items():
-                caps[channel] = _cap(channel, cap, caps.get(channel) or Cap())
-            out["caps"] = MappingProxyType(caps)
-        elif key in ("min_gap", "dedupe"):
-            out[f"{key}_ms"] = _duration(f"policy.{key}", value)
-        else:
-            raise ConfigError(f"triggers.policy: unknown key {key!r}")
-    return PolicyConfig(**out)
-
-
-def _text(where: str, value: object) -> str:
-    if not isinstance(value, str | int | float) or isinstance(value, bool) or value == "":
-        raise ConfigError(f"triggers.{where}: expected a name, got {value!r}")
-    return str(value)
-
-
-def _clock(where: str, value: object) -> int:
-    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 24 * 60:
-        return value  # YAML 1.1 reads an unquoted 22:30 as the base-60 number 1350 (minutes)
-    match = _CLOCK.match(str(value))
-    if match is None:
-        raise ConfigError(f"triggers.policy.{where}: expected HH:MM, got {value!r}")
-    return int(match.group(1)) * 60 + int(match.group(2))
-
-
-def _cap(channel: str, raw: dict[str, Any], default: Cap) -> Cap:
-    """Keys left out keep their default; ``null`` removes that cap."""
-    unknown = set(raw) - {"day", "week"}
-    if unknown:
-        raise ConfigError(f"triggers.policy.caps.{channel}: unknown keys {sorted(unknown)}")
-    values = {"day": default.day, "week": default.week}
-    for key in set(raw):
-        v = raw[key]
-        if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 0):
-            raise ConfigError(f"triggers.policy.caps.{channel}.{key}: expected a count or null")
-        values[key] = v
-    return Cap(**values)
-
-
-def _per_channel(where: str, raw: object, kind: type) -> dict[str, Any]:
-    data = _mapping(f"triggers.{where}", raw)
-    unknown = set(data) - set(CHANNELS)
-    if unknown:
-        raise ConfigError(f"triggers.{where}: unknown channels {sorted(unknown)}")
-    out = {}
-    for channel, value in data.items():
-        if kind is float:
-            if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
-                raise ConfigError(f"triggers.{where}.{channel}: expected a number >= 0")
-            value = float(value)
-        elif kind is str:
-            value = _text(f"{where}.{channel}", value)
-        elif not isinstance(value, dict):
-            raise ConfigError(f"triggers.{where}.{channel}: expected a mapping")
-        out[channel] = value
-    return out
-
-
-def _scheduler(raw: object) -> SchedulerConfig:
-    data = _mapping("triggers.scheduler", raw)
-    out: dict[str, Any] = {}
-    for key, value in data.items():
-        if key in ("poll", "lease", "overdue"):
-            out[f"{key}_ms"] = _duration(f"scheduler.{key}", value)
-        elif key == "batch":
-            out[key] = _coerce("scheduler.batch", 1, value)
-            if out[key] < 1:
-                raise ConfigError("triggers.scheduler.batch: expected at least 1")
-        else:
-            raise ConfigError(f"triggers.scheduler: unknown key {key!r}")
-    return SchedulerConfig(**out)
-
-
-def _coerce(where: str, default: object, value: object) -> Any:
-    try:
-        return coerce(default, value)
-    except (TypeError, ValueError) as exc:
-        raise ConfigError(f"triggers.{where}: {exc}") from exc
+    """The ``triggers:`` section alone (tools and tests that hold just that mapping)."""
+    return decode({} if raw is None else raw, TriggersSection, "triggers").to_config()

@@ -185,8 +185,8 @@ def test_environment_overrides_the_file(
         ("wroker: {batch_max_records: 10}", "wroker"),  # top level: a typo of a section
         ("kafka_bootstrap_server: k:9092", "kafka_bootstrap_server"),
         # sections that are not mappings
-        ("topics: 8", "TopicsConfig"),
-        ("worker: [batch_max_records]", "WorkerConfig"),
+        ("topics: 8", "topics: expected a mapping, got 8"),
+        ("worker: [batch_max_records]", "worker: expected a mapping"),
         ("profile: 24h", "profile"),
         # values of the wrong type
         ("topics: {partitions: many}", "partitions"),
@@ -344,7 +344,7 @@ def test_redis_url_schemes_accepted(tmp_path: Path, url: str) -> None:
          "KAFKA_SSL_KEY_PASSWORD is set but kafka_security.ssl_keyfile is not"),
         ("kafka_security: {protocol: SSL, ssl_check_hostname: maybe}", {}, "ssl_check_hostname"),
         ("kafka_security: {sasl_user: u}", {}, "sasl_user"),
-        ("kafka_security: SASL_SSL", {}, "KafkaSecurity: expected a mapping"),
+        ("kafka_security: SASL_SSL", {}, "kafka_security: expected a mapping, got 'SASL_SSL'"),
         # Redis
         ("redis_security: {ssl_ca_certs: /etc/hosts}", {}, "needs a rediss:// REDIS_URL"),
         ("", {"REDIS_URL": "rediss://h/0", "REDIS_PASSWORD": "a", "REDIS_PASSWORD_FILE": "/f"},

@@ -1,4 +1,5 @@
-"""streams/settings/triggers.py: the ``triggers:`` YAML section -> TriggerConfig, and its errors."""
+"""streams/settings/triggers.py: the ``triggers:`` YAML section -> TriggerConfig, and its errors
+(each names the YAML path, the expected type and, for a typo, the closest key)."""
 
 from __future__ import annotations
 
@@ -116,22 +117,60 @@ def test_values(raw: dict[str, Any], path: str, expected: Any) -> None:
 @pytest.mark.parametrize(
     "raw,message",
     [
-        ([], "triggers: expected a mapping, got list"),
-        ({"cart_reminders": {}}, "triggers: unknown key 'cart_reminders'"),
-        ({"enabled": "yes"}, "triggers.enabled: unusable value 'yes'"),
-        ({"cart_reminder": {"delai": "1m"}}, "triggers.cart_reminder: unknown key 'delai'"),
-        ({"cart_reminder": None}, "triggers.cart_reminder: expected a mapping"),
-        ({"cart_reminder": {"vip_offer": "x"}}, "triggers.cart_reminder: unknown key 'vip_offer'"),
-        ({"win_back": {"vip_offers": "x"}}, "triggers.win_back: unknown key 'vip_offers'"),
-        ({"cart_reminder": {"delay": "soon"}}, "triggers.cart_reminder.delay: not a duration"),
+        ([], "triggers: expected a mapping, got []"),
+        (
+            {"cart_reminders": {}},
+            "triggers.cart_reminders: unknown key; did you mean cart_reminder?",
+        ),
+        ({"enabled": "yes"}, "triggers.enabled: expected true or false, got 'yes'"),
+        (
+            {"cart_reminder": {"delai": "1m"}},
+            "triggers.cart_reminder.delai: unknown key; did you mean delay?",
+        ),
+        ({"cart_reminder": None}, "triggers.cart_reminder: expected a mapping, got None"),
+        ({"cart_reminder": {"vip_offer": "x"}}, "triggers.cart_reminder.vip_offer: unknown key"),
+        (
+            {"win_back": {"vip_offers": "x"}},
+            "triggers.win_back.vip_offers: unknown key; did you mean vip_offer?",
+        ),
+        (
+            {"cart_reminder": {"delay": "soon"}},
+            "triggers.cart_reminder.delay: not a duration: 'soon'",
+        ),
         ({"cart_reminder": {"delay": "-5s"}}, "triggers.cart_reminder.delay: not a duration"),
         ({"cart_reminder": {"ttl": True}}, "triggers.cart_reminder.ttl: not a duration"),
-        ({"cart_reminder": {"priority": "high"}}, "triggers.cart_reminder.priority: expected a"),
-        ({"cart_reminder": {"channels": ["fax"]}}, "triggers.cart_reminder.channels: expected"),
-        ({"cart_reminder": {"channels": []}}, "triggers.cart_reminder.channels: expected"),
-        ({"win_back": {"vip_channels": ["pager"]}}, "triggers.win_back.vip_channels: expected"),
-        ({"policy": {"quiet": None}}, "triggers.policy: unknown key 'quiet'"),
-        ({"policy": {"quiet_hours": {"start": "22:00"}}}, "expected start and end"),
+        (
+            {"cart_reminder": {"priority": "high"}},
+            "triggers.cart_reminder.priority: expected a whole number, got 'high'",
+        ),
+        (
+            {"cart_reminder": {"channels": ["fax"]}},
+            "triggers.cart_reminder.channels[0]: 'fax' is not one of push, sms, email",
+        ),
+        (
+            {"cart_reminder": {"channels": ["push", "smss"]}},
+            "channels[1]: 'smss' is not one of push, sms, email; did you mean sms?",
+        ),
+        (
+            {"cart_reminder": {"channels": "fax"}},
+            "triggers.cart_reminder.channels: 'fax' is not one of",
+        ),
+        (
+            {"cart_reminder": {"channels": []}},
+            "triggers.cart_reminder.channels: expected a list of length >= 1",
+        ),
+        (
+            {"win_back": {"vip_channels": ["pager"]}},
+            "triggers.win_back.vip_channels[0]: 'pager' is not one of",
+        ),
+        (
+            {"policy": {"quiet": None}},
+            "triggers.policy.quiet: unknown key; did you mean quiet_hours?",
+        ),
+        (
+            {"policy": {"quiet_hours": {"start": "22:00"}}},
+            "triggers.policy.quiet_hours.end: required",
+        ),
         (
             {"policy": {"quiet_hours": {"start": "24:00", "end": "08:00"}}},
             "triggers.policy.quiet_hours.start: expected HH:MM, got '24:00'",
@@ -141,31 +180,40 @@ def test_values(raw: dict[str, Any], path: str, expected: Any) -> None:
             "triggers.policy.quiet_hours.end: expected HH:MM, got '8h'",
         ),
         ({"policy": {"quiet_hours": {"start": "22:60", "end": "08:00"}}}, "expected HH:MM"),
-        ({"policy": {"quiet_hours": "22-08"}}, "triggers.policy.quiet_hours: expected a mapping"),
         (
-            {"policy": {"caps": {"fax": {"day": 1}}}},
-            "triggers.policy.caps: unknown channels ['fax']",
+            {"policy": {"quiet_hours": "22-08"}},
+            "triggers.policy.quiet_hours: expected a mapping or null, got '22-08'",
         ),
+        ({"policy": {"caps": {"fax": {"day": 1}}}}, "triggers.policy.caps.fax: unknown key"),
         (
             {"policy": {"caps": {"sms": {"day": -1}}}},
-            "triggers.policy.caps.sms.day: expected a count or null",
+            "triggers.policy.caps.sms.day: expected a whole number >= 0, got -1",
         ),
-        ({"policy": {"caps": {"sms": {"week": 1.5}}}}, "triggers.policy.caps.sms.week: expected"),
-        ({"policy": {"caps": {"sms": {"week": True}}}}, "triggers.policy.caps.sms.week: expected"),
-        ({"policy": {"caps": {"sms": {"month": 3}}}}, "caps.sms: unknown keys ['month']"),
-        ({"policy": {"caps": {"sms": 3}}}, "triggers.policy.caps.sms: expected a mapping"),
+        (
+            {"policy": {"caps": {"sms": {"week": 1.5}}}},
+            "triggers.policy.caps.sms.week: expected a whole number or null, got 1.5",
+        ),
+        (
+            {"policy": {"caps": {"sms": {"week": True}}}},
+            "triggers.policy.caps.sms.week: expected a whole number or null, got True",
+        ),
+        (
+            {"policy": {"caps": {"sms": {"month": 3}}}},
+            "triggers.policy.caps.sms.month: unknown key",
+        ),
+        ({"policy": {"caps": {"sms": 3}}}, "triggers.policy.caps.sms: expected a mapping, got 3"),
         ({"policy": {"min_gap": "an hour"}}, "triggers.policy.min_gap: not a duration"),
         ({"policy": {"dedupe": -1}}, "triggers.policy.dedupe: not a duration"),
-        ({"scheduler": {"pol": "1s"}}, "triggers.scheduler: unknown key 'pol'"),
+        ({"scheduler": {"pol": "1s"}}, "triggers.scheduler.pol: unknown key; did you mean poll?"),
         (
             {"scheduler": {"batch": "many"}},
-            "triggers.scheduler.batch: expected a whole number",
+            "triggers.scheduler.batch: expected a whole number, got 'many'",
         ),
         ({"scheduler": {"lease": "30 sec"}}, "triggers.scheduler.lease: not a duration"),
-        ({"cost": {"sms": -0.1}}, "triggers.cost.sms: expected a number >= 0"),
-        ({"cost": {"sms": "cheap"}}, "triggers.cost.sms: expected a number >= 0"),
-        ({"cost": {"fax": 1.0}}, "triggers.cost: unknown channels ['fax']"),
-        ({"topics": {"pager": "t"}}, "triggers.topics: unknown channels ['pager']"),
+        ({"cost": {"sms": -0.1}}, "triggers.cost.sms: expected a number >= 0.0, got -0.1"),
+        ({"cost": {"sms": "cheap"}}, "triggers.cost.sms: expected a number, got 'cheap'"),
+        ({"cost": {"fax": 1.0}}, "triggers.cost.fax: unknown key"),
+        ({"topics": {"pager": "t"}}, "triggers.topics.pager: unknown key"),
         ({"recall_window": "a day"}, "triggers.recall_window: not a duration"),
     ],
 )
@@ -224,7 +272,9 @@ def test_settings_load_the_triggers_section(tmp_path: Path) -> None:
 
 
 def test_settings_report_a_bad_triggers_section(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="triggers: unknown key 'cart'"):
+    with pytest.raises(
+        ConfigError, match=r"triggers\.cart: unknown key; did you mean cart_reminder\?"
+    ):
         settings_from(tmp_path, "triggers:\n  cart: {}\n")
 
 
