@@ -7,6 +7,7 @@ you mean high_value?``, ``triggers.scheduler.batch: expected a whole number, got
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import difflib
 import re
@@ -21,6 +22,7 @@ _T = TypeVar("_T")
 _MESSAGE = re.compile(r"^(?P<what>.*) - at (?:`key` in )?`\$(?P<path>[^`]*)`$", re.S)
 _UNKNOWN = re.compile(r"^Object contains unknown field `(?P<key>[^`]*)`$")
 _MISSING = re.compile(r"^Object missing required field `(?P<key>[^`]*)`$")
+_WHOLE = re.compile(r"^\s*-?\d+\s*$")
 _EXPECTED = re.compile(r"^Expected `(?P<type>[^`]*)`(?:, got `(?P<got>[^`]*)`)?(?P<rest>.*)$")
 _WORDS = {
     "int": "a whole number",
@@ -58,18 +60,42 @@ def build(kind: type[_T], section: Section, **extra: Any) -> _T:
 
 
 def decode(data: object, kind: type[_T], where: str = "") -> _T:
-    """``data`` (from ``yaml.safe_load``) as ``kind``, or a :class:`ConfigError` naming the path."""
-    try:
-        return msgspec.convert(data, kind, strict=False, dec_hook=dec_hook)
-    except msgspec.ValidationError as exc:
-        raise ConfigError(explain(str(exc), data, kind, where)) from None
+    """``data`` (from ``yaml.safe_load``) as ``kind``, or a :class:`ConfigError` naming the path.
+
+    Strict types (``enabled: 1`` is not a boolean), but a quoted whole number (``'50'``) is still
+    read as one where a whole number is expected, as it always was.
+    """
+    data = copy.deepcopy(data)
+    while True:
+        try:
+            return msgspec.convert(data, kind, dec_hook=dec_hook)
+        except msgspec.ValidationError as exc:
+            if not _unquote_whole(str(exc), data):
+                raise ConfigError(explain(str(exc), data, kind, where)) from None
+
+
+def _unquote_whole(message: str, data: object) -> bool:
+    match = _MESSAGE.match(message)
+    if match is None or not match["what"].startswith("Expected `int") or "got `str`" not in message:
+        return False
+    *parents, last = _parts(match["path"])
+    parent = _value_at(data, parents)
+    value = parent.get(last) if isinstance(parent, dict) else None
+    if not isinstance(value, str) or not _WHOLE.match(value):
+        return False
+    parent[last] = int(value)  # type: ignore[index]
+    return True
+
+
+def _parts(path: str) -> list[str]:
+    return [p for p in re.split(r"\.(?![.\]])|(?=\[)", path) if p]
 
 
 def explain(message: str, data: object, kind: type[Any], where: str = "") -> str:
     """msgspec's ``Expected `int`, got `str` - at `$.a.b``` in the words of the YAML file."""
     match = _MESSAGE.match(message)
     what, path = (match["what"], match["path"]) if match else (message, "")
-    parts = [p for p in re.split(r"\.(?![.\]])|(?=\[)", path) if p]
+    parts = _parts(path)
     at = ".".join(p for p in [where, *parts] if p).replace(".[", "[")
     unknown = _UNKNOWN.match(what)
     if unknown:

@@ -13,6 +13,7 @@ from typing import Any, Final
 from profiles.durations import parse_duration_ms
 
 _CLOCK: Final = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
+_RFC3339: Final = r"^\d{4}-\d\d-\d\d[Tt ]\d\d:\d\d(:\d\d(\.\d+)?)?([Zz]|[+-]\d\d:\d\d)$"
 _DURATION_PATTERN: Final = r"^\s*\d+(\.\d+)?\s*(ms|s|m|h|d|w)?\s*$"
 
 
@@ -86,7 +87,7 @@ def schema_hook(kind: type) -> dict[str, Any]:
         }
     if kind is Instant:
         return {
-            "anyOf": [{"type": "string", "format": "date-time"}, {"type": "integer"}],
+            "anyOf": [{"type": "string", "pattern": _RFC3339}, {"type": "integer"}],
             "description": "an RFC 3339 time with a UTC offset, or epoch milliseconds",
         }
     raise NotImplementedError(kind)

@@ -156,3 +156,15 @@ def test_the_cli_prints_one_line_and_exits_2(
     out, err = capsys.readouterr()
     assert out == "" and err.count("\n") == 1
     assert err.startswith(f"portrait profile get: configuration error: {message}")
+
+
+def test_every_key_of_every_section_is_suggested_for_its_typos() -> None:
+    checked = 0
+    for path, keys in SECTIONS:
+        for key in keys:
+            for typo in {key + "x", key[:-1], "x" + key} - set(keys):
+                with pytest.raises(ConfigError) as caught:
+                    decode(nest(path, {typo: 1}), PortraitFile)
+                assert str(caught.value).endswith(f": unknown key; did you mean {key}?")
+                checked += 1
+    assert (sum(len(keys) for _, keys in SECTIONS), checked) == (163, 489)

@@ -9,8 +9,14 @@ from typing import Any
 import jsonschema
 import pytest
 import yaml
+from hypothesis import given
+from hypothesis import strategies as st
 
+from streams.settings.base import ConfigError, decode
 from streams.settings.schema import SHIPPED, render, schema
+from streams.settings.tree import PortraitFile
+
+from .test_errors import SECTIONS, nest
 
 ROOT = Path(__file__).resolve().parents[4]
 FILES = [ROOT / "docs" / "examples" / "portrait.yaml", ROOT / "deploy" / "portrait.yaml"]
@@ -62,3 +68,34 @@ def test_the_schema_refuses_what_the_loader_refuses(document: dict[str, Any], er
 )
 def test_the_schema_accepts_what_the_loader_accepts(document: dict[str, Any]) -> None:
     assert list(VALIDATOR.iter_errors(document)) == []
+
+
+WRONG = [1, -1, 0, 2.5, 70000, 1350, True, None, [], {}, [1, 2, 3, 4], [4, 3, 2, 1], "x", ""]
+VALUES = [*WRONG, ["push"], ["fax"], "45s", "soon", "22:30", "2100-01-01T00:00:00Z", "push"]
+
+
+@given(st.sampled_from(SECTIONS), st.data())
+def test_the_schema_and_the_loader_agree(section: tuple[str, list[str]], data: Any) -> None:
+    path, keys = section
+    document = nest(path, {data.draw(st.sampled_from(keys)): data.draw(st.sampled_from(VALUES))})
+    try:
+        decode(document, PortraitFile)
+        loads = True
+    except ConfigError:
+        loads = False
+    assert VALIDATOR.is_valid(document) == loads
+
+
+@pytest.mark.parametrize(
+    "document",
+    [{"worker": {"poll_timeout_ms": "50"}}, {"triggers": {"cart_reminder": {"priority": " 99"}}}],
+)
+def test_a_quoted_whole_number_loads_though_the_schema_flags_it(document: dict[str, Any]) -> None:
+    decode(document, PortraitFile)
+    assert not VALIDATOR.is_valid(document)
+
+
+@pytest.mark.parametrize("flag", [1, 0, "true", "yes"])
+def test_a_flag_must_be_true_or_false(flag: object) -> None:
+    with pytest.raises(ConfigError, match=r"triggers\.enabled: expected true or false"):
+        decode({"triggers": {"enabled": flag}}, PortraitFile)
