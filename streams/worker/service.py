@@ -100,10 +100,9 @@ class EventWorker(faust.Service):
     ) -> None:
         super().__init__(**kwargs)
         self.settings = settings
-        # every hook the worker calls (its metrics, the trigger metrics; streams/ops/sensor.py)
-        self.sensor = (
-            sensor if trigger_metrics is None else SensorDelegate([sensor, trigger_metrics])
-        )
+        # every hook the worker calls goes through a delegate: a sensor that raises is logged
+        # and skipped, it never stops the worker (streams/ops/sensor.py)
+        self.sensor = SensorDelegate(s for s in (sensor, trigger_metrics) if s is not None)
         self.clock = clock
         self.batch_lock = asyncio.Lock()
         self.giving_up = False  # set when a revocation's deadline passed: retries give up

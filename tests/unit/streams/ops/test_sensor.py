@@ -148,3 +148,32 @@ def test_the_feedback_metrics_are_a_sensor_beside_the_worker_metrics() -> None:
     assert sample("portrait_feedback_rejected_total", {"reason": "bad_json"}) == 2
     assert sample("portrait_recall_registered_total") == 3
     assert sample("portrait_feedback_redis_retries_total", {"op": "count"}) == 1
+
+
+async def test_a_raising_sensor_does_not_stop_the_worker(caplog: pytest.LogCaptureFixture) -> None:
+    """The worker hands its hooks to a delegate, whichever sensors it is given."""
+    from streams.settings.tree import Settings
+    from streams.worker.service import EventWorker
+
+    after = Recorder()
+    worker = EventWorker(Settings(), Broken(), trigger_metrics=after)
+    try:
+        with caplog.at_level(logging.ERROR, "portrait.ops"):
+            worker.sensor.on_batch_written(BatchStats(), 0.1, 0)
+            worker.sensor.on_commit_failed()
+        assert [name for name, _ in after.calls] == ["on_batch_written", "on_commit_failed"]
+        assert len(caplog.records) == 2
+        assert getattr(worker.redis, "timing", None) is worker.sensor  # Redis timing: a hook too
+    finally:
+        await worker.close_clients()
+
+
+def test_a_sensor_is_what_the_scheduler_observes() -> None:
+    from streams.triggers.scheduler import Observer
+
+    hooks = [name for name in vars(Observer) if name.startswith("on_")]
+    assert len(hooks) == 5
+    for name in hooks:
+        theirs = inspect.signature(getattr(Observer, name)).parameters
+        ours = inspect.signature(getattr(Sensor, name)).parameters
+        assert list(ours) == list(theirs), name
