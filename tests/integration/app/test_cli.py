@@ -110,7 +110,7 @@ CASES: list[tuple[str, list[str], dict[str, str], int, list[str]]] = [
     ("config not YAML", ["worker"], {"PORTRAIT_CONFIG": "{tmp}/broken.yaml"}, USAGE,
      ["PORTRAIT_CONFIG", "not valid YAML"]),
     ("config unknown key", ["simulate"], {"PORTRAIT_CONFIG": "{tmp}/unknown.yaml"}, USAGE,
-     ["unknown top-level keys"]),
+     ["topcs: unknown key; did you mean topics?"]),
     ("metrics port not a number", ["simulate"], {"PORTRAIT_METRICS_PORT": "abc"}, USAGE,
      ["PORTRAIT_METRICS_PORT", "abc"]),
     ("redis url scheme", ["profile", "get", "u1"], {"REDIS_URL": "foo://x"}, USAGE,
