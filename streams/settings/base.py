@@ -19,7 +19,7 @@ import msgspec
 from streams.settings.values import dec_hook
 
 _T = TypeVar("_T")
-_MESSAGE = re.compile(r"^(?P<what>.*) - at (?:`key` in )?`\$(?P<path>[^`]*)`$", re.S)
+_MESSAGE = re.compile(r"^(?P<what>.*) - at `\$(?P<path>[^`]*)`$", re.S)
 _UNKNOWN = re.compile(r"^Object contains unknown field `(?P<key>[^`]*)`$")
 _MISSING = re.compile(r"^Object missing required field `(?P<key>[^`]*)`$")
 _WHOLE = re.compile(r"^\s*-?\d+\s*$")
@@ -156,7 +156,7 @@ def _keys(kind: Any) -> list[str]:
             return [f.name for f in msgspec.structs.fields(arg)]
         if typing.get_origin(arg) is Literal:
             return [str(a) for a in typing.get_args(arg)]
-        if typing.get_origin(arg) in (dict, list):
+        if typing.get_origin(arg) is list:
             found = _keys(typing.get_args(arg)[0])
             if found:
                 return found

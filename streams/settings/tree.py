@@ -143,9 +143,13 @@ def _port(env: Mapping[str, str], port: int | UnsetType) -> int:
     if "PORTRAIT_METRICS_PORT" not in env:
         return DEFAULT_METRICS_PORT if port is UNSET else port
     raw = env["PORTRAIT_METRICS_PORT"]
-    if not raw.strip().isdigit() or not 0 <= int(raw) <= 65535:
+    try:
+        port = int(raw)
+    except ValueError:
+        port = -1
+    if not 0 <= port <= 65535:
         raise ConfigError(f"PORTRAIT_METRICS_PORT is not a port number: {raw!r}")
-    return int(raw)
+    return port
 
 
 def _bootstrap(env: Mapping[str, str], servers: str | UnsetType) -> str:
