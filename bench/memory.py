@@ -35,6 +35,7 @@ from streams.sim.personas import TrafficModel
 from streams.store.profiles import ProfileStore, Write
 
 HOUR = 3_600_000
+_STORED = [f for f in State.__struct_fields__ if f not in ("fences", "segments")]  # the body's
 T0 = 1_700_000_000_000
 REAL = {
     "taobao": Path("../shared/data/taobao_userbehavior_by_user/UserBehavior.csv"),
@@ -80,7 +81,7 @@ async def build(batches: Iterator[list[Event]], model: ProfileModel, store: Prof
         for uid in touched:
             model.settle(states[uid])
     note(f"{offset} events applied to {len(states)} profiles; writing them")
-    writes = [Write(uid, 0, s["o"]["0"], model.encode(s)) for uid, s in states.items()]
+    writes = [Write(uid, 0, s.fences["0"], model.encode(s)) for uid, s in states.items()]
     for start in range(0, len(writes), 5000):
         await store.write(writes[start : start + 5000])
     return offset
@@ -100,8 +101,8 @@ async def measure(redis: Redis, model: ProfileModel, user_ids: list[str]) -> dic
         for i in range(0, len(replies), 2):
             sizes.append(int(replies[i]))
             state = codec.decode(replies[i + 1])
-            for key, value in state.items():
-                parts[key].append(len(msgspec.msgpack.encode(value)))
+            for name in _STORED:
+                parts[name].append(len(msgspec.msgpack.encode(getattr(state, name))))
         progress.update(start + len(chunk))
     q = statistics.quantiles(sizes, n=100)
     return {

@@ -70,8 +70,8 @@ def main() -> int:
     rows: dict[str, list[dict[str, float | None]]] = defaultdict(list)
     for state in states.values():
         tags = model.tags(state, as_of)
-        days = len(state["n"]["b"])
-        categories = len(state["ca"][1])
+        days = len(state.counters["b"])
+        categories = len(state.categories[1])
         rows[str(tags["shopping_type"])].append(features(tags, days, categories))
     print(f"{args.source}: {len(states)} users, as of the log's last event; medians per type")
     print("  " + "".join(f"{title:>15}" for title, _ in [("type", None), *COLUMNS]))

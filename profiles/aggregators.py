@@ -14,6 +14,7 @@ from typing import Any, ClassVar, Final, Protocol
 
 from profiles.events import Event
 from profiles.names import BEHAVIOURS, OTHER_TYPES
+from profiles.state import Times
 from profiles.timeutil import (
     DAY_MS,
     day_of,
@@ -95,7 +96,7 @@ class Counters:
     SLOT]}}``.
     """
 
-    key: ClassVar[str] = "n"
+    key: ClassVar[str] = "counters"  # its field of profiles.state.State
     types: ClassVar[frozenset[str] | None] = None
 
     def __init__(self, keep_days: int = 180) -> None:
@@ -167,61 +168,63 @@ class Counters:
 
 
 class Recency:
-    """First and last event, last purchase, registration. State: ``[first, last, purchase,
-    registered]`` (epoch ms or None)."""
+    """First and last event, last purchase, registration (a :class:`~profiles.state.Times`)."""
 
-    key: ClassVar[str] = "r"
+    key: ClassVar[str] = "recency"  # its field of profiles.state.State
     types: ClassVar[frozenset[str] | None] = None
 
-    def initial(self) -> list[int | None]:
-        return [None, None, None, None]
+    def initial(self) -> Times:
+        return Times()
 
-    def apply(self, state: list[int | None], event: Event, newest_ts: int = 0) -> list[int | None]:
-        first, last, purchase, registered = state
+    def apply(self, state: Times, event: Event, newest_ts: int = 0) -> Times:
         ts = event.ts
+        first = state.first
         if first is None or ts < first:
-            state[0] = ts
+            state.first = ts
+        last = state.last
         if last is None or ts > last:
-            state[1] = ts
+            state.last = ts
         etype = event.type
-        if etype == "purchase" and (purchase is None or ts > purchase):
-            state[2] = ts
-        elif etype == "register" and (registered is None or ts < registered):
-            state[3] = ts
+        if etype == "purchase":
+            purchase = state.purchase
+            if purchase is None or ts > purchase:
+                state.purchase = ts
+        elif etype == "register":
+            registered = state.registered
+            if registered is None or ts < registered:
+                state.registered = ts
         return state
 
-    def compact(self, state: list[int | None], newest_ts: int) -> list[int | None]:
+    def compact(self, state: Times, newest_ts: int) -> Times:
         return state
 
-    def lean(
-        self, state: list[int | None], as_of_ms: int
-    ) -> tuple[int | None, int | None, int | None]:
+    def lean(self, state: Times, as_of_ms: int) -> tuple[int | None, int | None, int | None]:
         """Days since first seen, last seen, last purchase."""
         return (
-            days_since(as_of_ms, state[0]),
-            days_since(as_of_ms, state[1]),
-            days_since(as_of_ms, state[2]),
+            days_since(as_of_ms, state.first),
+            days_since(as_of_ms, state.last),
+            days_since(as_of_ms, state.purchase),
         )
 
-    def tags(self, state: list[int | None], as_of_ms: int) -> Tags:
-        first, last, purchase, registered = state
+    def tags(self, state: Times, as_of_ms: int) -> Tags:
+        first, last, purchase = state.first, state.last, state.purchase
         return {
             "first_seen": rfc3339(first),
             "last_seen": rfc3339(last),
             "last_purchase_at": rfc3339(purchase),
-            "registered_at": rfc3339(registered),
+            "registered_at": rfc3339(state.registered),
             "days_since_first_seen": days_since(as_of_ms, first),
             "days_since_last_seen": days_since(as_of_ms, last),
             "days_since_last_purchase": days_since(as_of_ms, purchase),
         }
 
-    def changed_at(self, state: list[int | None], as_of_ms: int) -> dict[str, int | None]:
-        first, last, purchase, registered = state
+    def changed_at(self, state: Times, as_of_ms: int) -> dict[str, int | None]:
+        first, last, purchase = state.first, state.last, state.purchase
         out: dict[str, int | None] = {
             "first_seen": first,
             "last_seen": last,
             "last_purchase_at": purchase,
-            "registered_at": registered,
+            "registered_at": state.registered,
         }
         for tag, ts in (
             ("days_since_first_seen", first),

@@ -34,7 +34,7 @@ class Cart:
     "c": cleared_at, "x": newest}`` (times are the latest of their kind in the window).
     """
 
-    key: ClassVar[str] = "k"
+    key: ClassVar[str] = "cart"  # its field of profiles.state.State
     # Only these move items; the window follows the user's newest event, which ``apply`` is
     # given and ``compact`` (run whenever that event's day changes) writes into ``x``.
     types: ClassVar[frozenset[str] | None] = frozenset(

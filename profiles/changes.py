@@ -17,19 +17,17 @@ Two kinds of tags:
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final, Protocol
 
-from profiles.aggregators import PREFIXES, WINDOWS, Tags
-from profiles.codec import TRANSIENT
+from profiles.aggregators import PREFIXES, WINDOWS, Counters, Recency, Tags
+from profiles.hours import ActiveHours
 from profiles.names import SEGMENTS as SEGMENTS  # importers of changes keep it
+from profiles.state import State
 from profiles.timeutil import DAY_MS, day_of, latest
-
-if TYPE_CHECKING:
-    from profiles.model import ProfileModel, State
+from profiles.traits import Attributes, Devices
 
 NEVER: Final = 255
 assert len(SEGMENTS) < NEVER
-TAGS_KEY: Final = TRANSIENT  # the segments as of the newest event, kept in memory only
 MAX_SCAN_DAYS: Final = 1100
 _CODE: Final = {name: code for code, name in enumerate(SEGMENTS)}
 
@@ -61,8 +59,23 @@ _BEHAVIOUR_INPUTS: Final = ("top_categories", "top_brands", "peak_hours", "peak_
 UNTRACKED: Final = frozenset({"active_now"})  # changes with the clock, hour by hour
 
 
+class Model(Protocol):
+    """What the change log reads of the model (profiles.model.ProfileModel; a protocol, so that
+    the model can import this module and not the other way round)."""
+
+    counters: Counters
+    recency: Recency
+    attributes: Attributes
+    devices: Devices
+    hours: ActiveHours
+
+    def segments(self, state: State, as_of_ms: int) -> Tags: ...
+
+    def bare(self) -> State: ...
+
+
 class ChangeLog:
-    def __init__(self, model: ProfileModel) -> None:
+    def __init__(self, model: Model) -> None:
         self.model = model
         self._baseline: Tags | None = None
 
@@ -72,24 +85,25 @@ class ChangeLog:
             self._baseline = self.model.segments(self.model.bare(), 0)
         return self._baseline
 
-    def initial_log(self) -> list[Any]:
+    @staticmethod
+    def initial_log() -> list[Any]:
         return [[], bytes([NEVER]) * len(SEGMENTS)]
 
     def current(self, state: State) -> Tags:
         """The segments as of the user's newest event."""
-        if not state["x"]:
+        if not state.newest:
             return dict(self.baseline())
-        return self.model.segments(state, state["x"])
+        return self.model.segments(state, state.newest)
 
     def record(self, state: State) -> dict[str, tuple[Any, Any]]:
-        """Note the segments that changed since ``state[TAGS_KEY]``; return them."""
-        before: Tags = state.get(TAGS_KEY) or self.baseline()
+        """Note the segments that changed since ``state.segments``; return them."""
+        before: Tags = state.segments or self.baseline()
         after = self.current(state)
         changed = {n: (before[n], v) for n, v in after.items() if v != before[n]}
-        state[TAGS_KEY] = after
+        state.segments = after
         if changed:
-            times, index = state["ch"]
-            now = state["x"] // 1000
+            times, index = state.changes
+            now = state.newest // 1000
             if now not in times:
                 times.append(now)
             at = times.index(now)
@@ -101,18 +115,18 @@ class ChangeLog:
                 remap = {old: new for new, old in enumerate(used)}
                 times[:] = [times[i] for i in used]
                 marks = bytearray(remap.get(m, NEVER) for m in marks)
-            state["ch"] = [times, bytes(marks)]
+            state.changes = [times, bytes(marks)]
         return changed
 
     def changed_at(self, state: State, as_of_ms: int, tags: Tags) -> dict[str, int | None]:
         """Every tag's last change time (epoch ms; None: never, or not tracked)."""
         model = self.model
-        out = model.counters.changed_at(state[model.counters.key], as_of_ms)
+        out = model.counters.changed_at(state.counters, as_of_ms)
         for days in WINDOWS:
             out[f"spend_{days}d"] = out[f"purchases_{days}d"]
         out["spend_total"] = out["purchases_total"]
-        out.update(model.recency.changed_at(state[model.recency.key], as_of_ms))
-        newest = state["x"] or None
+        out.update(model.recency.changed_at(state.recency, as_of_ms))
+        newest = state.newest or None
         out["events_total"] = newest
         out["active_days_30d"] = latest(*(out[f"{p}_30d"] for p in PREFIXES))
         for name, source in _SAME_AS.items():
@@ -121,9 +135,9 @@ class ChangeLog:
         cart = latest(*(out[name] for name in _CART_INPUTS))
         out.update(dict.fromkeys(_CART_TAGS, cart))
         out.update(dict.fromkeys(_BEHAVIOUR_INPUTS, out["active_days_30d"]))
-        out.update(model.attributes.changed_at(state[model.attributes.key]))
-        out.update(model.devices.changed_at(state[model.devices.key]))
-        out["timezone"] = model.hours.zone_changed_at(state[model.hours.key])
+        out.update(model.attributes.changed_at(state.attributes))
+        out.update(model.devices.changed_at(state.devices))
+        out["timezone"] = model.hours.zone_changed_at(state.hours)
         out.update(self._segments_changed_at(state, as_of_ms, tags))
         for name in UNTRACKED:
             out[name] = None
@@ -133,7 +147,7 @@ class ChangeLog:
         self, state: State, as_of_ms: int, tags: Tags
     ) -> dict[str, int | None]:
         recorded = self.current(state)
-        times, index = state["ch"]
+        times, index = state.changes
         out: dict[str, int | None] = {}
         pending: dict[str, Any] = {}
         for code, name in enumerate(SEGMENTS):
@@ -163,11 +177,12 @@ class ChangeLog:
         return found
 
     def _moments(self, state: State, as_of_ms: int) -> list[int]:
-        newest = state["x"]
+        newest = state.newest
         first_day = day_of(newest) + 1
         last_day = min(day_of(as_of_ms), first_day + MAX_SCAN_DAYS)
         moments = {d * DAY_MS for d in range(first_day, last_day + 1)}
-        for anchor in state[self.model.recency.key][:3]:
+        times = state.recency
+        for anchor in (times.first, times.last, times.purchase):
             if anchor is None:
                 continue
             k = max(1, (newest - anchor) // DAY_MS + 1)

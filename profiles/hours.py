@@ -16,7 +16,7 @@ class ActiveHours:
     """State: ``[ref, {hour_of_week: score as of ref}, zone, zone_ts]``: the zone is that of the
     latest event carrying a known one (None: the configured default)."""
 
-    key: ClassVar[str] = "h"
+    key: ClassVar[str] = "hours"  # its field of profiles.state.State
     types: ClassVar[frozenset[str] | None] = None  # any event may carry the user's zone
 
     def __init__(self, half_life_ms: int, default_zone: str = "UTC") -> None:

@@ -106,14 +106,14 @@ class Affinity:
 
 
 class CategoryAffinity(Affinity):
-    key: ClassVar[str] = "ca"
+    key: ClassVar[str] = "categories"  # its field of profiles.state.State
     field: ClassVar[str] = "category"
     tag: ClassVar[str] = "category"
     plural: ClassVar[str] = "categories"
 
 
 class BrandAffinity(Affinity):
-    key: ClassVar[str] = "br"
+    key: ClassVar[str] = "brands"  # its field of profiles.state.State
     field: ClassVar[str] = "brand"
     tag: ClassVar[str] = "brand"
     plural: ClassVar[str] = "brands"
@@ -134,7 +134,7 @@ def search_keys(event: Event) -> list[str]:
 class SearchIntent:
     """Days each search key was used in the last 7 days. State: ``{key: [day, ...]}``."""
 
-    key: ClassVar[str] = "s"
+    key: ClassVar[str] = "search"  # its field of profiles.state.State
     types: ClassVar[frozenset[str] | None] = frozenset({"search"})
     WINDOW_DAYS: ClassVar[int] = 7
 

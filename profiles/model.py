@@ -1,14 +1,9 @@
 """The profile model: pure functions of (state, events, as-of time), no I/O.
 
-A profile state is a dict: one sub-state per aggregator plus bookkeeping:
-
-``o``   ``{fence id: offset}`` of the last applied record per partition (the write fence)
-``d``   ``{day: bytes}``, 6-byte digests of the event ids that *arrived* that day (the dedupe
-        window: producer retries happen in arrival time, whatever the event's own time)
-``x``   the newest event time applied (the user's stream time)
-``xa``  the newest arrival time (Kafka record timestamp; the event time where there is none)
-``cd``  the newest day at the last compaction
-``ch``  ``{code: [value, seconds]}``: recorded tags and when they last changed (profiles/changes)
+A profile state is a :class:`profiles.state.State`: one sub-state per aggregator (the field
+named by its ``key``) plus bookkeeping: the write fences, the dedupe window (digests of the event
+ids by *arrival* day: producer retries happen in arrival time, whatever the event's own time),
+the newest event and arrival times, the day of the last compaction, and the change log.
 
 ``apply_event`` mutates the state it is given; ``settle`` ends a user's batch.
 """
@@ -24,7 +19,7 @@ import xxhash
 from profiles import codec
 from profiles.aggregators import Aggregator, Counters, Recency, Tags
 from profiles.cart import Cart
-from profiles.changes import TAGS_KEY, ChangeLog
+from profiles.changes import ChangeLog
 from profiles.config import ModelConfig
 from profiles.events import Event
 from profiles.hours import ActiveHours
@@ -32,12 +27,12 @@ from profiles.interest import BrandAffinity, CategoryAffinity, SearchIntent
 from profiles.layers import Inputs, derived
 from profiles.money import Monetary
 from profiles.names import EVENT_TYPES
+from profiles.state import VERSION, State
 from profiles.timeutil import DAY_MS, rfc3339, whole_days, window_start
 from profiles.traits import Attributes, Devices, PurchaseGender
 
 __all__ = ["ModelConfig", "Outcome", "ProfileModel", "State", "event_digest"]
 
-State = dict[str, Any]
 _DIGEST = 6  # bytes per remembered event id: 48 bits, a collision in a user's window ~1e-12
 
 
@@ -82,8 +77,8 @@ class ProfileModel:
             self.gender,
             self.devices,
         )
-        self.changes = ChangeLog(self)
         self._template = codec.encode(self._build_initial())
+        self.changes = ChangeLog(self)
         self._baseline = self.changes.baseline()
         # Per event type, the aggregators that look at it (saves calls on the hot path).
         self._by_type: dict[str, tuple[tuple[str, Callable[[Any, Event, int], Any]], ...]] = {
@@ -97,7 +92,7 @@ class ProfileModel:
     def initial(self) -> State:
         """A new user's state: a fresh copy of a template."""
         state = codec.decode(self._template)
-        state[TAGS_KEY] = self._baseline
+        state.segments = self._baseline
         return state
 
     def bare(self) -> State:
@@ -105,20 +100,15 @@ class ProfileModel:
         return codec.decode(self._template)
 
     def _build_initial(self) -> State:
-        state: State = {"v": 2, "o": {}, "d": {}, "x": 0, "xa": 0, "cd": 0}
-        state["ch"] = self.changes.initial_log()
-        for agg in self.aggregators:
-            state[agg.key] = agg.initial()
-        return state
+        parts = {agg.key: agg.initial() for agg in self.aggregators}
+        return State(VERSION, {}, 0, 0, 0, ChangeLog.initial_log(), **parts)
 
     encode = staticmethod(codec.encode)
 
     def decode(self, blob: bytes | bytearray | memoryview) -> State:
         """A stored state, ready for :meth:`apply_event` and :meth:`settle`."""
         state = codec.decode(blob)
-        if "xa" not in state:  # written before the window was kept by arrival
-            state["xa"] = state["x"]
-        state[TAGS_KEY] = self.changes.current(state)
+        state.segments = self.changes.current(state)
         return state
 
     def apply_event(
@@ -134,13 +124,13 @@ class ProfileModel:
         ``arrival`` is when the record reached Kafka (its timestamp, which a replay of the topic
         reproduces); without one the event's own time stands in for it."""
         if offset >= 0:
-            fences = state["o"]
+            fences = state.fences
             pkey = str(partition)
             if offset <= fences.get(pkey, -1):
                 return REPLAYED
             fences[pkey] = offset
         digest = _xxh64(event.event_id.encode())[:_DIGEST]
-        seen: dict[int, bytes] = state["d"]
+        seen = state.seen
         for blob in seen.values():
             at = blob.find(digest)
             while at >= 0:
@@ -151,13 +141,13 @@ class ProfileModel:
         at = ts if arrival is None or arrival < 0 else arrival
         day = at // DAY_MS
         seen[day] = seen.get(day, b"") + digest
-        if at > state["xa"]:
-            state["xa"] = at
-        newest = state["x"]
+        if at > state.arrival:
+            state.arrival = at
+        newest = state.newest
         if ts > newest:
-            newest = state["x"] = ts
+            newest = state.newest = ts
         for key, apply in self._by_type[event.type]:
-            state[key] = apply(state[key], event, newest)
+            setattr(state, key, apply(getattr(state, key), event, newest))
         return APPLIED
 
     def compact(self, state: State) -> State:
@@ -168,27 +158,27 @@ class ProfileModel:
         is over its size), and its result is the same whatever the batching.
         """
         self._forget(state)
-        newest = state["x"]
+        newest = state.newest
         day = newest // DAY_MS
-        if state["cd"] == day:
+        if state.compacted_day == day:
             return state
-        state["cd"] = day
-        first = state["r"][0]
+        state.compacted_day = day
+        first = state.recency.first
         if first is not None and first // DAY_MS >= window_start(newest, self._dedupe_days):
             # the whole history lies inside the shortest horizon (a new user, mostly): nothing
             # can be dropped; decayed scores keep their older reference day
             return state
         for agg in self.aggregators:
-            state[agg.key] = agg.compact(state[agg.key], newest)
+            setattr(state, agg.key, agg.compact(getattr(state, agg.key), newest))
         return state
 
     def _forget(self, state: State) -> None:
         """Keep the dedupe window: the ids that arrived in the last ``dedupe_window`` (stretched
         to a UTC midnight) before the newest arrival, at most ``dedupe_max_ids`` of them."""
-        seen: dict[int, bytes] = state["d"]
+        seen = state.seen
         if not seen:
             return
-        horizon = window_start(state["xa"], self._dedupe_days)
+        horizon = window_start(state.arrival, self._dedupe_days)
         budget = self.config.dedupe_max_ids * _DIGEST
         if min(seen) >= horizon and sum(map(len, seen.values())) <= budget:
             return
@@ -196,7 +186,7 @@ class ProfileModel:
         for d, blob in kept.items():  # newest days first: the oldest ids go over the cap
             kept[d] = blob[-budget:] if budget > 0 else b""
             budget -= len(kept[d])
-        state["d"] = {d: b for d, b in kept.items() if b}
+        state.seen = {d: b for d, b in kept.items() if b}
 
     def settle(self, state: State) -> dict[str, tuple[Any, Any]]:
         """End of a user's batch: compact, then record the tags that changed (as of the user's
@@ -207,8 +197,8 @@ class ProfileModel:
     def tags(self, state: State, as_of_ms: int) -> Tags:
         out: Tags = {}
         for agg in self.aggregators:
-            out.update(agg.tags(state[agg.key], as_of_ms))
-        inputs = Inputs.from_tags(state["n"]["t"], out)
+            out.update(agg.tags(getattr(state, agg.key), as_of_ms))
+        inputs = Inputs.from_tags(state.counters["t"], out)
         out.update(derived(inputs, self.config.rfm, self.config.layers))
         return out
 
@@ -216,33 +206,55 @@ class ProfileModel:
         """The recorded (segment) tags alone, by lean paths: what each batch evaluates.
 
         Equal to the same names of :meth:`tags` (a property test holds them so)."""
-        money = state["m"]
+        money = state.money
         spend_30d, spend_180d, orders_180d, order_days = self.monetary.lean(money, as_of_ms)
-        cart = self.cart.features(state["k"])
+        cart = self.cart.features(state.cart)
         inputs = Inputs(
-            state["n"]["t"],
-            *self.counters.lean(state["n"], as_of_ms),
-            *self.recency.lean(state["r"], as_of_ms),
-            money[0],
+            state.counters["t"],
+            *self.counters.lean(state.counters, as_of_ms),
+            *self.recency.lean(state.recency, as_of_ms),
+            money.spend,
             spend_30d,
             spend_180d,
-            money[1],
+            money.orders,
             orders_180d,
             order_days,
             cart.first_sight_share(),
             cart.decision_hours(),
         )
         out = derived(inputs, self.config.rfm, self.config.layers)
-        out["top_category"] = self.categories.top(state["ca"], as_of_ms)
-        out["top_brand"] = self.brands.top(state["br"], as_of_ms)
-        out["peak_hour"] = self.hours.peak_hour(state["h"], as_of_ms)
+        out["top_category"] = self.categories.top(state.categories, as_of_ms)
+        out["top_brand"] = self.brands.top(state.brands, as_of_ms)
+        out["peak_hour"] = self.hours.peak_hour(state.hours, as_of_ms)
         out["price_band"] = self.monetary.band(money)
-        out["purchase_gender"] = self.gender.infer(state["g"])
-        out["repeated_search"] = self.search.repeated(state["s"], as_of_ms)[0]
-        out["device_top"] = self.devices.top(state["dv"], 0)
-        out["channel_top"] = self.devices.top(state["dv"], 1)
-        out["age_band"] = self.attributes.age_band(state["a"], as_of_ms)
+        out["purchase_gender"] = self.gender.infer(state.gender)
+        out["repeated_search"] = self.search.repeated(state.search, as_of_ms)[0]
+        out["device_top"] = self.devices.top(state.devices, 0)
+        out["channel_top"] = self.devices.top(state.devices, 1)
+        out["age_band"] = self.attributes.age_band(state.attributes, as_of_ms)
         return out
+
+    # Named reads of the parts, for the triggers and the read side.
+
+    def open_cart(self, state: State) -> list[dict[str, Any]]:
+        return self.cart.open_items(state.cart)
+
+    def repeated_search(self, state: State, as_of_ms: int) -> tuple[str | None, int]:
+        """The query searched on enough distinct days (or None), and its number of days."""
+        return self.search.repeated(state.search, as_of_ms)
+
+    def timezone(self, state: State) -> str:
+        return self.hours.timezone(state.hours)
+
+    def peak_hour(self, state: State, as_of_ms: int) -> int | None:
+        return self.hours.peak_hour(state.hours, as_of_ms)
+
+    def active_hours(self, state: State, as_of_ms: int) -> dict[int, float]:
+        return self.hours.histogram(state.hours, as_of_ms)
+
+    def tags_of(self, agg: Aggregator, state: State, as_of_ms: int) -> Tags:
+        """The tags of one aggregator alone."""
+        return agg.tags(getattr(state, agg.key), as_of_ms)
 
     def view(self, user_id: str, state: State, as_of_ms: int) -> dict[str, Any]:
         """The read-side document of ``portrait profile get``."""
@@ -254,14 +266,16 @@ class ProfileModel:
             "changed_at": {
                 k: rfc3339(v) for k, v in self.changes.changed_at(state, as_of_ms, tags).items()
             },
-            "attributes": self.attributes.values(state[self.attributes.key]),
+            "attributes": self.attributes.values(state.attributes),
             "cart": [
                 {**item, "added_at": rfc3339(item["added_at"])}
-                for item in self.cart.open_items(state[self.cart.key])
+                for item in self.cart.open_items(state.cart)
             ],
-            "categories": [[n, s] for n, s in self.categories.scores(state["ca"], as_of_ms)[:20]],
-            "brands": [[n, s] for n, s in self.brands.scores(state["br"], as_of_ms)[:20]],
-            "active_hours": self.hours.histogram(state[self.hours.key], as_of_ms),
+            "categories": [
+                [n, s] for n, s in self.categories.scores(state.categories, as_of_ms)[:20]
+            ],
+            "brands": [[n, s] for n, s in self.brands.scores(state.brands, as_of_ms)[:20]],
+            "active_hours": self.hours.histogram(state.hours, as_of_ms),
         }
 
 

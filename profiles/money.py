@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import xxhash
 
 from profiles.aggregators import WINDOWS, Tags, prune_days, window_sums
 from profiles.events import Event
+from profiles.state import Money
 from profiles.timeutil import DAY_MS, day_of, window_start
 
 _S, _O = 0, 1  # day bucket: [spend, orders]
-_SPEND, _ORDERS, _MAX, _PURCHASES, _COUPONS, _DAYS, _OPEN, _RATIO = range(8)
 _order_digest = xxhash.xxh3_64_intdigest
 
 
@@ -26,12 +26,9 @@ def purchase_amount(event: Event) -> float:
 
 
 class Monetary:
-    """State: ``[spend, orders, max order value, purchase events, of them with a coupon,
-    {day: [spend, orders]}, {order digest: [day, value]}, [priced events with a reference, sum
-    of price / reference]]`` (a list: a profile pays for every stored key name).
-    """
+    """State: a :class:`~profiles.state.Money`."""
 
-    key: ClassVar[str] = "m"
+    key: ClassVar[str] = "money"  # its field of profiles.state.State
     types: ClassVar[frozenset[str] | None] = frozenset({"purchase", "add_to_cart"})
 
     def __init__(
@@ -44,22 +41,22 @@ class Monetary:
         self.reference = price_reference
         self.bands = bands
 
-    def initial(self) -> list[Any]:
-        return [0.0, 0, 0.0, 0, 0, {}, {}, [0, 0.0]]
+    def initial(self) -> Money:
+        return Money()
 
-    def apply(self, state: list[Any], event: Event, newest_ts: int = 0) -> list[Any]:
+    def apply(self, state: Money, event: Event, newest_ts: int = 0) -> Money:
         if self.reference is not None:
             self._price_ratio(state, event)
         if event.type != "purchase":
             return state
         amount = purchase_amount(event)
-        state[_SPEND] += amount
-        state[_PURCHASES] += 1
+        state.spend += amount
+        state.purchases += 1
         if event.coupon is not None:
-            state[_COUPONS] += 1
+            state.coupons += 1
         day = event.ts // DAY_MS
         kept = day >= window_start(newest_ts, self.keep_days)
-        buckets = state[_DAYS]
+        buckets = state.days
         if kept:
             bucket = buckets.get(day)
             if bucket is None:
@@ -68,11 +65,11 @@ class Monetary:
         order = None
         if event.order_id is not None:
             digest = _order_digest(event.order_id.encode())
-            order = state[_OPEN].get(digest)
+            order = state.open.get(digest)
             if order is None and kept:
-                state[_OPEN][digest] = [day, amount]
+                state.open[digest] = [day, amount]
         if order is None:  # a new order
-            state[_ORDERS] += 1
+            state.orders += 1
             if kept:
                 buckets[day][_O] += 1
             value = amount
@@ -83,34 +80,34 @@ class Monetary:
                 buckets.setdefault(order[0], [0.0, 0])[_O] -= 1
                 buckets[day][_O] += 1
                 order[0] = day
-        if value > state[_MAX]:
-            state[_MAX] = value
+        if value > state.max_order:
+            state.max_order = value
         return state
 
-    def _price_ratio(self, state: list[Any], event: Event) -> None:
+    def _price_ratio(self, state: Money, event: Event) -> None:
         assert self.reference is not None
         if event.price and event.category is not None:
             reference = self.reference.get(event.category)
             if reference:
-                ratio = state[_RATIO]
+                ratio = state.ratio
                 ratio[0] += 1
                 ratio[1] += event.price / reference
 
-    def compact(self, state: list[Any], newest_ts: int) -> list[Any]:
-        prune_days(state[_DAYS], newest_ts, self.keep_days)
+    def compact(self, state: Money, newest_ts: int) -> Money:
+        prune_days(state.days, newest_ts, self.keep_days)
         oldest = window_start(newest_ts, self.keep_days)
-        orders = state[_OPEN]
+        orders = state.open
         for digest in [d for d, (day, _) in orders.items() if day < oldest]:
             del orders[digest]
         return state
 
-    def lean(self, state: list[Any], as_of_ms: int) -> tuple[float, float, int, int]:
+    def lean(self, state: Money, as_of_ms: int) -> tuple[float, float, int, int]:
         """``spend_30d``, ``spend_180d``, ``orders_180d``, ``order_days_180d`` in one pass,
         summed in the same order as :meth:`tags` (so the floats are identical)."""
         last = day_of(as_of_ms)
         spend_30d = spend_180d = 0
         orders = order_days = 0
-        for day, bucket in state[_DAYS].items():
+        for day, bucket in state.days.items():
             age = last - day
             if 0 <= age < 180:
                 spend_180d += bucket[_S]
@@ -120,26 +117,26 @@ class Monetary:
                     spend_30d += bucket[_S]
         return float(spend_30d), float(spend_180d), orders, order_days
 
-    def band(self, state: list[Any]) -> str | None:
-        count, total = state[_RATIO]
+    def band(self, state: Money) -> str | None:
+        count, total = state.ratio
         return self._band(total / count) if count else None
 
-    def tags(self, state: list[Any], as_of_ms: int) -> Tags:
-        sums = window_sums(state[_DAYS], as_of_ms, 2)
+    def tags(self, state: Money, as_of_ms: int) -> Tags:
+        sums = window_sums(state.days, as_of_ms, 2)
         out: Tags = {f"spend_{days}d": float(sums[w][_S]) for w, days in enumerate(WINDOWS)}
-        orders = state[_ORDERS]
-        out["spend_total"] = state[_SPEND]
+        orders = state.orders
+        out["spend_total"] = state.spend
         out["orders_total"] = orders
         out["orders_30d"] = sums[WINDOWS.index(30)][_O]
         out["orders_180d"] = sums[WINDOWS.index(180)][_O]
         first = window_start(as_of_ms, 180)
         out["order_days_180d"] = sum(
-            1 for d, b in state[_DAYS].items() if b[_O] > 0 and first <= d <= day_of(as_of_ms)
+            1 for d, b in state.days.items() if b[_O] > 0 and first <= d <= day_of(as_of_ms)
         )
-        out["max_order_value"] = state[_MAX] if orders else None
-        out["avg_order_value"] = state[_SPEND] / orders if orders else None
-        out["coupon_share"] = state[_COUPONS] / state[_PURCHASES] if state[_PURCHASES] else None
-        count, total = state[_RATIO]
+        out["max_order_value"] = state.max_order if orders else None
+        out["avg_order_value"] = state.spend / orders if orders else None
+        out["coupon_share"] = state.coupons / state.purchases if state.purchases else None
+        count, total = state.ratio
         out["price_ratio"] = total / count if count else None
         out["price_band"] = self.band(state)
         return out

@@ -45,7 +45,7 @@ class Attributes:
     """Declared traits; the latest by event time (to the second) wins per trait, ties to the
     larger value. State: ``{trait code: [value, seconds]}``, codes index ``TRAIT_NAMES``."""
 
-    key: ClassVar[str] = "a"
+    key: ClassVar[str] = "attributes"  # its field of profiles.state.State
     types: ClassVar[frozenset[str] | None] = frozenset({"identify"})
 
     def initial(self) -> dict[int, Any]:
@@ -96,7 +96,7 @@ class Attributes:
 class PurchaseGender:
     """Gendered categories of purchases and cart adds. State: ``[female, male]`` counts."""
 
-    key: ClassVar[str] = "g"
+    key: ClassVar[str] = "gender"  # its field of profiles.state.State
     types: ClassVar[frozenset[str] | None] = frozenset({"purchase", "add_to_cart"})
 
     def initial(self) -> list[int]:
@@ -130,7 +130,7 @@ class Devices:
     State: ``{field code: {value: [count, latest seconds]}}``, codes index ``FIELDS``; at most
     8 values per field."""
 
-    key: ClassVar[str] = "dv"
+    key: ClassVar[str] = "devices"  # its field of profiles.state.State
     types: ClassVar[frozenset[str] | None] = None
     FIELDS: ClassVar[tuple[str, ...]] = ("device", "channel", "os")  # codes 0, 1, 2
     MAX_VALUES: ClassVar[int] = 8

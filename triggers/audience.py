@@ -145,7 +145,7 @@ def tag_reader(model: ProfileModel, names: Collection[str]) -> Callable[[State, 
 
         def lean(state: State, as_of_ms: int) -> Tags:
             out = model.segments(state, as_of_ms)
-            out.update(hours.tags(state[hours.key], as_of_ms))
+            out.update(model.tags_of(hours, state, as_of_ms))
             return out
 
         return lean
@@ -155,7 +155,7 @@ def tag_reader(model: ProfileModel, names: Collection[str]) -> Callable[[State, 
         def some(state: State, as_of_ms: int) -> Tags:
             out: Tags = {}
             for agg in sources:
-                out.update(agg.tags(state[agg.key], as_of_ms))
+                out.update(model.tags_of(agg, state, as_of_ms))
             return out
 
         return some

@@ -35,7 +35,7 @@ class Before:
 
     @classmethod
     def of(cls, state: State) -> Before:
-        return cls(state["r"][1], state["m"][1])
+        return cls(state.last_seen, state.orders)
 
 
 class TriggerRules:
@@ -64,7 +64,7 @@ class TriggerRules:
         self._win_back(user_id, before, state, now, ops)
         if "repeated_search" in changed or "purchase" in applied:
             self._repeated_search(user_id, state, changed, applied, now, ops)
-        if before.orders == 0 and state["m"][1] > 0:
+        if before.orders == 0 and state.orders > 0:
             self._first_purchase(user_id, state, now, ops)
         if changed.get("high_value", (None, None))[1] is True:
             self._welcome(user_id, state, now, ops)
@@ -90,7 +90,7 @@ class TriggerRules:
     def _cart(
         self, user_id: str, state: State, applied: AbstractSet[str], now: int, ops: list[Op]
     ) -> None:
-        items = self.model.cart.open_items(state["k"])
+        items = self.model.open_cart(state)
         if not items:
             reason = "purchase" if "purchase" in applied else "removed"
             ops.append(Cancel(user_id, "cart_reminder", reason))
@@ -107,7 +107,7 @@ class TriggerRules:
     def _win_back(
         self, user_id: str, before: Before, state: State, now: int, ops: list[Op]
     ) -> None:
-        last_seen, orders = state["r"][1], state["m"][1]
+        last_seen, orders = state.last_seen, state.orders
         if last_seen is None:
             return
         limit = self.layers.churn_risk_max_orders
@@ -149,8 +149,8 @@ class TriggerRules:
         now: int,
         ops: list[Op],
     ) -> None:
-        newest = state["x"]
-        last_purchase = state["r"][2]
+        newest = state.newest
+        last_purchase = state.last_purchase
         window = window_start(newest, _SEARCH_WINDOW_DAYS) * DAY_MS
         if last_purchase is not None and last_purchase >= window:
             if "purchase" in applied:
@@ -159,7 +159,7 @@ class TriggerRules:
         query = changed.get("repeated_search", (None, None))[1]
         if query is None:
             return
-        days = self.model.search.repeated(state["s"], newest)[1]
+        days = self.model.repeated_search(state, newest)[1]
         # one offer per query per week of searching
         trigger = self._trigger(
             "repeated_search", user_id, newest, now, (query, day_of(newest) // 7)
@@ -169,16 +169,16 @@ class TriggerRules:
             ops.append(Schedule(trigger))
 
     def _first_purchase(self, user_id: str, state: State, now: int, ops: list[Op]) -> None:
-        bought_at = state["r"][2]
+        bought_at = state.last_purchase
         if bought_at is None:
             return
         trigger = self._trigger("first_purchase", user_id, bought_at, now, ())
         if trigger is not None:
-            trigger.payload["order_value"] = round(state["m"][0], 2)
+            trigger.payload["order_value"] = round(state.spend, 2)
             ops.append(Schedule(trigger))
 
     def _welcome(self, user_id: str, state: State, now: int, ops: list[Op]) -> None:
-        newest = state["x"]
+        newest = state.newest
         trigger = self._trigger("high_value_welcome", user_id, newest, now, (day_of(newest),))
         if trigger is not None:
             ops.append(Schedule(trigger))

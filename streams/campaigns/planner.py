@@ -189,14 +189,13 @@ class CampaignPlanner:
         if cached is not None and time.monotonic() - cached[1] < self.population_ttl_s:
             return cached[0]
         population = PopulationPeaks()
-        hours = self.model.hours
         seen = 0
         async with aclosing(self._scan(min(self.chunk, self.sample_size))) as parts:
             async for part in parts:
                 for _user, blob in part:
                     state = self._decode(blob) if blob is not None else None
                     if state is not None:
-                        population.add(hours.histogram(state[hours.key], now_ms))
+                        population.add(self.model.active_hours(state, now_ms))
                 seen += len(part)
                 if seen >= self.sample_size:
                     break

@@ -184,14 +184,14 @@ class Scheduler:
             return UserContext(False, m.config.default_timezone, None, {}, [], None, None)
         return UserContext(
             True,
-            m.hours.timezone(state["h"]),
-            m.hours.peak_hour(state["h"], now),
+            m.timezone(state),
+            m.peak_hour(state, now),
             m.segments(state, now),
-            m.cart.open_items(state["k"]),
-            state["r"][2],
-            state["r"][1],
+            m.open_cart(state),
+            state.last_purchase,
+            state.last_seen,
             sensitivity,
-            state["o"],
+            state.fences,
         )
 
     async def backlog(self) -> tuple[int, int]:

@@ -196,7 +196,7 @@ class BatchProcessor:
         key = uid.removeprefix(ANON_PREFIX).encode()
         for record, event in located:
             offset = record.offset
-            late = event.ts < state["x"]
+            late = event.ts < state.newest
             outcome = apply(state, event, record.partition, offset, record.timestamp)
             outcomes[(event.type, outcome)] += 1
             if record.key != key:
@@ -217,7 +217,7 @@ class BatchProcessor:
             stats.segment_changes.update(
                 segment_label(name, new) for name, (_, new) in changed.items()
             )
-            stats.note_changed(changed, state["x"])
+            stats.note_changed(changed, state.newest)
             if self.track_changes:
                 stats.changes.append((uid, changed))
         last = located[-1][0]

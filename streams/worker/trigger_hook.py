@@ -61,7 +61,7 @@ class TriggerHook:
                 op = Schedule(replace(op.trigger, source=source))
             ops.append(op)
         if applied and self.recall is not None and self.recall.watching(user_id):
-            visits.append((user_id, state["x"]))
+            visits.append((user_id, state.newest))
 
     async def write_ops(self, ops: Sequence[Op]) -> Counter[tuple[str, str]]:
         return await self.store.apply(ops)

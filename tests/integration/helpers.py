@@ -110,7 +110,7 @@ async def wait_for_count(settings: Settings, user: str, etype: str, count: int, 
 
     async def reached() -> bool:
         states = await load_states(settings, [user])
-        return user in states and states[user]["n"]["t"][TOTAL_SLOT[etype]] == count
+        return user in states and states[user].totals[TOTAL_SLOT[etype]] == count
 
     await wait_until(reached, what=what)
 
@@ -177,4 +177,4 @@ def traffic(namespace: str, users: int, n: int, seed: int = 7) -> list[dict[str,
 
 async def applied_total(settings: Settings, users: list[str]) -> int:
     states = await load_states(settings, users)
-    return sum(sum(s["n"]["t"]) for s in states.values())
+    return sum(sum(s.totals) for s in states.values())

@@ -116,8 +116,8 @@ def compare(
     figures.users = len(expected)
     for user, want in expected.items():
         got = stored.get(user)
-        wanted: list[int] = want["n"]["t"]
-        counted: list[int] = got["n"]["t"] if got is not None else [0] * len(wanted)
+        wanted: list[int] = want.totals
+        counted: list[int] = got.totals if got is not None else [0] * len(wanted)
         figures.lost += sum(max(0, w - c) for w, c in zip(wanted, counted, strict=True))
         figures.doubled += sum(max(0, c - w) for w, c in zip(wanted, counted, strict=True))
         at = as_of[user]
@@ -138,7 +138,7 @@ def not_a_prefix(
     wrong = []
     for user in users:
         got = stored.get(user)
-        k = sum(got["n"]["t"]) if got is not None else 0
+        k = sum(got.totals) if got is not None else 0
         if got is None or k == 0:
             continue  # nothing stored: the empty prefix
         want = expected_states(by_user[user][:k], model)[user]

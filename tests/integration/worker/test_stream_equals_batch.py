@@ -25,7 +25,7 @@ import pytest
 from prometheus_client import CollectorRegistry
 from redis.asyncio import Redis
 
-from profiles.model import ProfileModel
+from profiles.model import ProfileModel, State
 from streams.settings.tree import Settings
 from streams.store.profiles import ProfileStore
 from tests.batch.tags import batch_tags, compare_user, latest_event_ms
@@ -81,14 +81,14 @@ async def _replay(settings: Settings, path: Path, fmt: str) -> Any:
 
 
 def _read(
-    model: ProfileModel, uid: str, state: dict[str, Any], as_of: int, full: bool
+    model: ProfileModel, uid: str, state: State, as_of: int, full: bool
 ) -> tuple[dict[str, Any], Any]:
     """A user's tags and active-hours histogram as ``portrait profile get`` shows them."""
     hours: Any = getattr(model, "hours", None)
     if full or not hasattr(hours, "histogram"):
         view = model.view(uid, state, as_of)
         return view["tags"], view.get("active_hours")
-    return model.tags(state, as_of), hours.histogram(state[hours.key], as_of)
+    return model.tags(state, as_of), model.active_hours(state, as_of)
 
 
 def _short(value: Any, limit: int = 160) -> str:

@@ -277,7 +277,7 @@ def test_rfc3339(ms: int | None, text: str | None) -> None:
 def test_recency_compaction_keeps_everything() -> None:
     recency = Recency()
     state = recency.apply(recency.initial(), E("purchase", T0))
-    assert recency.compact(list(state), T0 + 400 * DAY_MS) == state
+    assert recency.compact(copy.deepcopy(state), T0 + 400 * DAY_MS) == state
 
 
 # --- cart ----------------------------------------------------------------------------------------
@@ -348,7 +348,7 @@ def cart_events(rows: list[tuple[str, int, Any]]) -> list[Event]:
 )
 def test_cart_open_items(rows: list[tuple[str, int, Any]], open_items: list[str]) -> None:
     model, state = run(cart_events(rows))
-    assert [i["item_id"] for i in model.cart.open_items(state["k"])] == open_items
+    assert [i["item_id"] for i in model.open_cart(state)] == open_items
     assert model.tags(state, AS_OF)["cart_open_items"] == len(open_items)
 
 
@@ -376,7 +376,7 @@ def test_cart_same_instant_adds_are_order_independent() -> None:
     model = ProfileModel()
     _, forward = run([one, two], model)
     _, backward = run([two, one], model)
-    assert model.cart.open_items(forward["k"]) == model.cart.open_items(backward["k"])
+    assert model.open_cart(forward) == model.open_cart(backward)
 
 
 # The cart window: the 30 UTC calendar days ending on the day of the user's newest event.
@@ -407,8 +407,8 @@ def test_cart_compaction_drops_items_older_than_the_window(
         events += [E("add_to_cart", last, item_id=A)]
     _, state = run(events, model)
     model.compact(state)
-    assert (A in state["k"]["i"]) is kept
-    open_now = [i["item_id"] for i in model.cart.open_items(state["k"])]
+    assert (A in state.cart["i"]) is kept
+    open_now = [i["item_id"] for i in model.open_cart(state)]
     assert open_now == ([A] if kept and not closed else [])
 
 
@@ -427,7 +427,7 @@ def test_cart_compaction_keeps_what_can_still_change() -> None:
     # a late add older than the checkout, inside the window, stays closed after compaction
     model.apply_event(state, E("add_to_cart", T0 + 30 * 60_000, item_id=A))
     model.compact(state)
-    assert [i["item_id"] for i in model.cart.open_items(state["k"])] == [B]
+    assert [i["item_id"] for i in model.open_cart(state)] == [B]
 
 
 def test_cart_late_add_older_than_the_window_is_ignored() -> None:
@@ -442,11 +442,11 @@ def test_cart_late_add_older_than_the_window_is_ignored() -> None:
         model,
     )
     model.compact(state)
-    assert state["k"]["i"] == {}  # the closed item is forgotten ...
+    assert state.cart["i"] == {}  # the closed item is forgotten ...
     late = E("add_to_cart", newest - WINDOW_START_BEFORE_NEWEST - 3 * HOUR, item_id=A)
     model.apply_event(state, late)
     model.compact(state)
-    assert model.cart.open_items(state["k"]) == []  # ... and a late, older add cannot reopen it
+    assert model.open_cart(state) == []  # ... and a late, older add cannot reopen it
 
 
 def test_cart_state_stays_bounded() -> None:
@@ -457,7 +457,7 @@ def test_cart_state_stays_bounded() -> None:
         model.apply_event(state, E("add_to_cart", ts, item_id=f"sku-{day}"))
         model.apply_event(state, E("remove_from_cart", ts + HOUR, item_id=f"sku-{day}"))
         model.compact(state)
-    assert len(state["k"]["i"]) <= 30
+    assert len(state.cart["i"]) <= 30
 
 
 # --- attributes ----------------------------------------------------------------------------------
@@ -489,7 +489,7 @@ def test_attributes_latest_by_event_time(
 ) -> None:
     model, state = run([E("identify", T0 + m * 60_000, traits=t) for m, t in identifies])
     assert model.view("u-1", state, AS_OF)["attributes"] == expected
-    tags = Attributes().tags(state["a"], AS_OF)
+    tags = Attributes().tags(state.attributes, AS_OF)
     assert {k: v for k, v in tags.items() if v is not None and k != "age_band"} == {
         k: v for k, v in expected.items() if k != "birth_year"
     }
@@ -531,7 +531,7 @@ def test_fence_advances_on_a_duplicate() -> None:
     state = model.initial()
     assert model.apply_event(state, E("view", T0, "same"), 0, 1) is Outcome.APPLIED
     assert model.apply_event(state, E("view", T0, "same"), 0, 2) is Outcome.DUPLICATE
-    assert state["o"] == {"0": 2}
+    assert state.fences == {"0": 2}
     assert model.apply_event(state, E("view", T0, "same"), 0, 2) is Outcome.REPLAYED
 
 
@@ -610,12 +610,12 @@ def test_dedupe_max_ids_keeps_the_newest(max_ids: int, events: int) -> None:
 
 
 def remembered(state: State) -> int:
-    return sum(len(blob) for blob in state["d"].values()) // len(event_digest("x"))
+    return sum(len(blob) for blob in state.seen.values()) // len(event_digest("x"))
 
 
 def test_dedupe_stores_digests_not_ids() -> None:
     _, state = run([E("view", T0, "a-very-long-event-id-" + "x" * 200)])
-    assert state["d"] == {day_of(T0): event_digest("a-very-long-event-id-" + "x" * 200)}
+    assert state.seen == {day_of(T0): event_digest("a-very-long-event-id-" + "x" * 200)}
     assert len(event_digest("x")) == 6
 
 
@@ -640,7 +640,7 @@ def test_aggregator_keys_are_distinct() -> None:
     model = ProfileModel()
     keys = [agg.key for agg in model.aggregators]
     assert len(set(keys)) == len(keys)
-    assert not set(keys) & {"v", "o", "d", "x", "cd", "ch", "_t"}
+    assert set(keys) <= set(State.__struct_fields__)
     assert {Counters.key, Monetary.key, Recency.key, Cart.key, Attributes.key} <= set(keys)
 
 
@@ -720,10 +720,10 @@ def observable(model: ProfileModel, state: State) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for as_of in AS_OFS:
         out.update({f"{k}@{as_of}": v for k, v in model.tags(state, as_of).items()})
-        hours = model.hours.histogram(state[model.hours.key], as_of)
+        hours = model.active_hours(state, as_of)
         out.update({f"hour{h}@{as_of}": v for h, v in hours.items()})
-    attributes = model.attributes.values(state[model.attributes.key])
-    return {"tags": out, "attributes": attributes, "cart": model.cart.open_items(state["k"])}
+    attributes = model.attributes.values(state.attributes)
+    return {"tags": out, "attributes": attributes, "cart": model.open_cart(state)}
 
 
 def assert_same(left: dict[str, Any], right: dict[str, Any]) -> None:

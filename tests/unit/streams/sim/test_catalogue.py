@@ -177,9 +177,9 @@ def test_affinity_is_a_decayed_weighted_sum() -> None:
             E("remove_from_cart", AS_OF, category="toys"),  # weight 0
         ]
     )
-    scores = dict(model.categories.scores(state["ca"], AS_OF))
+    scores = dict(model.categories.scores(state.categories, AS_OF))
     assert scores == pytest.approx({"tools": 5.5, "toys": 0.75}, rel=1e-12)
-    assert dict(model.categories.scores(state["ca"], AS_OF + 30 * DAY)) == pytest.approx(
+    assert dict(model.categories.scores(state.categories, AS_OF + 30 * DAY)) == pytest.approx(
         {"tools": 2.75, "toys": 0.375}, rel=1e-12
     )
     t = model.tags(state, AS_OF)
@@ -250,7 +250,7 @@ def test_active_hours_in_the_events_own_zone() -> None:
     ]
     model, state = profile(events)
     now = at("2024-05-27T12:30:00Z")
-    hist = model.hours.histogram(state["h"], now)
+    hist = model.active_hours(state, now)
     half_hour = 2 ** (-0.5 / (30 * 24))  # the decay of half an hour at a 30-day half-life
     assert hist == pytest.approx({8: half_hour, 12: half_hour, 20: 1 + half_hour}, rel=1e-12)
     t = model.tags(state, now)
@@ -424,7 +424,7 @@ def test_change_log_keeps_only_referenced_times() -> None:
     for day in range(2, 20):
         model.apply_event(state, E("view", at(f"2024-05-{day:02d}T10:00:00Z"), category="b"))
         model.settle(state)
-    times, index = state["ch"]
+    times, index = state.changes
     assert len(times) <= len(SEGMENTS)
     assert sorted(set(index) - {255}) == list(range(len(times)))
 
@@ -468,4 +468,4 @@ def test_codec_round_trip_keeps_every_tag() -> None:
     model, state = profile(behaviour(view=3, add_to_cart=2, purchase=1, search=2))
     again = model.decode(model.encode(state))
     assert model.tags(again, AS_OF) == model.tags(state, AS_OF)
-    assert math.isclose(sum(model.hours.histogram(again["h"], AS_OF).values()), 8.0, rel_tol=0.01)
+    assert math.isclose(sum(model.active_hours(again, AS_OF).values()), 8.0, rel_tol=0.01)

@@ -1,0 +1,114 @@
+"""The profile state: named, typed parts (docs/design.md, "Profile state").
+
+Stored as MessagePack arrays (``array_like``): a field costs its value alone, never its name, so
+the fields can have names a reader understands. Fields are positions in the stored form: append
+only, never reorder (a new field needs a default and a version bump).
+
+Only the model (profiles/) reads the parts; triggers and the read side use the named accessors
+at the end of :class:`State`.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+import msgspec
+
+VERSION: Final = 3
+
+
+class Times(msgspec.Struct, array_like=True):
+    """What :class:`profiles.aggregators.Recency` keeps (epoch ms, None: not yet)."""
+
+    first: int | None = None  # the oldest event
+    last: int | None = None  # the newest event
+    purchase: int | None = None  # the newest purchase
+    registered: int | None = None  # the oldest register event
+
+
+class Money(msgspec.Struct, array_like=True):
+    """What :class:`profiles.money.Monetary` keeps."""
+
+    spend: float = 0.0  # lifetime revenue
+    orders: int = 0  # lifetime orders (purchase events of one order_id count once)
+    max_order: float = 0.0  # the largest order value
+    purchases: int = 0  # purchase events
+    coupons: int = 0  # ... of them with a coupon
+    days: dict[int, list[Any]] = msgspec.field(default_factory=dict)  # day -> [spend, orders]
+    open: dict[int, list[Any]] = msgspec.field(default_factory=dict)  # order digest -> [day, value]
+    ratio: list[Any] = msgspec.field(default_factory=lambda: [0, 0.0])  # [priced events, sum]
+
+
+class State(msgspec.Struct, array_like=True):
+    """One user's profile. ``fences`` and ``segments`` are not stored: the codec writes the
+    fences as its text header (the store's script reads them there) and empties both fields
+    for the body; the segments are recomputed on decode (profiles/changes.py)."""
+
+    version: int
+    seen: dict[int, bytes]  # arrival day -> 6-byte digests of the event ids that arrived then
+    newest: int  # the newest event time applied (the user's stream time, epoch ms)
+    arrival: int  # the newest arrival time (Kafka record timestamp; else the event time)
+    compacted_day: int  # the newest day at the last compaction
+    changes: list[Any]  # [times, index]: when each segment last changed (profiles/changes.py)
+    counters: dict[str, Any]
+    money: Money
+    recency: Times
+    cart: dict[str, Any]
+    attributes: dict[int, Any]
+    categories: list[Any]
+    brands: list[Any]
+    search: dict[str, list[int]]
+    hours: list[Any]
+    gender: list[int]
+    devices: dict[int, Any]
+    fences: dict[str, int] = msgspec.field(default_factory=dict)  # partition -> last offset
+    segments: dict[str, Any] | None = None  # as of ``newest``, kept in memory only
+
+    @property
+    def last_seen(self) -> int | None:
+        return self.recency.last
+
+    @property
+    def last_purchase(self) -> int | None:
+        return self.recency.purchase
+
+    @property
+    def totals(self) -> list[int]:
+        """Lifetime events per type, in ``profiles.aggregators.TOTAL_SLOT`` order."""
+        totals: list[int] = self.counters["t"]
+        return totals
+
+    @property
+    def orders(self) -> int:
+        return self.money.orders
+
+    @property
+    def spend(self) -> float:
+        return self.money.spend
+
+
+# The v2 state's keys in the order of State's stored fields (after the version).
+V2_KEYS: Final = (
+    "d",
+    "x",
+    "xa",
+    "cd",
+    "ch",
+    "n",
+    "m",
+    "r",
+    "k",
+    "a",
+    "ca",
+    "br",
+    "s",
+    "h",
+    "g",
+    "dv",
+)
+
+
+def from_v2(old: dict[str, Any]) -> State:
+    """A v2 state (a map with short key names and positional sub-states) as a typed one."""
+    old.setdefault("xa", old["x"])  # states before v2.1 kept no arrival time
+    return msgspec.convert([VERSION, *(old[k] for k in V2_KEYS)], State)
