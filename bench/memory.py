@@ -30,7 +30,7 @@ from profiles.events import Event, from_dict
 from profiles.model import ProfileModel, State
 from streams.app.embedded import EmbeddedRedis
 from streams.connect.clients import redis_client
-from streams.names import profile_key
+from streams.names import Keys
 from streams.sim.personas import TrafficModel
 from streams.store.profiles import ProfileStore, Write
 
@@ -95,8 +95,8 @@ async def measure(redis: Redis, model: ProfileModel, user_ids: list[str]) -> dic
         chunk = user_ids[start : start + 2000]
         pipe = redis.pipeline(transaction=False)
         for uid in chunk:
-            pipe.memory_usage(profile_key(uid), samples=0)
-            pipe.get(profile_key(uid))
+            pipe.memory_usage(Keys().profile(uid), samples=0)
+            pipe.get(Keys().profile(uid))
         replies = await pipe.execute()
         for i in range(0, len(replies), 2):
             sizes.append(int(replies[i]))
@@ -121,7 +121,7 @@ async def run(args: argparse.Namespace, redis_url: str) -> dict[str, Any]:
     redis = redis_client(redis_url)
     await redis.flushdb()
     model = ProfileModel()
-    store = ProfileStore(redis)
+    store = ProfileStore(redis, "")
     if args.source == "simulated":
         events = await build(simulated(args.users, args.days, args.activity), model, store)
     else:

@@ -1,11 +1,8 @@
-"""The one place for topic names and the Redis key scheme.
-
-All of one user's keys share the hash tag ``{user_id}`` so that they live in one Redis Cluster
-slot (DESIGN.md invariant 8) and one Lua call may touch them together.
-"""
+"""The one place for topic names and the Redis key scheme (:class:`Keys`)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Final
 
 # --- Kafka topics -----------------------------------------------------------------------------
@@ -16,10 +13,7 @@ TOPIC_CAMPAIGNS: Final = "campaigns"  # campaign requests (streams/campaigns/pla
 TOPIC_CAMPAIGNS_DLQ: Final = "campaigns.dlq"
 TOPIC_FEEDBACK: Final = "feedback"  # delivered / opened / clicked / converted, by trigger_id
 TOPIC_FEEDBACK_DLQ: Final = "feedback.dlq"
-# Trigger output topics are configurable (triggers.topics); these are the defaults.
-TOPIC_TRIGGERS_PUSH: Final = "triggers.push"
-TOPIC_TRIGGERS_SMS: Final = "triggers.sms"
-TOPIC_TRIGGERS_EMAIL: Final = "triggers.email"
+# Trigger output topics are configurable (triggers.topics; defaults in triggers/config.py).
 
 # A Kafka header on replayed history (`portrait replay --via kafka`): applied, never triggering.
 REPLAY_HEADER: Final = "portrait-replay"
@@ -29,66 +23,85 @@ CAMPAIGN_GROUP: Final = "portrait-campaigns"
 FEEDBACK_GROUP: Final = "portrait-feedback"
 
 # --- Redis keys -------------------------------------------------------------------------------
-KEY_PREFIX: Final = "portrait"
+# One rule: ``<namespace>portrait:<kind>`` for a deployment-wide key and
+# ``<namespace>portrait:<kind>:{<user_id>}`` for a user's, where the namespace is the
+# deployment's ``topics.prefix`` (as for its topics and consumer groups), so deployments sharing
+# a Redis never meet. docs/operations.md "Key scheme and migration" maps the older names.
+KEY_ROOT: Final = "portrait"
 SCHEMA_VERSION: Final = 2  # v1 kept a JSON state in a hash under portrait:p:; replay to migrate
+DUE_SEPARATOR: Final = "\x1f"
+
+# Per-user kinds. A string for the profile, not a hash: a hash whose state field passes 64 bytes
+# leaves the compact listpack encoding and costs ~270 bytes per user against ~60 for a string.
+PROFILE: Final = "p2"  # profile state, led by its write fences (profiles/codec.py)
+PENDING: Final = "tq"  # hash slot -> encoded Trigger: pending triggers
+SENT: Final = "ts"  # hash trigger_id -> "channel|kind|sent_ms": dedupe, caps, attribution
+SENSITIVITY: Final = "tr"  # hash "<channel or offer>:<status>" -> count
+FEEDBACK_SEEN: Final = "tf"  # hash "<trigger_id>|<status>" -> at: each feedback counted once
+RECALL: Final = "trc"  # hash of the user's win-backs awaiting a return
+USER_KINDS: Final = (PROFILE, PENDING, SENT, SENSITIVITY, FEEDBACK_SEEN, RECALL)
 
 
-def profile_key(user_id: str) -> str:
-    """String holding one user's profile state, led by its write fences (profiles/codec.py).
+@dataclass(frozen=True, slots=True)
+class Keys:
+    """Every Redis key of one deployment. All of one user's keys share the hash tag
+    ``{user_id}`` so that they live in one Redis Cluster slot (DESIGN.md invariant 8) and one
+    Lua call may touch them together."""
 
-    A string, not a hash: a hash whose state field passes 64 bytes leaves the compact listpack
-    encoding and costs ~270 bytes of overhead per user against ~60 for a string."""
-    return f"{KEY_PREFIX}:p2:{{{user_id}}}"
+    namespace: str = ""
+
+    def user(self, kind: str, user_id: str) -> str:
+        return f"{self.namespace}{KEY_ROOT}:{kind}:{{{user_id}}}"
+
+    def shared(self, kind: str) -> str:
+        return f"{self.namespace}{KEY_ROOT}:{kind}"
+
+    def profile(self, user_id: str) -> str:
+        return self.user(PROFILE, user_id)
+
+    def pending(self, user_id: str) -> str:
+        return self.user(PENDING, user_id)
+
+    def sent(self, user_id: str) -> str:
+        return self.user(SENT, user_id)
+
+    def sensitivity(self, user_id: str) -> str:
+        return self.user(SENSITIVITY, user_id)
+
+    def feedback_seen(self, user_id: str) -> str:
+        return self.user(FEEDBACK_SEEN, user_id)
+
+    def recall(self, user_id: str) -> str:
+        return self.user(RECALL, user_id)
+
+    @property
+    def due(self) -> str:
+        """Sorted set of every pending trigger's due time (member: :func:`due_member`). One
+        key: on Redis Cluster it lives in one slot."""
+        return self.shared("tdue")
+
+    @property
+    def recall_index(self) -> str:
+        """Sorted set user id -> latest deadline of a pending recall (streams/feedback)."""
+        return self.shared("trecall")
+
+    @property
+    def census(self) -> str:
+        return self.shared("ops:census")
+
+    @property
+    def census_lock(self) -> str:
+        return self.shared("ops:census:lock")
+
+    def user_pattern(self, kind: str, user_glob: str = "*") -> str:
+        """A SCAN pattern of the ``kind`` keys whose user id matches ``user_glob`` (the
+        namespace needs no escaping: it is a topic prefix, ``[a-zA-Z0-9._-]``)."""
+        return self.user(kind, user_glob)
 
 
 def user_id_from_key(key: str) -> str:
-    """Inverse of :func:`profile_key`."""
-    start = key.index("{") + 1
-    return key[start : key.rindex("}")]
-
-
-# --- Trigger keys (streams/triggers/scheduler.py) ----------------------------------------
-# One pending trigger per user and slot in a hash; one sorted set of due times for all users
-# (member: "<slot>\x1f<user_id>"). The due index is one key: on Redis Cluster it lives in one slot.
-KEY_DUE: Final = f"{KEY_PREFIX}:tdue"
-
-
-def due_key(namespace: str = "") -> str:
-    """The due index; ``namespace`` (``topics.prefix``) keeps deployments sharing a Redis apart."""
-    return f"{KEY_PREFIX}:{namespace}tdue" if namespace else KEY_DUE
-
-
-DUE_SEPARATOR: Final = "\x1f"
-
-
-def pending_key(user_id: str) -> str:
-    """Hash ``slot -> encoded Trigger`` of one user's pending triggers."""
-    return f"{KEY_PREFIX}:tq:{{{user_id}}}"
-
-
-def sent_key(user_id: str) -> str:
-    """Hash ``trigger_id -> "channel|kind|sent_ms"``: dedupe, caps and feedback attribution."""
-    return f"{KEY_PREFIX}:ts:{{{user_id}}}"
-
-
-def sensitivity_key(user_id: str) -> str:
-    """Hash ``"<channel or offer>:<status>" -> count``: how the user responds to messages."""
-    return f"{KEY_PREFIX}:tr:{{{user_id}}}"
-
-
-KEY_RECALL_INDEX: Final = (
-    f"{KEY_PREFIX}:trecall"  # user -> recall deadline (streams/feedback/recall.py)
-)
-
-
-def feedback_seen_key(user_id: str) -> str:
-    """Hash ``"<trigger_id>:<status>" -> 1``: each feedback counted once (streams/feedback)."""
-    return f"{KEY_PREFIX}:tf:{{{user_id}}}"
-
-
-def recall_key(user_id: str) -> str:
-    """Hash of the user's win-backs awaiting a return (streams/store/feedback.py)."""
-    return f"{KEY_PREFIX}:trc:{{{user_id}}}"
+    """The user id of a per-user key (between its hash-tag braces)."""
+    return key[key.index("{") + 1 : key.rindex("}")]
 
 
 def due_member(slot: str, user_id: str) -> str:

@@ -11,6 +11,7 @@ from profiles.events import parse_moment
 from profiles.model import ProfileModel
 from streams.connect.clients import redis_client
 from streams.errors import NotFound
+from streams.names import Keys
 from streams.settings.tree import Settings
 from streams.store.feedback import load_sensitivity
 from streams.store.profiles import ProfileStore
@@ -28,8 +29,8 @@ async def profile_get_main(settings: Settings, user_id: str, as_of: str | None) 
     as_of_ms = parse_as_of(as_of)  # the CLI has checked it (streams.app.argtypes.moment)
     redis = redis_client(settings, socket_connect_timeout=5)
     try:
-        state = await ProfileStore(redis).get(user_id)
-        counts = await load_sensitivity(redis, user_id)
+        state = await ProfileStore(redis, settings.topics.prefix).get(user_id)
+        counts = await load_sensitivity(redis, Keys(settings.topics.prefix), user_id)
     finally:
         await redis.aclose()
     if state is None:

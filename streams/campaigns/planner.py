@@ -23,9 +23,9 @@ from profiles.model import ProfileModel, State
 from profiles.timeutil import HOUR_MS, hour_of_week
 from streams.campaigns.report import CampaignMetrics, PlanProgress, PlanSummary
 from streams.names import (
+    PROFILE,
     TOPIC_CAMPAIGNS,
     TOPIC_CAMPAIGNS_DLQ,
-    profile_key,
     user_id_from_key,
 )
 from streams.store.profiles import ProfileStore
@@ -66,7 +66,7 @@ class CampaignPlanner:
         metrics: CampaignMetrics | None = None,
         progress: bool = False,
         user_prefix: str = "",  # only users whose id starts so (tests, shared Redis)
-        namespace: str = "",  # topics.prefix: the due index the worker's scheduler reads
+        namespace: str = "",  # topics.prefix: the deployment's keys (streams.names.Keys)
         chunk: int = 1000,
         sample_size: int = 10_000,
         population_ttl_s: float = 3600.0,
@@ -76,9 +76,9 @@ class CampaignPlanner:
         self.config = config
         self.metrics = metrics or CampaignMetrics()
         self.progress = progress
-        self.profiles = ProfileStore(redis, chunk)
+        self.profiles = ProfileStore(redis, namespace, chunk)
         self.triggers = TriggerStore(redis, namespace)
-        self.pattern = profile_key(_glob_escape(user_prefix) + "*")
+        self.pattern = self.profiles.keys.user_pattern(PROFILE, _glob_escape(user_prefix) + "*")
         self.chunk = chunk
         self.sample_size = sample_size
         self.population_ttl_s = population_ttl_s

@@ -20,7 +20,6 @@ import faust
 from redis.asyncio import Redis
 
 from streams.connect.clients import redis_client
-from streams.names import KEY_RECALL_INDEX
 from streams.settings.tree import Settings
 from streams.store.feedback import FeedbackStore
 from streams.store.triggers import as_text
@@ -43,6 +42,7 @@ class RecallTracker:
         self,
         redis: Redis,
         config: TriggerConfig,
+        namespace: str,
         *,
         overlap_ms: int = REFRESH_OVERLAP_MS,
         full_every: int = FULL_EVERY,
@@ -50,7 +50,10 @@ class RecallTracker:
     ) -> None:
         self.redis = redis
         self.store = FeedbackStore(
-            redis, recall_window_ms=config.recall_window_ms, seen_ttl_ms=config.policy.dedupe_ms
+            redis,
+            namespace,
+            recall_window_ms=config.recall_window_ms,
+            seen_ttl_ms=config.policy.dedupe_ms,
         )
         self.overlap_ms = overlap_ms
         self.full_every = full_every
@@ -74,7 +77,8 @@ class RecallTracker:
         if not full:
             assert self._max_seen is not None
             low = max(low, self._max_seen - self.overlap_ms)
-        rows = await self.redis.zrangebyscore(KEY_RECALL_INDEX, f"({low}", "+inf", withscores=True)
+        index = self.store.keys.recall_index
+        rows = await self.redis.zrangebyscore(index, f"({low}", "+inf", withscores=True)
         fresh = {as_text(row[0]): int(row[1]) for row in rows}  # type: ignore[arg-type]
         fresh = {u: d for u, d in fresh.items() if self._done.get(u) != d}  # not re-watched
         if full:
@@ -124,7 +128,7 @@ class RecallRefresher(faust.Service):
     ) -> None:
         super().__init__(**kwargs)
         self.redis = redis_client(settings, socket_connect_timeout=5, socket_timeout=30)
-        self.tracker = RecallTracker(self.redis, config)
+        self.tracker = RecallTracker(self.redis, config, settings.topics.prefix)
         self.clock = clock
         self.interval_s = interval_s
 

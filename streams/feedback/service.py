@@ -70,6 +70,7 @@ class FeedbackService(faust.Service):
         self.redis = redis_client(settings, socket_connect_timeout=5, socket_timeout=30)
         self.store = FeedbackStore(
             self.redis,
+            settings.topics.prefix,
             recall_window_ms=config.recall_window_ms,
             seen_ttl_ms=config.policy.dedupe_ms,
         )

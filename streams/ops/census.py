@@ -4,7 +4,7 @@ One worker per interval takes the census (a Redis lock, ``SET NX PX``) and publi
 in Redis; every worker exports the latest published result, so any worker's scrape shows it and
 dashboards take ``max`` across workers. The census:
 
-* counts the profile keys (``portrait:p2:*``) exactly with ``SCAN`` while the database holds at
+* counts the profile keys (``Keys.profile``) exactly with ``SCAN`` while the database holds at
   most ``exact_below`` keys, else estimates them as ``DBSIZE`` x the share of profile keys among
   ``sample`` ``RANDOMKEY`` answers;
 * reads up to ``sample`` of those profiles, evaluates their segments as of now (time-dependent
@@ -32,12 +32,11 @@ from redis.asyncio import Redis
 
 from profiles.layers import LIFECYCLE_STAGES, RFM_SEGMENTS, SHOPPING_TYPES
 from profiles.model import ProfileModel
-from streams.names import profile_key
+from streams.names import PROFILE, Keys
 from streams.ops.labels import segment_label
 from streams.ops.sensor import Sensor
 
 log = logging.getLogger("portrait.census")
-PATTERN = profile_key("*").replace("{*}", "*")
 QUANTILES = (0.5, 0.9, 0.99)
 _BOOLS = {"true": "false", "false": "true"}
 _SCORES = ("1", "2", "3", "4", "5", "null")
@@ -117,8 +116,10 @@ class Census:
         self.sample = sample
         self.exact_below = exact_below
         self.clock = clock
-        self.lock_key = f"{key_prefix}portrait:ops:census:lock"
-        self.result_key = f"{key_prefix}portrait:ops:census"
+        keys = Keys(key_prefix)
+        self.lock_key = keys.census_lock
+        self.result_key = keys.census
+        self.pattern = keys.user_pattern(PROFILE)
         self._token = uuid.uuid4().hex
 
     async def run(self, interval_s: float) -> bool:
@@ -175,7 +176,7 @@ class Census:
         if size <= self.exact_below:
             kept: list[bytes] = []
             seen = 0
-            async for key in self.redis.scan_iter(PATTERN, count=1000):
+            async for key in self.redis.scan_iter(self.pattern, count=1000):
                 seen += 1  # reservoir sampling: every profile equally likely to be decoded
                 if len(kept) < self.sample:
                     kept.append(key)
@@ -186,7 +187,7 @@ class Census:
             for _ in range(self.sample):
                 pipe.randomkey()
             drawn = [k for k in await pipe.execute() if k is not None]
-        prefix = PATTERN[:-1].encode()
+        prefix = self.pattern[: self.pattern.index("{")].encode()
         hits = [k for k in drawn if k.startswith(prefix)]
         return hits, round(size * len(hits) / max(1, len(drawn))), False
 

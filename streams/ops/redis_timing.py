@@ -1,11 +1,11 @@
 """Redis command latency and errors, observed at the client (no change to the store's code).
 
 :class:`TimedRedis` is redis-py's asyncio client with ``execute_command`` timed: every command
-the worker sends (the store's EVALSHA per chunk of users, loads, the census's SCAN and GET, pings)
-is one observation of ``portrait_redis_command_seconds{command}``, and every failed one counts
-in ``portrait_redis_errors_total{kind}``. Pipelines are not used by the worker and not timed.
-The cost is two clock reads and one histogram observation per command, i.e. per chunk of up to
-1000 users, not per event.
+the worker sends (the store's EVALSHA per chunk of users written, its MGET per chunk loaded, the
+census's SCAN and GET, pings) is one observation of ``portrait_redis_command_seconds{command}``,
+and every failed one counts in ``portrait_redis_errors_total{kind}``. Pipelines are not used
+by the worker and not timed. The cost is two clock reads and one histogram observation per
+command, i.e. per chunk of up to 1000 users, not per event.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ REDIS_BUCKETS = (
 ERROR_KINDS = ("connection", "timeout", "response", "other")
 # What a worker sends in its first minutes (fenced writes and triggers, loads, the ops loop's
 # ping and census): their latency series exist at 0 from the first scrape.
-WORKER_COMMANDS = ("EVALSHA", "GET", "PING", "SET", "SCAN", "DBSIZE")
+WORKER_COMMANDS = ("EVALSHA", "MGET", "GET", "PING", "SET", "SCAN", "DBSIZE")
 
 
 def error_kind(exc: BaseException) -> str:
@@ -66,7 +66,7 @@ class RedisMetrics(Sensor):
 
     def on_redis_error(self, exc: BaseException) -> None:
         if isinstance(exc, rx.NoScriptError):
-            return  # a script's first EVALSHA on this server: loaded and called again at once
+            return  # a script's first EVALSHA on this server: redis-py loads it, calls it again
         self.errors.labels(error_kind(exc)).inc()
 
 

@@ -92,7 +92,7 @@ def _processor(
     w = settings.worker
     return BatchProcessor(
         ProfileModel(_model_config(settings, feed, table)),
-        ProfileStore(redis),
+        ProfileStore(redis, settings.topics.prefix),
         rejects,
         lambda: feed.newest,  # stream time
         backoff=Backoff(w.redis_retry_initial_ms / 1000, w.redis_retry_max_ms / 1000),

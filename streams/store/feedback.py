@@ -1,12 +1,12 @@
 """Redis side of feedback and recall: per-user counts, dedupe, recall records, the recall index.
 
-Keys (all per-user keys carry the ``{user_id}`` hash tag, like streams/names.py):
+Keys (streams/names.py ``Keys``, each under the deployment's namespace):
 
-- ``portrait:ts:{uid}`` the scheduler's sent records (read here: kind, channel, sent time)
-- ``portrait:tf:{uid}`` hash ``"<trigger_id>|<status>" -> at``: feedback seen (dedupe)
-- ``portrait:tr:{uid}`` hash of sensitivity counts (triggers/sensitivity.py)
-- ``portrait:trc:{uid}`` hash of recall records (streams/store/feedback_lua.py)
-- ``portrait:trecall`` sorted set: user id -> latest deadline of a pending recall
+- ``sent(uid)`` the scheduler's sent records (read here: kind, channel, sent time)
+- ``feedback_seen(uid)`` hash ``"<trigger_id>|<status>" -> at``: feedback seen (dedupe)
+- ``sensitivity(uid)`` hash of sensitivity counts (triggers/sensitivity.py)
+- ``recall(uid)`` hash of recall records (streams/store/feedback_lua.py)
+- ``recall_index`` sorted set: user id -> latest deadline of a pending recall
 """
 
 from __future__ import annotations
@@ -17,13 +17,7 @@ from typing import Any, Final
 
 from redis.asyncio import Redis
 
-from streams.names import (
-    KEY_RECALL_INDEX,
-    feedback_seen_key,
-    recall_key,
-    sensitivity_key,
-    sent_key,
-)
+from streams.names import Keys
 from streams.store import feedback_lua
 from streams.store.triggers import as_text
 from triggers.config import DAY_MS
@@ -48,12 +42,14 @@ class FeedbackStore:
     def __init__(
         self,
         redis: Redis,
+        namespace: str,
         *,
         recall_window_ms: int,
         seen_ttl_ms: int,
         sensitivity_ttl_ms: int = SENSITIVITY_TTL_MS,
     ) -> None:
         self.redis = redis
+        self.keys = Keys(namespace)
         self.window = recall_window_ms
         self.seen_ttl = seen_ttl_ms
         self.sensitivity_ttl = sensitivity_ttl_ms
@@ -87,10 +83,11 @@ class FeedbackStore:
         return out
 
     def _feedback_call(self, f: Feedback) -> tuple[list[str], list[Any]]:
-        keys = [sent_key(f.user_id), feedback_seen_key(f.user_id), sensitivity_key(f.user_id)]
+        u, k = f.user_id, self.keys
+        keys = [k.sent(u), k.feedback_seen(u), k.sensitivity(u), k.recall(u)]
         args = [f.trigger_id, f.status, f.at, f.channel or "", f.offer or "", self.seen_ttl]
         args += [self.sensitivity_ttl, self.window, self.recall_ttl, RECALL_KIND]
-        return [*keys, recall_key(f.user_id)], args
+        return keys, args
 
     async def register(self, sent: Sequence[Sent]) -> int:
         """Watch the users of sent win-backs from their send time; return how many are pending."""
@@ -100,7 +97,7 @@ class FeedbackStore:
         calls = [
             (
                 feedback_lua.REGISTER,
-                [recall_key(s.user_id)],
+                [self.keys.recall(s.user_id)],
                 [s.trigger_id, s.kind, s.channel, s.sent_at, self.window, self.recall_ttl],
             )
             for s in wins
@@ -114,7 +111,7 @@ class FeedbackStore:
 
     async def _index(self, deadlines: dict[str, int]) -> None:
         if deadlines:
-            await self.redis.zadd(KEY_RECALL_INDEX, deadlines, gt=True)
+            await self.redis.zadd(self.keys.recall_index, deadlines, gt=True)
 
     async def returned(
         self, visits: Sequence[tuple[str, int]]
@@ -123,7 +120,11 @@ class FeedbackStore:
         if not visits:
             return []
         calls = [
-            (feedback_lua.RETURNED, [recall_key(u), sensitivity_key(u)], [ts, self.sensitivity_ttl])
+            (
+                feedback_lua.RETURNED,
+                [self.keys.recall(u), self.keys.sensitivity(u)],
+                [ts, self.sensitivity_ttl],
+            )
             for u, ts in visits
         ]
         out = []
@@ -134,9 +135,9 @@ class FeedbackStore:
 
     async def forget_expired(self, before_ms: int) -> int:
         """Drop users whose every recall window ended before ``before_ms`` from the index."""
-        return int(await self.redis.zremrangebyscore(KEY_RECALL_INDEX, "-inf", before_ms))
+        return int(await self.redis.zremrangebyscore(self.keys.recall_index, "-inf", before_ms))
 
 
-async def load_sensitivity(redis: Redis, user_id: str) -> dict[str, int]:
+async def load_sensitivity(redis: Redis, keys: Keys, user_id: str) -> dict[str, int]:
     """A user's feedback counts (triggers/sensitivity.py reads them)."""
-    return parse_counts(await redis.hgetall(sensitivity_key(user_id)))
+    return parse_counts(await redis.hgetall(keys.sensitivity(user_id)))

@@ -4,22 +4,21 @@ offset).
 The write is a Lua script that sets the state only when the incoming offset is above the fence
 stored for that partition, so a replay after a crash, or a zombie owner after a rebalance, can
 never put an older state over a newer one. One EVALSHA carries a whole chunk of users, its
-states packed into one argument (redis-py's per-argument packing was the cost to cut).
+states packed into one argument (redis-py's per-argument packing was the cost to cut); one MGET
+loads a chunk.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import orjson
 from redis.asyncio import Redis
-from redis.exceptions import NoScriptError
 
 from profiles.codec import decode
 from profiles.model import State
-from streams.names import profile_key, user_id_from_key
+from streams.names import PROFILE, Keys, user_id_from_key
 
 # KEYS[i]: a profile. ARGV[1]: JSON [[partition, offset, length], ...] per key; ARGV[2]: the
 # state blobs, concatenated. A stored state starts with its fences, "p:offset,p:offset;"
@@ -54,16 +53,6 @@ end
 return skipped
 """
 
-# KEYS: profiles. Returns their state blobs in one round trip; GET gives Lua false for a
-# missing one, which keeps its place in the reply as a nil (a Lua nil would end the array).
-LOAD_STATES = """
-local out = {}
-for i, key in ipairs(KEYS) do
-  out[i] = redis.call('GET', key)
-end
-return out
-"""
-
 
 @dataclass(frozen=True, slots=True)
 class Write:
@@ -76,18 +65,23 @@ class Write:
 class ProfileStore:
     """Reads and fenced writes of profile states."""
 
-    def __init__(self, redis: Redis, chunk: int = 1000) -> None:
+    def __init__(self, redis: Redis, namespace: str, chunk: int = 1000) -> None:
         self.redis = redis
+        self.keys = Keys(namespace)
         self.chunk = chunk
-        self._shas: dict[str, str] = {}
+        self._write = redis.register_script(FENCED_WRITE)  # NOSCRIPT: redis-py loads it again
 
     async def load_raw(self, user_ids: Sequence[str]) -> dict[str, bytes]:
         """The stored state blobs, undecoded (the caller decodes each and isolates failures)."""
         out: dict[str, bytes] = {}
         for start in range(0, len(user_ids), self.chunk):
             part = user_ids[start : start + self.chunk]
-            blobs = await self._eval(LOAD_STATES, [profile_key(u) for u in part], [])
-            out.update((uid, blob) for uid, blob in zip(part, blobs, strict=True) if blob)
+            blobs = await self.redis.mget([self.keys.profile(u) for u in part])
+            out.update(
+                (uid, blob)
+                for uid, blob in zip(part, blobs, strict=True)
+                if isinstance(blob, bytes) and blob
+            )
         return out
 
     async def load_many(self, user_ids: Sequence[str]) -> dict[str, State]:
@@ -96,7 +90,7 @@ class ProfileStore:
         return {uid: decode(blob) for uid, blob in raw.items()}
 
     async def get(self, user_id: str) -> State | None:
-        blob = await self.redis.get(profile_key(user_id))
+        blob = await self.redis.get(self.keys.profile(user_id))
         return decode(blob) if isinstance(blob, bytes) and blob else None
 
     async def write(self, writes: Sequence[Write]) -> list[str]:
@@ -106,21 +100,11 @@ class ProfileStore:
             part = writes[start : start + self.chunk]
             meta = orjson.dumps([(str(w.partition), str(w.offset), len(w.state)) for w in part])
             args = [meta, b"".join(w.state for w in part)]
-            skipped = await self._eval(FENCED_WRITE, [profile_key(w.user_id) for w in part], args)
+            skipped = await self._write([self.keys.profile(w.user_id) for w in part], args)
             refused.extend(part[int(i) - 1].user_id for i in skipped)
         return refused
 
     async def user_ids(self, count: int = 1000) -> list[str]:
         """Every user with a profile (SCAN: for tools and tests, not the hot path)."""
-        pattern = profile_key("*").replace("{*}", "*")
+        pattern = self.keys.user_pattern(PROFILE)
         return [user_id_from_key(k.decode()) async for k in self.redis.scan_iter(pattern, count)]
-
-    async def _eval(self, script: str, keys: list[str], args: list[Any]) -> list[Any]:
-        sha = self._shas.get(script)
-        if sha is None:
-            sha = self._shas[script] = await self.redis.script_load(script)
-        try:
-            return await self.redis.evalsha(sha, len(keys), *keys, *args)  # type: ignore[no-any-return]
-        except NoScriptError:  # the server restarted or flushed its scripts
-            self._shas[script] = sha = await self.redis.script_load(script)
-            return await self.redis.evalsha(sha, len(keys), *keys, *args)  # type: ignore[no-any-return]

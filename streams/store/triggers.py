@@ -16,13 +16,7 @@ from typing import Any
 import orjson
 from redis.asyncio import Redis
 
-from streams.names import (
-    due_key,
-    due_member,
-    parse_due_member,
-    pending_key,
-    sent_key,
-)
+from streams.names import Keys, due_member, parse_due_member
 from streams.store import trigger_lua as lua
 from triggers.model import Cancel, Op, Schedule, Trigger
 
@@ -68,9 +62,10 @@ class SentRecord:
 
 
 class TriggerStore:
-    def __init__(self, redis: Redis, namespace: str = "") -> None:
+    def __init__(self, redis: Redis, namespace: str) -> None:
         self.redis = redis
-        self.due = due_key(namespace)
+        self.keys = Keys(namespace)
+        self.due = self.keys.due
         self._apply = redis.register_script(lua.APPLY)
         self._claim = redis.register_script(lua.CLAIM)
         self._reserve = redis.register_script(lua.RESERVE)
@@ -92,7 +87,7 @@ class TriggerStore:
                     user = t.user_id
                 else:
                     record, mode, slot, tid, due, user = b"", "c", op.slot, "", 0, op.user_id
-                keys += [pending_key(user), sent_key(user)]
+                keys += [self.keys.pending(user), self.keys.sent(user)]
                 meta.append((mode, slot, tid, str(due), due_member(slot, user), len(record)))
                 blobs.append(record)
             replies = await self._apply(keys, [orjson.dumps(meta), b"".join(blobs)])
@@ -119,7 +114,7 @@ class TriggerStore:
         parsed = [(*parse_due_member(as_text(m)), int(float(d))) for m, d in pairs(flat)]
         pipe = self.redis.pipeline(transaction=False)
         for slot, user_id, _ in parsed:
-            pipe.hget(pending_key(user_id), slot)
+            pipe.hget(self.keys.pending(user_id), slot)
         records = await pipe.execute()
         out: list[Trigger] = []
         orphans, built = [], []
@@ -137,7 +132,7 @@ class TriggerStore:
         if built:  # HSETNX: a record written meanwhile (a deferral, a new schedule) wins
             pipe = self.redis.pipeline(transaction=False)
             for t in built:
-                pipe.hsetnx(pending_key(t.user_id), t.slot, t.encode())
+                pipe.hsetnx(self.keys.pending(t.user_id), t.slot, t.encode())
             stored = await pipe.execute()
             out.extend(t for t, ok in zip(built, stored, strict=True) if ok)
         return out
@@ -149,7 +144,7 @@ class TriggerStore:
         pipe = self.redis.pipeline(transaction=False)
         for t, channel, now, limits in asks:
             await self._reserve(
-                [pending_key(t.user_id), sent_key(t.user_id)],
+                [self.keys.pending(t.user_id), self.keys.sent(t.user_id)],
                 [
                     t.slot, t.trigger_id, channel, now, limits.day_start, limits.week_start,
                     -1 if limits.cap_day is None else limits.cap_day,
@@ -169,7 +164,7 @@ class TriggerStore:
         pipe = self.redis.pipeline(transaction=False)
         for t, defer in items:
             await self._finish(
-                [pending_key(t.user_id), self.due],
+                [self.keys.pending(t.user_id), self.due],
                 [t.slot, t.trigger_id, due_member(t.slot, t.user_id),
                  "defer" if defer else "done", t.due_at if defer else 0,
                  t.encode() if defer else ""],
@@ -191,7 +186,7 @@ class TriggerStore:
         return int(first[0][1]) if first else None
 
     async def pending(self, user_id: str) -> dict[str, Trigger]:
-        raw = await self.redis.hgetall(pending_key(user_id))
+        raw = await self.redis.hgetall(self.keys.pending(user_id))
         return {as_text(slot): Trigger.decode(record) for slot, record in raw.items()}
 
 

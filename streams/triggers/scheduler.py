@@ -18,7 +18,6 @@ from redis.asyncio import Redis
 
 from profiles.codec import decode
 from profiles.model import ProfileModel
-from streams.names import sensitivity_key
 from streams.store.profiles import ProfileStore
 from streams.store.triggers import Limits, TriggerStore
 from triggers.clock import calendar_starts
@@ -58,7 +57,7 @@ class Scheduler:
     ) -> None:
         self.redis = redis
         self.store = TriggerStore(redis, namespace)
-        self.profiles = ProfileStore(redis)
+        self.profiles = ProfileStore(redis, namespace)
         self.model = model
         self.rules = TriggerRules(model, policy.config)
         self.policy = policy
@@ -165,7 +164,7 @@ class Scheduler:
         blobs = await self.profiles.load_raw(user_ids)
         pipe = self.redis.pipeline(transaction=False)
         for uid in user_ids:
-            pipe.hgetall(sensitivity_key(uid))
+            pipe.hgetall(self.store.keys.sensitivity(uid))
         counts = await pipe.execute()
         return {
             uid: self.context(blobs.get(uid), parse_counts(raw), now)

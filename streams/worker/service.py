@@ -128,7 +128,7 @@ class EventWorker(faust.Service):
             hook = TriggerHook(rules, TriggerStore(self.redis, settings.topics.prefix), recall)
         self.processor = BatchProcessor(
             model,
-            ProfileStore(self.redis),
+            ProfileStore(self.redis, settings.topics.prefix),
             KafkaDeadLetters(self.producer, settings.topic(TOPIC_DLQ)),
             clock,
             backoff=Backoff(w.redis_retry_initial_ms / 1000, w.redis_retry_max_ms / 1000),

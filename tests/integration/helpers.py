@@ -118,7 +118,7 @@ async def wait_for_count(settings: Settings, user: str, etype: str, count: int, 
 async def load_states(settings: Settings, users: list[str]) -> dict[str, State]:
     redis = redis_client(settings)
     try:
-        return await ProfileStore(redis).load_many(users)
+        return await ProfileStore(redis, settings.topics.prefix).load_many(users)
     finally:
         await redis.aclose()
 

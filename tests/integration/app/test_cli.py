@@ -7,6 +7,7 @@ import re
 import socket
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -41,9 +42,13 @@ def portrait(
 
 
 def service_env(settings: Settings) -> dict[str, str]:
+    """The services of ``settings`` and its ``topics.prefix`` (which names its Redis keys too)."""
+    config = Path(tempfile.gettempdir()) / f"portrait-test-{settings.topics.prefix}.yaml"
+    config.write_text(f"topics:\n  prefix: '{settings.topics.prefix}'\n")
     return {
         "KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap_servers,
         "REDIS_URL": settings.redis_url,
+        "PORTRAIT_CONFIG": str(config),
     }
 
 

@@ -49,7 +49,7 @@ ADMIN = ("admin", "Pw-admin-77b0")
 # What a worker (with triggers, feedback, recall and the census) needs, as docs/operations.md
 # documents it; {prefix} is topics.prefix (the census keys carry it in front).
 WORKER_ACL = (
-    "~portrait:* ~{prefix}portrait:ops:* resetchannels -@all +@read +@write +@scripting "
+    "~{prefix}portrait:* resetchannels -@all +@read +@write +@scripting "
     "+@connection +@keyspace -@dangerous +info +dbsize +randomkey +scan"
 )
 
@@ -109,23 +109,23 @@ def worker_config(namespace: str, **sections: object) -> dict[str, object]:
     }
 
 
-async def views_of(server: EmbeddedRedis, users: list[str]) -> dict[str, int]:
+async def views_of(server: EmbeddedRedis, namespace: str, users: list[str]) -> dict[str, int]:
     redis = redis_client(url(server, *ADMIN))
     try:
-        states = await ProfileStore(redis).load_many(users)
+        states = await ProfileStore(redis, namespace).load_many(users)
     finally:
         await redis.aclose()
     return {u: s["n"]["t"][TOTAL_SLOT["view"]] for u, s in states.items()}
 
 
 async def run_worker_until(
-    proc: subprocess.Popen[str], server: EmbeddedRedis, views: dict[str, int]
+    proc: subprocess.Popen[str], server: EmbeddedRedis, namespace: str, views: dict[str, int]
 ) -> str:
     """Wait until every user has its views stored; stop the worker; return its output."""
 
     async def stored() -> bool:
         assert proc.poll() is None, proc.communicate()[0]
-        return await views_of(server, list(views)) == views
+        return await views_of(server, namespace, list(views)) == views
 
     try:
         await wait_until(stored, within=60, what="the profiles written by the ACL user")
@@ -155,7 +155,7 @@ async def test_worker_as_an_acl_user_with_a_password_file(
            "REDIS_URL": url(acl_redis), "REDIS_PASSWORD_FILE": str(secret)}  # fmt: skip
     config = worker_config(namespace, redis_security={"username": "portrait"})
     proc = portrait(["worker"], env, config, tmp_path)
-    output = await run_worker_until(proc, acl_redis, dict.fromkeys(users, 3))
+    output = await run_worker_until(proc, acl_redis, namespace, dict.fromkeys(users, 3))
     assert_clean(output, PASSWORD)
 
 
@@ -171,7 +171,7 @@ async def test_credentials_in_the_url_work_and_never_show(
     env = {"KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap_servers,
            "REDIS_URL": url(acl_redis, "portrait", PASSWORD)}  # fmt: skip
     proc = portrait(["worker"], env, worker_config(namespace), tmp_path)
-    output = await run_worker_until(proc, acl_redis, {user: 2})
+    output = await run_worker_until(proc, acl_redis, namespace, {user: 2})
     get = portrait(["profile", "get", user], env, worker_config(namespace), tmp_path)
     shown = get.communicate(timeout=60)[0]
     assert get.returncode == 0, shown
@@ -204,7 +204,7 @@ async def test_a_wrong_password_is_one_line_and_exit_2(
     assert_clean(output, wrong)
 
 
-def test_the_acl_user_is_held_to_its_keys(acl_redis: EmbeddedRedis) -> None:
+def test_the_acl_user_is_held_to_its_keys(acl_redis: EmbeddedRedis, namespace: str) -> None:
     """The ACL the worker ran with above is a real restriction, not ``+@all ~*``."""
     import redis
     from redis.backoff import NoBackoff
@@ -212,7 +212,9 @@ def test_the_acl_user_is_held_to_its_keys(acl_redis: EmbeddedRedis) -> None:
 
     client = redis.Redis("127.0.0.1", acl_redis.port, username="portrait", password=PASSWORD)
     try:
-        assert client.set("portrait:acl-probe", 1)
+        assert client.set(f"{namespace}portrait:acl-probe", 1)
+        with pytest.raises(redis.exceptions.NoPermissionError):
+            client.set("portrait:acl-probe", 1)  # another deployment's namespace
         with pytest.raises(redis.exceptions.NoPermissionError):
             client.set("elsewhere:acl-probe", 1)
         with pytest.raises(redis.exceptions.NoPermissionError):
@@ -354,7 +356,7 @@ async def test_worker_over_tls_with_a_client_certificate(
     events = [ev("view", u, T0 + i, item_id="i1") for i, u in enumerate(users * 2)]
     await produce_events(tls, events, namespace + TOPIC_EVENTS)  # the test's producer: TLS too
     proc = portrait(["worker"], env, worker_config(namespace, **sections), tmp_path)
-    output = await run_worker_until(proc, acl_redis, dict.fromkeys(users, 2))
+    output = await run_worker_until(proc, acl_redis, namespace, dict.fromkeys(users, 2))
     assert_clean(output, PASSWORD)
     assert all(proxy.connections > 0 for proxy in tls_services.proxies)  # all of it over TLS
 

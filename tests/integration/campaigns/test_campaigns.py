@@ -26,7 +26,7 @@ from profiles.events import from_dict
 from profiles.model import ProfileModel
 from streams.app.campaign_cli import plan_request, send_request
 from streams.campaigns.service import run_campaigns
-from streams.names import TOPIC_CAMPAIGNS, TOPIC_CAMPAIGNS_DLQ, due_key, parse_due_member
+from streams.names import TOPIC_CAMPAIGNS, TOPIC_CAMPAIGNS_DLQ, Keys, parse_due_member
 from streams.settings.tree import Settings
 from streams.store.profiles import ProfileStore, Write
 from streams.store.triggers import TriggerStore
@@ -85,7 +85,7 @@ async def people(settings: Settings, namespace: str) -> AsyncIterator[dict[str, 
     writes.append(Write(ids["nohist"], "seed", 0, model.encode(state)))
     redis = Redis.from_url(settings.redis_url)
     try:
-        assert await ProfileStore(redis).write(writes) == []
+        assert await ProfileStore(redis, settings.topics.prefix).write(writes) == []
         yield ids
         store = TriggerStore(redis, settings.topics.prefix)
         for user in ids.values():  # leave nothing for another test's scheduler to claim
@@ -99,7 +99,7 @@ async def due_slots(settings: Settings, users: list[str]) -> dict[tuple[str, str
     """``{(slot, user): due}`` of these users in the namespace's due index."""
     redis = Redis.from_url(settings.redis_url)
     try:
-        rows = await redis.zrange(due_key(settings.topics.prefix), 0, -1, withscores=True)
+        rows = await redis.zrange(Keys(settings.topics.prefix).due, 0, -1, withscores=True)
     finally:
         await redis.aclose()
     entries = {parse_due_member(m.decode()): int(d) for m, d in rows}

@@ -23,13 +23,7 @@ from profiles.events import from_dict
 from profiles.model import ProfileModel
 from streams.feedback.recall import RecallRefresher, RecallTracker
 from streams.feedback.service import run_feedback
-from streams.names import (
-    KEY_RECALL_INDEX,
-    TOPIC_FEEDBACK,
-    TOPIC_FEEDBACK_DLQ,
-    sensitivity_key,
-    sent_key,
-)
+from streams.names import TOPIC_FEEDBACK, TOPIC_FEEDBACK_DLQ, Keys
 from streams.settings.tree import Settings
 from streams.store.feedback import FeedbackStore
 from streams.store.profiles import ProfileStore, Write
@@ -60,7 +54,11 @@ async def redis_client(settings: Settings) -> AsyncIterator[Redis]:
 
 async def sent(settings: Settings, user: str, trigger_id: str, channel: str, kind: str) -> None:
     async with redis_client(settings) as redis:
-        await redis.hset(sent_key(user), trigger_id, SentRecord(channel, kind, T0).encode())
+        await redis.hset(
+            Keys(settings.topics.prefix).sent(user),
+            trigger_id,
+            SentRecord(channel, kind, T0).encode(),
+        )
 
 
 async def produce(settings: Settings, topic: str, values: Iterable[dict[str, Any] | bytes]) -> None:
@@ -95,7 +93,7 @@ async def running_feedback(
 
 async def counts_of(settings: Settings, user: str) -> dict[str, int]:
     async with redis_client(settings) as redis:
-        raw = await redis.hgetall(sensitivity_key(user))
+        raw = await redis.hgetall(Keys(settings.topics.prefix).sensitivity(user))
     return {k.decode(): int(v) for k, v in raw.items()}
 
 
@@ -193,7 +191,7 @@ async def test_malformed_feedback_goes_to_the_dlq_with_its_reason(
 
 async def index_score(settings: Settings, user: str) -> float | None:
     async with redis_client(settings) as redis:
-        return await redis.zscore(KEY_RECALL_INDEX, user)  # type: ignore[no-any-return]
+        return await redis.zscore(Keys(settings.topics.prefix).recall_index, user)  # type: ignore[no-any-return]
 
 
 async def test_recall_counts_a_return_within_the_window_and_not_after(
@@ -225,7 +223,7 @@ async def test_recall_counts_a_return_within_the_window_and_not_after(
     assert await index_score(settings, early) is None
 
     async with redis_client(settings) as redis:
-        tracker = RecallTracker(redis, CONFIG)
+        tracker = RecallTracker(redis, CONFIG, settings.topics.prefix)
         await tracker.refresh(delivered_at)
         assert [tracker.watching(u) for u in (soon, late, silent, early)] == [
             True,
@@ -253,11 +251,13 @@ async def test_recall_counts_a_return_within_the_window_and_not_after(
 async def test_two_trackers_count_a_recall_exactly_once(settings: Settings, namespace: str) -> None:
     users = [f"{namespace}u{i}" for i in range(20)]
     async with redis_client(settings) as redis:
-        store = FeedbackStore(redis, recall_window_ms=DAY, seen_ttl_ms=DAY)
+        store = FeedbackStore(redis, settings.topics.prefix, recall_window_ms=DAY, seen_ttl_ms=DAY)
         await store.register([Sent(f"wb-{u}", "win_back", "email", u, T0) for u in users])
         trackers = []
         for _ in range(2):
-            tracker = RecallTracker(Redis.from_url(settings.redis_url), CONFIG)
+            tracker = RecallTracker(
+                Redis.from_url(settings.redis_url), CONFIG, settings.topics.prefix
+            )
             await tracker.refresh(T0)
             trackers.append(tracker)
         try:
@@ -278,11 +278,24 @@ async def test_profile_get_shows_marketing_sensitivity(settings: Settings, names
     state = model.initial()
     model.apply_event(state, from_dict(ev("view", user, T0)), 0, 0)
     async with redis_client(settings) as redis:
-        assert await ProfileStore(redis).write([Write(user, 0, 0, model.encode(state))]) == []
+        assert (
+            await ProfileStore(redis, settings.topics.prefix).write(
+                [Write(user, 0, 0, model.encode(state))]
+            )
+            == []
+        )
         for i in range(4):
-            await redis.hset(sent_key(user), f"t{i}", SentRecord("push", "win_back", T0).encode())
-        await redis.hset(sent_key(user), "s1", SentRecord("sms", "cart_reminder", T0).encode())
-        store = FeedbackStore(redis, recall_window_ms=DAY, seen_ttl_ms=DAY)
+            await redis.hset(
+                Keys(settings.topics.prefix).sent(user),
+                f"t{i}",
+                SentRecord("push", "win_back", T0).encode(),
+            )
+        await redis.hset(
+            Keys(settings.topics.prefix).sent(user),
+            "s1",
+            SentRecord("sms", "cart_reminder", T0).encode(),
+        )
+        store = FeedbackStore(redis, settings.topics.prefix, recall_window_ms=DAY, seen_ttl_ms=DAY)
         items = [Feedback(f"t{i}", user, "delivered", T0, offer="coupon") for i in range(4)]
         items += [Feedback("t0", user, "opened", T0), Feedback("t1", user, "opened", T0)]
         items += [Feedback("t0", user, "converted", T0, offer="coupon")]
@@ -303,7 +316,7 @@ async def test_profile_get_shows_marketing_sensitivity(settings: Settings, names
 async def test_the_refresher_picks_up_new_registrations(settings: Settings, namespace: str) -> None:
     first, second = namespace + "first", namespace + "second"
     async with redis_client(settings) as redis:
-        store = FeedbackStore(redis, recall_window_ms=DAY, seen_ttl_ms=DAY)
+        store = FeedbackStore(redis, settings.topics.prefix, recall_window_ms=DAY, seen_ttl_ms=DAY)
         await store.register([Sent("wb-1", "win_back", "push", first, T0)])
         refresher = RecallRefresher(settings, CONFIG, clock=lambda: T0, interval_s=0.05)
         await refresher.start()

@@ -70,7 +70,7 @@ def with_prices(settings: Settings, table: dict[str, float]) -> Settings:
 async def all_states(settings: Settings) -> dict[str, State]:
     redis = Redis.from_url(settings.redis_url)
     try:
-        store = ProfileStore(redis)
+        store = ProfileStore(redis, settings.topics.prefix)
         return await store.load_many(await store.user_ids())
     finally:
         await redis.aclose()

@@ -55,7 +55,7 @@ async def test_a_due_trigger_waits_for_the_profile_write_that_follows_it(
         TriggerRules(model, settings.triggers), TriggerStore(redis, settings.topics.prefix)
     )
     processor = BatchProcessor(
-        model, ProfileStore(redis), NoDeadLetters(), clock,
+        model, ProfileStore(redis, settings.topics.prefix), NoDeadLetters(), clock,
         backoff=Backoff(), should_stop=lambda: False, triggers=hook,
     )  # fmt: skip
     add = ev("add_to_cart", user, NOON - 3_600_000, item_id="i1", price=9.0)  # read an hour late

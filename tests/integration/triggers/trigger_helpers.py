@@ -169,11 +169,11 @@ async def wait_pending(settings: Settings, user: str, slot: str, present: bool =
 
 async def due_slots(settings: Settings, user: str) -> dict[str, int]:
     """The user's entries in the due index, ``{slot: due}`` (lazy kinds have no record)."""
-    from streams.names import due_key, parse_due_member
+    from streams.names import Keys, parse_due_member
 
     redis = redis_client(settings)
     try:
-        entries = await redis.zrange(due_key(settings.topics.prefix), 0, -1, withscores=True)
+        entries = await redis.zrange(Keys(settings.topics.prefix).due, 0, -1, withscores=True)
     finally:
         await redis.aclose()
     out = {}

@@ -136,7 +136,7 @@ async def test_stream_equals_batch(settings: Settings, relpath: str, fmt: str, d
         applied = _events(registry, "applied")
         stream_s = time.monotonic() - started - batch_s
 
-        store = ProfileStore(redis)
+        store = ProfileStore(redis, settings.topics.prefix)
         users = set(await store.user_ids())
         states = await store.load_many(sorted(users))
         model = ProfileModel(settings.model)
