@@ -101,6 +101,9 @@ def _parser() -> argparse.ArgumentParser:
     from streams.app.campaign_cli import add_parser as add_campaign_parser
 
     add_campaign_parser(sub)
+    from streams.app.migrate_cli import add_parser as add_migrate_parser
+
+    add_migrate_parser(sub)
     return p
 
 
@@ -173,6 +176,10 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         from streams.app.campaign_cli import campaign_main
 
         return campaign_main(settings, args)
+    if args.command == "migrate-keys":
+        from streams.app.migrate_cli import migrate_keys_main
+
+        return migrate_keys_main(settings, args)
     if args.command == "up":
         from streams.app.up import up_main
 
