@@ -146,3 +146,19 @@ def test_every_worker_metric_is_documented_in_operations_md() -> None:
     for family in WorkerMetrics().registry.collect():
         name = f"{family.name}_total" if family.type == "counter" else family.name
         assert f"| `{name}` |" in docs, f"{name} is not in docs/operations.md's tables"
+
+
+async def test_the_processor_notes_each_changed_tag_with_the_user_newest_event_time() -> None:
+    from tests.unit.streams.worker.test_processor import T0, batch, event, harness
+
+    h = harness()
+    stats = await h.process(
+        batch([
+            event("view", "ann", T0, item_id="a"),
+            event("view", "ann", T0 + 5_000, item_id="b"),
+            event("view", "bob", T0 + 1_000, item_id="c"),
+        ])
+    )  # fmt: skip
+    assert stats.tags_changed["lifecycle"] == T0 + 1_000  # ann's newest is later than bob's
+    again = await h.process(batch([event("view", "ann", T0 + 6_000, item_id="d")], first_offset=3))
+    assert "lifecycle" not in again.tags_changed  # still new: no change, no observation
