@@ -1,4 +1,4 @@
-"""The profile state: named, typed parts (docs/design.md, "Profile state").
+"""The profile state: named, typed parts (docs/design.md, "The profile state").
 
 Stored as MessagePack arrays (``array_like``): a field costs its value alone, never its name, so
 the fields can have names a reader understands. Fields are positions in the stored form: append
