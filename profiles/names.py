@@ -20,6 +20,9 @@ SEGMENTS: Final = (
     "rfm_m", "rfm", "rfm_segment", "shopping_type", "top_category", "top_brand", "price_band",
     "purchase_gender", "repeated_search", "peak_hour", "device_top", "channel_top", "age_band",
 )  # fmt: skip
+# Segments by kind of value (streams/ops/census.py creates their metric series from these).
+FLAG_SEGMENTS: Final = ("high_value", "potential", "churn_risk", "churn_risk_strong")  # bools
+RFM_SCORE_SEGMENTS: Final = ("rfm_r", "rfm_f", "rfm_m")  # 1..5, None before a purchase
 # The segments whose values are few enough to label a metric with (the others count as "*").
 BOUNDED_SEGMENTS: Final = frozenset(
     {"lifecycle", "high_value", "potential", "churn_risk", "churn_risk_strong", "rfm_r", "rfm_f",

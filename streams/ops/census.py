@@ -32,6 +32,7 @@ from redis.asyncio import Redis
 
 from profiles.layers import LIFECYCLE_STAGES, RFM_SEGMENTS, SHOPPING_TYPES
 from profiles.model import ProfileModel
+from profiles.names import FLAG_SEGMENTS, RFM_SCORE_SEGMENTS
 from streams.names import PROFILE, Keys
 from streams.ops.labels import segment_label
 from streams.ops.sensor import Sensor
@@ -45,10 +46,8 @@ _SCORES = ("1", "2", "3", "4", "5", "null")
 # panels show 0, not "No data". "null": no such value yet (a user who never purchased).
 SEGMENT_VALUES: Final[dict[str, tuple[str, ...]]] = {
     "lifecycle": LIFECYCLE_STAGES,
-    **dict.fromkeys(
-        ("high_value", "potential", "churn_risk", "churn_risk_strong"), ("true", "false")
-    ),
-    **dict.fromkeys(("rfm_r", "rfm_f", "rfm_m"), _SCORES),
+    **dict.fromkeys(FLAG_SEGMENTS, ("true", "false")),
+    **dict.fromkeys(RFM_SCORE_SEGMENTS, _SCORES),
     "rfm_segment": (*RFM_SEGMENTS, "null"),
     "shopping_type": (*SHOPPING_TYPES, "null"),
 }
