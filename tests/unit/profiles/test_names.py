@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import profiles.changes
 import profiles.events
-import profiles.wire
 from profiles import names
 from profiles.aggregators import PREFIXES, SLOT, TOTAL_SLOT
 from profiles.model import ProfileModel
@@ -13,7 +12,6 @@ from profiles.model import ProfileModel
 
 def test_the_modules_use_the_one_list() -> None:
     assert profiles.events.EVENT_TYPES is names.EVENT_TYPES
-    assert profiles.wire.EVENT_TYPES is names.EVENT_TYPES
     assert profiles.changes.SEGMENTS is names.SEGMENTS
 
 
