@@ -5,11 +5,11 @@ Two kinds of tags:
 * **Segments** (``SEGMENTS``: lifecycle, layers, RFM, shopping type, top category, ...) are
   *recorded*: at the end of each batch the worker evaluates them as of the user's newest event
   (:meth:`ProfileModel.segments`, the lean path) and, for each that changed, notes the newest
-  event time. The log is ``[times, index]``: the distinct times (epoch seconds) and one byte per
-  segment pointing into them (255: never changed). The values need no storing: they are the
-  segments as of the newest event. A value read later that differs from that changed with the
-  clock alone; its time is found by evaluating at each moment the clock can move one (a UTC day
-  boundary, or a whole number of days after a recency time).
+  event time. The log (:class:`~profiles.state.ChangeTimes`) is the distinct times (epoch
+  seconds) and one byte per segment pointing into them (255: never changed). The values need no
+  storing: they are the segments as of the newest event. A value read later that differs from
+  that changed with the clock alone; its time is found by evaluating at each moment the clock
+  can move one (a UTC day boundary, or a whole number of days after a recency time).
 * Every other tag moves with its inputs (a count, a sum, a score, a ratio): its change time is
   that of its latest input, which the state knows (the latest event of a type, the day a bucket
   left a window, the latest identify of a trait).
@@ -22,7 +22,7 @@ from typing import Any, Final, Protocol
 from profiles.aggregators import PREFIXES, WINDOWS, Counters, Recency, Tags
 from profiles.hours import ActiveHours
 from profiles.names import SEGMENTS as SEGMENTS  # importers of changes keep it
-from profiles.state import State
+from profiles.state import ChangeTimes, State
 from profiles.timeutil import DAY_MS, day_of, latest
 from profiles.traits import Attributes, Devices
 
@@ -86,8 +86,8 @@ class ChangeLog:
         return self._baseline
 
     @staticmethod
-    def initial_log() -> list[Any]:
-        return [[], bytes([NEVER]) * len(SEGMENTS)]
+    def initial_log() -> ChangeTimes:
+        return ChangeTimes([], bytes([NEVER]) * len(SEGMENTS))
 
     def current(self, state: State) -> Tags:
         """The segments as of the user's newest event."""
@@ -102,7 +102,7 @@ class ChangeLog:
         changed = {n: (before[n], v) for n, v in after.items() if v != before[n]}
         state.segments = after
         if changed:
-            times, index = state.changes
+            times, index = state.changes.times, state.changes.index
             now = state.newest // 1000
             if now not in times:
                 times.append(now)
@@ -115,7 +115,7 @@ class ChangeLog:
                 remap = {old: new for new, old in enumerate(used)}
                 times[:] = [times[i] for i in used]
                 marks = bytearray(remap.get(m, NEVER) for m in marks)
-            state.changes = [times, bytes(marks)]
+            state.changes = ChangeTimes(times, bytes(marks))
         return changed
 
     def changed_at(self, state: State, as_of_ms: int, tags: Tags) -> dict[str, int | None]:
@@ -147,7 +147,7 @@ class ChangeLog:
         self, state: State, as_of_ms: int, tags: Tags
     ) -> dict[str, int | None]:
         recorded = self.current(state)
-        times, index = state.changes
+        times, index = state.changes.times, state.changes.index
         out: dict[str, int | None] = {}
         pending: dict[str, Any] = {}
         for code, name in enumerate(SEGMENTS):

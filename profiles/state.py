@@ -39,6 +39,13 @@ class Money(msgspec.Struct, array_like=True):
     ratio: list[Any] = msgspec.field(default_factory=lambda: [0, 0.0])  # [priced events, sum]
 
 
+class ChangeTimes(msgspec.Struct, array_like=True):
+    """What :class:`profiles.changes.ChangeLog` keeps: when each segment last changed."""
+
+    times: list[int] = msgspec.field(default_factory=list)  # distinct times, epoch seconds
+    index: bytes = b""  # per segment code, its position in ``times`` (255: never changed)
+
+
 class State(msgspec.Struct, array_like=True):
     """One user's profile. ``fences`` and ``segments`` are not stored: the codec writes the
     fences as its text header (the store's script reads them there) and empties both fields
@@ -49,7 +56,7 @@ class State(msgspec.Struct, array_like=True):
     newest: int  # the newest event time applied (the user's stream time, epoch ms)
     arrival: int  # the newest arrival time (Kafka record timestamp; else the event time)
     compacted_day: int  # the newest day at the last compaction
-    changes: list[Any]  # [times, index]: when each segment last changed (profiles/changes.py)
+    changes: ChangeTimes
     counters: dict[str, Any]
     money: Money
     recency: Times
