@@ -115,7 +115,7 @@ async def views_of(server: EmbeddedRedis, namespace: str, users: list[str]) -> d
         states = await ProfileStore(redis, namespace).load_many(users)
     finally:
         await redis.aclose()
-    return {u: s["n"]["t"][TOTAL_SLOT["view"]] for u, s in states.items()}
+    return {u: s.totals[TOTAL_SLOT["view"]] for u, s in states.items()}
 
 
 async def run_worker_until(

@@ -31,6 +31,7 @@ from streams.settings.tree import Settings
 from streams.store.profiles import ProfileStore, Write
 from streams.store.triggers import TriggerStore
 from streams.worker.dlq import HEADER_PREFIX
+from tests.integration.app.test_cli import service_env
 from tests.integration.helpers import ev, metric, read_topic, wait_until
 from triggers.model import Cancel
 
@@ -227,11 +228,7 @@ async def test_the_campaigns_topic_plans_requests_and_dead_letters_malformed_one
 def test_the_campaign_command_plans_a_dry_run_and_rejects_bad_files(
     settings: Settings, people: dict[str, str], tmp_path: Path
 ) -> None:
-    env = {
-        **os.environ,
-        "KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap_servers,
-        "REDIS_URL": settings.redis_url,
-    }
+    env = {**os.environ, **service_env(settings)}  # its topics.prefix names the keys
     request = tmp_path / "campaign.json"
     request.write_bytes(campaign("dry", {"users": [people["sh"], people["utc"]]}))
     command = [sys.executable, "-m", "streams.app.cli", "campaign", "--quiet", "--now"]

@@ -284,7 +284,7 @@ async def test_replay_sends_nothing(settings: Settings, namespace: str, tmp_path
 
         async def applied() -> bool:
             states = await load_states(settings, list(users.values()))
-            return all(u in states and sum(states[u]["n"]["t"]) == 2 for u in users.values())
+            return all(u in states and sum(states[u].totals) == 2 for u in users.values())
 
         await wait_until(applied, what="both replays applied")
     for user in users.values():
