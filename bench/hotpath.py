@@ -34,8 +34,8 @@ from bench.load import LoadMeter
 from bench.progress import note
 from bench.sources import SOURCES, events
 from streams.ops.worker_metrics import WorkerMetrics
+from streams.pipeline.gc_tuning import tune_gc
 from streams.settings.tree import Settings, TopicsConfig, WorkerConfig
-from streams.worker.gc_tuning import tune_gc
 from streams.worker.service import EventWorker
 
 Batch = dict[TopicPartition, list[Any]]
@@ -45,14 +45,14 @@ STAGES = (
     ("decode", "profiles/events.py", "decode"),
     ("model apply_event", "profiles/model.py", "apply_event"),
     ("model compact", "profiles/model.py", "compact"),
-    ("apply_user (all model)", "streams/worker/processor.py", "_apply_user"),
+    ("apply_user (all model)", "streams/pipeline/processor.py", "_apply_user"),
     ("model initial", "profiles/model.py", "initial"),
     ("redis load_many", "streams/store/profiles.py", "load_many"),
     ("redis load_raw", "streams/store/profiles.py", "load_raw"),
     ("redis write", "streams/store/profiles.py", "write"),
     ("orjson.dumps (state)", "~", "<orjson.dumps>"),
 )
-PROCESS = ("streams/worker/processor.py", "process")
+PROCESS = ("streams/pipeline/processor.py", "process")
 
 
 @dataclass(frozen=True, slots=True)

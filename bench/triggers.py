@@ -33,11 +33,11 @@ from streams.app.embedded import embedded_services
 from streams.connect.clients import kafka_options, redis_client
 from streams.connect.topics import ensure_topics
 from streams.ops.trigger_metrics import TriggerMetrics
+from streams.pipeline.retry import wall_clock_ms
 from streams.settings.tree import Settings, TopicsConfig
 from streams.settings.triggers import trigger_config
 from streams.store.triggers import TriggerStore
 from streams.triggers.service import TriggerService
-from streams.worker.service import wall_clock_ms
 from triggers.model import Schedule, Trigger, make_trigger_id
 
 LEAD_S = 4.0  # the first trigger falls due this long after scheduling ends

@@ -15,8 +15,8 @@ from streams.app.services import worker_services
 from streams.names import TOPIC_EVENTS
 from streams.ops.health import serve as serve_with_probes
 from streams.ops.worker_metrics import WorkerMetrics, serve
+from streams.pipeline.gc_tuning import tune_gc
 from streams.settings.tree import Settings
-from streams.worker.gc_tuning import tune_gc
 
 log = logging.getLogger("portrait")
 

@@ -18,9 +18,10 @@ from streams.feedback.service import FeedbackService
 from streams.ops.feedback_metrics import FeedbackMetrics
 from streams.ops.trigger_metrics import TriggerMetrics
 from streams.ops.worker_metrics import WorkerMetrics
+from streams.pipeline.retry import wall_clock_ms
 from streams.settings.tree import Settings
 from streams.triggers.service import TriggerService
-from streams.worker.service import EventWorker, wall_clock_ms
+from streams.worker.service import EventWorker
 
 log = logging.getLogger("portrait")
 

@@ -30,11 +30,10 @@ from streams.campaigns.report import CampaignMetrics
 from streams.connect.clients import kafka_options, redis_client
 from streams.connect.lifecycle import close_all, connect, run_until_stopped
 from streams.names import CAMPAIGN_GROUP, TOPIC_CAMPAIGNS, TOPIC_CAMPAIGNS_DLQ
+from streams.pipeline.dlq import KafkaDeadLetters
+from streams.pipeline.processor import DeadLetter
+from streams.pipeline.retry import Backoff, Stopping, retry_until_stopped, wall_clock_ms
 from streams.settings.tree import Settings
-from streams.worker.dlq import KafkaDeadLetters
-from streams.worker.processor import DeadLetter
-from streams.worker.retry import Backoff, Stopping, retry_until_stopped
-from streams.worker.service import wall_clock_ms
 from triggers.campaign import CampaignError, load_campaign
 from triggers.config import TriggerConfig
 

@@ -32,12 +32,11 @@ from streams.connect.clients import kafka_options, redis_client
 from streams.connect.lifecycle import close_all, connect, run_until_stopped
 from streams.names import FEEDBACK_GROUP, TOPIC_FEEDBACK, TOPIC_FEEDBACK_DLQ
 from streams.ops.feedback_metrics import FeedbackMetrics
+from streams.pipeline.dlq import KafkaDeadLetters
+from streams.pipeline.processor import DeadLetter, Record
+from streams.pipeline.retry import Backoff, Stopping, retry_until_stopped, wall_clock_ms
 from streams.settings.tree import Settings
 from streams.store.feedback import FeedbackStore
-from streams.worker.dlq import KafkaDeadLetters
-from streams.worker.processor import DeadLetter, Record
-from streams.worker.retry import Backoff, Stopping, retry_until_stopped
-from streams.worker.service import wall_clock_ms
 from triggers.config import HOUR_MS, TriggerConfig
 from triggers.feedback import BadFeedback, Feedback, Sent, decode_feedback, decode_sent
 

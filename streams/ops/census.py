@@ -34,8 +34,8 @@ from profiles.layers import LIFECYCLE_STAGES, RFM_SEGMENTS, SHOPPING_TYPES
 from profiles.model import ProfileModel
 from profiles.names import FLAG_SEGMENTS, RFM_SCORE_SEGMENTS
 from streams.names import PROFILE, Keys
-from streams.ops.labels import segment_label
 from streams.ops.sensor import Sensor
+from streams.pipeline.labels import segment_label
 
 log = logging.getLogger("portrait.census")
 QUANTILES = (0.5, 0.9, 0.99)

@@ -23,7 +23,7 @@ _LOG_EVERY_S = 60.0
 
 
 class BatchReport(Protocol):
-    """What a stored batch tells its sensors (streams.worker.batch.BatchStats fits)."""
+    """What a stored batch tells its sensors (streams.pipeline.batch.BatchStats fits)."""
 
     @property
     def records(self) -> int: ...

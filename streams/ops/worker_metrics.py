@@ -18,10 +18,10 @@ from profiles.model import Outcome
 from streams.errors import MetricsPortError
 from streams.ops.census import SEGMENT_VALUES, CensusMetrics
 from streams.ops.freshness import TagFreshness
-from streams.ops.labels import APPLY_ERROR, segment_label
 from streams.ops.lag import LagMetrics
 from streams.ops.redis_timing import RedisMetrics
 from streams.ops.sensor import BatchReport, Sensor, SensorDelegate
+from streams.pipeline.labels import APPLY_ERROR, segment_label
 
 # Millisecond-scale buckets, in seconds.
 _LATENCY_BUCKETS = (

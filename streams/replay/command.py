@@ -24,15 +24,15 @@ from prometheus_client import CollectorRegistry
 
 from streams.ops.progress import ProgressLine
 from streams.ops.worker_metrics import serve
+from streams.pipeline.gc_tuning import tune_gc
 from streams.replay.adapters import Message
 from streams.replay.direct import direct, fence_id
 from streams.replay.kafka import produce
 from streams.replay.progress import RejectLog, ReplayMetrics
-from streams.replay.reference import load_price_reference
 from streams.replay.run import ReplayError, ReplayResult, Run, report, summary
 from streams.replay.sources import FORMATS, Feed, detect_format
+from streams.settings.profile import load_price_reference
 from streams.settings.tree import Settings
-from streams.worker.gc_tuning import tune_gc
 
 VIAS = ("direct", "kafka")
 

@@ -1,6 +1,6 @@
 """``portrait replay --via direct``: a log through the worker's own pipeline, without Kafka.
 
-The log's messages go, in batches, through the worker's :class:`~streams.worker.processor.
+The log's messages go, in batches, through the worker's :class:`~streams.pipeline.processor.
 BatchProcessor` (decode, group by user, model, one fenced write per user) with records made
 here: topic ``replay``, partition = a fence id of the file, offset = the message's index.
 Re-running a replay is therefore a no-op, and an interrupted one resumes. The clock is stream
@@ -22,14 +22,14 @@ from redis.asyncio import Redis
 from profiles.model import ModelConfig, ProfileModel
 from streams.connect.clients import redis_client
 from streams.errors import redis_unreachable
+from streams.pipeline.processor import BatchProcessor, BatchStats, Record
+from streams.pipeline.retry import Backoff
 from streams.replay.progress import RejectLog
 from streams.replay.reference import price_reference as reference_from
 from streams.replay.run import ReplayError, Run
 from streams.replay.sources import PRICELESS_FORMATS, Feed
 from streams.settings.tree import Settings
 from streams.store.profiles import ProfileStore
-from streams.worker.processor import BatchProcessor, BatchStats, Record
-from streams.worker.retry import Backoff
 
 REPLAY_TOPIC = "replay"
 

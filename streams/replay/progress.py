@@ -11,7 +11,7 @@ import orjson
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from profiles.events import Rejected
-from streams.worker.processor import DeadLetter
+from streams.pipeline.processor import DeadLetter
 
 
 class ReplayMetrics:

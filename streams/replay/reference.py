@@ -42,21 +42,6 @@ def price_reference(messages: Iterable[Message]) -> dict[str, float]:
     return {category: statistics.median(prices[category]) for category in sorted(prices)}
 
 
-def load_price_reference(path: Path) -> dict[str, float]:
-    """A table written by ``portrait price-reference``: ``{category: price}``; ValueError if not."""
-    try:
-        table = orjson.loads(path.read_bytes())
-    except OSError as exc:
-        raise ValueError(f"cannot read the price reference {path}: {exc.strerror}") from exc
-    except orjson.JSONDecodeError as exc:
-        raise ValueError(f"the price reference {path} is not JSON: {exc}") from exc
-    if not isinstance(table, dict) or not all(
-        isinstance(v, int | float) and not isinstance(v, bool) and v > 0 for v in table.values()
-    ):
-        raise ValueError(f"the price reference {path} must be an object of positive prices")
-    return {str(category): float(price) for category, price in table.items()}
-
-
 def price_reference_main(path: Path, fmt: str = "auto") -> int:
     """``portrait price-reference PATH [--format F]``: the table as JSON on stdout; a file it
     cannot read is a :class:`CommandError` (exit 2)."""

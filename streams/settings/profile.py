@@ -12,12 +12,12 @@ from pathlib import Path
 from typing import Annotated, Any, Final
 
 import msgspec
+import orjson
 from msgspec import UNSET, UnsetType
 
 from profiles.config import LayerConfig, ModelConfig, RfmConfig
 from profiles.events import EVENT_TYPES
 from profiles.timeutil import valid_zone
-from streams.replay.reference import load_price_reference
 from streams.settings.base import ConfigError, Section, build, decode, section_of
 from streams.settings.values import Duration, Instant
 
@@ -123,3 +123,18 @@ def _price_reference(path: str) -> dict[str, float]:
 def model_config(raw: object) -> ModelConfig:
     """The ``profile:`` section alone (tools and tests that hold just that mapping)."""
     return decode(raw or {}, ProfileSection, "profile").to_config()
+
+
+def load_price_reference(path: Path) -> dict[str, float]:
+    """A table written by ``portrait price-reference``: ``{category: price}``; ValueError if not."""
+    try:
+        table = orjson.loads(path.read_bytes())
+    except OSError as exc:
+        raise ValueError(f"cannot read the price reference {path}: {exc.strerror}") from exc
+    except orjson.JSONDecodeError as exc:
+        raise ValueError(f"the price reference {path} is not JSON: {exc}") from exc
+    if not isinstance(table, dict) or not all(
+        isinstance(v, int | float) and not isinstance(v, bool) and v > 0 for v in table.values()
+    ):
+        raise ValueError(f"the price reference {path} must be an object of positive prices")
+    return {str(category): float(price) for category, price in table.items()}

@@ -20,10 +20,10 @@ from streams.connect.clients import kafka_options, redis_client
 from streams.connect.lifecycle import close_all
 from streams.connect.topics import ensure_topics
 from streams.ops.trigger_metrics import TriggerMetrics
+from streams.pipeline.retry import TRANSIENT
 from streams.settings.tree import Settings
 from streams.triggers.publisher import KafkaPublisher
 from streams.triggers.scheduler import Scheduler
-from streams.worker.retry import TRANSIENT
 from triggers.policy import Policy
 from triggers.sensitivity import preferred_channels
 

@@ -33,14 +33,14 @@ from streams.ops.lag import LagSampler
 from streams.ops.loop import OpsLoop
 from streams.ops.redis_timing import timed_redis
 from streams.ops.sensor import Sensor, SensorDelegate
+from streams.pipeline.dlq import KafkaDeadLetters
+from streams.pipeline.processor import BatchProcessor, BatchStats, Prepared
+from streams.pipeline.retry import Backoff, Stopping, wall_clock_ms
+from streams.pipeline.trigger_hook import ReturnWatch, TriggerHook
 from streams.settings.ops import OpsConfig
 from streams.settings.tree import Settings
 from streams.store.profiles import ProfileStore
 from streams.store.triggers import TriggerStore
-from streams.worker.dlq import KafkaDeadLetters
-from streams.worker.processor import BatchProcessor, BatchStats, Prepared
-from streams.worker.retry import Backoff, Stopping
-from streams.worker.trigger_hook import ReturnWatch, TriggerHook
 from triggers.rules import TriggerRules
 
 log = logging.getLogger("portrait.worker")
@@ -48,10 +48,6 @@ log = logging.getLogger("portrait.worker")
 
 # Tags that change with every event: left out of the change log lines to keep them readable.
 _QUIET_TAGS = frozenset({"last_seen", "first_seen"})
-
-
-def wall_clock_ms() -> int:
-    return int(time.time() * 1000)
 
 
 class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]

@@ -27,10 +27,10 @@ from profiles.model import ProfileModel
 from streams.app.campaign_cli import plan_request, send_request
 from streams.campaigns.service import run_campaigns
 from streams.names import TOPIC_CAMPAIGNS, TOPIC_CAMPAIGNS_DLQ, Keys, parse_due_member
+from streams.pipeline.dlq import HEADER_PREFIX
 from streams.settings.tree import Settings
 from streams.store.profiles import ProfileStore, Write
 from streams.store.triggers import TriggerStore
-from streams.worker.dlq import HEADER_PREFIX
 from tests.integration.app.test_cli import service_env
 from tests.integration.helpers import ev, metric, read_topic, wait_until
 from triggers.model import Cancel

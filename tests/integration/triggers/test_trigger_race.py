@@ -14,13 +14,13 @@ import pytest
 
 from profiles.model import ProfileModel
 from streams.connect.clients import redis_client
+from streams.pipeline.batch import DeadLetter
+from streams.pipeline.processor import BatchProcessor
+from streams.pipeline.retry import Backoff
+from streams.pipeline.trigger_hook import TriggerHook
 from streams.settings.tree import Settings
 from streams.store.profiles import ProfileStore
 from streams.store.triggers import TriggerStore
-from streams.worker.batch import DeadLetter
-from streams.worker.processor import BatchProcessor
-from streams.worker.retry import Backoff
-from streams.worker.trigger_hook import TriggerHook
 from tests.factories import Rec
 from tests.integration.helpers import ev
 from tests.integration.triggers.trigger_helpers import (

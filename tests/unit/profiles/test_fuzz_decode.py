@@ -33,8 +33,8 @@ from profiles.events import (
     Rejected,
 )
 from profiles.model import ProfileModel
-from streams.worker.batch import BatchStats, DeadLetter
-from streams.worker.processor import BatchProcessor
+from streams.pipeline.batch import BatchStats, DeadLetter
+from streams.pipeline.processor import BatchProcessor
 
 MAX_DETAIL = 300
 MODEL = ProfileModel()

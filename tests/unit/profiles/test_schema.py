@@ -29,8 +29,8 @@ from profiles.events import (
     decode,
 )
 from streams.names import TOPIC_DLQ, TOPIC_EVENTS
-from streams.worker.dlq import dlq_headers
-from streams.worker.processor import DeadLetter
+from streams.pipeline.dlq import dlq_headers
+from streams.pipeline.processor import DeadLetter
 
 DOCS = Path(__file__).resolve().parents[3] / "docs"
 EVENTS_MD = DOCS / "events.md"

@@ -11,7 +11,7 @@ from prometheus_client import CollectorRegistry
 from profiles.changes import SEGMENTS
 from profiles.layers import RFM_SEGMENTS, segment
 from streams.ops.census import QUANTILES, SEGMENT_VALUES, CensusMetrics
-from streams.worker.batch import segment_label
+from streams.pipeline.batch import segment_label
 
 
 def test_the_rfm_segments_are_every_value_segment_gives() -> None:

@@ -32,7 +32,7 @@ def to_event(ev: Ev) -> Event:
 
 
 def apply(state: State, batch: list[Ev], now: int, rules: TriggerRules = RULES) -> list[Op]:
-    """One user's batch as streams/worker/processor.py applies it, then the rules' operations."""
+    """One user's batch as streams/pipeline/processor.py applies it, then the rules' operations."""
     before, applied = Before.of(state), set()
     for event in map(to_event, batch):
         if MODEL.apply_event(state, event) is APPLIED:

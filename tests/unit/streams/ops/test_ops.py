@@ -15,9 +15,9 @@ from streams.ops.freshness import TagFreshness
 from streams.ops.health import Health, serve
 from streams.ops.lag import LagMetrics, LagSampler
 from streams.ops.redis_timing import error_kind
+from streams.pipeline.batch import BatchStats
 from streams.settings.base import ConfigError
 from streams.settings.ops import OpsConfig
-from streams.worker.batch import BatchStats
 
 
 def _status(url: str) -> tuple[int, str]:
@@ -149,7 +149,7 @@ def test_every_worker_metric_is_documented_in_operations_md() -> None:
 
 
 async def test_the_processor_notes_each_changed_tag_with_the_user_newest_event_time() -> None:
-    from tests.unit.streams.worker.test_processor import T0, batch, event, harness
+    from tests.unit.streams.pipeline.test_processor import T0, batch, event, harness
 
     h = harness()
     stats = await h.process(

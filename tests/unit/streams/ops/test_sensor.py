@@ -14,7 +14,7 @@ from streams.ops.feedback_metrics import FeedbackMetrics
 from streams.ops.sensor import Sensor, SensorDelegate
 from streams.ops.trigger_metrics import TriggerMetrics
 from streams.ops.worker_metrics import WorkerMetrics
-from streams.worker.batch import BatchStats
+from streams.pipeline.batch import BatchStats
 
 HOOKS = sorted(name for name, _ in inspect.getmembers(Sensor) if name.startswith("on_"))
 

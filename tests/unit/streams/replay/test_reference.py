@@ -12,8 +12,9 @@ import pytest
 
 from streams.app.cli import main
 from streams.replay.adapters import Message
-from streams.replay.reference import load_price_reference, price_reference, price_reference_main
+from streams.replay.reference import price_reference, price_reference_main
 from streams.replay.sources import read_messages
+from streams.settings.profile import load_price_reference
 from tests.factories import contract_event
 
 TS = 1_717_156_800_000

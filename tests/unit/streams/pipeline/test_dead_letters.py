@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 from aiokafka.errors import KafkaConnectionError, MessageSizeTooLargeError
 
-from streams.worker.batch import DeadLetter
-from streams.worker.dlq import HEADER_PREFIX, KafkaDeadLetters
+from streams.pipeline.batch import DeadLetter
+from streams.pipeline.dlq import HEADER_PREFIX, KafkaDeadLetters
 
 
 @dataclass(frozen=True)

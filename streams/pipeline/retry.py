@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TypeVar
@@ -71,3 +72,7 @@ async def retry_until_stopped(
             on_retry(op)
             attempt += 1
             await asyncio.sleep(delay)
+
+
+def wall_clock_ms() -> int:
+    return int(time.time() * 1000)

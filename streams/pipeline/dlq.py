@@ -16,7 +16,7 @@ from aiokafka.errors import MessageSizeTooLargeError
 
 from profiles.events import one_line
 from streams.names import TOPIC_DLQ
-from streams.worker.processor import DeadLetter
+from streams.pipeline.processor import DeadLetter
 
 HEADER_PREFIX = "portrait.dlq."
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from profiles.events import Event
-from streams.ops.labels import segment_label as segment_label
+from streams.pipeline.labels import segment_label as segment_label
 from streams.store.profiles import Write
 from triggers.model import Op
 

@@ -20,9 +20,9 @@ from profiles.events import Rejected, from_dict
 from profiles.model import ModelConfig, ProfileModel, State
 from profiles.timeutil import DAY_MS, HOUR_MS
 from streams.ops.worker_metrics import WorkerMetrics
+from streams.pipeline.processor import BatchProcessor, BatchStats, DeadLetter, segment_label
+from streams.pipeline.retry import Backoff, Stopping
 from streams.store.profiles import Write
-from streams.worker.processor import BatchProcessor, BatchStats, DeadLetter, segment_label
-from streams.worker.retry import Backoff, Stopping
 from tests.factories import Rec, contract_event
 
 NOW = 1_717_156_800_000  # 2024-05-31T12:00:00Z

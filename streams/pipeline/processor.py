@@ -16,9 +16,7 @@ from profiles.events import ANON_PREFIX, Rejected
 from profiles.model import APPLIED, REPLAYED, ProfileModel, State
 from profiles.wire import decode
 from streams.names import REPLAY_HEADER
-from streams.ops.labels import APPLY_ERROR
-from streams.store.profiles import ProfileStore, Write
-from streams.worker.batch import (
+from streams.pipeline.batch import (
     BatchStats,
     DeadLetter,
     DeadLetterSink,
@@ -27,8 +25,10 @@ from streams.worker.batch import (
     Record,
     segment_label,
 )
-from streams.worker.retry import Backoff, retry_until_stopped
-from streams.worker.trigger_hook import TriggerHook
+from streams.pipeline.labels import APPLY_ERROR
+from streams.pipeline.retry import Backoff, retry_until_stopped
+from streams.pipeline.trigger_hook import TriggerHook
+from streams.store.profiles import ProfileStore, Write
 
 __all__ = [
     "APPLY_ERROR", "BatchProcessor", "BatchStats", "DeadLetter", "DeadLetterSink", "Prepared",
