@@ -1,1 +1,1 @@
-"""The profile model (pure functions) and its Redis store."""
+"""The profile model: the event contract, aggregators over a typed state, tags (pure, no I/O)."""

@@ -1,1 +1,1 @@
-"""Stream processors: the worker, consumers, decode and hand-off to the profile model."""
+"""Everything that talks to Kafka, Redis or a person, in rooms by role (docs/design.md, "Rooms")."""

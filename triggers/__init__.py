@@ -1,1 +1,1 @@
-"""Behaviour triggers: pure rules, a durable scheduler and a publisher (see the triggers issue)."""
+"""Behaviour triggers: rules, policy, trigger, feedback and campaign messages (pure)."""
