@@ -16,6 +16,7 @@ from typing import Any, Final
 import msgspec
 import orjson
 
+from profiles.names import ADMIN_TYPES, TAG_EVENT
 from profiles.names import EVENT_TYPES as EVENT_TYPES  # importers of events keep it
 from profiles.timeutil import rfc3339
 
@@ -176,6 +177,8 @@ def from_dict(obj: dict[str, Any], bounds: TimeBounds = DEFAULT_BOUNDS) -> Event
     etype = _event_type(obj)
     user_id = _user_id(obj)
     ts = parse_ts(obj.get("ts", obj.get("timestamp")), bounds)
+    if etype == TAG_EVENT:
+        return Event(event_id, etype, user_id, ts, traits=tag_traits(obj.get("properties")))
     props = _mapping(obj, "properties")
     item_id = category = brand = order_id = query = coupon = None
     price = revenue = None
@@ -214,6 +217,44 @@ def declared_traits(declared: dict[str, Any]) -> dict[str, Any] | None:
     return traits or None
 
 
+# A manual tag's name (docs/events.md, "Tag events"): what a rules file may name a tag.
+TAG_NAME: Final = re.compile(r"[a-z][a-z0-9_]{0,63}")
+_TAG_KEYS: Final = frozenset({"tag", "value"})
+
+
+def tag_traits(props: object) -> dict[str, Any]:
+    """``{"tag": NAME, "value": V}`` of a tag event's properties, exactly those two keys.
+
+    A tag event sets one manual tag of the rules (V null clears it); it is an order from an
+    operator, so anything unexpected is refused rather than half applied: an extra key may be
+    a typo of the intended one, and a nested value could not be compared by any rule."""
+    if type(props) is not dict:
+        raise Rejected("bad_field", "a tag event needs properties {tag, value}")
+    extra = sorted(str(k) for k in props if k not in _TAG_KEYS)
+    if extra:
+        raise Rejected("bad_field", f"a tag event's properties are tag and value, not {extra[0]!r}")
+    tag = props.get("tag")
+    if type(tag) is not str or TAG_NAME.fullmatch(tag) is None:
+        raise Rejected("bad_field", "properties.tag must be a tag name ([a-z][a-z0-9_]{0,63})")
+    if "value" not in props:
+        raise Rejected("bad_field", "properties.value is required (null clears the tag)")
+    return {"tag": tag, "value": tag_value(props["value"])}
+
+
+def tag_value(value: object) -> str | int | float | bool | None:
+    """A manual tag's value: a string (at most :data:`MAX_TEXT`), a finite number, a bool or
+    null; anything else is refused with ``bad_field``."""
+    if value is None or type(value) is bool or type(value) is int:
+        return value
+    if type(value) is float:
+        if not math.isfinite(value):
+            raise Rejected("bad_field", "properties.value must be a finite number")
+        return value
+    if type(value) is str:
+        return _bounded(value, "properties.value")
+    raise Rejected("bad_field", "properties.value must be a string, number, true, false or null")
+
+
 def _flat_context(ctx: dict[str, Any]) -> dict[str, Any]:
     """Segment's mobile SDKs send ``device`` and ``os`` as objects: take their type and name."""
     device, os_ = ctx.get("device"), ctx.get("os")
@@ -246,6 +287,8 @@ def _strings(d: dict[str, Any], names: tuple[str, ...]) -> list[str | None]:
 
 def _event_type(obj: dict[str, Any]) -> str:
     etype = obj.get("type")
+    if isinstance(etype, str) and etype in ADMIN_TYPES:  # native only: not a track's "event"
+        return etype
     if etype == "track":  # Segment envelope: the name is in "event"
         etype = obj.get("event")
     if not isinstance(etype, str) or not etype:

@@ -3,8 +3,11 @@
 :func:`decode` gives exactly what :func:`profiles.events.decode` gives (a property test checks
 it), about three times faster: msgspec parses and type-checks in C straight into structs, and
 only what JSON types cannot say is checked here. Anything off the common path (Segment names or
-envelopes, anonymous users, objects in ``context``, any invalid message) falls back to the
-reference decoder, which gives the precise rejection reason.
+envelopes, anonymous users, objects in ``context``, administrative types such as the manual
+``tag`` events, any invalid message) falls back to the reference decoder, which gives the
+precise rejection reason. Tag events are an operator's orders (``portrait tag set``), a
+trickle beside the behaviour: their strict checks (:func:`profiles.events.tag_traits`) are
+written once, there.
 """
 
 from __future__ import annotations
@@ -92,7 +95,7 @@ def decode(raw: bytes | bytearray | memoryview | str, bounds: TimeBounds = DEFAU
 
 def _fast(m: _Message, bounds: TimeBounds) -> Event:
     if not m.event_id or m.type not in EVENT_TYPES:
-        raise _OffPath
+        raise _OffPath  # also the administrative types (profiles.names.ADMIN_TYPES)
     user_id = m.user_id
     if user_id is None or user_id == "":
         raise _OffPath  # anonymous, or Segment's userId: the reference handles precedence

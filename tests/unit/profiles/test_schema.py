@@ -28,6 +28,7 @@ from profiles.events import (
     Rejected,
     decode,
 )
+from profiles.names import ADMIN_TYPES
 from streams.names import TOPIC_DLQ, TOPIC_EVENTS
 from streams.pipeline.dlq import dlq_headers
 from streams.pipeline.processor import DeadLetter
@@ -106,7 +107,7 @@ def test_every_reject_reason_has_an_example() -> None:
 
 def test_every_event_type_has_an_accepted_example() -> None:
     decoded = {decode(e.text).type for e in EXAMPLES if e.kind == "accepted"}
-    assert decoded == EVENT_TYPES
+    assert decoded == EVENT_TYPES | ADMIN_TYPES
 
 
 @pytest.mark.parametrize("example", by_kind("accepted", "segment"))
@@ -135,8 +136,9 @@ def test_schema_is_a_valid_draft_2020_12_schema() -> None:
 
 
 def test_schema_type_enum_is_the_contract() -> None:
-    assert set(SCHEMA["properties"]["type"]["enum"]) == EVENT_TYPES
-    assert len(SCHEMA["properties"]["type"]["enum"]) == len(EVENT_TYPES)
+    types = EVENT_TYPES | ADMIN_TYPES
+    assert set(SCHEMA["properties"]["type"]["enum"]) == types
+    assert len(SCHEMA["properties"]["type"]["enum"]) == len(types)
 
 
 def test_schema_names_the_context_and_traits_fields() -> None:
@@ -251,7 +253,7 @@ def test_doc_segment_table_is_the_mapping() -> None:
 def test_doc_lists_every_reject_reason_and_type() -> None:
     for reason in REJECT_REASONS:
         assert re.search(rf"^\|\s*`{reason}`\s*\|", DOC_TEXT, re.M), reason
-    for etype in EVENT_TYPES:
+    for etype in EVENT_TYPES | ADMIN_TYPES:
         assert f"`{etype}`" in DOC_TEXT, etype
 
 

@@ -10,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from profiles import events, wire
+from profiles.names import TAG_EVENT
 
 ids = st.one_of(st.none(), st.just(""), st.text(max_size=6), st.integers(-5, 10**12), st.booleans())
 strings = st.one_of(st.none(), st.just(""), st.text(max_size=8), st.integers(0, 9))
@@ -34,6 +35,7 @@ properties = st.fixed_dictionaries(
         "item_id": ids, "product_id": ids, "category": strings, "brand": strings,
         "price": numbers, "quantity": numbers, "order_id": ids, "revenue": numbers,
         "query": strings, "coupon": strings, "products": st.one_of(products, strings),
+        "tag": st.sampled_from(["vip", "VIP", ""]), "value": strings,  # tag events
     },
 )  # fmt: skip
 device = st.one_of(strings, st.fixed_dictionaries({"type": strings, "model": strings}))
@@ -44,7 +46,9 @@ messages = st.fixed_dictionaries(
     {},
     optional={
         "event_id": ids, "messageId": ids,
-        "type": st.sampled_from([*sorted(events.EVENT_TYPES), "track", "Product Viewed", "x", ""]),
+        "type": st.sampled_from(
+            [*sorted(events.EVENT_TYPES), TAG_EVENT, "track", "Product Viewed", "x", ""]
+        ),
         "event": st.sampled_from(["Order Completed", "nope"]),
         "user_id": ids, "userId": ids, "anonymous_id": ids, "anonymousId": ids,
         "ts": timestamps, "timestamp": timestamps,
