@@ -104,6 +104,9 @@ def _parser() -> argparse.ArgumentParser:
     from streams.app.migrate_cli import add_parser as add_migrate_parser
 
     add_migrate_parser(sub)
+    from streams.app.rules_cli import add_parsers as add_rules_parsers
+
+    add_rules_parsers(sub)  # rules check, segment list|export, explain, tag set, model fit
     return p
 
 
@@ -115,6 +118,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return done.code if isinstance(done.code, int) else EXIT_USAGE
     _logging(args.verbose)
     name = f"portrait {args.command}" + (" get" if args.command == "profile" else "")
+    if getattr(args, "subcommand", None):  # the rules commands: portrait segment export
+        name += f" {args.subcommand}"
     settings: Settings | None = None
     try:
         settings = Settings.from_env()
@@ -180,6 +185,12 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         from streams.app.migrate_cli import migrate_keys_main
 
         return migrate_keys_main(settings, args)
+    from streams.app.rules_cli import COMMANDS as RULES_COMMANDS
+
+    if args.command in RULES_COMMANDS:
+        from streams.app.rules_cli import rules_main
+
+        return rules_main(settings, args)
     if args.command == "up":
         from streams.app.up import up_main
 
