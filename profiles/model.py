@@ -26,7 +26,7 @@ from profiles.hours import ActiveHours
 from profiles.interest import BrandAffinity, CategoryAffinity, SearchIntent
 from profiles.layers import Inputs, derived
 from profiles.money import Monetary
-from profiles.names import EVENT_TYPES
+from profiles.names import EVENT_TYPES, TAG_EVENT
 from profiles.state import VERSION, State
 from profiles.timeutil import DAY_MS, rfc3339, whole_days, window_start
 from profiles.traits import Attributes, Devices, PurchaseGender
@@ -143,6 +143,9 @@ class ProfileModel:
         seen[day] = seen.get(day, b"") + digest
         if at > state.arrival:
             state.arrival = at
+        if event.type == TAG_EVENT:  # a manual tag: the rules' state alone (docs/rules.md)
+            set_manual(state, event)
+            return APPLIED
         newest = state.newest
         if ts > newest:
             newest = state.newest = ts
@@ -277,6 +280,20 @@ class ProfileModel:
             "brands": [[n, s] for n, s in self.brands.scores(state.brands, as_of_ms)[:20]],
             "active_hours": self.hours.histogram(state.hours, as_of_ms),
         }
+
+
+def set_manual(state: State, event: Event) -> None:
+    """Set (or, with a null value, clear) a manual tag; the latest setting in event time wins,
+    so a retried older command arriving late does not undo a newer one."""
+    traits = event.traits or {}
+    name, value = traits.get("tag"), traits.get("value")
+    if not isinstance(name, str):
+        return
+    manual = state.rules.manual
+    current = manual.get(name)
+    if current is not None and current[1] > event.ts:
+        return
+    manual[name] = [value, event.ts]  # a null is kept: an older setting cannot come back
 
 
 def event_digest(event_id: str) -> bytes:

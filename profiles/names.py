@@ -12,6 +12,10 @@ BEHAVIOURS: Final = (
 # The other event types of the contract: counted in lifetime totals only, after the behaviours.
 OTHER_TYPES: Final = ("register", "identify")
 EVENT_TYPES: Final = frozenset((*BEHAVIOURS, *OTHER_TYPES))
+# Administrative types: accepted by the decoder, applied to the rules' state only (never
+# counted, never moving the user's stream time). ``tag`` sets a manual tag (docs/rules.md).
+TAG_EVENT: Final = "tag"
+ADMIN_TYPES: Final = frozenset({TAG_EVENT})
 
 # The recorded tags (profiles/changes.py). Codes are positions in this tuple: append only, never
 # reorder (stored states refer to them).

@@ -46,6 +46,20 @@ class ChangeTimes(msgspec.Struct, array_like=True):
     index: bytes = b""  # per segment code, its position in ``times`` (255: never changed)
 
 
+class RuleState(msgspec.Struct, array_like=True):
+    """What the business rules keep (profiles/rules): the last evaluation's outcome, so that
+    the next one knows what changed, and the manual tags set by hand."""
+
+    version: str = ""  # rules_version of the last evaluation ("": never evaluated)
+    at: int = 0  # the moment (epoch ms) of the last evaluation
+    values: dict[str, Any] = msgspec.field(default_factory=dict)  # rule tag -> value (no nulls)
+    members: list[str] = msgspec.field(default_factory=list)  # segments the user is in, sorted
+    since: dict[str, int] = msgspec.field(default_factory=dict)  # name -> last change, epoch s
+    manual: dict[str, list[Any]] = msgspec.field(default_factory=dict)  # tag -> [value, ms]
+    due: int = 0  # the next moment a rule can flip by time alone (0: none)
+    quiet: int = 0  # transitions up to this moment are recorded, not published (a replay)
+
+
 class State(msgspec.Struct, array_like=True):
     """One user's profile. ``fences`` and ``segments`` are not stored: the codec writes the
     fences as its text header (the store's script reads them there) and empties both fields
@@ -70,6 +84,7 @@ class State(msgspec.Struct, array_like=True):
     devices: dict[int, Any]
     fences: dict[str, int] = msgspec.field(default_factory=dict)  # partition -> last offset
     segments: dict[str, Any] | None = None  # as of ``newest``, kept in memory only
+    rules: RuleState = msgspec.field(default_factory=RuleState)  # business rules (v3.1)
 
     @property
     def last_seen(self) -> int | None:

@@ -85,6 +85,37 @@ class Keys:
         """Sorted set user id -> latest deadline of a pending recall (streams/feedback)."""
         return self.shared("trecall")
 
+    def segment_members(self, segment: str) -> str:
+        """Set of a segment's members (user ids), kept exact by the fenced write: its size is
+        SCARD, its export SSCAN. Adds and removes are idempotent, so a retried write is too."""
+        return self.shared(f"seg:m:{segment}")
+
+    def segment_pattern(self) -> str:
+        """A SCAN pattern of every segment's member set (segments of older rules included)."""
+        return self.shared("seg:m:*")
+
+    def changes_outbox(self, partition: int | str) -> str:
+        """Stream of ``profile.changes`` messages per partition of the events topic, written
+        with the state that caused them and deleted once published by the partition's owner
+        (an outbox: a crash between the write and the publication loses nothing)."""
+        return self.shared(f"seg:outbox:{partition}")
+
+    def rules_due(self, partition: int | str) -> str:
+        """Sorted set user id -> the next moment a rule can flip by time alone, per partition
+        of the events topic (only the partition's owner evaluates its users)."""
+        return self.shared(f"seg:due:{partition}")
+
+    @property
+    def rules_versions(self) -> str:
+        """Hash partition -> the rules version every profile of that partition was last
+        re-evaluated under (a worker starting with other rules re-evaluates the rest)."""
+        return self.shared("seg:version")
+
+    @property
+    def rules_audit(self) -> str:
+        """Stream of audited rule operations (manual tagging, rule reloads, re-evaluations)."""
+        return self.shared("seg:audit")
+
     @property
     def census(self) -> str:
         return self.shared("ops:census")

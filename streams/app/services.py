@@ -59,12 +59,16 @@ class WorkerServices:
 
 def worker_services(settings: Settings, metrics: WorkerMetrics) -> WorkerServices:
     if not settings.triggers.enabled:
-        return WorkerServices(EventWorker(settings, metrics))
+        return WorkerServices(EventWorker(settings, metrics, registry=metrics.registry))
     config = settings.triggers
     trigger_metrics = TriggerMetrics(metrics.registry, config.cost)
     refresher = RecallRefresher(settings, config, clock=wall_clock_ms)
     worker = EventWorker(
-        settings, metrics, trigger_metrics=trigger_metrics, recall=refresher.tracker
+        settings,
+        metrics,
+        trigger_metrics=trigger_metrics,
+        recall=refresher.tracker,
+        registry=metrics.registry,
     )
     extras: list[faust.Service] = [
         refresher,

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from profiles.events import Event
+from profiles.rules.engine import Transition
 from streams.pipeline.labels import segment_label as segment_label
 from streams.store.profiles import Write
 from triggers.model import Op
@@ -65,6 +66,8 @@ class BatchStats:
     # tag -> the oldest event time (ms) among the users it changed for, each user's newest event
     # time: how stale the batch's oldest change of the tag is once written (tag freshness)
     tags_changed: dict[str, int] = field(default_factory=dict)
+    # the business rules' transitions of the batch's users (profiles/rules/engine.py)
+    transitions: list[Transition] = field(default_factory=list)
 
     def note_changed(self, changed: Mapping[str, Any], event_ts_ms: int) -> None:
         tags = self.tags_changed

@@ -25,8 +25,10 @@ from streams.pipeline.batch import (
     Record,
     segment_label,
 )
+from streams.pipeline.changes import ChangePublisher
 from streams.pipeline.labels import APPLY_ERROR
 from streams.pipeline.retry import Backoff, retry_until_stopped
+from streams.pipeline.rules_hook import RulesHook
 from streams.pipeline.trigger_hook import TriggerHook
 from streams.store.profiles import ProfileStore, Write
 
@@ -54,6 +56,8 @@ class BatchProcessor:
         cache_max_users: int = 200_000,
         track_changes: bool = False,
         triggers: TriggerHook | None = None,
+        rules: RulesHook | None = None,
+        changes: ChangePublisher | None = None,
     ) -> None:
         self.model = model
         self.store = store
@@ -65,6 +69,8 @@ class BatchProcessor:
         self.cache_max_users = cache_max_users
         self.track_changes = track_changes
         self.triggers = triggers
+        self.rules = rules
+        self.changes = changes
         self.cache: OrderedDict[str, State] = OrderedDict()
         self._latest_users: Collection[str] = ()
         self._bounds = model.config.time_bounds
@@ -120,6 +126,7 @@ class BatchProcessor:
                 self.cache.pop(uid, None)
             stats.users_written = len(writes) - len(refused)
             stats.fence_refused = len(refused)
+            await self.publish_changes(writes, refused)
         if prepared.letters:
             await self._retry("dlq", lambda: self.dlq.send_many(prepared.letters))
         if hook is not None and prepared.visits:
@@ -127,6 +134,21 @@ class BatchProcessor:
             stats.recalls = await self._retry("recall", lambda: hook.record_visits(visits))
         self._trim_cache()
         return stats
+
+    async def publish_changes(self, writes: Sequence[Write], refused: Collection[str]) -> int:
+        """Publish the outboxes of the partitions these writes put transitions in."""
+        changes = self.changes
+        if changes is None:
+            return 0
+        gone = set(refused)
+        parts = {
+            w.partition
+            for w in writes
+            if w.rules is not None and w.rules.messages and w.user_id not in gone
+        }
+        if not parts:
+            return 0
+        return await self._retry("changes", lambda: changes.flush(sorted(parts, key=str)))
 
     @staticmethod
     def _reject(
@@ -221,13 +243,18 @@ class BatchProcessor:
             if self.track_changes:
                 stats.changes.append((uid, changed))
         last = located[-1][0]
-        if hook is not None and before is not None and not any(map(_replayed, located)):
+        replayed = any(map(_replayed, located))
+        delta = None
+        if self.rules is not None:
+            quiet = prepared.now if replayed else None
+            delta = self.rules.collect(uid, state, quiet, stats.transitions)
+        if hook is not None and before is not None and not replayed:
             source = (str(last.partition), last.offset)
             hook.collect(
                 uid, before, state, applied, changed, prepared.now, prepared.ops,
                 prepared.visits, source,
             )  # fmt: skip
-        return Write(uid, last.partition, last.offset, self.model.encode(state))
+        return Write(uid, last.partition, last.offset, self.model.encode(state), delta)
 
     def _trim_cache(self) -> None:
         """Evict the least recently touched states, but never one of the latest prepared batch:
@@ -237,6 +264,10 @@ class BatchProcessor:
             if next(iter(cache)) in self._latest_users:  # its write may be in flight: keep it
                 break
             cache.popitem(last=False)
+
+    async def retry(self, op: str, fn: Callable[[], Awaitable[T]]) -> T:
+        """Retry a Redis or Kafka operation as the batch's own (until done or stopping)."""
+        return await self._retry(op, fn)
 
     async def _retry(self, op: str, fn: Callable[[], Awaitable[T]]) -> T:
         return await retry_until_stopped(

@@ -2,8 +2,9 @@
 
 Environment: ``KAFKA_BOOTSTRAP_SERVERS``, ``REDIS_URL``, ``PORTRAIT_CONFIG`` (path of one YAML file
 holding every tunable: docs/examples/portrait.yaml; its schema: portrait.schema.json),
-``PORTRAIT_METRICS_PORT``, and the secrets of secured services (streams/settings/security.py):
-``KAFKA_SASL_PASSWORD[_FILE]``, ``KAFKA_SSL_KEY_PASSWORD[_FILE]``, ``REDIS_PASSWORD[_FILE]``.
+``PORTRAIT_METRICS_PORT``, ``PORTRAIT_RULES`` (a rules file: docs/rules.md), and the secrets of
+secured services (streams/settings/security.py): ``KAFKA_SASL_PASSWORD[_FILE]``,
+``KAFKA_SSL_KEY_PASSWORD[_FILE]``, ``REDIS_PASSWORD[_FILE]``.
 """
 
 from __future__ import annotations
@@ -19,10 +20,12 @@ import yaml
 from msgspec import UNSET, UnsetType
 
 from profiles.config import ModelConfig
+from profiles.rules import RuleSet
 from streams.names import CONSUMER_GROUP
 from streams.settings.base import ConfigError, Section, build, decode, section_of
 from streams.settings.ops import OpsConfig, OpsSection
 from streams.settings.profile import ProfileSection
+from streams.settings.rules import RulesSource, rules_source
 from streams.settings.security import (
     KafkaSecurity,
     KafkaSecuritySection,
@@ -55,6 +58,9 @@ class WorkerConfig:
     # uncommitted (Redis down): the group waits for this worker's revocation meanwhile.
     revoke_timeout_s: float = 10.0
     show_changes_per_s: float = 0.0  # >0: log a sample of users whose tags changed
+    # How often, between batches, the rules' upkeep runs: users whose segments time alone can
+    # flip, the changes outbox, a reloaded rules file (streams/pipeline/rules_upkeep.py).
+    rules_upkeep_interval_s: float = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +92,7 @@ class PortraitFile(Section):
     ops: OpsSection = _section(OpsSection)  # type: ignore[valid-type]
     profile: ProfileSection = _section(ProfileSection)
     triggers: TriggersSection = _section(TriggersSection)
+    rules: dict[str, Any] | None = None  # business tags and segments (docs/rules.md)
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,6 +108,12 @@ class Settings:
     ops: OpsConfig = field(default_factory=OpsConfig)
     kafka_security: KafkaSecurity = field(default_factory=KafkaSecurity)
     redis_security: RedisSecurity = field(default_factory=RedisSecurity)
+    rules_source: RulesSource = field(default_factory=RulesSource)
+
+    @property
+    def rules(self) -> RuleSet:
+        """The business rules as the source holds them now (read on each access)."""
+        return self.rules_source.load()
 
     def topic(self, name: str) -> str:
         """The full name of one of the topics in :mod:`streams.names`."""
@@ -130,7 +143,14 @@ class Settings:
             ops=OpsConfig.load(file.ops, env),
             kafka_security=kafka_security(file.kafka_security, env),
             redis_security=redis_security(file.redis_security, env, redis_url),
+            rules_source=_checked(rules_source(env, path, file.rules)),
         )
+
+
+def _checked(source: RulesSource) -> RulesSource:
+    """The source, once its rules have been read without error (start-up fails early)."""
+    source.load()
+    return source
 
 
 def _redis_url(env: Mapping[str, str], url: str | UnsetType) -> str:

@@ -20,14 +20,22 @@ from profiles.codec import decode
 from profiles.model import State
 from streams.names import PROFILE, Keys, user_id_from_key
 
-# KEYS[i]: a profile. ARGV[1]: JSON [[partition, offset, length], ...] per key; ARGV[2]: the
-# state blobs, concatenated. A stored state starts with its fences, "p:offset,p:offset;"
-# (profiles/codec.py). Returns the 1-based indexes of the keys refused because their fence is
-# above the offset; a fence equal to it means this very write already landed (a retried chunk),
-# which is a no-op.
+# KEYS[i]: a profile. ARGV[1]: JSON [[partition, offset, length, exact, delta], ...] per key;
+# ARGV[2]: the state blobs, concatenated; ARGV[3]: JSON list of rule deltas [added segments,
+# removed segments, profile.changes messages, due moment] that meta's 1-based `delta` points to
+# (0: none); ARGV[4..6]: the key prefixes of segment member sets, outboxes and due indexes
+# (streams/names.py). A stored state starts with its fences, "p:offset,p:offset;"
+# (profiles/codec.py). A write lands when its offset is above the fence stored for its partition
+# (or equal to it, for an `exact` write: the rules' own re-evaluation of a stored state), and
+# its rule delta with it, atomically: the members sets, the outbox of its partition (published
+# later by the partition's owner) and the due index. Returns the 1-based indexes of the keys
+# refused because their fence is above the offset; a fence equal to it for a batch write means
+# this very write already landed (a retried chunk), which is a no-op.
 FENCED_WRITE = """
 local meta = cjson.decode(ARGV[1])
 local blobs = ARGV[2]
+local deltas = cjson.decode(ARGV[3])
+local members, outbox, due = ARGV[4], ARGV[5], ARGV[6]
 local pos = 1
 local skipped = {}
 for i, key in ipairs(KEYS) do
@@ -44,8 +52,22 @@ for i, key in ipairs(KEYS) do
       if p == partition then fence = tonumber(o) end
     end
   end
-  if offset > fence then
+  if offset > fence or (m[4] == 1 and offset == fence) then
     redis.call('SET', key, blob)
+    if m[5] > 0 then
+      local d = deltas[m[5]]
+      local user = string.match(key, '{(.*)}$')
+      for _, name in ipairs(d[1]) do redis.call('SADD', members .. name, user) end
+      for _, name in ipairs(d[2]) do redis.call('SREM', members .. name, user) end
+      for _, msg in ipairs(d[3]) do
+        redis.call('XADD', outbox .. partition, '*', 'm', msg)
+      end
+      if d[4] == '0' then
+        redis.call('ZREM', due .. partition, user)
+      else
+        redis.call('ZADD', due .. partition, d[4], user)
+      end
+    end
   elseif offset < fence then
     skipped[#skipped + 1] = i
   end
@@ -55,11 +77,24 @@ return skipped
 
 
 @dataclass(frozen=True, slots=True)
+class RulesDelta:
+    """What a write changes besides the state: segment memberships, the ``profile.changes``
+    messages to publish (JSON), and the next moment time alone may flip a rule (0: none)."""
+
+    added: tuple[str, ...] = ()
+    removed: tuple[str, ...] = ()
+    messages: tuple[bytes, ...] = ()
+    due: int = 0
+
+
+@dataclass(frozen=True, slots=True)
 class Write:
     user_id: str
     partition: int | str
     offset: int
     state: bytes  # profiles.codec.encode(state): fence header + MessagePack
+    rules: RulesDelta | None = None
+    exact: bool = False  # may land at an equal fence (a re-evaluation of the stored state)
 
 
 class ProfileStore:
@@ -70,6 +105,8 @@ class ProfileStore:
         self.keys = Keys(namespace)
         self.chunk = chunk
         self._write = redis.register_script(FENCED_WRITE)  # NOSCRIPT: redis-py loads it again
+        keys = self.keys
+        self._prefixes = (keys.segment_members(""), keys.changes_outbox(""), keys.rules_due(""))
 
     async def load_raw(self, user_ids: Sequence[str]) -> dict[str, bytes]:
         """The stored state blobs, undecoded (the caller decodes each and isolates failures)."""
@@ -98,8 +135,28 @@ class ProfileStore:
         refused: list[str] = []
         for start in range(0, len(writes), self.chunk):
             part = writes[start : start + self.chunk]
-            meta = orjson.dumps([(str(w.partition), str(w.offset), len(w.state)) for w in part])
-            args = [meta, b"".join(w.state for w in part)]
+            deltas: list[tuple[list[str], list[str], list[str], str]] = []
+            meta = []
+            for w in part:
+                delta = 0
+                if w.rules is not None:
+                    d = w.rules
+                    deltas.append(
+                        (
+                            list(d.added),
+                            list(d.removed),
+                            [m.decode() for m in d.messages],
+                            str(d.due),
+                        )
+                    )
+                    delta = len(deltas)
+                meta.append((str(w.partition), str(w.offset), len(w.state), int(w.exact), delta))
+            args: list[bytes | str] = [
+                orjson.dumps(meta),
+                b"".join(w.state for w in part),
+                orjson.dumps(deltas) if deltas else b"[]",
+                *self._prefixes,
+            ]
             skipped = await self._write([self.keys.profile(w.user_id) for w in part], args)
             refused.extend(part[int(i) - 1].user_id for i in skipped)
         return refused

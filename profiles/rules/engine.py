@@ -1,0 +1,186 @@
+"""The business rules applied to one user's state (pure; docs/rules.md, "Segments in the stream").
+
+:meth:`RulesEngine.apply` evaluates the rules as of a moment, compares the outcome with the last
+evaluation kept in the state (:class:`~profiles.state.RuleState`), records the new one and
+returns the :class:`Transition` s: a segment entered or exited, a rule tag whose value changed.
+
+Time only moves forward for the rules: an evaluation is never earlier than the last one (a late
+event is evaluated as of the last evaluation), so a transition is never undone by a
+re-evaluation of the past. Between events, time alone can flip a rule (30 days without a
+purchase): :meth:`RulesEngine.due` is the next moment at which a built-in tag the rules read can
+move with the clock (profiles/rules/timing.py), where the worker evaluates the user again
+(:meth:`RulesEngine.catch_up`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any, Final
+
+import orjson
+import xxhash
+
+from profiles.model import ProfileModel
+from profiles.rules.inputs import read_inputs
+from profiles.rules.ruleset import RuleSet
+from profiles.rules.timing import candidate_moments
+from profiles.state import RuleState, State
+from profiles.timeutil import DAY_MS, rfc3339
+
+SEGMENT: Final = "segment"
+TAG: Final = "tag"
+# Why a transition happened: an event of the user, time alone, a change of the rules, a manual tag.
+CAUSES: Final = ("event", "time", "rules", "manual")
+# How far past the last input a time flip is looked for: every window and day mark lies within.
+HORIZON_DAYS: Final = 800
+# Evaluations one catch-up may spend on a user before it re-schedules the rest.
+MAX_EVALUATIONS: Final = 32
+# Built-in tags that never move with the clock alone (a ruleset reading only these needs no
+# time flips): lifetime counts and sums, declared attributes, last device and channel.
+TIMELESS: Final = frozenset(
+    {"events_total", "spend_total", "orders_total", "max_order_value", "avg_order_value",
+     "coupon_share", "price_ratio", "price_band", "first_seen", "last_seen", "last_purchase_at",
+     "registered_at", "gender", "city", "occupation", "income_band", "marital_status",
+     "timezone", "purchase_gender", "device_last", "channel_last", "os_last", "device_top",
+     "channel_top", "category_affinity", "brand_affinity"}
+    | {f"{p}_total" for p in ("views", "clicks", "searches", "cart_adds", "cart_removes",
+                              "purchases", "favorites", "logins")}
+)  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class Transition:
+    """One change of one user's membership or rule tag (one ``profile.changes`` message)."""
+
+    user_id: str
+    kind: str  # SEGMENT or TAG
+    name: str
+    old: Any  # a segment: was a member; a tag: its value (None: none)
+    new: Any
+    at: int  # epoch ms: the moment the rules first held the new value
+    rules_version: str
+    cause: str
+
+    @property
+    def change(self) -> str:
+        if self.kind == SEGMENT:
+            return "entered" if self.new else "exited"
+        return "changed"
+
+    @property
+    def change_id(self) -> str:
+        """The same transition gets the same id however often it is computed (a retry, a
+        replay, a second owner during a rebalance): consumers drop repeats by it. The rules
+        version is left out: a new version that leads to the same change is the same change."""
+        key = orjson.dumps([self.user_id, self.kind, self.name, self.old, self.new, self.at])
+        return xxhash.xxh3_128_hexdigest(key)
+
+    def message(self) -> dict[str, Any]:
+        """The ``profile.changes`` message (docs/rules.md, "profile.changes")."""
+        out: dict[str, Any] = {"change_id": self.change_id, "user_id": self.user_id}
+        out[self.kind] = self.name
+        out["change"] = self.change
+        if self.kind == TAG:
+            out["from"], out["to"] = self.old, self.new
+        out.update(
+            at=rfc3339(self.at), at_ms=self.at, rules_version=self.rules_version, cause=self.cause
+        )
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    values: dict[str, Any]  # rule tag -> value, nulls left out
+    members: list[str]  # sorted
+
+
+class RulesEngine:
+    def __init__(self, model: ProfileModel, rules: RuleSet) -> None:
+        self.model = model
+        self.rules = rules
+        self.version = rules.version
+        self._inputs = rules.inputs
+        self._names = frozenset(t.name for t in rules.tags) | {s.name for s in rules.segments}
+        self._timed = bool(rules.inputs - TIMELESS)
+
+    def evaluate(self, state: State, at_ms: int) -> Outcome:
+        tags = read_inputs(self.model, state, at_ms, self._inputs)
+        values, members = self.rules.evaluate(tags)
+        return Outcome({k: v for k, v in values.items() if v is not None}, sorted(members))
+
+    def moment(self, state: State) -> int:
+        """When a batch evaluates the user: its newest event, or the last evaluation if later
+        (time only moves forward), or the latest manual tag if later still."""
+        rules = state.rules
+        at = max(state.newest, rules.at)
+        for _, set_at in rules.manual.values():
+            at = max(at, int(set_at))
+        return at
+
+    def apply(self, user_id: str, state: State, at_ms: int, cause: str) -> list[Transition]:
+        """Evaluate as of ``at_ms`` (not before the last evaluation), record, and return what
+        changed. A user never evaluated before starts from no tags and no segments."""
+        at_ms = max(at_ms, state.rules.at)
+        return self._record(user_id, state, self.evaluate(state, at_ms), at_ms, cause)
+
+    def _record(
+        self, user_id: str, state: State, new: Outcome, at_ms: int, cause: str
+    ) -> list[Transition]:
+        old = state.rules
+        if old.version and old.version != self.version and cause != "time":
+            cause = "rules"
+        out: list[Transition] = []
+        version = self.version
+        before, after = set(old.members), set(new.members)
+        for name in sorted(before ^ after):
+            joined = name in after
+            out.append(
+                Transition(user_id, SEGMENT, name, not joined, joined, at_ms, version, cause)
+            )
+        for name in sorted(old.values.keys() | new.values.keys()):
+            was, now = old.values.get(name), new.values.get(name)
+            if was != now or type(was) is not type(now):
+                out.append(Transition(user_id, TAG, name, was, now, at_ms, version, cause))
+        since = old.since
+        if out or (old.version != version and since):
+            # change times of the names the rules still define (a removed rule's go)
+            since = {n: t for n, t in since.items() if n in self._names}
+            since.update((t.name, at_ms // 1000) for t in out)
+        state.rules = RuleState(
+            version, at_ms, new.values, new.members, since, old.manual, old.due, old.quiet
+        )
+        return out
+
+    def due(self, state: State, after_ms: int) -> int:
+        """The next moment after ``after_ms`` at which time alone may flip a rule (0: never)."""
+        if not self._timed:
+            return 0
+        return next(iter(self._moments(state, after_ms)), 0)
+
+    def _moments(self, state: State, after_ms: int) -> Iterator[int]:
+        until = max(state.newest, after_ms) + HORIZON_DAYS * DAY_MS
+        return candidate_moments(self.model, state, after_ms, until, self.rules.day_marks)
+
+    def catch_up(self, user_id: str, state: State, now_ms: int) -> list[Transition]:
+        """Evaluate the user at each moment time could flip a rule, from its last evaluation up
+        to ``now_ms``: the transitions at the moments they happened. Sets the next due moment
+        (a user with more such moments than :data:`MAX_EVALUATIONS` continues next round)."""
+        rules = state.rules
+        if rules.version != self.version:  # new rules apply from now
+            out = self.apply(user_id, state, now_ms, "rules")
+            state.rules.due = self.due(state, state.rules.at)
+            return out
+        out = []
+        for spent, moment in enumerate(self._moments(state, rules.at)):
+            if moment > now_ms or spent >= MAX_EVALUATIONS:
+                state.rules.due = moment
+                return out
+            new = self.evaluate(state, moment)
+            current = state.rules
+            if new.members != current.members or new.values != current.values:
+                out.extend(self._record(user_id, state, new, moment, "time"))
+            else:
+                current.at = moment
+        state.rules.due = 0
+        return out

