@@ -45,8 +45,8 @@ def condition_json(node: Node) -> Any:
         return {node.tag: clause if node.key is None else {node.key: clause}}
     if isinstance(node, Not):
         return {"not": condition_json(node.child)}
-    if isinstance(node, All):
-        return {"all": [condition_json(c) for c in node.children]}
+    if isinstance(node, All):  # no children: always holds, written as the empty mapping
+        return {"all": [condition_json(c) for c in node.children]} if node.children else {}
     if isinstance(node, AnyOf):
         return {"any": [condition_json(c) for c in node.children]}
     raise TypeError(f"not a condition node: {node!r}")

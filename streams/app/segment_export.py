@@ -73,6 +73,7 @@ class Writer:
 async def export(
     redis: Redis,
     settings: Settings,
+    rules: RuleSet,
     name: str,
     writer: Writer,
     columns: Sequence[str],
@@ -80,7 +81,6 @@ async def export(
     as_of_ms: int,
 ) -> int:
     """Write every member of segment ``name``; returns how many."""
-    rules = settings.rules
     key = Keys(settings.topics.prefix).segment_members(name)
     store = ProfileStore(redis, settings.topics.prefix, chunk=CHUNK)
     model = ProfileModel(settings.model)
@@ -117,14 +117,14 @@ def export_main(settings: Settings, args: argparse.Namespace) -> int:
     progress = ProgressLine(f"portrait segment export {args.name}", enabled=not args.quiet)
     if args.out is None:
         writer = Writer(sys.stdout, args.format, columns)
-        asyncio.run(_run(settings, args.name, writer, columns, progress, as_of_ms))
+        asyncio.run(_run(settings, rules, args.name, writer, columns, progress, as_of_ms))
         sys.stdout.flush()
         return 0
     part = f"{args.out}.part"
     try:
         with open(part, "w", encoding="utf-8", newline="") as out:
             writer = Writer(out, args.format, columns)
-            asyncio.run(_run(settings, args.name, writer, columns, progress, as_of_ms))
+            asyncio.run(_run(settings, rules, args.name, writer, columns, progress, as_of_ms))
         os.replace(part, args.out)
     finally:
         if os.path.exists(part):
@@ -134,6 +134,7 @@ def export_main(settings: Settings, args: argparse.Namespace) -> int:
 
 async def _run(
     settings: Settings,
+    rules: RuleSet,
     name: str,
     writer: Writer,
     columns: Sequence[str],
@@ -142,6 +143,6 @@ async def _run(
 ) -> int:
     redis = redis_client(settings, socket_connect_timeout=5, socket_timeout=30)
     try:
-        return await export(redis, settings, name, writer, columns, progress, as_of_ms)
+        return await export(redis, settings, rules, name, writer, columns, progress, as_of_ms)
     finally:
         await redis.aclose()

@@ -61,10 +61,15 @@ def manual_value(rules: RuleSet, name: str, text: str) -> Any:
         tag_value(value)
     except Rejected as exc:
         raise CommandError(f"value {text!r}: {exc.detail}") from None
-    if rule.values is not None and value is not None and value not in rule.values:
+    if rule.values is not None and value is not None and not _allowed(value, rule.values):
         allowed = ", ".join(show_value(v) for v in rule.values)
         raise CommandError(f"{name} takes one of {allowed} (or null to clear), not {text!r}")
     return value
+
+
+def _allowed(value: Any, values: tuple[Any, ...]) -> bool:
+    """``value`` is one of ``values``; true is not 1 (Python's ``in`` says it is)."""
+    return any(v == value and isinstance(v, bool) == isinstance(value, bool) for v in values)
 
 
 def tag_events(
