@@ -6,12 +6,11 @@ from __future__ import annotations
 
 import math
 import random
-from typing import Any
 
 import pytest
 import yaml
 
-from profiles.rules import load_rules
+from profiles.rules import Logistic, TagRule, load_rules
 from profiles.rules.scoring import scorer
 from streams.app.model_fit import (
     Fit,
@@ -52,10 +51,10 @@ segments:
 """
 
 
-def model(name: str) -> Any:
-    rule = load_rules(RULES_TEXT, "t.yaml").find(name)
-    assert rule is not None
-    return rule.model  # type: ignore[union-attr]
+def model(name: str, text: str = RULES_TEXT) -> Logistic:
+    rule = load_rules(text, "t.yaml").find(name)
+    assert isinstance(rule, TagRule) and rule.model is not None
+    return rule.model
 
 
 def fit(features: dict[str, float], intercept: float) -> Fit:
@@ -135,12 +134,11 @@ def test_rewrite_changes_only_the_block_model_of_its_tag() -> None:
     assert after[:start] == before[:start]
     end = before.index("      output: probability") + 1
     assert after[-(len(before) - end) :] == before[end:]  # the flow block and segments untouched
-    got = load_rules(text, "t.yaml").find("new_parent")
-    assert got is not None and got.model is not None
-    assert feature_names(got.model) == ["category_affinity.baby", "spend_30d"]
-    assert [c for _, _, c in got.model.features] == [3.123457, -0.0001]
-    assert got.model.intercept == -2.5 and got.model.output == "probability"
-    score = scorer(got.model)({"category_affinity": {"baby": 1.0}, "spend_30d": 0.0})
+    got = model("new_parent", text)
+    assert feature_names(got) == ["category_affinity.baby", "spend_30d"]
+    assert [c for _, _, c in got.features] == [3.123457, -0.0001]
+    assert got.intercept == -2.5 and got.output == "probability"
+    score = scorer(got)({"category_affinity": {"baby": 1.0}, "spend_30d": 0.0})
     assert score == round(1 / (1 + math.exp(-(3.123457 - 2.5))), 6)
 
 
@@ -150,14 +148,9 @@ def test_rewrite_keeps_a_flow_block_flow_and_its_other_keys() -> None:
     text = rewrite_model(RULES_TEXT, "buys_for_women", block)
     assert "# flow style stays flow" in text and "(a comment that must survive)" in text
     assert text.count("\n") == RULES_TEXT.count("\n") - 1  # two flow lines became one
-    got = load_rules(text, "t.yaml").find("buys_for_women")
-    assert got is not None and got.model is not None
-    assert (got.model.output, got.model.labels, got.model.intercept) == (
-        "label",
-        ("no", "yes"),
-        -0.25,
-    )
-    assert got.model.features == (("category_affinity", "women", 1.5),)
+    got = model("buys_for_women", text)
+    assert (got.output, got.labels, got.intercept) == ("label", ("no", "yes"), -0.25)
+    assert got.features == (("category_affinity", "women", 1.5),)
     assert text.startswith(RULES_TEXT[: RULES_TEXT.index("  - name: buys_for_women")])
 
 
