@@ -298,3 +298,37 @@ async def test_model_fit_writes_the_coefficients_into_the_model_block(
     text = path.read_text()  # noqa: ASYNC240
     assert text.startswith("# test rules (this comment must survive model fit)\n")
     assert text[text.index("segments:") :] == RULES[RULES.index("segments:") :]
+
+
+async def test_a_tag_set_reaches_the_profile_through_the_worker(
+    settings: Settings, rules_env: dict[str, str], tmp_path: Path
+) -> None:
+    from dataclasses import replace
+
+    from streams.settings.rules import RulesSource
+    from tests.integration.helpers import load_states, running_worker, wait_until
+
+    worker_settings = replace(settings, rules_source=RulesSource(rules_env["PORTRAIT_RULES"]))
+    users = [f"{settings.topics.prefix}w{i}" for i in range(5)]
+    listing = tmp_path / "users.txt"
+    listing.write_text("\n".join(users))
+    async with running_worker(worker_settings):
+        done = await asyncio.to_thread(
+            portrait, "tag", "set", "vip_manual", "gold", "--users", str(listing), env=rules_env
+        )
+        assert done.returncode == 0, done.stderr
+
+        async def tagged() -> bool:
+            states = await load_states(settings, users)
+            return len(states) == 5 and all(
+                s.rules.values.get("vip_manual") == "gold" for s in states.values()
+            )
+
+        await wait_until(tagged, what="the manual tag in every profile")
+    states = await load_states(settings, users)
+    assert all(s.rules.manual["vip_manual"][0] == "gold" for s in states.values())
+    assert all(s.totals == states[users[0]].totals for s in states.values())
+    assert sum(states[users[0]].totals) == 0  # an order, not a behaviour: nothing counted
+    listed = portrait("segment", "list", env=rules_env)
+    sizes = {d["name"]: d["size"] for d in map(orjson.loads, listed.stdout.splitlines())}
+    assert sizes["big_or_vip"] == 5  # vip_manual: gold, kept by the worker's fenced write
