@@ -99,9 +99,9 @@ def _compile_clause(c: Clause) -> Predicate:
         test = _contains(c.tag, c.operand)
     else:
         return _order(c.tag, op, c.operand)
-    if op in ("==", "in"):
-        return test
-    return lambda tags: not test(tags)
+    if op in ("!=", "not_in"):
+        return lambda tags: not test(tags)
+    return test
 
 
 def _equals(tag: str, x: Any) -> Predicate:

@@ -116,13 +116,22 @@ def _clauses(tag: str, key: str | None, spec: object, t: TagType, path: Path) ->
 
 
 def _bad_operator(name: str, op: object, t: TagType) -> str:
-    hint = closest(op, OPERATORS) if isinstance(op, str) else None
+    hint = _operator_like(op) if isinstance(op, str) else None
     text = f"{name}: unknown operator {op!r}"
     if hint:
         return f"{text} (did you mean {hint!r}?)"
     if t.kind != "lookup" and isinstance(op, str) and op.isidentifier():
         return f"{text}: {name} is not a lookup tag (lookup tags: {', '.join(LOOKUP_TAGS)})"
     return f"{text} (one of {', '.join(OPERATORS)})"
+
+
+def _operator_like(op: str) -> str | None:
+    """The operator a typo meant: the same characters in another order (``=>``), else the
+    closest spelling (``not in``, ``contain``)."""
+    for known in OPERATORS:
+        if sorted(known) == sorted(op):
+            return known
+    return closest(op.replace(" ", "_"), OPERATORS)
 
 
 def _clause(tag: str, key: str | None, op: str, operand: object, t: TagType, path: Path) -> Clause:

@@ -1,0 +1,329 @@
+"""Rules files: the format, the checks, errors with line and column, order and version."""
+
+# ruff: noqa: E501  (the error tables keep one case per line: message, place, input)
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from profiles.rules import RulesError, load_rules, load_rules_file, parse_rules
+from profiles.rules.catalogue import TagType
+from profiles.rules.conditions import Clause
+
+FULL = """\
+tags:
+  - name: big_spender            # a bool rule
+    path: consumption/value
+    description: Spent 100 or more.
+    owner: crm
+    rule: {spend_total: {">=": 100}}
+  - name: price_sensitivity
+    path: preference/price
+    buckets:
+      - [high, {coupon_share: {">=": 0.5}}]
+      - [medium, {price_ratio: {"<": 1.0}}]
+      - [low, {}]
+  - name: new_parent
+    path: attributes/family
+    model: {kind: logistic, features: {"category_affinity.baby": 3.1, "spend_30d": 0.001},
+            intercept: -2.0, output: probability}
+  - name: vip
+    path: marketing/manual
+    manual: {values: [gold, silver]}
+segments:
+  - name: repeat_buyers
+    description: Two purchases or more.
+    where: {purchases_total: {">=": 2}}
+  - name: sensitive_vips
+    where: {vip: gold, price_sensitivity: [high, medium], big_spender: true}
+"""
+
+
+def test_the_contract_example_loads() -> None:
+    rules = load_rules(FULL, "r.yaml")
+    assert [t.name for t in rules.tags] == ["big_spender", "price_sensitivity", "new_parent", "vip"]
+    assert [(t.source, t.path) for t in rules.tags] == [
+        ("rule", ("consumption", "value")),
+        ("rule", ("preference", "price")),
+        ("model", ("attributes", "family")),
+        ("manual", ("marketing", "manual")),
+    ]
+    assert rules.tags[0].condition == Clause("spend_total", None, ">=", 100)
+    assert (rules.tags[0].description, rules.tags[0].owner) == ("Spent 100 or more.", "crm")
+    assert [s.name for s in rules.segments] == ["repeat_buyers", "sensitive_vips"]
+    assert rules.inputs == {"spend_total", "coupon_share", "price_ratio", "category_affinity",
+                            "spend_30d", "purchases_total"}  # fmt: skip
+    assert rules.manual == {"vip"}
+    assert rules.types["price_sensitivity"] == TagType("str", True, ("high", "medium", "low"))
+    assert rules.types["vip"] == TagType("str", True, ("gold", "silver"))
+    assert len(rules.version) == 12 and int(rules.version, 16) >= 0
+    assert rules.find("repeat_buyers") is rules.segments[0]
+    assert rules.find("vip") is rules.tags[3] and rules.find("nope") is None
+
+
+def test_evaluate_the_contract_example() -> None:
+    rules = load_rules(FULL)
+    tags = {"spend_total": 150.0, "coupon_share": 0.2, "price_ratio": 0.9, "spend_30d": 0.0,
+            "category_affinity": {"baby": 1.0}, "purchases_total": 2, "vip": "gold"}  # fmt: skip
+    values, segments = rules.evaluate(tags)
+    # 1 / (1 + e^-(3.1 - 2.0)) = 0.750260...
+    assert values == {"big_spender": True, "price_sensitivity": "medium", "new_parent": 0.75026,
+                      "vip": "gold"}  # fmt: skip
+    assert segments == ["repeat_buyers", "sensitive_vips"]
+    values, segments = rules.evaluate({"vip": "bronze"})  # not an allowed value: unset
+    assert values == {"big_spender": False, "price_sensitivity": "low", "new_parent": 0.119203,
+                      "vip": None}  # fmt: skip
+    assert segments == []
+
+
+def test_formatting_and_comments_keep_the_version() -> None:
+    base = load_rules(FULL).version
+    reformatted = FULL.replace("# a bool rule", "").replace(
+        'rule: {spend_total: {">=": 100}}', "rule:\n      spend_total:\n        '>=': 100"
+    )
+    assert load_rules(reformatted).version == base
+    assert load_rules("# nothing\n" + FULL).version == base
+    assert load_rules(FULL.replace('">=": 100', '">=": 101')).version != base
+    assert load_rules(FULL.replace("Spent 100", "Spent 1OO")).version != base
+
+
+def test_order_follows_what_a_tag_reads() -> None:
+    text = """\
+segments: []
+tags:
+  - {name: c, path: x, rule: {b: true, a: true}}
+  - {name: b, path: x, rule: {a: true}}
+  - {name: a, path: x, rule: {orders_total: {">": 0}}}
+"""
+    rules = load_rules(text)
+    assert [t.name for t in rules.tags] == ["a", "b", "c"]
+    assert rules.evaluate({"orders_total": 1})[0] == {"a": True, "b": True, "c": True}
+    assert rules.evaluate({"orders_total": 0})[0] == {"a": False, "b": False, "c": False}
+
+
+def test_an_empty_file_is_an_empty_rule_set() -> None:
+    rules = load_rules("")
+    assert (rules.tags, rules.segments, rules.inputs) == ((), (), frozenset())
+    assert rules.evaluate({"x": 1}) == ({}, [])
+
+
+def T(body: str) -> str:
+    return textwrap.dedent(body)
+
+
+# (text, line, column, message)
+ERRORS = [
+    ("tags: [\n", 2, 1, "while parsing a flow node expected the node content, but found '<stream end>'"),
+    ("- a\n", 1, 1, "a rules file is a mapping with tags and segments, not list"),
+    ("tag: []\n", 1, 1, "unknown key 'tag' (did you mean 'tags'?)"),
+    ("tags: {}\n", 1, 7, "tags is a list of mappings"),
+    ("tags:\n  - x\n", 2, 5, "each of tags is a mapping with a name"),
+    (T("""\
+        tags:
+          - name: big_spender
+            path: consumption/value
+            rule: {spend_totl: {">=": 100}}
+        """), 4, 12, "unknown tag 'spend_totl' (did you mean 'spend_total'?)"),
+    (T("""\
+        tags:
+          - name: a
+            path: x
+            rule:
+              any:
+                - {orders_total: 1}
+                - not: {lifecycle: {"<": 3}}
+        """), 7, 34, "lifecycle: < needs a number tag; lifecycle is str (new, active, dormant, churn_risk) or null"),
+    (T("""\
+        tags:
+          - name: a
+            path: x
+            rule: {spend_total: {"=>": 1}}
+        """), 4, 26, "spend_total: unknown operator '=>' (did you mean '>='?)"),
+    (T("""\
+        tags:
+          - name: Big
+            path: x
+            rule: {}
+        """), 2, 11, "a name is [a-z][a-z0-9_]{0,63}, not 'Big'"),
+    (T("""\
+        tags:
+          - name: high_value
+            path: x
+            rule: {}
+        """), 2, 11, "'high_value' is already a built-in tag"),
+    (T("""\
+        tags:
+          - {name: a, path: x, rule: {}}
+        segments:
+          - {name: a, where: {}}
+        """), 2, 12, "'a' is already a segment"),
+    (T("""\
+        tags:
+          - {name: a, path: x, rule: {}}
+          - {name: a, path: x, rule: {}}
+        """), 3, 12, "'a' is defined twice"),
+    (T("""\
+        tags:
+          - {name: a, path: x, rule: {}, buckets: [[x, {}]]}
+        """), 2, 12, "a tag has exactly one of rule, buckets, model, manual (found rule, buckets)"),
+    (T("""\
+        tags:
+          - {name: a, path: x}
+        """), 2, 12, "a tag has exactly one of rule, buckets, model, manual (found none)"),
+    (T("""\
+        tags:
+          - {name: a, path: x, rule: {}, ownr: me}
+        """), 2, 34, "unknown key 'ownr' (did you mean 'owner'?)"),
+    (T("""\
+        tags:
+          - {name: a, rule: {}}
+        """), 2, 5, "path is the tag's place in the taxonomy, e.g. consumption/value"),
+    (T("""\
+        tags:
+          - {name: a, path: Consumption/x, rule: {}}
+        """), 2, 21, "a path level is [a-z][a-z0-9_]*, not 'Consumption'"),
+    (T("""\
+        tags:
+          - {name: a, path: x, rule: {b: true}}
+          - {name: b, path: x, rule: {c: true}}
+          - {name: c, path: x, rule: {a: true}}
+        """), 2, 12, "tags read each other in a cycle: a -> b -> c -> a"),
+    (T("""\
+        tags:
+          - {name: a, path: x, rule: {a: true}}
+        """), 2, 12, "tags read each other in a cycle: a -> a"),
+    (T("""\
+        tags:
+          - name: a
+            path: x
+            buckets:
+              - [high, {}]
+              - [high, {}]
+        """), 6, 10, "bucket 'high' is listed twice"),
+    (T("""\
+        tags:
+          - name: a
+            path: x
+            buckets:
+              - [high]
+        """), 5, 9, "a bucket is [value, condition]"),
+    (T("""\
+        tags:
+          - name: a
+            path: x
+            buckets:
+              - [high, {spend_totl: 1}]
+        """), 5, 17, "unknown tag 'spend_totl' (did you mean 'spend_total'?)"),
+    (T("""\
+        tags:
+          - name: a
+            path: x
+            buckets: [[high, {}]]
+        segments:
+          - {name: s, where: {a: hihg}}
+        """), 6, 26, "a: \"hihg\" is not a value of a (did you mean 'high'?)"),
+    (T("""\
+        tags:
+          - name: m
+            path: x
+            model: {kind: logistic, features: {spend_totl: 1.0}}
+        """), 4, 40, "unknown tag 'spend_totl' (did you mean 'spend_total'?)"),
+    (T("""\
+        tags:
+          - name: m
+            path: x
+            model: {kind: logistic, features: {category_affinity: 1.0}}
+        """), 4, 40, "category_affinity is a lookup tag: name a key, e.g. category_affinity.some_key"),
+    (T("""\
+        tags:
+          - name: m
+            path: x
+            model: {kind: logistic, features: {lifecycle: 1.0}}
+        """), 4, 40, "feature lifecycle must be a number or bool tag; it is str (new, active, dormant, churn_risk) or null"),
+    (T("""\
+        tags:
+          - name: m
+            path: x
+            model: {kind: logistic, features: {spend_30d: x}}
+        """), 4, 51, "spend_30d needs a finite number, not 'x'"),
+    (T("""\
+        tags:
+          - name: m
+            path: x
+            model: {kind: tree, features: {spend_30d: 1}}
+        """), 4, 19, "model kind must be logistic, not 'tree'"),
+    (T("""\
+        tags:
+          - name: m
+            path: x
+            model: {kind: logistic, features: {spend_30d: 1}, output: label, labels: [a, a]}
+        """), 4, 78, "labels needs two different strings: [below, at or above threshold]"),
+    (T("""\
+        tags:
+          - name: m
+            path: x
+            model: {kind: logistic, features: {spend_30d: 1}, treshold: 0.3}
+        """), 4, 55, "unknown model key 'treshold' (did you mean 'threshold'?)"),
+    (T("""\
+        tags:
+          - name: v
+            path: x
+            manual: {values: [gold, 1]}
+        """), 4, 22, "values are all strings, all numbers or all bools"),
+    (T("""\
+        tags:
+          - name: v
+            path: x
+            manual: {values: [gold], default: silver}
+        """), 4, 39, "default 'silver' is not one of values"),
+    (T("""\
+        segments:
+          - {name: s}
+        """), 2, 12, "a segment needs a where condition"),
+    (T("""\
+        segments:
+          - name: s
+            where: {orders_total: 1}
+            where: {orders_total: 2}
+        """), 4, 5, "duplicate key 'where'"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("text", "line", "column", "message"), ERRORS)
+def test_errors_name_line_and_column(
+    text: str, line: int | None, column: int | None, message: str
+) -> None:
+    with pytest.raises(RulesError) as caught:
+        load_rules(text, "r.yaml")
+    error = caught.value
+    assert (error.message, error.line, error.column) == (message, line, column)
+    place = ":".join(str(p) for p in ("r.yaml", line, column) if p is not None)
+    assert str(error) == f"{place}: {message}"
+    assert "\n" not in str(error)
+
+
+def test_parse_rules_names_the_path_without_lines() -> None:
+    data = {"tags": [{"name": "a", "path": "x", "rule": {"any": [{"spend_totl": 1}]}}]}
+    with pytest.raises(RulesError) as caught:
+        parse_rules(data, "portrait.yaml")
+    assert str(caught.value) == (
+        "portrait.yaml: tags[0].rule.any[0].spend_totl: unknown tag 'spend_totl' "
+        "(did you mean 'spend_total'?)"
+    )
+    assert parse_rules({"tags": [{"name": "a", "path": "x", "rule": {}}]}).version
+
+
+def test_load_rules_file(tmp_path: Path) -> None:
+    path = tmp_path / "rules.yaml"
+    path.write_text(FULL, encoding="utf-8")
+    assert load_rules_file(path).version == load_rules(FULL).version
+    with pytest.raises(
+        RulesError, match=r"^.*missing\.yaml: cannot read the rules file: No such file"
+    ):
+        load_rules_file(tmp_path / "missing.yaml")
+    (tmp_path / "bad.yaml").write_bytes(b"\xff\xfe")
+    with pytest.raises(RulesError, match=r"bad\.yaml: the rules file is not UTF-8 text$"):
+        load_rules_file(tmp_path / "bad.yaml")
