@@ -130,7 +130,7 @@ values = st.one_of(
     st.dictionaries(st.text(max_size=2), st.none(), max_size=1),
 )  # fmt: skip
 names = st.one_of(
-    st.from_regex(r"[a-z][a-z0-9_]{0,63}", fullmatch=True), st.text(max_size=5), st.integers(),
+    st.from_regex(r"[a-z][a-z0-9_]{0,63}", fullmatch=True), st.text(max_size=5), st.integers(0, 9),
     st.none(), st.just("a" * 65),
 )  # fmt: skip
 tag_properties = st.fixed_dictionaries(
