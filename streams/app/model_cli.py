@@ -33,7 +33,7 @@ from streams.app.model_fit import (
 from streams.app.read import parse_as_of
 from streams.app.rules_text import unknown_name
 from streams.connect.clients import redis_client
-from streams.errors import CommandError
+from streams.errors import CommandError, NotFound
 from streams.ops.progress import ProgressLine
 from streams.settings.tree import Settings
 from streams.store.profiles import ProfileStore
@@ -140,6 +140,8 @@ def model_fit_main(settings: Settings, args: argparse.Namespace) -> int:
     model = model_of(text, path, args.tag)
     as_of_ms = parse_as_of(args.as_of)
     sample = asyncio.run(gather(settings, model, args.label, as_of_ms, args.quiet))
+    if not sample.labels:
+        raise NotFound(f"no stored profile (of {sample.profiles:,}) has a declared {args.label}")
     positive = positive_value(args.positive, Counter(sample.labels), args.label)
     labels = [int(label == positive) for label in sample.labels]
     fit = fit_logistic(sample.rows, labels, feature_names(model), args.test_share)

@@ -35,12 +35,12 @@ def add_parsers(sub: Any) -> None:
     from streams.app.argtypes import SHARE, moment
 
     rules = sub.add_parser("rules", help="check a rules file (docs/rules.md)")
-    rsub = rules.add_subparsers(dest="subcommand", required=True)
+    rsub = rules.add_subparsers(dest="subcommand", required=True, metavar="{check}")
     check = rsub.add_parser("check", help="parse and type-check a rules file")
     check.add_argument("file", help="the rules file (YAML)")
 
     segment = sub.add_parser("segment", help="list segments, export their members")
-    ssub = segment.add_subparsers(dest="subcommand", required=True)
+    ssub = segment.add_subparsers(dest="subcommand", required=True, metavar="{list,export}")
     ssub.add_parser("list", help="one JSON object per segment: name, size, where, description")
     export = ssub.add_parser("export", help="stream every member of a segment")
     export.add_argument("name")
@@ -56,7 +56,7 @@ def add_parsers(sub: Any) -> None:
     exp.add_argument("--as-of", type=moment, help="RFC 3339 or epoch ms (default: now)")
 
     tag = sub.add_parser("tag", help="set manual tags")
-    tsub = tag.add_subparsers(dest="subcommand", required=True)
+    tsub = tag.add_subparsers(dest="subcommand", required=True, metavar="{set}")
     tset = tsub.add_parser("set", help="set a manual tag on the users of a file (audited)")
     tset.add_argument("name")
     tset.add_argument("value", help="a JSON scalar (true, 3, null) or text")
@@ -68,7 +68,7 @@ def add_parsers(sub: Any) -> None:
     tset.add_argument("--quiet", action="store_true", help="no progress line")
 
     model = sub.add_parser("model", help="train model tags")
-    msub = model.add_subparsers(dest="subcommand", required=True)
+    msub = model.add_subparsers(dest="subcommand", required=True, metavar="{fit}")
     fit = msub.add_parser("fit", help="fit a model tag's coefficients from labelled profiles")
     fit.add_argument("tag")
     fit.add_argument("--label", required=True, metavar="ATTRIBUTE", help="e.g. gender")

@@ -26,9 +26,10 @@ FAILED: Final = "✗"
 def unknown_name(what: str, name: str, names: Iterable[str]) -> NotFound:
     """``unknown segment 'byuers' (did you mean 'buyers'?)``: an error with the closest name."""
     known = sorted(set(names))
-    found = difflib.get_close_matches(name, known, n=1, cutoff=0.6) or sorted(
-        (k for k in known if name and k.startswith(name)), key=len
-    )[:1]  # a typo, else the shortest name it begins (vip -> vip_manual)
+    found = (
+        difflib.get_close_matches(name, known, n=1, cutoff=0.6)
+        or sorted((k for k in known if name and k.startswith(name)), key=len)[:1]
+    )  # a typo, else the shortest name it begins (vip -> vip_manual)
     if found:
         hint = f" (did you mean {found[0]!r}?)"
     elif known:

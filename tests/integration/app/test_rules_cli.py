@@ -224,12 +224,15 @@ async def keyed_events(settings: Settings, n: int) -> list[tuple[bytes, bytes]]:
 async def test_tag_set_produces_tag_events_once_per_run_and_audits(
     settings: Settings, rules_env: dict[str, str], tmp_path: Path
 ) -> None:
-    await ensure_topics(settings, [settings.topic(TOPIC_EVENTS)], partitions=4)
     ns = settings.topics.prefix
     users = [f"{ns}u{i}" for i in range(50)]
     listing = tmp_path / "users.txt"
     listing.write_text("\n".join([*users, "", users[3], f"anon:{ns}v"]) + "\n")
     args = ("tag", "set", "vip_manual", "gold", "--users", str(listing), "--actor", "ops@shop")
+    done = portrait(*args, env=rules_env)  # no worker ever ran in this namespace
+    assert done.returncode == 2 and done.stdout == ""
+    assert f"topic {ns}events does not exist: start the worker first" in done.stderr
+    await ensure_topics(settings, [settings.topic(TOPIC_EVENTS)], partitions=4)
     done = portrait(*args, "--at", "2024-06-01T00:00:00Z", env=rules_env)
     assert done.returncode == 0, done.stderr
     assert 'vip_manual="gold" for 51 users (1 duplicate, 1 blank lines ignored)' in done.stdout
@@ -283,6 +286,12 @@ async def test_model_fit_writes_the_coefficients_into_the_model_block(
         states[f"{ns}n{i}"] = built([ev("login", f"{ns}n{i}", T0)])
     await seed_states(settings, states)
     path = Path(rules_env["PORTRAIT_RULES"])
+    done = portrait("model", "fit", "likes_baby", "--label", "city", env=rules_env)
+    assert done.returncode == 1 and "no stored profile (of 300) has a declared city" in done.stderr
+    done = portrait("model", "fit", "likes_baby", "--label", "gendre", env=rules_env)
+    assert done.returncode == 1 and "did you mean 'gender'" in done.stderr
+    done = portrait("model", "fit", "big_spender", "--label", "gender", env=rules_env)
+    assert done.returncode == 1 and "unknown model tag 'big_spender'" in done.stderr
     done = portrait("model", "fit", "likes_baby", "--label", "gender", "--positive", "f",
                     "--as-of", str(T0 + DAY), env=rules_env)  # fmt: skip
     assert done.returncode == 0, done.stderr
