@@ -17,6 +17,7 @@ from typing import Any, Final, Literal
 
 from profiles.rules.catalogue import BUILTIN_TYPES, DAY_COUNTERS, RulesError, TagType, unknown
 from profiles.rules.conditions import Clause, Explained, Node, clauses, compile_node, explain, reads
+from profiles.rules.fused import fuse_rules
 from profiles.rules.nodes import ALWAYS, spec
 from profiles.rules.scoring import Logistic, feature, scorer
 
@@ -108,6 +109,10 @@ class RuleSet:
         self._steps = tuple((t.name, _step(t)) for t in self.tags)
         ordered = sorted(self.segments, key=lambda s: s.name)
         self._segments = tuple((s.name, compile_node(s.where)) for s in ordered)
+        self._fused = fuse_rules(
+            [(t.name, t.condition, t.buckets, _function(t)) for t in self.tags],
+            [(s.name, s.where) for s in ordered],
+        )
         self._by_name: dict[str, TagRule | SegmentRule] = {
             **{s.name: s for s in self.segments},
             **{t.name: t for t in self.tags},
@@ -117,6 +122,13 @@ class RuleSet:
         """The rule, model and manual tags' values (None included) and the sorted names of
         the segments that hold, for ``tags`` (the built-in inputs plus the manual values)."""
         env = dict(tags)
+        if self._fused is not None:
+            return self._fused(env)
+        return self.evaluate_closures(env)
+
+    def evaluate_closures(self, env: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+        """The same as :meth:`evaluate` by one closure per tag and segment (the fallback of a
+        rule set too deep to fuse; tests hold the two equal). Extends ``env``."""
         out: dict[str, Any] = {}
         for name, step in self._steps:
             env[name] = out[name] = step(env)
@@ -139,6 +151,11 @@ class RuleSet:
     def __repr__(self) -> str:
         counts = f"tags={len(self.tags)}, segments={len(self.segments)}"
         return f"RuleSet(version={self.version!r}, {counts})"
+
+
+def _function(tag: TagRule) -> Callable[[Tags], Any] | None:
+    """What a model or manual tag's value is computed by (conditions are fused inline)."""
+    return _step(tag) if tag.model is not None or tag.source == "manual" else None
 
 
 def _step(tag: TagRule) -> Callable[[Tags], Any]:

@@ -35,7 +35,7 @@ def tags_of(state: State, as_of: int) -> dict[str, Any]:
 @st.composite
 def layer_profiles(draw: st.DrawFn) -> tuple[State, int]:
     """Profiles near the layers' thresholds (the generic events rarely reach them): up to 60
-    views and 7 cart adds, up to 7 orders of 50 to 3000 on random days over 400 days, read at
+    views and 7 cart adds, up to 7 orders of 50 to 3000 on random days over 20, 150 or 400 days, read at
     a random day up to 250 days after the last event."""
     from tests.unit.profiles.test_model import E
 
@@ -46,8 +46,9 @@ def layer_profiles(draw: st.DrawFn) -> tuple[State, int]:
     for i in range(draw(st.integers(0, 7))):
         events.append(E("add_to_cart", start + draw(st.integers(0, SPAN)), f"a{i}", item_id="s"))
     revenues = st.sampled_from((50.0, 150.0, 250.0, 400.0, 600.0, 3000.0))
+    spread = draw(st.sampled_from((20, 150, 400))) * DAY_MS  # orders close together, or not
     for i in range(draw(st.integers(0, 7))):
-        ts = start + draw(st.integers(0, SPAN))
+        ts = AS_OF - draw(st.integers(0, spread))
         events.append(E("purchase", ts, f"p{i}", revenue=draw(revenues), order_id=f"o{i}"))
     state = MODEL.initial()
     for event in events:

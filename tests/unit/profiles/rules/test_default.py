@@ -23,7 +23,9 @@ def test_the_pack_layers_equal_the_builtin_ones(profile: tuple[State, int]) -> N
     state, as_of = profile
     rules = default_rules()
     builtin = MODEL.tags(state, as_of)
-    values, segments = rules.evaluate(read_inputs(MODEL, state, as_of, rules.inputs))
+    inputs = read_inputs(MODEL, state, as_of, rules.inputs)
+    values, segments = rules.evaluate(inputs)
+    assert rules.evaluate_closures(dict(inputs)) == (values, segments)  # fused == closures
     assert values["is_high_value"] is builtin["high_value"]
     assert values["is_potential"] is builtin["potential"]
     assert values["is_churn_risk"] is builtin["churn_risk"]

@@ -22,6 +22,7 @@ from profiles.rules.conditions import (
     interpret,
     parse_condition,
 )
+from profiles.rules.fused import fuse_node
 from profiles.rules.nodes import OPERATORS, ORDERING
 
 TAGS = ("a", "b", "c", "d")  # plain tags
@@ -77,6 +78,7 @@ ENVS = st.dictionaries(st.sampled_from((*TAGS, *LOOKUPS)), VALUES)
 def test_compiled_equals_the_reference(node: Node, tags: dict[str, Any]) -> None:
     verdict = interpret(node, tags)
     assert compile_node(node)(tags) is verdict
+    assert fuse_node(node)(tags) is verdict
     assert explain(node, tags)[0].held is verdict
 
 
@@ -156,4 +158,15 @@ def test_parsed_conditions_compile_to_the_reference(
     spec: dict[str, Any], tags: dict[str, Any]
 ) -> None:
     node = parse_condition(spec, TYPED)
-    assert compile_node(node)(tags) is interpret(node, tags)
+    verdict = interpret(node, tags)
+    assert compile_node(node)(tags) is verdict
+    assert fuse_node(node)(tags) is verdict
+
+
+def test_a_condition_too_deep_to_fuse_falls_back_to_closures() -> None:
+    node: Node = Clause("a", None, "==", 1)
+    for _ in range(400):
+        node = Not(node)
+    holds = fuse_node(node)
+    assert holds({"a": 1}) is interpret(node, {"a": 1}) is True
+    assert holds({"a": 2}) is False
