@@ -16,13 +16,22 @@ import argparse
 import asyncio
 import getpass
 import sys
+import time
 from collections.abc import Sequence
 from typing import Any, Final
 
 import orjson
 from aiokafka import AIOKafkaProducer
 
-from profiles.events import ANON_PREFIX, Rejected, from_dict, tag_value
+from profiles.events import (
+    ANON_PREFIX,
+    DEFAULT_BOUNDS,
+    Rejected,
+    TimeBounds,
+    from_dict,
+    parse_ts,
+    tag_value,
+)
 from profiles.names import TAG_EVENT
 from profiles.rules import RuleSet, TagRule
 from profiles.timeutil import rfc3339
@@ -73,10 +82,20 @@ def _allowed(value: Any, values: tuple[Any, ...]) -> bool:
 
 
 def tag_events(
-    name: str, value: Any, users: Sequence[str], at_ms: int, source: str
+    name: str,
+    value: Any,
+    users: Sequence[str],
+    at_ms: int,
+    source: str,
+    bounds: TimeBounds = DEFAULT_BOUNDS,
 ) -> list[tuple[bytes, dict[str, Any]]]:
-    """(key, event) per user, each checked by the decoder the worker runs (a bad user id fails
-    the whole command before anything is sent)."""
+    """(key, event) per user, each checked by the decoder the worker runs, with its time bounds
+    (a bad user id or time fails the whole command before anything is sent)."""
+    try:
+        parse_ts(at_ms, bounds)
+        bounds.check_lead(at_ms, int(time.time() * 1000))
+    except Rejected as exc:
+        raise CommandError(f"--at: {exc.detail}") from None
     request = str(at_ms)
     out = []
     for user in users:
@@ -89,7 +108,7 @@ def tag_events(
             "properties": {"tag": name, "value": value},
         }
         try:
-            decoded = from_dict(event)
+            decoded = from_dict(event, bounds)
         except Rejected as exc:
             raise CommandError(f"{source}: user id {user[:60]!r}: {exc.detail}") from None
         key = decoded.user_id[len(ANON_PREFIX) :] if who else decoded.user_id
@@ -157,7 +176,7 @@ def tag_set_main(settings: Settings, args: argparse.Namespace) -> int:
         raise CommandError(f"{source}: not UTF-8 text (one user id a line)") from None
     users, blank, duplicates = read_user_ids(text.splitlines(), source)
     at_ms = parse_as_of(args.at)
-    events = tag_events(args.name, value, users, at_ms, source)
+    events = tag_events(args.name, value, users, at_ms, source, settings.model.time_bounds)
     progress = ProgressLine(NAME, enabled=not args.quiet)
     sent = asyncio.run(send(settings, events, progress)) if events else 0
     progress.finish(f"{sent:,} tag events")

@@ -4,6 +4,7 @@ event ids, export rows and the manual tagging's events (no Redis, no Kafka)."""
 from __future__ import annotations
 
 import io
+import time
 from typing import Any
 
 import orjson
@@ -208,3 +209,16 @@ def test_tag_events_decode_as_tag_events_keyed_by_user() -> None:
 def test_tag_events_refuse_a_bad_user_id_before_sending_anything() -> None:
     with pytest.raises(CommandError, match=r"^users: user id 'a\{b\}': .*braces"):
         tag_events("vip_manual", "gold", ["ok", "a{b}"], 1_717_156_800_000, "users")
+
+
+@pytest.mark.parametrize(
+    "at,message",
+    [
+        (int(time.time() * 1000) + 2 * 86_400_000, "--at: ts .* h after the record reached Kafka"),
+        (4_102_444_800_000, "--at: ts 4102444800000 "),  # 2100: the bounds
+        (1_000_000_000, "--at: ts .* looks like seconds"),
+    ],
+)
+def test_tag_events_refuse_a_time_the_worker_would_refuse(at: int, message: str) -> None:
+    with pytest.raises(CommandError, match=message):
+        tag_events("vip_manual", "gold", ["u1"], at, "users")
