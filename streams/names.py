@@ -17,6 +17,8 @@ TOPIC_FEEDBACK_DLQ: Final = "feedback.dlq"
 
 # A Kafka header on replayed history (`portrait replay --via kafka`): applied, never triggering.
 REPLAY_HEADER: Final = "portrait-replay"
+# Its value when the replay asked for its rule transitions on profile.changes (docs/replay.md).
+EMIT_CHANGES: Final = b"emit-changes"
 
 CONSUMER_GROUP: Final = "portrait-worker"
 CAMPAIGN_GROUP: Final = "portrait-campaigns"

@@ -109,6 +109,25 @@ class RulesEngine:
         values, members = self.rules.evaluate(tags)
         return Outcome({k: v for k, v in values.items() if v is not None}, sorted(members))
 
+    def view(self, state: State, as_of_ms: int) -> dict[str, Any]:
+        """What ``portrait profile get`` adds: every rule tag (nulls too) and the segments as
+        of ``as_of_ms``, the change times the stream recorded, and the rules version."""
+        tags = read_inputs(self.model, state, as_of_ms, self._inputs)
+        values, members = self.rules.evaluate(tags)
+        since = state.rules.since
+
+        def changed(name: str) -> str | None:
+            at = since.get(name)
+            return None if at is None else rfc3339(at * 1000)
+
+        return {
+            "tags": {t.name: values.get(t.name) for t in self.rules.tags},
+            "changed_at": {t.name: changed(t.name) for t in self.rules.tags},
+            "segments": sorted(members),
+            "segments_since": {name: changed(name) for name in sorted(members)},
+            "rules_version": self.version,
+        }
+
     def moment(self, state: State) -> int:
         """When a batch evaluates the user: its newest event, or the last evaluation if later
         (time only moves forward), or the latest manual tag if later still."""

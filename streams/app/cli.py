@@ -82,6 +82,11 @@ def _parser() -> argparse.ArgumentParser:
     rep.add_argument("--quiet", action="store_true", help="no progress line")
     rep.add_argument("--rejected", metavar="FILE", help="write the rejected rows here (JSONL)")
     rep.add_argument(
+        "--emit-changes",
+        action="store_true",
+        help="publish the rule transitions on profile.changes (default: record them quietly)",
+    )
+    rep.add_argument(
         "--price-reference",
         metavar="FILE",
         help="category price table (JSON); default: profile.price_reference, else computed",

@@ -9,6 +9,7 @@ import orjson
 
 from profiles.events import parse_moment
 from profiles.model import ProfileModel
+from profiles.rules.engine import RulesEngine
 from streams.connect.clients import redis_client
 from streams.errors import NotFound
 from streams.names import Keys
@@ -35,7 +36,14 @@ async def profile_get_main(settings: Settings, user_id: str, as_of: str | None) 
         await redis.aclose()
     if state is None:
         raise NotFound(f"no profile for user {user_id!r}")
-    doc = ProfileModel(settings.model).view(user_id, state, as_of_ms)
+    model = ProfileModel(settings.model)
+    doc = model.view(user_id, state, as_of_ms)
+    rules = RulesEngine(model, settings.rules).view(state, as_of_ms)
+    doc["tags"].update(rules["tags"])  # business tags beside the built-in ones (docs/rules.md)
+    doc["changed_at"].update(rules["changed_at"])
+    doc["segments"] = rules["segments"]
+    doc["segments_since"] = rules["segments_since"]
+    doc["rules_version"] = rules["rules_version"]
     doc["marketing"] = marketing_tags(counts)  # from trigger feedback (docs/feedback.md)
     sys.stdout.write(
         orjson.dumps(doc, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS).decode() + "\n"

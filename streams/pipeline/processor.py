@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 from profiles.events import ANON_PREFIX, Rejected
 from profiles.model import APPLIED, REPLAYED, ProfileModel, State
 from profiles.wire import decode
-from streams.names import REPLAY_HEADER
+from streams.names import EMIT_CHANGES, REPLAY_HEADER
 from streams.pipeline.batch import (
     BatchStats,
     DeadLetter,
@@ -27,7 +27,7 @@ from streams.pipeline.batch import (
 )
 from streams.pipeline.changes import ChangePublisher
 from streams.pipeline.labels import APPLY_ERROR
-from streams.pipeline.retry import Backoff, retry_until_stopped
+from streams.pipeline.retry import Backoff, retry_until_stopped, wall_clock_ms
 from streams.pipeline.rules_hook import RulesHook
 from streams.pipeline.trigger_hook import TriggerHook
 from streams.store.profiles import ProfileStore, Write
@@ -58,6 +58,8 @@ class BatchProcessor:
         triggers: TriggerHook | None = None,
         rules: RulesHook | None = None,
         changes: ChangePublisher | None = None,
+        home: Callable[[str], int] | None = None,
+        replaying: bool = False,
     ) -> None:
         self.model = model
         self.store = store
@@ -71,6 +73,8 @@ class BatchProcessor:
         self.triggers = triggers
         self.rules = rules
         self.changes = changes
+        self.home = home  # the user's partition of the events topic, for a replay's writes
+        self.replaying = replaying  # a replay: its rule transitions are recorded, not published
         self.cache: OrderedDict[str, State] = OrderedDict()
         self._latest_users: Collection[str] = ()
         self._bounds = model.config.time_bounds
@@ -142,7 +146,7 @@ class BatchProcessor:
             return 0
         gone = set(refused)
         parts = {
-            w.partition
+            w.partition if w.home is None else w.home
             for w in writes
             if w.rules is not None and w.rules.messages and w.user_id not in gone
         }
@@ -246,7 +250,7 @@ class BatchProcessor:
         replayed = any(map(_replayed, located))
         delta = None
         if self.rules is not None:
-            quiet = prepared.now if replayed else None
+            quiet = wall_clock_ms() if self.replaying or _quiet(located) else None
             delta = self.rules.collect(uid, state, quiet, stats.transitions)
         if hook is not None and before is not None and not replayed:
             source = (str(last.partition), last.offset)
@@ -254,7 +258,8 @@ class BatchProcessor:
                 uid, before, state, applied, changed, prepared.now, prepared.ops,
                 prepared.visits, source,
             )  # fmt: skip
-        return Write(uid, last.partition, last.offset, self.model.encode(state), delta)
+        home = self.home(uid) if self.home is not None else None
+        return Write(uid, last.partition, last.offset, self.model.encode(state), delta, home=home)
 
     def _trim_cache(self) -> None:
         """Evict the least recently touched states, but never one of the latest prepared batch:
@@ -273,6 +278,15 @@ class BatchProcessor:
         return await retry_until_stopped(
             fn, op=op, backoff=self.backoff, should_stop=self.should_stop, on_retry=self.on_retry
         )
+
+
+def _quiet(located: Sequence[Located]) -> bool:
+    """Whether replayed history is among the records and did not ask for its transitions."""
+    for record, _ in located:
+        for k, v in getattr(record, "headers", None) or ():
+            if k == REPLAY_HEADER and v != EMIT_CHANGES:
+                return True
+    return False
 
 
 def _replayed(located: Located) -> bool:

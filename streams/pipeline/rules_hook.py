@@ -9,10 +9,12 @@ its transitions without publishing them (``quiet``), unless the replay asked for
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import orjson
+from aiokafka.partitioner import murmur2
 
+from profiles.events import ANON_PREFIX
 from profiles.rules.engine import SEGMENT, RulesEngine, Transition
 from profiles.state import State
 from streams.store.profiles import RulesDelta
@@ -46,3 +48,15 @@ def delta(transitions: Sequence[Transition], quiet: int, due: int) -> RulesDelta
     removed = tuple(t.name for t in transitions if t.kind == SEGMENT and not t.new)
     messages = tuple(orjson.dumps(t.message()) for t in transitions if t.at > quiet)
     return RulesDelta(added, removed, messages, due)
+
+
+def partitioner(partitions: int) -> Callable[[str], int]:
+    """The partition of the events topic a user's events go to (Kafka's default partitioner
+    on the key, the user id without the anonymous prefix: docs/events.md): where a replay
+    puts the user's rule entries, so that the owner of that partition keeps them."""
+
+    def home(user_id: str) -> int:
+        key = user_id.removeprefix(ANON_PREFIX).encode()
+        return int(murmur2(key) & 0x7FFFFFFF) % partitions
+
+    return home

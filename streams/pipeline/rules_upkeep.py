@@ -107,11 +107,10 @@ class RulesUpkeep:
         stats = UpkeepStats()
         parts = {str(p) for p in owned}
         self._reload(stats)
-        flush = sorted(self.dirty & parts)
         changes = self.processor.changes
-        if flush and changes is not None:
-            stats.published += await self._retry(lambda: changes.flush(flush))
-        self.dirty -= set(flush)
+        if changes is not None:  # leftovers of a crash, a rebalance or a replay
+            stats.published += await self._retry(lambda: changes.flush(sorted(parts)))
+        self.dirty -= parts
         for partition in sorted(parts):
             users = await self._retry(
                 lambda p=partition: self.segments.due(p, now_ms, self.due_batch)  # type: ignore[misc]

@@ -48,6 +48,7 @@ async def replay(
     price_reference: Mapping[str, float] | None = None,
     registry: CollectorRegistry | None = None,
     rejected_to: Path | None = None,
+    emit_changes: bool = False,
 ) -> ReplayResult:
     """Replay the log at ``path``; :class:`ReplayError` when it cannot start."""
     started = time.perf_counter()
@@ -65,9 +66,10 @@ async def replay(
     )
     try:
         if via == "direct":
-            await direct(settings, run, fence_id(path, fmt, sort), rejects, price_reference)
+            fence = fence_id(path, fmt, sort)
+            await direct(settings, run, fence, rejects, price_reference, emit_changes)
         else:
-            await produce(settings, run)
+            await produce(settings, run, emit_changes)
     finally:
         rejects.close()
     result, feed = run.result, run.feed
@@ -119,7 +121,8 @@ def replay_main(settings: Settings, args: argparse.Namespace) -> int:
     result = asyncio.run(
         replay(settings, path, fmt=args.format, via=args.via, sort=args.sort,
                progress=not args.quiet, price_reference=table, registry=registry,
-               rejected_to=Path(args.rejected) if args.rejected else None)
+               rejected_to=Path(args.rejected) if args.rejected else None,
+               emit_changes=args.emit_changes)
     )  # fmt: skip
     print(report(result, path, args.via))
     return 0

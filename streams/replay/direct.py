@@ -20,10 +20,12 @@ import xxhash
 from redis.asyncio import Redis
 
 from profiles.model import ModelConfig, ProfileModel
+from profiles.rules.engine import RulesEngine
 from streams.connect.clients import redis_client
 from streams.errors import redis_unreachable
 from streams.pipeline.processor import BatchProcessor, BatchStats, Record
 from streams.pipeline.retry import Backoff
+from streams.pipeline.rules_hook import RulesHook, partitioner
 from streams.replay.progress import RejectLog
 from streams.replay.reference import price_reference as reference_from
 from streams.replay.run import ReplayError, Run
@@ -61,12 +63,13 @@ async def direct(
     fence: str,
     rejects: RejectLog,
     table: Mapping[str, float] | None,
+    emit_changes: bool = False,
 ) -> None:
     """The worker's pipeline without Kafka: batch N+1 is read and applied while N is written."""
     redis = await _redis(settings)
     pending: tuple[asyncio.Future[BatchStats], float] | None = None
     try:
-        processor = _processor(settings, run.feed, redis, rejects, table)
+        processor = _processor(settings, run.feed, redis, rejects, table, emit_changes)
         size = settings.worker.batch_max_records
         for batch, done in _batches(run.feed, fence, size):
             prepared = await processor.prepare({fence: batch})
@@ -88,16 +91,23 @@ def _processor(
     redis: Redis,
     rejects: RejectLog,
     table: Mapping[str, float] | None,
+    emit_changes: bool,
 ) -> BatchProcessor:
+    """The worker's processor; the rule transitions go to the outbox of the user's partition
+    only when asked, for the running worker that owns it to publish."""
     w = settings.worker
+    model = ProfileModel(_model_config(settings, feed, table))
     return BatchProcessor(
-        ProfileModel(_model_config(settings, feed, table)),
+        model,
         ProfileStore(redis, settings.topics.prefix),
         rejects,
         lambda: feed.newest,  # stream time
         backoff=Backoff(w.redis_retry_initial_ms / 1000, w.redis_retry_max_ms / 1000),
         should_stop=lambda: False,  # Redis errors are retried; Ctrl-C ends the process
         cache_max_users=w.cache_max_users,
+        rules=RulesHook(RulesEngine(model, settings.rules)),
+        home=partitioner(settings.topics.partitions),
+        replaying=not emit_changes,
     )
 
 

@@ -15,23 +15,25 @@ from aiokafka.errors import KafkaError
 from streams.connect.clients import kafka_options
 from streams.connect.topics import ensure_topics
 from streams.errors import kafka_unreachable
-from streams.names import REPLAY_HEADER, TOPIC_EVENTS
+from streams.names import EMIT_CHANGES, REPLAY_HEADER, TOPIC_EVENTS
 from streams.replay.run import ReplayError, Run
 from streams.settings.tree import Settings
 
 # Marks the messages as history: the worker applies them but schedules no trigger for them.
 _MARK = [(REPLAY_HEADER, b"1")]
+_EMITTING = [(REPLAY_HEADER, EMIT_CHANGES)]  # the worker publishes its rule transitions
 
 
-async def produce(settings: Settings, run: Run) -> None:
+async def produce(settings: Settings, run: Run, emit_changes: bool = False) -> None:
     """Every message to the events topic, keyed by user; return once the broker has them all."""
     producer = await _producer(settings)
     topic = settings.topic(TOPIC_EVENTS)
+    mark = _EMITTING if emit_changes else _MARK
     window: list[asyncio.Future[Any]] = []
     previous: asyncio.Future[None] | None = None
     try:
         for message, done in run.feed:
-            window.append(await producer.send(topic, message.value, key=message.key, headers=_MARK))
+            window.append(await producer.send(topic, message.value, key=message.key, headers=mark))
             if len(window) >= settings.worker.batch_max_records:
                 if previous is not None:
                     await previous  # one window in flight while the next one fills

@@ -20,17 +20,20 @@ from profiles.codec import decode
 from profiles.model import State
 from streams.names import PROFILE, Keys, user_id_from_key
 
-# KEYS[i]: a profile. ARGV[1]: JSON [[partition, offset, length, exact, delta], ...] per key;
-# ARGV[2]: the state blobs, concatenated; ARGV[3]: JSON list of rule deltas [added segments,
-# removed segments, profile.changes messages, due moment] that meta's 1-based `delta` points to
-# (0: none); ARGV[4..6]: the key prefixes of segment member sets, outboxes and due indexes
-# (streams/names.py). A stored state starts with its fences, "p:offset,p:offset;"
-# (profiles/codec.py). A write lands when its offset is above the fence stored for its partition
-# (or equal to it, for an `exact` write: the rules' own re-evaluation of a stored state), and
-# its rule delta with it, atomically: the members sets, the outbox of its partition (published
-# later by the partition's owner) and the due index. Returns the 1-based indexes of the keys
-# refused because their fence is above the offset; a fence equal to it for a batch write means
-# this very write already landed (a retried chunk), which is a no-op.
+# KEYS[i]: a profile. ARGV[1]: JSON [[partition, offset, length, exact, delta, home], ...]
+# per key; ARGV[2]: the state blobs, concatenated; ARGV[3]: JSON list of rule deltas [added
+# segments, removed segments, profile.changes messages, due moment] that meta's 1-based `delta`
+# points to (0: none), whose outbox and due entries go to the `home` partition (the user's
+# partition of the events topic; a replay's fence is not one); ARGV[4..6]: the key prefixes of
+# segment member sets, outboxes and due indexes (streams/names.py).
+#
+# A stored state starts with its fences, "p:offset,p:offset;" (profiles/codec.py). A write
+# lands when its offset is above the fence stored for its partition (or equal to it, for an
+# `exact` write: the rules' own re-evaluation of a stored state), and its rule delta with it,
+# atomically: the member sets, the outbox (published later by the partition's owner) and the
+# due index. Returns the 1-based indexes of the keys refused because their fence is above the
+# offset; a fence equal to it for a batch write means this very write already landed (a retried
+# chunk), which is a no-op.
 FENCED_WRITE = """
 local meta = cjson.decode(ARGV[1])
 local blobs = ARGV[2]
@@ -57,15 +60,16 @@ for i, key in ipairs(KEYS) do
     if m[5] > 0 then
       local d = deltas[m[5]]
       local user = string.match(key, '{(.*)}$')
+      local home = m[6]
       for _, name in ipairs(d[1]) do redis.call('SADD', members .. name, user) end
       for _, name in ipairs(d[2]) do redis.call('SREM', members .. name, user) end
       for _, msg in ipairs(d[3]) do
-        redis.call('XADD', outbox .. partition, '*', 'm', msg)
+        redis.call('XADD', outbox .. home, '*', 'm', msg)
       end
       if d[4] == '0' then
-        redis.call('ZREM', due .. partition, user)
+        redis.call('ZREM', due .. home, user)
       else
-        redis.call('ZADD', due .. partition, d[4], user)
+        redis.call('ZADD', due .. home, d[4], user)
       end
     end
   elseif offset < fence then
@@ -95,6 +99,7 @@ class Write:
     state: bytes  # profiles.codec.encode(state): fence header + MessagePack
     rules: RulesDelta | None = None
     exact: bool = False  # may land at an equal fence (a re-evaluation of the stored state)
+    home: int | str | None = None  # the rules' partition (outbox, due index); None: partition
 
 
 class ProfileStore:
@@ -150,7 +155,10 @@ class ProfileStore:
                         )
                     )
                     delta = len(deltas)
-                meta.append((str(w.partition), str(w.offset), len(w.state), int(w.exact), delta))
+                home = str(w.partition if w.home is None else w.home)
+                meta.append(
+                    (str(w.partition), str(w.offset), len(w.state), int(w.exact), delta, home)
+                )
             args: list[bytes | str] = [
                 orjson.dumps(meta),
                 b"".join(w.state for w in part),
