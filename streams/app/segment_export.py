@@ -4,8 +4,8 @@ The members come from the segment's Redis SET (``Keys.segment_members``), which 
 fenced write keeps exact, by SSCAN in chunks: a segment of millions streams in constant memory
 but for the ids already written (SSCAN may return a member twice while the set is rehashed; the
 export writes each once). ``--tags`` reads the chunk's states (one MGET) and writes the values
-as ``portrait profile get`` shows them: rule, model and manual tags from the rules' stored
-values, built-in tags computed as of ``--as-of``.
+as ``portrait profile get`` shows them as of ``--as-of``: the rule, model and manual tags by
+the rules engine's view (profiles/rules/engine.py), the built-in ones by the model.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from redis.asyncio import Redis
 
 from profiles.model import ProfileModel, State
 from profiles.rules import BUILTIN_TYPES, RuleSet
+from profiles.rules.engine import RulesEngine
 from streams.app.read import parse_as_of
 from streams.app.rules_text import csv_cell, export_rows, unknown_name
 from streams.connect.clients import redis_client
@@ -45,13 +46,18 @@ def tag_columns(text: str, rules: RuleSet) -> list[str]:
 
 
 def tag_values(
-    model: ProfileModel, state: State, as_of_ms: int, columns: Sequence[str], rules: frozenset[str]
+    engine: RulesEngine,
+    state: State,
+    as_of_ms: int,
+    columns: Sequence[str],
+    rule_tags: frozenset[str],
 ) -> dict[str, Any]:
-    """The columns' values for one user: a rule tag's stored value (absent: null), else the
-    built-in tag as of ``as_of_ms`` (computed only when a built-in one is asked for)."""
-    stored = state.rules.values
-    builtin = model.tags(state, as_of_ms) if any(c not in rules for c in columns) else {}
-    return {c: stored.get(c) if c in rules else builtin.get(c) for c in columns}
+    """The columns' values for one user as ``portrait profile get`` shows them as of
+    ``as_of_ms``: the rule, model and manual tags from the engine's view, the built-in tags from
+    the model (each side computed only when one of its tags is asked for)."""
+    rules = engine.view(state, as_of_ms)["tags"] if any(c in rule_tags for c in columns) else {}
+    builtin = engine.model.tags(state, as_of_ms) if any(c not in rules for c in columns) else {}
+    return {c: rules[c] if c in rules else builtin.get(c) for c in columns}
 
 
 class Writer:
@@ -83,7 +89,7 @@ async def export(
     """Write every member of segment ``name``; returns how many."""
     key = Keys(settings.topics.prefix).segment_members(name)
     store = ProfileStore(redis, settings.topics.prefix, chunk=CHUNK)
-    model = ProfileModel(settings.model)
+    engine = RulesEngine(ProfileModel(settings.model), rules)
     rule_tags = frozenset(t.name for t in rules.tags)
     total = int(await redis.scard(key))
     seen: set[str] = set()
@@ -96,7 +102,7 @@ async def export(
         values: dict[str, dict[str, Any]] = {}
         if columns and chunk:
             states = await store.load_many(chunk)
-            values = {u: tag_values(model, s, as_of_ms, columns, rule_tags)
+            values = {u: tag_values(engine, s, as_of_ms, columns, rule_tags)
                       for u, s in states.items()}  # fmt: skip
         writer.rows(list(export_rows(chunk, columns, values)))
         progress.update(len(seen), min(1.0, len(seen) / total) if total else 1.0)

@@ -143,24 +143,28 @@ async def test_segment_export_with_tags(settings: Settings, rules_env: dict[str,
     users = [f"{ns}a", f"{ns}b", f"{ns}c"]  # c has no stored state
     await seed_members(settings, "big_or_vip", users)
     a = built([ev("purchase", users[0], T0, price=150.0, order_id="o1")])
-    a.rules.values = {"big_spender": True, "vip_manual": "gold"}
+    a.rules.manual = {"vip_manual": ["gold", T0]}  # big_spender: its rule, as profile get
     b = built([ev("view", users[1], T0, item_id="i1")])
     await seed_states(settings, {users[0]: a, users[1]: b})
-    tags = "vip_manual,big_spender,orders_total"
+    tags_asked = ["vip_manual", "big_spender", "orders_total"]
     done = portrait(
-        "segment", "export", "big_or_vip", "--format", "jsonl", "--tags", tags, "--quiet",
-        env=rules_env,
+        "segment", "export", "big_or_vip", "--format", "jsonl", "--tags", ",".join(tags_asked),
+        "--as-of", str(T0 + DAY), "--quiet", env=rules_env,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     rows = {r["user_id"]: r for r in map(orjson.loads, done.stdout.splitlines())}
     assert rows == {
         users[0]: {"user_id": users[0], "vip_manual": "gold", "big_spender": True,
                    "orders_total": 1},
-        users[1]: {"user_id": users[1], "vip_manual": None, "big_spender": None,
+        users[1]: {"user_id": users[1], "vip_manual": None, "big_spender": False,
                    "orders_total": 0},
         users[2]: {"user_id": users[2], "vip_manual": None, "big_spender": None,
                    "orders_total": None},
     }  # fmt: skip
+    for user in users[:2]:  # the values profile get shows, as of the same moment
+        shown = portrait("profile", "get", user, "--as-of", str(T0 + DAY), env=rules_env)
+        tags = orjson.loads(shown.stdout)["tags"]
+        assert {k: tags[k] for k in tags_asked} == {k: rows[user][k] for k in tags_asked}
     done = portrait("segment", "export", "big_or_vip", "--tags", "vip_manual", "--quiet",
                     env=rules_env)  # fmt: skip
     table = list(csv.reader(io.StringIO(done.stdout)))
