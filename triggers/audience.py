@@ -24,7 +24,7 @@ from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Final
 
 if TYPE_CHECKING:
-    from profiles.aggregators import Aggregator, Tags
+    from profiles.aggregators import Tags
     from profiles.model import ProfileModel, State
 
 Scalar = str | int | float | bool | None
@@ -138,37 +138,19 @@ def tag_reader(model: ProfileModel, names: Collection[str]) -> Callable[[State, 
     """The cheapest way to read ``names`` (plus the active-hour tags a send time needs) of a
     state as of a time: the segments' lean path and the active hours when they suffice, the
     aggregators that make them when no derived tag is needed, else :meth:`ProfileModel.tags`.
-    The values are those of :meth:`ProfileModel.tags` (the model holds segments equal to it)."""
+    The values are those of :meth:`ProfileModel.tags` (the model holds segments equal to it).
+    The plan is the business rules' one (profiles/rules/inputs.py), plus the active hours."""
+    from profiles.rules.inputs import builtin_reader, made_by, segment_tags
+
     hours = model.hours
-    wanted = frozenset(names) - _hour_tags(model)
-    if wanted <= _segment_tags(model):
+    wanted = frozenset(names) - made_by(hours)
+    base = builtin_reader(model, wanted or segment_tags(model))  # nothing named: the lean path
+    if base == model.tags:
+        return model.tags
 
-        def lean(state: State, as_of_ms: int) -> Tags:
-            out = model.segments(state, as_of_ms)
-            out.update(model.tags_of(hours, state, as_of_ms))
-            return out
+    def read(state: State, as_of_ms: int) -> Tags:
+        out = base(state, as_of_ms)
+        out.update(model.tags_of(hours, state, as_of_ms))
+        return out
 
-        return lean
-    sources = [a for a in model.aggregators if a is hours or wanted & _made_by(a)]
-    if wanted <= frozenset().union(*(_made_by(a) for a in sources)):
-
-        def some(state: State, as_of_ms: int) -> Tags:
-            out: Tags = {}
-            for agg in sources:
-                out.update(model.tags_of(agg, state, as_of_ms))
-            return out
-
-        return some
-    return model.tags
-
-
-def _made_by(aggregator: Aggregator) -> frozenset[str]:
-    return frozenset(aggregator.tags(aggregator.initial(), 0))
-
-
-def _segment_tags(model: ProfileModel) -> frozenset[str]:
-    return frozenset(model.segments(model.initial(), 0))
-
-
-def _hour_tags(model: ProfileModel) -> frozenset[str]:
-    return _made_by(model.hours)
+    return read

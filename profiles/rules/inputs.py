@@ -73,10 +73,10 @@ def builtin_reader(model: ProfileModel, names: Collection[str]) -> Callable[[Sta
     wanted = frozenset(names)
     if not wanted:
         return lambda state, as_of_ms: {}
-    if wanted <= _segment_tags(model):
+    if wanted <= segment_tags(model):
         return model.segments
-    sources = [a for a in model.aggregators if wanted & _made_by(a)]
-    if wanted <= frozenset().union(*(_made_by(a) for a in sources)):
+    sources = [a for a in model.aggregators if wanted & made_by(a)]
+    if wanted <= frozenset().union(*(made_by(a) for a in sources)):
 
         def some(state: State, as_of_ms: int) -> Tags:
             out: Tags = {}
@@ -88,9 +88,11 @@ def builtin_reader(model: ProfileModel, names: Collection[str]) -> Callable[[Sta
     return model.tags
 
 
-def _made_by(aggregator: Aggregator) -> frozenset[str]:
+def made_by(aggregator: Aggregator) -> frozenset[str]:
+    """The tag names an aggregator produces."""
     return frozenset(aggregator.tags(aggregator.initial(), 0))
 
 
-def _segment_tags(model: ProfileModel) -> frozenset[str]:
+def segment_tags(model: ProfileModel) -> frozenset[str]:
+    """The tag names of the lean path (:meth:`ProfileModel.segments`)."""
     return frozenset(model.segments(model.initial(), 0))
