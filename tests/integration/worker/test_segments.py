@@ -136,3 +136,47 @@ async def test_enter_by_event_by_time_alone_and_leave(
     ids = [m["change_id"] for m in seen.seen]
     assert len(ids) == len(set(ids))
     assert {m["rules_version"] for m in seen.seen} == {settings.rules.version}
+
+
+async def test_a_rules_file_changed_mid_stream_is_reloaded_and_re_evaluates_everyone(
+    settings: Settings, namespace: str, tmp_path: Path
+) -> None:
+    path = tmp_path / "rules.yaml"
+    settings = with_rules(settings, path, RULES)
+    v1 = settings.rules.version
+    now = int(time.time() * 1000)
+    ann, bob, cid = namespace + "ann", namespace + "bob", namespace + "cid"
+    async with running_worker(settings) as registry, Changes(settings) as seen:
+        await produce(settings, [buy(ann, now - 9_000, 1), buy(ann, now - 8_000, 2)])
+        await produce(settings, [buy(bob, now - 7_000, 1, amount=150.0)])
+        await seen.until(lambda _: bool(seen.of(ann, "repeat_buyers")), "ann enters")
+        await seen.until(lambda _: bool(seen.of(bob, "big_spender")), "bob's tag")
+        # a broken file is refused: the worker keeps its rules and says why
+        path.write_text(RULES + "  - name: broken\n    where: {spend_totl: 1}\n")
+
+        async def refused() -> bool:
+            return metric(registry, "portrait_rules_reloads_total", result="refused") == 1
+
+        await wait_until(refused, within=15, what="the broken file refused")
+        # a new segment: everyone stored is re-evaluated, and enters by "rules"
+        v2_text = RULES + "  - name: big\n    where: {spend_total: {'>=': 100}}\n"
+        path.write_text(v2_text)
+        await seen.until(
+            lambda _: bool(seen.of(ann, "big") and seen.of(bob, "big")), "the new segment filled"
+        )
+        v2 = dataclasses.replace(settings, rules_source=RulesSource(str(path))).rules.version
+        assert v2 != v1
+        for user in (ann, bob):
+            (entered,) = seen.of(user, "big")
+            assert (entered["change"], entered["cause"], entered["rules_version"]) == (
+                "entered", "rules", v2,
+            )  # fmt: skip
+        # and new events are evaluated under the new rules
+        await produce(settings, [buy(cid, int(time.time() * 1000), 1, amount=300.0)])
+        await seen.until(lambda _: bool(seen.of(cid, "big")), "cid enters by event")
+        assert seen.of(cid, "big")[0]["cause"] == "event"
+        assert metric(registry, "portrait_rules_reloads_total", result="applied") == 1
+    assert await members(settings, "big") == {ann, bob, cid}
+    assert await members(settings, "repeat_buyers") == {ann}
+    ids = [m["change_id"] for m in seen.seen]
+    assert len(ids) == len(set(ids))
