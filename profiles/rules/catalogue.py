@@ -153,6 +153,14 @@ DAY_COUNTERS: Final = frozenset(
 )
 
 
+def bool_hint(value: object) -> str:
+    """Where a string was expected and a bool came: most likely an unquoted yes/no/on/off
+    that a YAML 1.1 reader (``yaml.safe_load``) took for a boolean."""
+    if isinstance(value, bool):
+        return " (a YAML 1.1 reader takes unquoted yes/no/on/off for booleans: quote them)"
+    return ""
+
+
 def closest(name: str, names: Iterable[str]) -> str | None:
     """The valid name a typo most likely meant, or None."""
     found = difflib.get_close_matches(name, list(names), n=1, cutoff=0.6)

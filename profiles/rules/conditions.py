@@ -17,7 +17,15 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from profiles.rules.catalogue import LOOKUP_TAGS, NUMERIC, RulesError, TagType, closest, unknown
+from profiles.rules.catalogue import (
+    LOOKUP_TAGS,
+    NUMERIC,
+    RulesError,
+    TagType,
+    bool_hint,
+    closest,
+    unknown,
+)
 from profiles.rules.compiled import Predicate, compile_node
 from profiles.rules.nodes import (
     ALWAYS,
@@ -176,9 +184,9 @@ def _equal_operand(name: str, op: str, x: object, t: TagType, path: Path) -> Non
         "number": isinstance(x, int | float) and not isinstance(x, bool),
     }[_family(t)]
     if not fits:
-        raise RulesError(
-            f"{name}: {op} {show(x)} compares {_kind(x)} with {t.describe()}", path=path
-        )
+        hint = bool_hint(x) if t.kind == "str" else ""
+        what = f"compares {_kind(x)} with {t.describe()}{hint}"
+        raise RulesError(f"{name}: {op} {show(x)} {what}", path=path)
     if t.values is not None and x not in t.values:
         guess = closest(str(x), t.values)
         hint = f" (did you mean {guess!r}?)" if guess else f" (one of {', '.join(t.values)})"

@@ -8,6 +8,7 @@ for a bad value). docs/rules.md gives the format; parse.py reads the entries the
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
@@ -19,7 +20,7 @@ from profiles.rules.catalogue import RulesError
 from profiles.rules.parse import parse_mapping
 from profiles.rules.ruleset import RuleSet
 
-__all__ = ["default_rules", "load_rules", "load_rules_file", "parse_rules"]
+__all__ = ["RulesLoader", "default_rules", "load_rules", "load_rules_file", "parse_rules"]
 
 
 def parse_rules(data: object, source: str = "<rules>") -> RuleSet:
@@ -33,12 +34,40 @@ def parse_rules(data: object, source: str = "<rules>") -> RuleSet:
         raise RulesError(message, source, path=e.path, at_key=e.at_key) from None
 
 
-def load_rules(text: str, source: str = "<rules>") -> RuleSet:
-    """A rule set from YAML text; :class:`RulesError` ``SOURCE:LINE:COL: message``."""
+class RulesLoader(yaml.SafeLoader):
+    """Safe YAML whose booleans are ``true`` and ``false`` alone (YAML 1.2): in a rules file
+    ``labels: [no, yes]``, a bucket ``[on, ...]`` or ``{vip: yes}`` are strings, as written."""
+
+
+RulesLoader.yaml_implicit_resolvers = {
+    first: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:bool"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+RulesLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
+)
+
+
+def compose(text: str) -> tuple[yaml.Node | None, Any]:
+    """The node tree and the data of a YAML text (one parse), duplicate keys refused."""
+    loader = RulesLoader(text)
     try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        root = loader.get_single_node()
         _no_duplicate_keys(root)
-        data = yaml.safe_load(text)
+        data = None if root is None else loader.construct_document(root)
+    finally:
+        loader.dispose()
+    return root, data
+
+
+def load_rules(text: str, source: str = "<rules>", at: tuple[str, ...] = ()) -> RuleSet:
+    """A rule set from YAML text; :class:`RulesError` ``SOURCE:LINE:COL: message``. ``at``:
+    the keys leading to the rules mapping inside the document (``("rules",)`` for the
+    ``rules:`` key of the config file), so that its errors too have a line and a column."""
+    try:
+        root, data = compose(text)
+        for key in at:
+            data = data.get(key) if isinstance(data, dict) else None
     except yaml.MarkedYAMLError as e:
         mark = e.problem_mark or e.context_mark
         message = " ".join(str(p) for p in (e.context, e.problem) if p) or "bad YAML"
@@ -51,7 +80,7 @@ def load_rules(text: str, source: str = "<rules>") -> RuleSet:
     try:
         return parse_mapping({} if data is None else data)
     except RulesError as e:
-        line, column = locate(root, e.path, e.at_key)
+        line, column = locate(root, (*at, *e.path), e.at_key)
         raise e.placed(source, line, column) from None
 
 

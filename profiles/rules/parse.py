@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any, Final
 
-from profiles.rules.catalogue import BUILTIN_TYPES, RulesError, TagType, unknown
+from profiles.rules.catalogue import BUILTIN_TYPES, RulesError, TagType, bool_hint, unknown
 from profiles.rules.conditions import Node, parse_condition
 from profiles.rules.ruleset import RuleSet, SegmentRule, TagRule
 from profiles.rules.scoring import parse_model
@@ -140,9 +140,8 @@ def _bucket_values(buckets: object, path: Path) -> list[str]:
             raise RulesError("a bucket is [value, condition]", path=(*path, i))
         value = bucket[0]
         if not isinstance(value, str) or not value:
-            raise RulesError(
-                f"a bucket's value is a non-empty string, not {value!r}", path=(*path, i, 0)
-            )
+            what = f"a bucket's value is a non-empty string, not {value!r}{bool_hint(value)}"
+            raise RulesError(what, path=(*path, i, 0))
         if value in values:
             raise RulesError(f"bucket {value!r} is listed twice", path=(*path, i, 0))
         values.append(value)

@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
-from profiles.rules.catalogue import NUMERIC, RulesError, TagType, unknown
+from profiles.rules.catalogue import NUMERIC, RulesError, TagType, bool_hint, unknown
 from profiles.rules.nodes import MISSING_SHARE
 
 DIGITS: Final = 6
@@ -121,9 +121,9 @@ def parse_model(spec: object, types: Mapping[str, TagType]) -> Logistic:
         or not all(isinstance(v, str) for v in labels)
         or labels[0] == labels[1]
     ):
-        raise RulesError(
-            "labels needs two different strings: [below, at or above threshold]", path=("labels",)
-        )
+        hint = bool_hint(labels[0]) if isinstance(labels, list) and labels else ""
+        what = f"labels needs two different strings: [below, at or above threshold]{hint}"
+        raise RulesError(what, path=("labels",))
     return Logistic(parsed, intercept, str(output), threshold, (labels[0], labels[1]))
 
 

@@ -35,8 +35,8 @@ def tags_of(state: State, as_of: int) -> dict[str, Any]:
 @st.composite
 def layer_profiles(draw: st.DrawFn) -> tuple[State, int]:
     """Profiles near the layers' thresholds (the generic events rarely reach them): up to 60
-    views and 7 cart adds, up to 7 orders of 50 to 3000 on random days over 20, 150 or 400 days, read at
-    a random day up to 250 days after the last event."""
+    views and 7 cart adds, up to 7 orders of 50 to 3000 on random days over 20, 150 or 400
+    days, read at a random day up to 250 days after the last event."""
     from tests.unit.profiles.test_model import E
 
     start = AS_OF - SPAN

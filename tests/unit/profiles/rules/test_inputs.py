@@ -59,3 +59,15 @@ def test_manual_values_come_from_the_rules_state() -> None:
     state.rules.manual = {"vip": ["gold", 1_700_000_000_000], "score": [3, 1]}
     got = read_inputs(MODEL, state, 0, frozenset({"high_value"}))
     assert (got["vip"], got["score"], got["high_value"]) == ("gold", 3, False)
+
+
+def test_tag_reader_without_names_reads_the_lean_path_and_the_hours() -> None:
+    """triggers/audience.py delegates its plan here; with no names it keeps its lean read."""
+    from profiles.rules.inputs import made_by, segment_tags
+    from triggers.audience import tag_reader
+
+    state = MODEL.initial()
+    got = tag_reader(MODEL, ())(state, 0)
+    assert set(got) == segment_tags(MODEL) | made_by(MODEL.hours)
+    full = MODEL.tags(state, 0)
+    assert got == {n: full[n] for n in got}

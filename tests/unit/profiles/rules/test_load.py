@@ -327,3 +327,55 @@ def test_load_rules_file(tmp_path: Path) -> None:
     (tmp_path / "bad.yaml").write_bytes(b"\xff\xfe")
     with pytest.raises(RulesError, match=r"bad\.yaml: the rules file is not UTF-8 text$"):
         load_rules_file(tmp_path / "bad.yaml")
+
+
+def test_yes_no_on_off_are_strings_true_false_are_bools() -> None:
+    text = """\
+tags:
+  - name: parent
+    path: attributes/family
+    model: {kind: logistic, features: {spend_30d: 0.001}, output: label, labels: [no, yes]}
+  - name: switch
+    path: marketing/manual
+    manual: {values: [on, off]}
+segments:
+  - {name: s, where: {parent: yes, switch: "on", high_value: true, potential: False}}
+"""
+    rules = load_rules(text)
+    assert rules.types["parent"].values == ("no", "yes")
+    assert rules.types["switch"].values == ("on", "off")
+    values, segments = rules.evaluate({"spend_30d": 5000.0, "switch": "on", "high_value": True,
+                                       "potential": False})  # fmt: skip
+    assert (values, segments) == ({"parent": "yes", "switch": "on"}, ["s"])
+
+
+def test_a_yaml_1_1_reader_gets_a_hint_about_booleans() -> None:
+    data = {"tags": [{"name": "p", "path": "x", "buckets": [[True, {}]]}]}
+    with pytest.raises(RulesError) as caught:
+        parse_rules(data, "c.yaml")
+    assert str(caught.value) == (
+        "c.yaml: tags[0].buckets[0][0]: a bucket's value is a non-empty string, not True "
+        "(a YAML 1.1 reader takes unquoted yes/no/on/off for booleans: quote them)"
+    )
+
+
+CONFIG = """\
+topics:
+  prefix: x
+rules:
+  tags:
+    - name: a
+      path: x
+      rule: {orders_totl: 1}
+"""
+
+
+def test_rules_inside_another_document_have_lines_too() -> None:
+    with pytest.raises(RulesError) as caught:
+        load_rules(CONFIG, "portrait.yaml", at=("rules",))
+    assert str(caught.value) == (
+        "portrait.yaml:7:14: unknown tag 'orders_totl' (did you mean 'orders_total'?)"
+    )
+    fixed = load_rules(CONFIG.replace("orders_totl", "orders_total"), "p.yaml", at=("rules",))
+    assert [t.name for t in fixed.tags] == ["a"]
+    assert load_rules("topics: {}\n", "p.yaml", at=("rules",)).tags == ()
