@@ -16,6 +16,7 @@ from typing import Any, Final
 
 from profiles.rules.catalogue import BUILTIN_TYPES, RulesError, TagType, bool_hint, unknown
 from profiles.rules.conditions import Node, parse_condition
+from profiles.rules.manual import manual_type, parse_manual
 from profiles.rules.ruleset import RuleSet, SegmentRule, TagRule
 from profiles.rules.scoring import parse_model
 
@@ -127,8 +128,7 @@ def _declared_type(entry: Mapping[str, Any], path: Path) -> TagType:
             )
             return TagType("str", values=values)
         return TagType("float")
-    values, default = _manual(entry["manual"], (*path, "manual"))
-    return _manual_type(values, default)
+    return manual_type(*parse_manual(entry["manual"], (*path, "manual")))
 
 
 def _bucket_values(buckets: object, path: Path) -> list[str]:
@@ -146,53 +146,6 @@ def _bucket_values(buckets: object, path: Path) -> list[str]:
             raise RulesError(f"bucket {value!r} is listed twice", path=(*path, i, 0))
         values.append(value)
     return values
-
-
-def _manual(spec: object, path: Path) -> tuple[tuple[Any, ...] | None, Any]:
-    if spec is None:
-        return None, None
-    if not isinstance(spec, Mapping):
-        raise RulesError(
-            "manual is a mapping: {values: [...], default: ...} (both optional)", path=path
-        )
-    for key in spec:
-        if key not in ("values", "default"):
-            raise RulesError(
-                unknown("key", key, ("values", "default")), path=(*path, key), at_key=True
-            )
-    values, default = spec.get("values"), spec.get("default")
-    if values is not None:
-        if not isinstance(values, list) or not values:
-            raise RulesError("values is a non-empty list of scalars", path=(*path, "values"))
-        for i, v in enumerate(values):
-            if not isinstance(v, str | int | float | bool) or values.index(v) != i:
-                raise RulesError(
-                    f"values are distinct strings, numbers or bools; not {v!r}",
-                    path=(*path, "values", i),
-                )
-        if len({_family(v) for v in values}) > 1:
-            raise RulesError(
-                "values are all strings, all numbers or all bools", path=(*path, "values")
-            )
-        if default is not None and default not in values:
-            raise RulesError(f"default {default!r} is not one of values", path=(*path, "default"))
-    elif default is not None and not isinstance(default, str | int | float | bool):
-        raise RulesError(f"default is a scalar, not {default!r}", path=(*path, "default"))
-    return (None if values is None else tuple(values)), default
-
-
-def _family(v: object) -> str:
-    return "bool" if isinstance(v, bool) else "str" if isinstance(v, str) else "number"
-
-
-def _manual_type(values: tuple[Any, ...] | None, default: Any) -> TagType:
-    nullable = default is None
-    if values is None:
-        return TagType("any", nullable=True)
-    family = _family(values[0])
-    if family == "str":
-        return TagType("str", nullable=nullable, values=tuple(values))
-    return TagType("number" if family == "number" else "bool", nullable=nullable)
 
 
 def _tag(entry: Mapping[str, Any], name: str, types: Mapping[str, TagType], path: Path) -> TagRule:
@@ -220,7 +173,7 @@ def _tag(entry: Mapping[str, Any], name: str, types: Mapping[str, TagType], path
         except RulesError as e:
             raise e.inside(*path, "model") from None
         return replace(common, source="model", model=model)
-    values, default = _manual(entry["manual"], (*path, "manual"))
+    values, default = parse_manual(entry["manual"], (*path, "manual"))
     return replace(common, source="manual", values=values, default=default)
 
 

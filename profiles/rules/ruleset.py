@@ -18,6 +18,7 @@ from typing import Any, Final, Literal
 from profiles.rules.catalogue import BUILTIN_TYPES, DAY_COUNTERS, RulesError, TagType, unknown
 from profiles.rules.conditions import Clause, Explained, Node, clauses, compile_node, explain, reads
 from profiles.rules.fused import fuse_rules
+from profiles.rules.manual import manual_value
 from profiles.rules.nodes import ALWAYS, spec
 from profiles.rules.scoring import Logistic, feature, scorer
 
@@ -164,7 +165,7 @@ def _step(tag: TagRule) -> Callable[[Tags], Any]:
     if tag.model is not None:
         return scorer(tag.model)
     if tag.source == "manual":
-        return _manual(tag.name, tag.values, tag.default)
+        return manual_value(tag.name, tag.values, tag.default)
     buckets = tuple((value, compile_node(node)) for value, node in tag.buckets)
 
     def bucket(tags: Tags) -> Any:
@@ -174,22 +175,6 @@ def _step(tag: TagRule) -> Callable[[Tags], Any]:
         return None
 
     return bucket
-
-
-def _manual(name: str, values: tuple[Any, ...] | None, default: Any) -> Callable[[Tags], Any]:
-    """A manual tag's value: the one set by hand if it is allowed, else the default."""
-    if values is None:
-        return lambda tags: default if (v := tags.get(name)) is None else v
-    allowed = frozenset((v.__class__, v) for v in values)
-
-    def check(tags: Tags) -> Any:
-        v = tags.get(name)
-        try:
-            return v if (v.__class__, v) in allowed else default
-        except TypeError:  # an unhashable value set by hand
-            return default
-
-    return check
 
 
 def _explain_tag(tag: TagRule, env: Tags) -> list[Explained]:

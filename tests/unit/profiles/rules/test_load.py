@@ -379,3 +379,22 @@ def test_rules_inside_another_document_have_lines_too() -> None:
     fixed = load_rules(CONFIG.replace("orders_totl", "orders_total"), "p.yaml", at=("rules",))
     assert [t.name for t in fixed.tags] == ["a"]
     assert load_rules("topics: {}\n", "p.yaml", at=("rules",)).tags == ()
+
+
+@pytest.mark.parametrize(
+    ("manual", "message"),
+    [
+        ("{values: [1, true]}", "values are all strings, all numbers or all bools"),
+        ("{values: [1, 1.0]}", "values are distinct strings, numbers or bools; not 1.0"),
+        ("{values: [[1]]}", "values are distinct strings, numbers or bools; not [1]"),
+        ("{values: []}", "values is a non-empty list of scalars"),
+        ("{default: [1]}", "default is a scalar, not [1]"),
+        ("{values: [1, 2], default: true}", "default True is not one of values"),
+        ("[gold]", "manual is a mapping: {values: [...], default: ...} (both optional)"),
+        ("{value: [gold]}", "unknown key 'value' (did you mean 'values'?)"),
+    ],
+)
+def test_manual_errors(manual: str, message: str) -> None:
+    with pytest.raises(RulesError) as caught:
+        load_rules(f"tags:\n  - {{name: m, path: x, manual: {manual}}}\n")
+    assert caught.value.message == message

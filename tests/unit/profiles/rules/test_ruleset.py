@@ -54,6 +54,10 @@ segments:
                            "tier": None, "level": 1}, []),  # a bool is not the number 1
         ({"level": [2]}, {"big_spender": False, "sensitivity": None, "parent": 0.268941,
                           "tier": None, "level": 1}, []),  # unhashable: the default
+        ({"level": 2.0}, {"big_spender": False, "sensitivity": None, "parent": 0.268941,
+                          "tier": None, "level": 2.0}, ["a_first"]),  # 2.0 is the number 2
+        ({"tier": [1]}, {"big_spender": False, "sensitivity": None, "parent": 0.268941,
+                         "tier": [1], "level": 1}, []),  # any value: kept as set
     ],
 )  # fmt: skip
 def test_evaluate(tags: dict[str, Any], values: dict[str, Any], segments: list[str]) -> None:
