@@ -58,8 +58,12 @@ def reader(model: ProfileModel, names: frozenset[str]) -> Reader:
 
 
 def shares(agg: Affinity, state: list[Any], as_of_ms: int) -> dict[str, float]:
-    """Each key's share of the decayed score (the shares sum to 1; none: empty)."""
-    scores = agg.scores(state, as_of_ms)
+    """Each key's share of the decayed score (the shares sum to 1; none: empty).
+
+    Every key decays by the same factor, so a share is the same at every as-of time: the
+    scores are read at their own reference time (factor exactly 1), which keeps the shares
+    bit-for-bit equal as the clock moves (a tag must not change by rounding noise alone)."""
+    scores = agg.scores(state, state[0])
     total = sum(score for _, score in scores)
     if total <= 0:
         return {}

@@ -12,6 +12,7 @@ from profiles.model import State
 from profiles.names import SEGMENTS
 from profiles.rules import read_inputs
 from profiles.rules.inputs import reader
+from profiles.timeutil import DAY_MS
 from tests.unit.profiles.rules.helpers import MODEL, profiles
 
 NAME_SETS = [
@@ -47,6 +48,8 @@ def test_lookup_shares(profile: tuple[State, int]) -> None:
             assert math.isclose(sum(shares.values()), 1.0)
             assert all(0 <= s <= 1 for s in shares.values())
             assert all(math.isclose(shares[k], scores[k] / total) for k in shares)
+    later = read_inputs(MODEL, state, as_of + 800 * DAY_MS, frozenset({"category_affinity"}))
+    assert later["category_affinity"] == got["category_affinity"]  # exactly: no rounding drift
 
 
 def test_the_lean_path_is_taken_when_it_covers_the_names() -> None:
