@@ -144,7 +144,7 @@ def tag_reader(model: ProfileModel, names: Collection[str]) -> Callable[[State, 
 
     hours = model.hours
     wanted = frozenset(names) - made_by(hours)
-    base = builtin_reader(model, wanted or segment_tags(model))  # nothing named: the lean path
+    base = builtin_reader(model, wanted or segment_tags(model), fields=False)  # none: lean path
     if base == model.tags:
         return model.tags
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection
 from functools import lru_cache
-from typing import Any
+from typing import Any, Final
 
 from profiles.aggregators import Aggregator, Tags
 from profiles.interest import Affinity
@@ -70,15 +70,28 @@ def shares(agg: Affinity, state: list[Any], as_of_ms: int) -> dict[str, float]:
     return {key: score / total for key, score in scores}
 
 
-def builtin_reader(model: ProfileModel, names: Collection[str]) -> Callable[[State, int], Tags]:
-    """The cheapest way to read the built-in tags ``names``: the segments' lean path when it
-    covers them, the aggregators that make them when no derived tag is needed, else
-    :meth:`ProfileModel.tags` (all of them give the values of :meth:`ProfileModel.tags`)."""
+def builtin_reader(
+    model: ProfileModel, names: Collection[str], fields: bool = True
+) -> Callable[[State, int], Tags]:
+    """The cheapest way to read the built-in tags ``names``: the lean fields and/or the
+    segments' lean path when they cover them, the aggregators that make them when no derived
+    tag is needed, else :meth:`ProfileModel.tags` (all give the values of the last).
+    ``fields=False``: without the lean fields (the plan the triggers keep for now)."""
     wanted = frozenset(names)
     if not wanted:
         return lambda state, as_of_ms: {}
+    if fields and wanted <= LEAN_FIELDS:
+        return lambda state, as_of_ms: lean_fields(model, state, as_of_ms)
     if wanted <= segment_tags(model):
         return model.segments
+    if fields and wanted <= segment_tags(model) | LEAN_FIELDS:
+
+        def both(state: State, as_of_ms: int) -> Tags:
+            out = model.segments(state, as_of_ms)
+            out.update(lean_fields(model, state, as_of_ms))
+            return out
+
+        return both
     sources = [a for a in model.aggregators if wanted & made_by(a)]
     if wanted <= frozenset().union(*(made_by(a) for a in sources)):
 
@@ -90,6 +103,37 @@ def builtin_reader(model: ProfileModel, names: Collection[str]) -> Callable[[Sta
 
         return some
     return model.tags
+
+
+# The counts, sums and day counts the layers read, which the aggregators' lean methods give
+# without a full read (the model's segments use them the same way); the most read by rules.
+LEAN_FIELDS: Final = frozenset({
+    "views_30d", "cart_adds_30d", "days_since_first_seen", "days_since_last_seen",
+    "days_since_last_purchase", "spend_total", "spend_30d", "spend_180d", "orders_total",
+    "orders_180d", "order_days_180d",
+})  # fmt: skip
+
+
+def lean_fields(model: ProfileModel, state: State, as_of_ms: int) -> Tags:
+    """:data:`LEAN_FIELDS` by the aggregators' lean methods (equal to :meth:`ProfileModel.tags`,
+    floats summed in the same order; a property test holds them so)."""
+    money = state.money
+    views, adds = model.counters.lean(state.counters, as_of_ms)
+    first, last, purchase = model.recency.lean(state.recency, as_of_ms)
+    spend_30d, spend_180d, orders_180d, order_days = model.monetary.lean(money, as_of_ms)
+    return {
+        "views_30d": views,
+        "cart_adds_30d": adds,
+        "days_since_first_seen": first,
+        "days_since_last_seen": last,
+        "days_since_last_purchase": purchase,
+        "spend_total": money.spend,
+        "spend_30d": spend_30d,
+        "spend_180d": spend_180d,
+        "orders_total": money.orders,
+        "orders_180d": orders_180d,
+        "order_days_180d": order_days,
+    }
 
 
 def made_by(aggregator: Aggregator) -> frozenset[str]:

@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from profiles.model import State
 from profiles.names import SEGMENTS
 from profiles.rules import read_inputs
-from profiles.rules.inputs import reader
+from profiles.rules.inputs import LEAN_FIELDS, reader
 from profiles.timeutil import DAY_MS
 from tests.unit.profiles.rules.helpers import MODEL, profiles
 
@@ -21,6 +21,9 @@ NAME_SETS = [
     frozenset({"rfm_segment", "peak_hours", "views_7d"}),  # derived + plain: every tag
     frozenset(SEGMENTS),
     frozenset(),
+    LEAN_FIELDS,  # the aggregators' lean methods alone
+    LEAN_FIELDS | {"lifecycle", "top_brand"},  # lean methods and the lean path
+    frozenset(SEGMENTS) | LEAN_FIELDS,
 ]
 
 
@@ -55,6 +58,7 @@ def test_lookup_shares(profile: tuple[State, int]) -> None:
 def test_the_lean_path_is_taken_when_it_covers_the_names() -> None:
     assert reader(MODEL, frozenset({"high_value", "lifecycle"})) == MODEL.segments
     assert reader(MODEL, frozenset({"rfm_segment", "peak_hours"})) == MODEL.tags
+    assert reader(MODEL, LEAN_FIELDS) not in (MODEL.tags, MODEL.segments)
 
 
 def test_manual_values_come_from_the_rules_state() -> None:
