@@ -165,7 +165,7 @@ class RulesEngine:
         if out or (old.version != version and since):
             # change times of the names the rules still define (a removed rule's go)
             since = {n: t for n, t in since.items() if n in self._names}
-            since.update((t.name, at_ms // 1000) for t in out)
+            since.update((t.name, at_ms // 1000) for t in out if t.name in self._names)
         state.rules = RuleState(
             version, at_ms, new.values, new.members, since, old.manual, old.due, old.quiet
         )

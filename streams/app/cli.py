@@ -112,6 +112,9 @@ def _parser() -> argparse.ArgumentParser:
     from streams.app.rules_cli import add_parsers as add_rules_parsers
 
     add_rules_parsers(sub)  # rules check, segment list|export, explain, tag set, model fit
+    from streams.app.changes_cli import add_parser as add_changes_parser
+
+    add_changes_parser(sub)
     return p
 
 
@@ -196,6 +199,10 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         from streams.app.rules_cli import rules_main
 
         return rules_main(settings, args)
+    if args.command == "changes":
+        from streams.app.changes_cli import changes_main
+
+        return changes_main(settings, args)
     if args.command == "up":
         from streams.app.up import up_main
 
