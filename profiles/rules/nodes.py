@@ -84,12 +84,19 @@ def reads(node: Node) -> frozenset[str]:
 
 
 def spec(node: Node) -> object:
-    """A canonical JSON-able form (the same meaning spelled differently gives the same form):
-    what the rules' version hashes."""
+    """A canonical JSON-able form: the same meaning spelled differently gives the same form
+    (``{a: 1}`` and ``{a: {"==": 1}}``; the order of a mapping's entries, of ``all`` / ``any``
+    children and of ``in`` members): what the rules' version hashes."""
     if isinstance(node, Clause):
-        operand = list(node.operand) if isinstance(node.operand, tuple) else node.operand
+        operand = node.operand
+        if isinstance(operand, tuple):
+            operand = sorted(operand, key=_canonical)
         return {"tag": node.tag, "key": node.key, "op": node.op, "operand": operand}
     if isinstance(node, Not):
         return {"not": spec(node.child)}
     word = "all" if isinstance(node, All) else "any"
-    return {word: [spec(child) for child in node.children]}
+    return {word: sorted((spec(child) for child in node.children), key=_canonical)}
+
+
+def _canonical(value: object) -> str:
+    return json.dumps(value, sort_keys=True, ensure_ascii=False)

@@ -398,3 +398,40 @@ def test_manual_errors(manual: str, message: str) -> None:
     with pytest.raises(RulesError) as caught:
         load_rules(f"tags:\n  - {{name: m, path: x, manual: {manual}}}\n")
     assert caught.value.message == message
+
+
+@pytest.mark.parametrize(
+    ("one", "other", "same"),
+    [
+        ("{lifecycle: new}", '{lifecycle: {"==": new}}', True),
+        ("{lifecycle: [new, active]}", '{lifecycle: {"in": [new, active]}}', True),
+        (
+            '{orders_total: {">=": 1}, high_value: true}',
+            '{high_value: true, orders_total: {">=": 1}}',
+            True,
+        ),
+        ("{lifecycle: [new, active]}", "{lifecycle: [active, new]}", True),
+        (
+            "{any: [{lifecycle: new}, {high_value: true}]}",
+            "{any: [{high_value: true}, {lifecycle: new}]}",
+            True,
+        ),
+        (
+            "{any: [{lifecycle: new}, {high_value: true}]}",
+            "{all: [{high_value: true}, {lifecycle: new}]}",
+            False,
+        ),
+        ("{lifecycle: new}", "{lifecycle: active}", False),
+    ],
+)
+def test_the_version_hashes_the_meaning_not_the_spelling(one: str, other: str, same: bool) -> None:
+    def text(rule: str) -> str:
+        return (
+            f"tags:\n  - {{name: a, path: x, rule: {rule}}}\n  - {{name: b, path: y, rule: {{}}}}\n"
+        )
+
+    swapped = (
+        "tags:\n  - {name: b, path: y, rule: {}}\n" + f"  - {{name: a, path: x, rule: {other}}}\n"
+    )
+    assert (load_rules(text(one)).version == load_rules(text(other)).version) is same
+    assert load_rules(text(other)).version == load_rules(swapped).version  # file order
