@@ -24,31 +24,25 @@ from prometheus_client import CollectorRegistry
 from redis.asyncio import Redis
 
 from profiles.model import ProfileModel
-from profiles.rules.engine import RulesEngine
 from streams.connect.clients import kafka_options
 from streams.connect.lifecycle import close_all, connect
 from streams.connect.topics import WORKER_TOPICS
-from streams.names import TOPIC_DLQ, TOPIC_EVENTS, TOPIC_PROFILE_CHANGES
+from streams.names import TOPIC_DLQ, TOPIC_EVENTS
 from streams.ops.census import Census
 from streams.ops.health import Health
 from streams.ops.lag import LagSampler
 from streams.ops.loop import OpsLoop
 from streams.ops.redis_timing import timed_redis
-from streams.ops.rules_metrics import RulesMetrics
-from streams.ops.segments import SegmentSizes
 from streams.ops.sensor import Sensor, SensorDelegate
-from streams.pipeline.changes import ChangePublisher, KafkaChanges
 from streams.pipeline.dlq import KafkaDeadLetters
 from streams.pipeline.processor import BatchProcessor, BatchStats, Prepared
 from streams.pipeline.retry import Backoff, Stopping, wall_clock_ms
-from streams.pipeline.rules_hook import RulesHook
-from streams.pipeline.rules_upkeep import RulesUpkeep
 from streams.pipeline.trigger_hook import ReturnWatch, TriggerHook
 from streams.settings.ops import OpsConfig
 from streams.settings.tree import Settings
 from streams.store.profiles import ProfileStore
-from streams.store.segments import SegmentStore
 from streams.store.triggers import TriggerStore
+from streams.worker.rules import WorkerRules
 from triggers.rules import TriggerRules
 
 log = logging.getLogger("portrait.worker")
@@ -135,9 +129,7 @@ class EventWorker(faust.Service):
                 trigger_rules, TriggerStore(self.redis, settings.topics.prefix), recall
             )
         prefix = settings.topics.prefix
-        rules = settings.rules
-        segments = SegmentStore(self.redis, prefix)
-        changes = KafkaChanges(self.producer, settings.topic(TOPIC_PROFILE_CHANGES))
+        self.rules = WorkerRules(settings, model, self.redis, self.producer, registry)
         self.processor = BatchProcessor(
             model,
             ProfileStore(self.redis, prefix),
@@ -149,18 +141,10 @@ class EventWorker(faust.Service):
             cache_max_users=w.cache_max_users,
             track_changes=w.show_changes_per_s > 0,
             triggers=hook,
-            rules=RulesHook(RulesEngine(model, rules)),
-            changes=ChangePublisher(segments, changes),
+            rules=self.rules.hook,
+            changes=self.rules.publisher,
         )
-        self.upkeep = RulesUpkeep(self.processor, segments, settings.rules_source)
-        self.rules_metrics = RulesMetrics(registry)
-        self.rules_metrics.on_rules(
-            rules.version, len(rules.tags), len(rules.segments), settings.rules_source.name
-        )
-        self.segment_sizes = SegmentSizes(
-            self.redis, prefix, lambda: [s.name for s in self.upkeep.engine.rules.segments],
-            registry=self.rules_metrics.registry,
-        )  # fmt: skip
+        self.rules.attach(self.processor)
         self._next_upkeep = 0.0
         self._last_change_log = 0.0
         self.health = Health()
@@ -233,11 +217,7 @@ class EventWorker(faust.Service):
                     log.warning("batch given up uncommitted on a rebalance: %s", exc)
 
     async def partitions_assigned(self, partitions: list[int]) -> None:
-        """Publish what the partitions' outboxes hold; re-evaluate them under other rules."""
-        try:
-            await self.upkeep.assigned(partitions)
-        except Exception as exc:  # Redis down: the next upkeep round retries the outboxes
-            log.warning("rules upkeep of the new partitions deferred: %r", exc)
+        await self.rules.assigned(partitions)
         self._next_upkeep = 0.0
 
     async def _upkeep(self) -> None:
@@ -250,17 +230,7 @@ class EventWorker(faust.Service):
         self._next_upkeep = now + self.settings.worker.rules_upkeep_interval_s
         await self._finish_pending()
         owned = [tp.partition for tp in self.consumer.assignment()]
-        upkeep = self.upkeep
-        stats = await upkeep.run(owned, self.clock())
-        metrics = self.rules_metrics
-        metrics.on_upkeep(stats, upkeep.scanning)
-        self.segment_sizes.observe(stats.transitions)
-        if stats.reloads:
-            rules = upkeep.engine.rules
-            metrics.on_rules(
-                rules.version, len(rules.tags), len(rules.segments), upkeep.source_name
-            )
-        await self.segment_sizes.refresh()
+        await self.rules.between_batches(owned, self.clock())
 
     def give_up_batch(self) -> None:
         """A revocation's deadline passed: the batch in flight stops retrying (uncommitted)."""
@@ -293,7 +263,7 @@ class EventWorker(faust.Service):
             log.warning("commit failed (%r); the next owner re-reads and the fence skips", exc)
             self.sensor.on_commit_failed()
         self.sensor.on_batch_written(stats, time.perf_counter() - started, self.clock())
-        self.segment_sizes.observe(stats.transitions)
+        self.rules.observe(stats.transitions)
         self.sensor.on_cache_size(len(self.processor.cache))
         self._log_changes(stats)
         if stats.rejected:
