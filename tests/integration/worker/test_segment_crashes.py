@@ -165,3 +165,48 @@ def _repeats_share_ids(messages: list[dict[str, Any]]) -> bool:
     ids = Counter(m["change_id"] for m in messages if m.get("segment") == "repeat_buyers")
     users = {m["user_id"] for m in messages if m.get("segment") == "repeat_buyers"}
     return len(ids) == len(users)
+
+
+async def test_two_owners_through_rebalances_publish_each_transition_once(
+    settings: Settings, namespace: str, tmp_path: Path
+) -> None:
+    """A second worker joins mid-stream, then the first leaves: partitions move twice while
+    users cross the rules' thresholds; each transition still appears once by change_id."""
+    now = int(time.time() * 1000)
+    users = [f"{namespace}u{i}" for i in range(300)]
+    events = [buy(u, now - 60_000 + n, n, amount=30.0) for n in range(1, 6) for u in users]
+    rules = {"rules": yaml.safe_load(RULES)}
+    first = WorkerProcess(settings, tmp_path, extra=rules, name="a")
+    second = WorkerProcess(settings, tmp_path, extra=rules, name="b")
+    first.start()
+    try:
+        await produce(settings, events[:600])
+
+        async def past(n: int) -> bool:
+            return await applied_total(settings, users) >= n
+
+        await wait_until(lambda: past(300), within=120, what="the first owner at work")
+        second.start()  # a rebalance while the stream runs
+        await produce(settings, events[600:1200])
+        await wait_until(lambda: past(900), within=120, what="two owners at work")
+        first.stop()  # and another: the second owner takes every partition
+        await produce(settings, events[1200:])
+        await wait_until(lambda: past(len(events)), within=180, what="every event applied")
+        async with Changes(settings) as seen:
+
+            def done(_: object) -> bool:
+                return all(seen.of(u, "repeat_buyers") for u in users)
+
+            await seen.until(done, "every entry published")
+            await asyncio.sleep(2.0)
+            await seen.until(done, "late repeats, if any")
+    finally:
+        first.stop()
+        second.stop()
+    by_id: dict[str, tuple[Any, ...]] = {}
+    for m in seen.seen:
+        what = (m["user_id"], m.get("segment") or m["tag"], m["change"], m.get("to"), m["at_ms"])
+        assert by_id.setdefault(m["change_id"], what) == what
+    entries = Counter(u for u, name, change, *_ in by_id.values() if name == "repeat_buyers")
+    assert entries == Counter(dict.fromkeys(users, 1))
+    assert await members(settings, "repeat_buyers") == set(users)
