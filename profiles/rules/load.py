@@ -20,6 +20,7 @@ from profiles.rules.catalogue import RulesError
 from profiles.rules.parse import parse_mapping
 from profiles.rules.ruleset import RuleSet
 
+DEFAULT = "default.yaml"  # the shipped pack, package data of profiles.rules
 __all__ = ["RulesLoader", "default_rules", "load_rules", "load_rules_file", "parse_rules"]
 
 
@@ -97,8 +98,13 @@ def load_rules_file(path: str | Path) -> RuleSet:
 @lru_cache(maxsize=1)
 def default_rules() -> RuleSet:
     """The shipped default pack (profiles/rules/default.yaml): the seeds' layers as rules."""
-    text = resources.files("profiles.rules").joinpath("default.yaml").read_text(encoding="utf-8")
-    return load_rules(text, "profiles/rules/default.yaml")
+    try:
+        text = resources.files("profiles.rules").joinpath(DEFAULT).read_text(encoding="utf-8")
+    except OSError:  # an install without the package data
+        raise RulesError(
+            "the default rule pack is not installed", f"profiles/rules/{DEFAULT}"
+        ) from None
+    return load_rules(text, f"profiles/rules/{DEFAULT}")
 
 
 def locate(
