@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 
 from profiles.events import ANON_PREFIX, Rejected
 from profiles.model import APPLIED, REPLAYED, ProfileModel, State
+from profiles.names import TAG_EVENT
 from profiles.wire import decode
 from streams.names import EMIT_CHANGES, REPLAY_HEADER
 from streams.pipeline.batch import (
@@ -40,6 +41,7 @@ __all__ = [
 log = logging.getLogger("portrait.worker")
 T = TypeVar("T")
 _TS_SAMPLE = 256
+_MANUAL = frozenset({TAG_EVENT})  # a batch of a user's manual tags alone: their cause
 
 
 class BatchProcessor:
@@ -251,7 +253,8 @@ class BatchProcessor:
         delta = None
         if self.rules is not None:
             quiet = wall_clock_ms() if self.replaying or _quiet(located) else None
-            delta = self.rules.collect(uid, state, quiet, stats.transitions)
+            cause = "manual" if applied == _MANUAL else "event"
+            delta = self.rules.collect(uid, state, quiet, stats.transitions, cause)
         if hook is not None and before is not None and not replayed:
             source = (str(last.partition), last.offset)
             hook.collect(

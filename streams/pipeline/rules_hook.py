@@ -25,13 +25,18 @@ class RulesHook:
         self.engine = engine
 
     def collect(
-        self, user_id: str, state: State, quiet_until: int | None, out: list[Transition]
+        self,
+        user_id: str,
+        state: State,
+        quiet_until: int | None,
+        out: list[Transition],
+        cause: str = "event",
     ) -> RulesDelta | None:
         """Evaluate after a batch; the delta to write (None: nothing but the state changes).
         ``quiet_until``: a replay's wall-clock time (its transitions up to then stay quiet)."""
         engine = self.engine
         old_due = state.rules.due
-        transitions = engine.apply(user_id, state, engine.moment(state), "event")
+        transitions = engine.apply(user_id, state, engine.moment(state), cause)
         rules = state.rules
         if quiet_until is not None and quiet_until > rules.quiet:
             rules.quiet = quiet_until

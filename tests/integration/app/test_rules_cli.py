@@ -345,3 +345,9 @@ async def test_a_tag_set_reaches_the_profile_through_the_worker(
     listed = portrait("segment", "list", env=rules_env)
     sizes = {d["name"]: d["size"] for d in map(orjson.loads, listed.stdout.splitlines())}
     assert sizes["big_or_vip"] == 5  # vip_manual: gold, kept by the worker's fenced write
+    from tests.integration.worker.test_segments import Changes
+
+    async with Changes(worker_settings) as seen:
+        await seen.until(lambda _: all(seen.of(u, "big_or_vip") for u in users), "the entries")
+    entered = [m for u in users for m in seen.of(u, "big_or_vip")]
+    assert {(m["change"], m["cause"]) for m in entered} == {("entered", "manual")}
