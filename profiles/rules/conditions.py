@@ -14,6 +14,7 @@ interpret and explain (reference.py) walk it plainly.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -170,7 +171,7 @@ def _clause(tag: str, key: str | None, op: str, operand: object, t: TagType, pat
 
 
 def _equal_operand(name: str, op: str, x: object, t: TagType, path: Path) -> None:
-    if not isinstance(x, _SCALARS):
+    if not isinstance(x, _SCALARS) or _nan(x):  # NaN equals nothing, not even itself
         raise RulesError(f"{name}: {op} needs a scalar, not {show_any(x)}", path=path)
     if t.kind == "any":
         return
@@ -194,6 +195,8 @@ def _equal_operand(name: str, op: str, x: object, t: TagType, path: Path) -> Non
 
 
 def _order_operand(name: str, op: str, x: object, t: TagType, path: Path) -> None:
+    if _nan(x):  # NaN orders with nothing
+        raise RulesError(f"{name}: {op} needs a number, not NaN", path=path)
     number = isinstance(x, int | float) and not isinstance(x, bool)
     if t.kind in NUMERIC and number:
         return
@@ -206,6 +209,10 @@ def _order_operand(name: str, op: str, x: object, t: TagType, path: Path) -> Non
             f"{name}: {op} {show_any(x)} compares {_kind(x)} with {t.describe()}", path=path
         )
     raise RulesError(f"{name}: {op} needs a number tag; {name} is {t.describe()}", path=path)
+
+
+def _nan(x: object) -> bool:
+    return isinstance(x, float) and math.isnan(x)
 
 
 def _family(t: TagType) -> str:

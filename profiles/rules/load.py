@@ -20,6 +20,7 @@ from profiles.rules.catalogue import RulesError
 from profiles.rules.parse import parse_mapping
 from profiles.rules.ruleset import RuleSet
 
+TOO_DEEP = "the rules nest too deeply"
 DEFAULT = "default.yaml"  # the shipped pack, package data of profiles.rules
 __all__ = ["RulesLoader", "default_rules", "load_rules", "load_rules_file", "parse_rules"]
 
@@ -29,6 +30,8 @@ def parse_rules(data: object, source: str = "<rules>") -> RuleSet:
     errors name the place as a path (``tags[2].rule``), having no line to name."""
     try:
         return parse_mapping(data)
+    except RecursionError:
+        raise RulesError(TOO_DEEP, source) from None
     except RulesError as e:
         place = path_text(e.path)
         message = f"{place}: {e.message}" if place else e.message
@@ -78,8 +81,12 @@ def load_rules(text: str, source: str = "<rules>", at: tuple[str, ...] = ()) -> 
         raise RulesError(f"bad YAML: {e}", source) from None
     except RulesError as e:
         raise e.placed(source, e.line, e.column) from None
+    except RecursionError:
+        raise RulesError(TOO_DEEP, source) from None
     try:
         return parse_mapping({} if data is None else data)
+    except RecursionError:
+        raise RulesError(TOO_DEEP, source) from None
     except RulesError as e:
         line, column = locate(root, (*at, *e.path), e.at_key)
         raise e.placed(source, line, column) from None
@@ -134,22 +141,35 @@ def locate(
     return node.start_mark.line + 1, node.start_mark.column + 1
 
 
-def _no_duplicate_keys(node: yaml.Node | None) -> None:
-    """PyYAML keeps the last of two equal keys silently; a rules file refuses them."""
-    if isinstance(node, yaml.MappingNode):
-        seen: set[str] = set()
-        for key, value in node.value:
-            if isinstance(key, yaml.ScalarNode):
-                if key.value in seen and key.value != "<<":
-                    mark = key.start_mark
-                    raise RulesError(
-                        f"duplicate key {key.value!r}", "", mark.line + 1, mark.column + 1
-                    )
-                seen.add(key.value)
-            _no_duplicate_keys(value)
-    elif isinstance(node, yaml.SequenceNode):
-        for item in node.value:
-            _no_duplicate_keys(item)
+MAX_NODES = 200_000  # a rules file expanded through its aliases; far above any real pack
+
+
+def _no_duplicate_keys(root: yaml.Node | None) -> None:
+    """PyYAML keeps the last of two equal keys silently; a rules file refuses them. Walks the
+    tree as the checks will (an alias once per use), so a file that aliases its way to an
+    enormous tree is refused here rather than parsed for minutes."""
+    stack = [root] if root is not None else []
+    visited = 0
+    while stack:
+        node = stack.pop()
+        visited += 1
+        if visited > MAX_NODES:
+            mark = node.start_mark
+            raise RulesError(f"the rules expand to over {MAX_NODES} nodes (aliases?)", "",
+                             mark.line + 1, mark.column + 1)  # fmt: skip
+        if isinstance(node, yaml.MappingNode):
+            seen: set[str] = set()
+            for key, value in node.value:
+                if isinstance(key, yaml.ScalarNode):
+                    if key.value in seen and key.value != "<<":
+                        mark = key.start_mark
+                        raise RulesError(
+                            f"duplicate key {key.value!r}", "", mark.line + 1, mark.column + 1
+                        )
+                    seen.add(key.value)
+                stack.append(value)
+        elif isinstance(node, yaml.SequenceNode):
+            stack.extend(node.value)
 
 
 def path_text(path: tuple[Any, ...]) -> str:

@@ -435,3 +435,43 @@ def test_the_version_hashes_the_meaning_not_the_spelling(one: str, other: str, s
     )
     assert (load_rules(text(one)).version == load_rules(text(other)).version) is same
     assert load_rules(text(other)).version == load_rules(swapped).version  # file order
+
+
+def test_aliases_that_expand_enormously_are_refused() -> None:
+    """Each level names the one below twice: 2^19 clauses once expanded (a "billion laughs")."""
+    lines = ["defs:", "  - &l0 {orders_total: 1}"]
+    lines += [f"  - &l{i} {{any: [*l{i - 1}, *l{i - 1}]}}" for i in range(1, 20)]
+    doc = "\n".join(lines) + "\ntags:\n  - {name: a, path: x, rule: *l19}\n"
+    with pytest.raises(
+        RulesError, match=r"^r\.yaml:\d+:\d+: the rules expand to over 200000 nodes"
+    ):
+        load_rules(doc, "r.yaml")
+
+
+def test_an_alias_used_a_few_times_is_fine() -> None:
+    text = """\
+tags:
+  - {name: a, path: x, rule: &buyer {orders_total: {">=": 1}}}
+segments:
+  - {name: s, where: *buyer}
+"""
+    rules = load_rules(text)
+    assert rules.evaluate({"orders_total": 2}) == ({"a": True}, ["s"])
+
+
+def test_too_deep_nesting_is_one_line() -> None:
+    deep = "{not: " * 3000 + "{orders_total: 1}" + "}" * 3000
+    with pytest.raises(RulesError, match=r"^r\.yaml: the rules nest too deeply$"):
+        load_rules(f"tags:\n  - {{name: a, path: x, rule: {deep}}}\n", "r.yaml")
+    data: dict[str, object] = {"orders_total": 1}
+    for _ in range(5000):
+        data = {"not": data}
+    with pytest.raises(RulesError, match=r"^c\.yaml: the rules nest too deeply$"):
+        parse_rules({"tags": [{"name": "a", "path": "x", "rule": data}]}, "c.yaml")
+
+
+def test_nan_operands_are_refused() -> None:
+    with pytest.raises(RulesError, match=r"spend_total: > needs a number, not NaN"):
+        load_rules('tags:\n  - {name: a, path: x, rule: {spend_total: {">": .nan}}}\n')
+    with pytest.raises(RulesError, match=r"spend_total: == needs a scalar, not NaN"):
+        load_rules("tags:\n  - {name: a, path: x, rule: {spend_total: .nan}}\n")
