@@ -83,7 +83,7 @@ def _lookup(tag: str, key: str, test: Predicate) -> Predicate:
 
     def read(tags: Tags) -> bool:
         value = tags.get(tag)
-        share = value.get(key, MISSING_SHARE) if value.__class__ is dict else None
+        share = value.get(key, MISSING_SHARE) if isinstance(value, dict) else None
         return test({tag: share})
 
     return read

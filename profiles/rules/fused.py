@@ -27,7 +27,7 @@ STRINGS: Final = frozenset({str})
 
 def share(value: object, key: str) -> Any:
     """A lookup clause's value: the key's share, 0 when missing, None without a mapping."""
-    return value.get(key, MISSING_SHARE) if value.__class__ is dict else None
+    return value.get(key, MISSING_SHARE) if isinstance(value, dict) else None
 
 
 def contains_same(value: object, x: object) -> bool:

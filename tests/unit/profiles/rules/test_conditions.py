@@ -5,6 +5,7 @@ errors, and explain."""
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from typing import Any
 
 import pytest
@@ -21,6 +22,7 @@ from profiles.rules.conditions import (
     interpret,
     parse_condition,
 )
+from profiles.rules.fused import fuse_node
 
 TYPES: dict[str, TagType] = {
     **BUILTIN_TYPES,
@@ -29,10 +31,12 @@ TYPES: dict[str, TagType] = {
 
 
 def check(spec: object, tags: dict[str, Any]) -> bool:
-    """The condition's verdict, after asserting that compiled, interpreted and explained agree."""
+    """The verdict, after asserting that the closures, the fused function, the reference
+    interpreter and explain agree."""
     node = parse_condition(spec, TYPES)
     verdict = compile_node(node)(tags)
     assert interpret(node, tags) is verdict
+    assert fuse_node(node)(tags) is verdict
     assert explain(node, tags)[0].held is verdict
     return verdict
 
@@ -104,6 +108,11 @@ OPERATORS = [
     ({"category_affinity": {"baby": {"<": 0.1}}}, {"category_affinity": {}}, True),
     ({"category_affinity": {"baby": 0}}, {"category_affinity": {}}, True),
     ({"category_affinity": {"baby": {"<": 0.1}}}, {}, False),
+    (
+        {"category_affinity": {"baby": {">": 0.5}}},
+        {"category_affinity": OrderedDict(baby=0.9)},
+        True,
+    ),
     (
         {"brand_affinity": {"acme": {">=": 0.2}, "zeta": {"<": 0.2}}},
         {"brand_affinity": {"acme": 0.5, "zeta": 0.1}},
