@@ -2,6 +2,7 @@
 
 The catalogue is built from a constant seed so item ids, brands and prices are the same in every
 run and every simulator seed; only the users and their behaviour depend on the traffic seed.
+A user's favourite categories lean by declared gender (streams/sim/tastes.py).
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from itertools import accumulate
 from typing import Any, Final
+
+from streams.sim.tastes import favourite_categories
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +63,7 @@ CATEGORIES: Final = (
              ("lego set", "board game", "puzzle", "action figure")),
 )  # fmt: skip
 
+CATEGORY_NAMES: Final = tuple(cat.name for cat in CATEGORIES)
 ITEMS_PER_CATEGORY: Final = 24
 _CATALOGUE_SEED: Final = 20_240_601
 _DAY_MS: Final = 86_400_000
@@ -234,7 +238,9 @@ class User:
 def make_user(rng: random.Random, index: int) -> User:
     persona = PERSONAS[_index(rng, tuple(p.share for p in PERSONAS))]
     tz, _, cities = TIMEZONES[_index(rng, tuple(z[1] for z in TIMEZONES))]
-    fav_cats = tuple(rng.sample(range(len(CATEGORIES)), 2 if persona.loyalty > 0.5 else 3))
+    traits = draw_traits(rng, cities)  # before the favourites: they lean by gender (tastes.py)
+    k = 2 if persona.loyalty > 0.5 else 3
+    fav_cats = favourite_categories(rng, CATEGORY_NAMES, traits["gender"], k)
     fav_items = [i for c in fav_cats for i in _ITEMS_BY_BRAND[c, rng.choice(CATEGORIES[c].brands)]]
     if persona.loyalty > 0.5:
         fav_items = rng.sample(fav_items, min(len(fav_items), rng.randint(2, 4)))
@@ -245,7 +251,7 @@ def make_user(rng: random.Random, index: int) -> User:
         tz=tz,
         cities=cities,
         context=draw_context(rng, tz),
-        traits=draw_traits(rng, cities),
+        traits=traits,
         fav_cats=fav_cats,
         fav_items=tuple(fav_items),
         sessions_per_ms=persona.sessions_per_day * rng.uniform(0.5, 1.5) / _DAY_MS,
