@@ -44,14 +44,20 @@ def parse_mapping(data: object) -> RuleSet:
         for i, (name, entry) in enumerate(zip(tag_names, tags, strict=True))
     }
     visible = {**BUILTIN_TYPES, **types}
-    parsed = [
-        _tag(entry, name, visible, ("tags", i))
-        for i, (name, entry) in enumerate(zip(tag_names, tags, strict=True))
-    ]
-    rules = [
-        _segment(entry, name, visible, ("segments", i))
-        for i, (name, entry) in enumerate(zip(segment_names, segments, strict=True))
-    ]
+    try:
+        parsed = [
+            _tag(entry, name, visible, ("tags", i))
+            for i, (name, entry) in enumerate(zip(tag_names, tags, strict=True))
+        ]
+        rules = [
+            _segment(entry, name, visible, ("segments", i))
+            for i, (name, entry) in enumerate(zip(segment_names, segments, strict=True))
+        ]
+    except RulesError as e:
+        if e.at_key and e.path and e.path[-1] in segment_names and e.message.startswith("unknown"):
+            message = f"{e.path[-1]!r} is a segment: conditions read tags (make it a rule tag)"
+            raise RulesError(message, path=e.path, at_key=True) from None
+        raise
     return RuleSet(evaluation_order(parsed), rules, types)
 
 

@@ -285,6 +285,11 @@ ERRORS = [
         """), 2, 12, "a segment needs a where condition"),
     (T("""\
         segments:
+          - {name: buyers, where: {orders_total: {">=": 1}}}
+          - {name: vip_buyers, where: {buyers: true, high_value: true}}
+        """), 3, 32, "'buyers' is a segment: conditions read tags (make it a rule tag)"),
+    (T("""\
+        segments:
           - name: s
             where: {orders_total: 1}
             where: {orders_total: 2}
