@@ -19,6 +19,7 @@ from streams.connect.clients import kafka_options
 from streams.names import TOPIC_PROFILE_CHANGES, Keys
 from streams.settings.rules import RulesSource
 from streams.settings.tree import Settings
+from tests.conftest import with_worker
 from tests.integration.helpers import (
     DAY,
     ev,
@@ -180,3 +181,85 @@ async def test_a_rules_file_changed_mid_stream_is_reloaded_and_re_evaluates_ever
     assert await members(settings, "repeat_buyers") == {ann}
     ids = [m["change_id"] for m in seen.seen]
     assert len(ids) == len(set(ids))
+
+
+async def test_one_record_batches_a_one_user_cache_many_partitions_and_old_history(
+    settings: Settings, namespace: str, tmp_path: Path
+) -> None:
+    """At the edges: every batch one record, a cache of one user, 16 partitions, purchases from
+    1995 and from today. The member sets and the transitions' last word per user equal the pure
+    engine applied once to each user's whole history and caught up to now."""
+    settings = with_rules(settings, tmp_path / "rules.yaml", RULES)
+    settings = dataclasses.replace(
+        with_worker(settings, batch_max_records=1, cache_max_users=1),
+        topics=dataclasses.replace(settings.topics, partitions=16),
+    )
+    now = int(time.time() * 1000)
+    old = 800_000_000_000  # 1995-05-09
+    users = [f"{namespace}u{i}" for i in range(24)]
+    events = []
+    for i, user in enumerate(users):
+        start = old if i % 3 == 0 else now - (i % 5 + 1) * 20 * DAY + 3_600_000
+        events += [buy(user, start + n * DAY, n, amount=40.0) for n in range(1 + i % 3)]
+    async with running_worker(settings), Changes(settings) as seen:
+        await produce(settings, events)
+        expected = oracle(settings, events, now)
+        for segment in ("repeat_buyers", "lapsed"):  # both segments have members and not
+            assert 0 < sum(v for (_, s), v in expected.items() if s == segment) < len(users)
+
+        def settled(_: object) -> bool:
+            got = _last_word(seen.seen)
+            return got.keys() <= expected.keys() and all(
+                got.get(k, False) == v for k, v in expected.items()
+            )
+
+        try:
+            await seen.until(settled, "the transitions' last word equals the oracle")
+        except AssertionError:
+            got = _last_word(seen.seen)
+            diff = {k: (got.get(k), v) for k, v in expected.items() if got.get(k, False) != v}
+            raise AssertionError(f"(published, oracle) differ: {diff}") from None
+    for segment in ("repeat_buyers", "lapsed"):
+        assert await members(settings, segment) == {
+            u for (u, s), v in expected.items() if v and s == segment
+        }
+    ids = [m["change_id"] for m in seen.seen]
+    assert len(ids) == len(set(ids))
+
+
+def oracle(
+    settings: Settings, events: list[dict[str, Any]], now: int
+) -> dict[tuple[str, str], bool]:
+    """Each user's segments, by the pure model and engine on the whole history at once."""
+    from profiles.events import from_dict
+    from profiles.model import ProfileModel
+    from profiles.rules.engine import RulesEngine
+
+    model = ProfileModel()
+    engine = RulesEngine(model, settings.rules)
+    out: dict[tuple[str, str], bool] = {}
+    by_user: dict[str, list[Any]] = {}
+    for raw in events:
+        by_user.setdefault(raw["user_id"], []).append(from_dict(raw))
+    for user, evs in by_user.items():
+        state = model.initial()
+        for event in evs:
+            model.apply_event(state, event)
+        model.settle(state)
+        engine.apply(user, state, engine.moment(state), "event")
+        while True:
+            engine.catch_up(user, state, now)
+            if not state.rules.due or state.rules.due > now:
+                break
+        for segment in ("repeat_buyers", "lapsed"):
+            out[(user, segment)] = segment in state.rules.members
+    return out
+
+
+def _last_word(messages: list[dict[str, Any]]) -> dict[tuple[str, str], bool]:
+    """Per user and segment, whether the last transition published entered it."""
+    out: dict[tuple[str, str], bool] = {}
+    for m in messages:
+        if "segment" in m:
+            out[(m["user_id"], m["segment"])] = m["change"] == "entered"
+    return out
