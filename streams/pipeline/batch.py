@@ -8,8 +8,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from profiles.events import Event
+from profiles.events import Event, Rejected
 from profiles.rules.engine import Transition
+from streams.names import EMIT_CHANGES, REPLAY_HEADER
 from streams.pipeline.labels import segment_label as segment_label
 from streams.store.profiles import Write
 from triggers.model import Op
@@ -90,3 +91,30 @@ class Prepared:
     now: int
     ops: list[Op] = field(default_factory=list)  # trigger operations, written before the states
     visits: list[tuple[str, int]] = field(default_factory=list)  # watched users who came back
+
+
+def reject(record: Record, exc: Exception, letters: list[DeadLetter], stats: BatchStats) -> None:
+    """A message the decoder refused (or could not even read) goes to the dead letters."""
+    if record.value is None:
+        reason, detail = "invalid_json", "message has no value (tombstone)"
+    elif isinstance(exc, Rejected):
+        reason, detail = exc.reason, exc.detail
+    else:  # never let one message stop the worker
+        reason, detail = "bad_field", f"{type(exc).__name__}: {exc}"
+    letters.append(DeadLetter(record, reason, detail))
+    stats.rejected[reason] += 1
+
+
+def quiet(located: Sequence[Located]) -> bool:
+    """Whether replayed history is among the records and did not ask for its transitions."""
+    for record, _ in located:
+        for k, v in getattr(record, "headers", None) or ():
+            if k == REPLAY_HEADER and v != EMIT_CHANGES:
+                return True
+    return False
+
+
+def replayed(located: Located) -> bool:
+    """Whether a record is replayed history (REPLAY_HEADER): it triggers nothing."""
+    headers = getattr(located[0], "headers", None) or ()
+    return any(k == REPLAY_HEADER for k, _ in headers)

@@ -12,11 +12,10 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from typing import Any, TypeVar
 
-from profiles.events import ANON_PREFIX, Rejected
+from profiles.events import ANON_PREFIX
 from profiles.model import APPLIED, REPLAYED, ProfileModel, State
 from profiles.names import TAG_EVENT
 from profiles.wire import decode
-from streams.names import EMIT_CHANGES, REPLAY_HEADER
 from streams.pipeline.batch import (
     BatchStats,
     DeadLetter,
@@ -24,6 +23,9 @@ from streams.pipeline.batch import (
     Located,
     Prepared,
     Record,
+    quiet,
+    reject,
+    replayed,
     segment_label,
 )
 from streams.pipeline.changes import ChangePublisher
@@ -104,10 +106,10 @@ class BatchProcessor:
             stats.records += len(records)
             for record in records:
                 try:
-                    event = decode(record.value, bounds)  # type: ignore[arg-type]  # None: _reject
+                    event = decode(record.value, bounds)  # type: ignore[arg-type]  # None: reject
                     bounds.check_lead(event.ts, record.timestamp)
                 except Exception as exc:
-                    self._reject(record, exc, letters, stats)
+                    reject(record, exc, letters, stats)
                     continue
                 located = by_user.get(event.user_id)
                 if located is None:
@@ -155,20 +157,6 @@ class BatchProcessor:
         if not parts:
             return 0
         return await self._retry("changes", lambda: changes.flush(sorted(parts, key=str)))
-
-    @staticmethod
-    def _reject(
-        record: Record, exc: Exception, letters: list[DeadLetter], stats: BatchStats
-    ) -> None:
-        """A message the decoder refused (or could not even read) goes to the dead letters."""
-        if record.value is None:
-            reason, detail = "invalid_json", "message has no value (tombstone)"
-        elif isinstance(exc, Rejected):
-            reason, detail = exc.reason, exc.detail
-        else:  # never let one message stop the worker
-            reason, detail = "bad_field", f"{type(exc).__name__}: {exc}"
-        letters.append(DeadLetter(record, reason, detail))
-        stats.rejected[reason] += 1
 
     async def _apply(self, by_user: dict[str, list[Located]], prepared: Prepared) -> None:
         # The batch takes its users' cached states out of the cache *before* it awaits the
@@ -249,13 +237,13 @@ class BatchProcessor:
             if self.track_changes:
                 stats.changes.append((uid, changed))
         last = located[-1][0]
-        replayed = any(map(_replayed, located))
+        is_replay = any(map(replayed, located))
         delta = None
         if self.rules is not None:
-            quiet = wall_clock_ms() if self.replaying or _quiet(located) else None
+            until = wall_clock_ms() if self.replaying or quiet(located) else None
             cause = "manual" if applied == _MANUAL else "event"
-            delta = self.rules.collect(uid, state, quiet, stats.transitions, cause)
-        if hook is not None and before is not None and not replayed:
+            delta = self.rules.collect(uid, state, until, stats.transitions, cause)
+        if hook is not None and before is not None and not is_replay:
             source = (str(last.partition), last.offset)
             hook.collect(
                 uid, before, state, applied, changed, prepared.now, prepared.ops,
@@ -281,18 +269,3 @@ class BatchProcessor:
         return await retry_until_stopped(
             fn, op=op, backoff=self.backoff, should_stop=self.should_stop, on_retry=self.on_retry
         )
-
-
-def _quiet(located: Sequence[Located]) -> bool:
-    """Whether replayed history is among the records and did not ask for its transitions."""
-    for record, _ in located:
-        for k, v in getattr(record, "headers", None) or ():
-            if k == REPLAY_HEADER and v != EMIT_CHANGES:
-                return True
-    return False
-
-
-def _replayed(located: Located) -> bool:
-    """Whether a record is replayed history (REPLAY_HEADER): it triggers nothing."""
-    headers = getattr(located[0], "headers", None) or ()
-    return any(k == REPLAY_HEADER for k, _ in headers)

@@ -33,8 +33,7 @@ from profiles.events import (
     Rejected,
 )
 from profiles.model import ProfileModel
-from streams.pipeline.batch import BatchStats, DeadLetter
-from streams.pipeline.processor import BatchProcessor
+from streams.pipeline.batch import BatchStats, DeadLetter, reject
 
 MAX_DETAIL = 300
 MODEL = ProfileModel()
@@ -471,7 +470,7 @@ def test_a_tombstone_is_a_dead_letter_with_a_reason() -> None:
         raise AssertionError("a tombstone decoded")
     letters: list[DeadLetter] = []
     stats = BatchStats()
-    BatchProcessor._reject(Tombstone(), error, letters, stats)
+    reject(Tombstone(), error, letters, stats)
     [letter] = letters
     assert letter.reason in REJECT_REASONS and letter.reason == "invalid_json"
     assert_one_line(letter.detail)
