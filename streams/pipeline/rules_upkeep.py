@@ -67,6 +67,7 @@ class RulesUpkeep:
         due_batch: int = 1000,
         scan_chunk: int = 1000,
         reload_every_s: float = 2.0,
+        budget_s: float = 0.25,
     ) -> None:
         assert processor.rules is not None
         self.processor = processor
@@ -76,6 +77,8 @@ class RulesUpkeep:
         self.due_batch = due_batch
         self.scan_chunk = scan_chunk
         self.reload_every_s = reload_every_s
+        self.budget_s = budget_s  # time a round may take before it leaves the rest for later
+        self._turn = 0
         self.dirty: set[str] = set()  # partitions whose outbox may hold leftovers
         self._stamp = source.stamp() if source is not None else None
         self._checked = time.monotonic()
@@ -111,14 +114,25 @@ class RulesUpkeep:
         if changes is not None:  # leftovers of a crash, a rebalance or a replay
             stats.published += await self._retry(lambda: changes.flush(sorted(parts)))
         self.dirty -= parts
-        for partition in sorted(parts):
+        # a round is bounded, so batches keep flowing: due users beyond it wait for the next
+        # round (their transitions keep the moment they happened), in turn across partitions
+        started = time.monotonic()
+        order = sorted(parts)
+        if order:
+            turn = self._turn % len(order)
+            order = order[turn:] + order[:turn]
+            self._turn += 1
+        share = max(50, self.due_batch // max(1, len(order)))
+        for partition in order:
+            if time.monotonic() - started > self.budget_s:
+                break
             users = await self._retry(
-                lambda p=partition: self.segments.due(p, now_ms, self.due_batch)  # type: ignore[misc]
+                lambda p=partition: self.segments.due(p, now_ms, share)  # type: ignore[misc]
             )
             if users:
                 stats.due_users += len(users)
                 await self._evaluate([(u, partition) for u in users], now_ms, stats)
-        if self._scan is not None:
+        if self._scan is not None and time.monotonic() - started <= self.budget_s:
             await self._scan_round(self._scan, parts, now_ms, stats)
         return stats
 
