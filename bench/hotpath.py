@@ -1,6 +1,7 @@
 """The worker's batch processor alone, without Kafka: where does its time go?
 
     python -m bench.hotpath [--events 300000] [--users 20000] [--source synthetic|taobao|rees46]
+                            [--rules none|default|pack|FILE]
 
 Builds the real ``EventWorker`` (so its ``BatchProcessor``, ``ProfileModel`` and ``ProfileStore``
 are wired exactly as in production, nothing started), cuts the source's records into batches
@@ -8,6 +9,8 @@ like ``getmany`` would (``batch_max_records``, grouped by partition), and feeds 
 ``processor.process`` against a real Redis (embedded valkey unless REDIS_URL is set). Twice:
 once plain for the rate and CPU per event, once under cProfile for the breakdown by function.
 cProfile roughly doubles the cost of Python calls, so read its shares as relative, not absolute.
+``--rules`` picks the business rules the processor evaluates (bench/rules_run.py); the
+``profile.changes`` outbox is drained into a counter instead of Kafka (no producer here).
 """
 
 from __future__ import annotations
@@ -20,10 +23,12 @@ import gc
 import os
 import pstats
 import sys
+import tempfile
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from aiokafka.partitioner import DefaultPartitioner
@@ -32,10 +37,13 @@ from prometheus_client import CollectorRegistry
 
 from bench.load import LoadMeter
 from bench.progress import note
+from bench.rules_run import CHOICES, Rules, per_thousand, resolve
 from bench.sources import SOURCES, events
 from streams.ops.worker_metrics import WorkerMetrics
 from streams.pipeline.gc_tuning import tune_gc
+from streams.settings.rules import RulesSource
 from streams.settings.tree import Settings, TopicsConfig, WorkerConfig
+from streams.store.segments import Outboxed
 from streams.worker.service import EventWorker
 
 Batch = dict[TopicPartition, list[Any]]
@@ -51,8 +59,31 @@ STAGES = (
     ("redis load_raw", "streams/store/profiles.py", "load_raw"),
     ("redis write", "streams/store/profiles.py", "write"),
     ("orjson.dumps (state)", "~", "<orjson.dumps>"),
+    ("model encode (state)", "profiles/codec.py", "encode"),
+    # the business rules (profiles/rules/, streams/pipeline/rules_hook.py), after each user
+    ("rules collect (all)", "streams/pipeline/rules_hook.py", "collect"),
+    ("  read_inputs", "profiles/rules/inputs.py", "read_inputs"),
+    ("  RuleSet.evaluate", "profiles/rules/ruleset.py", "evaluate"),
+    ("  engine _record", "profiles/rules/engine.py", "_record"),
+    ("  engine.due", "profiles/rules/engine.py", "due"),
+    ("    candidate_moments", "profiles/rules/timing.py", "candidate_moments"),
+    ("  delta (messages)", "streams/pipeline/rules_hook.py", "delta"),
+    ("    Transition.message", "profiles/rules/engine.py", "message"),
+    ("    change_id", "profiles/rules/engine.py", "change_id"),
+    ("publish_changes (outbox)", "streams/pipeline/processor.py", "publish_changes"),
 )
 PROCESS = ("streams/pipeline/processor.py", "process")
+
+
+class CountingSink:
+    """Takes the ``profile.changes`` messages instead of Kafka: the outbox is still read and
+    trimmed in Redis, only the send is left out."""
+
+    def __init__(self) -> None:
+        self.messages = 0
+
+    async def send_many(self, messages: Sequence[Outboxed]) -> None:
+        self.messages += len(messages)
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,13 +142,30 @@ class GcTimer:
         gc.callbacks.remove(self)
 
 
-async def run_batches(worker: EventWorker, work: list[Batch]) -> tuple[float, float]:
+@dataclass(slots=True)
+class Counts:
+    transitions: int = 0
+    segment: int = 0
+    messages: int = 0
+
+
+async def run_batches(
+    worker: EventWorker, work: list[Batch], counts: Counts | None = None
+) -> tuple[float, float]:
     """Process every batch; return (wall seconds, CPU seconds of this process)."""
     await worker.redis.flushdb()
     worker.processor.drop_cache()
+    sink = CountingSink()
+    if worker.processor.changes is not None:
+        worker.processor.changes.sink = sink
     wall, cpu = time.perf_counter(), time.process_time()
     for batch in work:
-        await worker.processor.process(batch)
+        stats = await worker.processor.process(batch)
+        if counts is not None:
+            counts.transitions += len(stats.transitions)
+            counts.segment += sum(t.kind == "segment" for t in stats.transitions)
+    if counts is not None:
+        counts.messages = sink.messages
     return time.perf_counter() - wall, time.process_time() - cpu
 
 
@@ -137,10 +185,18 @@ def redis_url() -> Iterator[str]:
         server.stop()
 
 
-async def measure(args: argparse.Namespace, url: str) -> None:
+def rules_source(rules: Rules) -> RulesSource:
+    return RulesSource() if rules.path is None else RulesSource(str(rules.path))
+
+
+async def measure(args: argparse.Namespace, url: str, rules: Rules) -> None:
     ns = f"hot{uuid.uuid4().hex[:8]}."
-    settings = Settings(redis_url=url, topics=TopicsConfig(prefix=ns))
+    settings = Settings(
+        redis_url=url, topics=TopicsConfig(prefix=ns), rules_source=rules_source(rules)
+    )
     worker = EventWorker(settings, WorkerMetrics(CollectorRegistry()))
+    r = rules.describe()
+    note(f"rules {r['rules']}: {r['tags']} tags, {r['segments']} segments, {r['inputs']} inputs")
     note(f"building {args.events} {args.source} records ...")
     work = batches(args, ns, settings.topic("events"))
     if args.worker_gc:
@@ -149,8 +205,9 @@ async def measure(args: argparse.Namespace, url: str) -> None:
         note(f"processing {len(work)} batches (plain) ...")
         meter = LoadMeter()
         meter.start()
+        counts = Counts()
         with GcTimer() as gc_time:
-            wall, cpu = await run_batches(worker, work)
+            wall, cpu = await run_batches(worker, work, counts)
         others = meter.stop()["other_cores"]
         print(
             f"{args.source}: {args.events} events in {len(work)} batches: {args.events / wall:,.0f}"
@@ -162,6 +219,12 @@ async def measure(args: argparse.Namespace, url: str) -> None:
             f"cyclic GC: {sum(gc_time.seconds):.2f} s = {100 * sum(gc_time.seconds) / wall:.0f}% "
             f"of wall (gen0/1/2: {gc_time.count} collections, "
             f"{[round(t, 2) for t in gc_time.seconds]} s; the records held here add to it)"
+        )
+        print(
+            f"rules {r['rules']} ({r['tags']} tags, {r['segments']} segments): per 1000 events "
+            f"{per_thousand(counts.transitions, args.events)} transitions "
+            f"({per_thousand(counts.segment, args.events)} segment), "
+            f"{per_thousand(counts.messages, args.events)} profile.changes messages"
         )
         if args.no_profile:
             return
@@ -208,13 +271,20 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=7)
     p.add_argument("--batch", type=int, default=WorkerConfig().batch_max_records)
     p.add_argument("--top", type=int, default=30, help="functions to list")
+    p.add_argument(
+        "--rules",
+        default="default",
+        metavar="|".join((*CHOICES, "FILE")),
+        help="the business rules evaluated (default: default)",
+    )
     p.add_argument("--no-profile", action="store_true", help="only the plain run")
     p.add_argument(
         "--worker-gc", action="store_true", help="tune the garbage collector as the worker does"
     )
     args = p.parse_args(argv)
+    rules = resolve(args.rules, Path(tempfile.mkdtemp(prefix="portrait-hotpath-")))
     with redis_url() as url:
-        asyncio.run(measure(args, url))
+        asyncio.run(measure(args, url, rules))
     return 0
 
 

@@ -2,6 +2,7 @@
 
     python -m bench.throughput [--events 300000] [--users 20000] [--partitions 8]
                                [--source synthetic|taobao|rees46] [--faust-agent] [--py-spy]
+                               [--rules none|default|pack|FILE] [--compare-rules]
 
 Starts embedded Tansu + valkey (unless KAFKA_BOOTSTRAP_SERVERS and REDIS_URL are both set),
 pre-produces N contract-v1 events into a fresh topic namespace, then measures over that topic:
@@ -39,6 +40,7 @@ from bench.produce import ProduceResult, create_topic, produce
 from bench.progress import note, rate_text
 from bench.pyspy import PySpy, summarize
 from bench.redis_stats import delta, flush, snapshot
+from bench.rules_run import CHOICES, Rules, end_offsets_total, per_thousand, resolve, rewind_group
 from bench.sources import SOURCES, Record, events
 from bench.worker_run import (
     WorkerProcess,
@@ -47,7 +49,7 @@ from bench.worker_run import (
     measure_worker,
     wait_assigned,
 )
-from streams.names import TOPIC_EVENTS
+from streams.names import TOPIC_EVENTS, TOPIC_PROFILE_CHANGES
 from streams.settings.security import mask_url
 from streams.settings.tree import Settings, TopicsConfig, WorkerConfig
 
@@ -77,6 +79,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--no-triggers", action="store_true", help="run the worker with triggers: {enabled: false}"
     )
     p.add_argument("--no-ceiling", action="store_true", help="skip the ceiling (faster reruns)")
+    p.add_argument(
+        "--rules",
+        metavar="|".join((*CHOICES, "FILE")),
+        help="the worker's business rules (default: default; with --compare-rules: pack)",
+    )
+    p.add_argument(
+        "--compare-rules",
+        action="store_true",
+        help="run the worker twice over the same topic: with no rules, then with --rules",
+    )
     p.add_argument(
         "--wait-quiet",
         type=float,
@@ -165,18 +177,27 @@ def run_ceiling(args: argparse.Namespace, ep: Endpoints, topic: str, ns: str) ->
 
 
 def run_worker(
-    args: argparse.Namespace, ep: Endpoints, ns: str, workdir: Path, stamp: str
+    args: argparse.Namespace,
+    ep: Endpoints,
+    ns: str,
+    workdir: Path,
+    stamp: str,
+    rules: Rules,
+    name: str = "worker",
 ) -> dict[str, Any]:
     if ep.embedded:
         flush(ep.redis_url)
     before = snapshot(ep.redis_url)
+    changes_topic = ns + TOPIC_PROFILE_CHANGES
+    changes_before = asyncio.run(end_offsets_total(ep.bootstrap, changes_topic))
     worker = WorkerProcess(
-        ep.bootstrap, ep.redis_url, ns, args.partitions, workdir, triggers=not args.no_triggers
-    )
+        ep.bootstrap, ep.redis_url, ns, args.partitions, workdir,
+        triggers=not args.no_triggers, rules=rules.path, name=name,
+    )  # fmt: skip
     started = time.perf_counter()
     pid = worker.start()
     note(f"worker: python -m streams.app.cli worker (pid {pid}, log {worker.log_path}) ...")
-    spy = PySpy(pid, RESULTS_DIR / f"{stamp}-worker.folded") if args.py_spy else None
+    spy = PySpy(pid, RESULTS_DIR / f"{stamp}-{name}.folded") if args.py_spy else None
     try:
         wait_assigned(worker, timeout_s=120)
         note(f"worker assigned after {time.perf_counter() - started:.1f}s")
@@ -185,13 +206,45 @@ def run_worker(
         run = measure_worker(worker, args.events, started=started, stall_s=args.stall_timeout)
         if spy is not None:
             spy.stop()
+        changes = settle_changes(ep.bootstrap, changes_topic) - changes_before
+        final = worker.scrape() or run.end
     finally:
         worker.stop()
     out = worker_dict(run, args.events)
+    out["rules"] = rules_dict(rules, final.samples, changes, args.events)
     out["redis"] = delta(before, snapshot(ep.redis_url), args.events)
     if spy is not None and spy.output.exists():
         out["py_spy"] = summarize(spy.output, spy.seconds)
     return out
+
+
+def settle_changes(bootstrap: str, topic: str, quiet_s: float = 1.5, max_s: float = 15.0) -> int:
+    """The ``profile.changes`` count once the worker has published the last batch's outbox
+    (unchanged for ``quiet_s``, at most ``max_s``)."""
+    deadline = time.monotonic() + max_s
+    count, since = -1, time.monotonic()
+    while time.monotonic() < deadline:
+        now = asyncio.run(end_offsets_total(bootstrap, topic))
+        if now != count:
+            count, since = now, time.monotonic()
+        elif time.monotonic() - since >= quiet_s:
+            break
+        time.sleep(0.3)
+    return count
+
+
+def rules_dict(rules: Rules, samples: dict[str, float], changes: int, total: int) -> dict[str, Any]:
+    """The rules the worker ran and what they produced, per 1000 events."""
+    segment = samples.get("portrait_segment_transitions_total", 0.0)
+    due = samples.get("portrait_rules_due_users_total", 0.0)
+    return {
+        **rules.describe(),
+        "changes_published": changes,
+        "changes_per_1000_events": per_thousand(changes, total),
+        "segment_transitions_per_1000_events": per_thousand(segment, total),
+        "tag_changes_per_1000_events": per_thousand(max(changes - segment, 0), total),
+        "due_users_per_1000_events": per_thousand(due, total),
+    }
 
 
 def worker_dict(run: WorkerRun, total: int) -> dict[str, Any]:
@@ -274,6 +327,47 @@ def quiet(args: argparse.Namespace) -> None:
         note(f"other processes now use {others:.2f} cores")
 
 
+def run_workers(
+    args: argparse.Namespace, ep: Endpoints, ns: str, workdir: Path, stamp: str
+) -> dict[str, Any]:
+    """The worker with ``--rules``; with ``--compare-rules`` first with none (the same topic,
+    the consumer group rewound in between), each on a flushed Redis."""
+    rules = resolve(args.rules or ("pack" if args.compare_rules else "default"), workdir)
+    out: dict[str, Any] = {}
+    if args.compare_rules:
+        if not ep.embedded:
+            raise SystemExit("--compare-rules needs the embedded services (Redis is flushed)")
+        out["worker_no_rules"] = run_worker(
+            args, ep, ns, workdir, stamp, resolve("none", workdir), "worker-no-rules"
+        )
+        group = Settings(topics=TopicsConfig(prefix=ns)).group_id
+        topic = ns + TOPIC_EVENTS
+        asyncio.run(rewind_group(ep.bootstrap, group, topic, args.partitions))
+        quiet(args)
+    out["worker"] = run_worker(args, ep, ns, workdir, stamp, rules)
+    return out
+
+
+def compare(result: dict[str, Any]) -> dict[str, Any] | None:
+    """Both ratios against the one ceiling, and how much slower the rules make the worker."""
+    ceiling = result.get("ceiling", {}).get("per_s")
+    plain, ruled = result.get("worker_no_rules"), result["worker"]
+    if not ceiling or plain is None or not ruled["per_s"]:
+        return None
+    return {
+        "ratio_no_rules": round(plain["per_s"] / ceiling, 3),
+        "ratio_rules": round(ruled["per_s"] / ceiling, 3),
+        "slowdown": round(plain["per_s"] / ruled["per_s"], 3),
+        "cpu_us_per_event_no_rules": _cpu_us(plain),
+        "cpu_us_per_event_rules": _cpu_us(ruled),
+    }
+
+
+def _cpu_us(w: dict[str, Any]) -> float | None:
+    cpu = w.get("cpu_seconds")
+    return round(1e6 * cpu / w["events"], 1) if cpu and w["events"] else None
+
+
 def run(args: argparse.Namespace, stamp: str, workdir: Path) -> dict[str, Any]:
     ns = f"bench{uuid.uuid4().hex[:8]}."
     settings = Settings(topics=TopicsConfig(prefix=ns, partitions=args.partitions))
@@ -292,7 +386,7 @@ def run(args: argparse.Namespace, stamp: str, workdir: Path) -> dict[str, Any]:
             quiet(args)
             result["ceiling"] = run_ceiling(args, ep, topic, ns)
         quiet(args)
-        result["worker"] = run_worker(args, ep, ns, workdir, stamp)
+        result.update(run_workers(args, ep, ns, workdir, stamp))
         if args.faust_agent:
             quiet(args)
             result["faust_agent"] = run_faust(args, ep, topic, ns, workdir)
@@ -303,6 +397,9 @@ def run(args: argparse.Namespace, stamp: str, workdir: Path) -> dict[str, Any]:
             "target": TARGET_RATIO,
             "meets_target": ratio >= TARGET_RATIO,
         }
+    rules = compare(result)
+    if rules is not None:
+        result["rules_compare"] = rules
     return result
 
 
@@ -334,6 +431,7 @@ def table(result: dict[str, Any]) -> str:
     phases = {
         "produce": prod,
         "ceiling": result.get("ceiling"),
+        "worker/none": result.get("worker_no_rules"),
         "worker": worker,
         "faust agent": result.get("faust_agent"),
     }
@@ -358,6 +456,7 @@ def table(result: dict[str, Any]) -> str:
             f"RATIO worker/ceiling = {r['worker_over_ceiling']:.3f} "
             f"({verdict} target >= {r['target']})"
         )
+    lines += rules_lines(result)
     redis = worker["redis"]
     lines += [
         f"worker: outcomes {worker['outcomes']}",
@@ -375,6 +474,32 @@ def table(result: dict[str, Any]) -> str:
         lines += [f"  {pct:5.1f}%  {frame}" for frame, pct in spy["self_pct"][:15]]
         lines.append(f"  folded stacks: {spy['folded']}")
     return "\n".join(lines)
+
+
+def rules_lines(result: dict[str, Any]) -> list[str]:
+    """What each worker evaluated and produced; with ``--compare-rules``, the two ratios."""
+    lines = []
+    for name, key in (("worker/none", "worker_no_rules"), ("worker", "worker")):
+        w = result.get(key)
+        if w is None or "rules" not in w:
+            continue
+        r = w["rules"]
+        lines.append(
+            f"{name}: rules {r['rules']} ({r['tags']} tags, {r['segments']} segments, "
+            f"{r['inputs']} inputs, version {r['version']}): per 1000 events "
+            f"{r['changes_per_1000_events']} profile.changes "
+            f"({r['segment_transitions_per_1000_events']} segment, "
+            f"{r['tag_changes_per_1000_events']} tag), "
+            f"{r['due_users_per_1000_events']} users re-evaluated by time"
+        )
+    c = result.get("rules_compare")
+    if c is not None:
+        lines.append(
+            f"RULES ratio worker/ceiling {c['ratio_no_rules']:.3f} without -> "
+            f"{c['ratio_rules']:.3f} with ({c['slowdown']:.2f}x slower; CPU "
+            f"{c['cpu_us_per_event_no_rules']} -> {c['cpu_us_per_event_rules']} us/event)"
+        )
+    return lines
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -93,13 +93,21 @@ class WorkerProcess:
         partitions: int,
         workdir: Path,
         triggers: bool = True,
+        rules: Path | None = None,
+        name: str = "worker",
     ) -> None:
+        """``rules``: the PORTRAIT_RULES file (None: the default pack); ``name`` tells apart
+        the files of several workers in one run (``--compare-rules``)."""
         self.port = free_port()
-        config = workdir / "worker.yaml"
+        config = workdir / f"{name}.yaml"
         data = {"topics": {"prefix": prefix, "partitions": partitions}}
         config.write_text(yaml.safe_dump({**data, "triggers": {"enabled": triggers}}))
-        self.env = Services(bootstrap, redis_url).child_env(metrics_port=self.port, config=config)
-        self.log_path = workdir / "worker.log"
+        env = Services(bootstrap, redis_url).child_env(metrics_port=self.port, config=config)
+        env.pop("PORTRAIT_RULES", None)  # the parent's never leaks in
+        if rules is not None:
+            env["PORTRAIT_RULES"] = str(rules)
+        self.env = env
+        self.log_path = workdir / f"{name}.log"
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> int:
