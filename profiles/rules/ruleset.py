@@ -107,6 +107,10 @@ class RuleSet:
         self.manual: frozenset[str] = frozenset(t.name for t in self.tags if t.source == "manual")
         nodes = [*(n for t in self.tags for n in t.conditions()), *(s.where for s in self.segments)]
         self.day_marks: frozenset[int] = day_marks(c for n in nodes for c in clauses(n))
+        # Model tags fed a day count: their value moves every day, beyond any day mark.
+        self.daily: frozenset[str] = frozenset(
+            t.name for t in self.tags if t.model is not None and t.model.reads() & DAY_COUNTERS
+        )
         self._steps = tuple((t.name, _step(t)) for t in self.tags)
         ordered = sorted(self.segments, key=lambda s: s.name)
         self._segments = tuple((s.name, compile_node(s.where)) for s in ordered)

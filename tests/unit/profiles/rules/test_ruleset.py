@@ -125,6 +125,17 @@ segments:
   - {name: s, where: {any: [{days_since_last_purchase: {">=": 90}}, {a: true}]}}
 """
     assert load_rules(text).day_marks == {10, 11, 3, 4, 5, 6, 90, 91}
+    assert load_rules(text).daily == frozenset()
+
+
+def test_models_fed_a_day_count_move_daily() -> None:
+    text = """\
+tags:
+  - {name: m, path: x, model: {kind: logistic, features: {days_since_last_seen: -0.1}}}
+  - {name: n, path: x, model: {kind: logistic, features: {views_30d: 0.1}}}
+"""
+    rules = load_rules(text)
+    assert (rules.daily, rules.day_marks) == ({"m"}, frozenset())
 
 
 def bench_rules(tags: int = 50, segments: int = 20) -> str:
