@@ -107,10 +107,7 @@ class RuleSet:
         self.manual: frozenset[str] = frozenset(t.name for t in self.tags if t.source == "manual")
         nodes = [*(n for t in self.tags for n in t.conditions()), *(s.where for s in self.segments)]
         self.day_marks: frozenset[int] = day_marks(c for n in nodes for c in clauses(n))
-        # Model tags fed a day count: their value moves every day, beyond any day mark.
-        self.daily: frozenset[str] = frozenset(
-            t.name for t in self.tags if t.model is not None and t.model.reads() & DAY_COUNTERS
-        )
+        self.daily: frozenset[str] = _daily(self.tags, self.segments)
         self._steps = tuple((t.name, _step(t)) for t in self.tags)
         ordered = sorted(self.segments, key=lambda s: s.name)
         self._segments = tuple((s.name, compile_node(s.where)) for s in ordered)
@@ -200,6 +197,18 @@ def _explain_tag(tag: TagRule, env: Tags) -> list[Explained]:
         lines.append(Explained(1, f"bucket {label}", None, part[0].held))
         lines.extend(part)
     return lines
+
+
+def _daily(tags: Iterable[TagRule], segments: Iterable[SegmentRule]) -> frozenset[str]:
+    """The tags and segments whose value can move on any day: model tags fed a day count (no
+    day mark covers a continuous score), and whatever reads them."""
+    moving: set[str] = set()
+    for tag in tags:  # in evaluation order: what a tag reads is decided before it
+        fed = tag.model is not None and tag.model.reads() & DAY_COUNTERS
+        if fed or tag.reads() & moving:
+            moving.add(tag.name)
+    moving.update(s.name for s in segments if reads(s.where) & moving)
+    return frozenset(moving)
 
 
 def day_marks(found: Iterable[Clause]) -> frozenset[int]:

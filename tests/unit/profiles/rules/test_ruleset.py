@@ -133,9 +133,13 @@ def test_models_fed_a_day_count_move_daily() -> None:
 tags:
   - {name: m, path: x, model: {kind: logistic, features: {days_since_last_seen: -0.1}}}
   - {name: n, path: x, model: {kind: logistic, features: {views_30d: 0.1}}}
+  - {name: likely, path: x, rule: {m: {">": 0.5}}}
+segments:
+  - {name: s, where: {likely: true}}
+  - {name: t, where: {n: {">": 0.5}}}
 """
     rules = load_rules(text)
-    assert (rules.daily, rules.day_marks) == ({"m"}, frozenset())
+    assert (rules.daily, rules.day_marks) == ({"m", "likely", "s"}, frozenset())
 
 
 def bench_rules(tags: int = 50, segments: int = 20) -> str:
