@@ -185,7 +185,7 @@ def _equal_operand(name: str, op: str, x: object, t: TagType, path: Path) -> Non
         "number": isinstance(x, int | float) and not isinstance(x, bool),
     }[_family(t)]
     if not fits:
-        hint = bool_hint(x) if t.kind == "str" else ""
+        hint = bool_hint(x) if t.kind == "str" else _number_hint(x)
         what = f"compares {_kind(x)} with {t.describe()}{hint}"
         raise RulesError(f"{name}: {op} {show(x)} {what}", path=path)
     if t.values is not None and x not in t.values:
@@ -209,6 +209,17 @@ def _order_operand(name: str, op: str, x: object, t: TagType, path: Path) -> Non
             f"{name}: {op} {show_any(x)} compares {_kind(x)} with {t.describe()}", path=path
         )
     raise RulesError(f"{name}: {op} needs a number tag; {name} is {t.describe()}", path=path)
+
+
+def _number_hint(x: object) -> str:
+    """A quoted number where a number belongs: say so."""
+    if not isinstance(x, str):
+        return ""
+    try:
+        float(x)
+    except ValueError:
+        return ""
+    return " (write the number without quotes)"
 
 
 def _nan(x: object) -> bool:

@@ -39,8 +39,9 @@ def parse_rules(data: object, source: str = "<rules>") -> RuleSet:
 
 
 class RulesLoader(yaml.SafeLoader):
-    """Safe YAML whose booleans are ``true`` and ``false`` alone (YAML 1.2): in a rules file
-    ``labels: [no, yes]``, a bucket ``[on, ...]`` or ``{vip: yes}`` are strings, as written."""
+    """Safe YAML read as YAML 1.2 reads booleans and numbers: ``true`` and ``false`` alone are
+    booleans (``labels: [no, yes]``, a bucket ``[on, ...]`` or ``{vip: yes}`` are strings, as
+    written), and ``1e3`` is a number."""
 
 
 RulesLoader.yaml_implicit_resolvers = {
@@ -49,6 +50,12 @@ RulesLoader.yaml_implicit_resolvers = {
 }
 RulesLoader.add_implicit_resolver(
     "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
+)
+# YAML 1.2 exponents: 1e3 and 2.5E-4 are numbers (YAML 1.1 wants a dot and a signed exponent).
+RulesLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?[0-9][0-9_]*(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
+    list("-+0123456789"),
 )
 
 

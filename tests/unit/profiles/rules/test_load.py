@@ -480,3 +480,24 @@ def test_nan_operands_are_refused() -> None:
         load_rules('tags:\n  - {name: a, path: x, rule: {spend_total: {">": .nan}}}\n')
     with pytest.raises(RulesError, match=r"spend_total: == needs a scalar, not NaN"):
         load_rules("tags:\n  - {name: a, path: x, rule: {spend_total: .nan}}\n")
+
+
+@pytest.mark.parametrize(
+    ("operand", "holds"),
+    [("1e3", True), ("1.5e3", True), ("2E+2", False), ("-1e-2", True), ("1_000", True)],
+)
+def test_exponents_are_numbers(operand: str, holds: bool) -> None:
+    rules = load_rules(
+        f'tags:\n  - {{name: a, path: x, rule: {{spend_total: {{"<=": {operand}}}}}}}\n'
+    )
+    assert rules.evaluate({"spend_total": -0.01 if operand.startswith("-") else 1000.0})[0] == {
+        "a": holds
+    }
+
+
+def test_a_quoted_number_says_so() -> None:
+    with pytest.raises(RulesError) as caught:
+        load_rules('tags:\n  - {name: a, path: x, rule: {orders_total: "2"}}\n')
+    assert caught.value.message == (
+        'orders_total: == "2" compares a string with int (write the number without quotes)'
+    )
