@@ -14,6 +14,7 @@ move with the clock (profiles/rules/timing.py), where the worker evaluates the u
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, Final
@@ -179,7 +180,12 @@ class RulesEngine:
 
     def _moments(self, state: State, after_ms: int) -> Iterator[int]:
         until = max(state.newest, after_ms) + HORIZON_DAYS * DAY_MS
-        return candidate_moments(self.model, state, after_ms, until, self.rules.day_marks)
+        rules = self.rules
+        found = candidate_moments(self.model, state, after_ms, until, rules.day_marks, rules.inputs)
+        if not rules.daily:
+            return found
+        # a model tag fed a day count moves every whole day after its anchor: every such moment
+        return _unique(heapq.merge(found, *_daily(state, after_ms, until)))
 
     def catch_up(self, user_id: str, state: State, now_ms: int) -> list[Transition]:
         """Evaluate the user at each moment time could flip a rule, from its last evaluation up
@@ -203,3 +209,22 @@ class RulesEngine:
                 current.at = moment
         state.rules.due = 0
         return out
+
+
+def _daily(state: State, after_ms: int, until_ms: int) -> list[Iterator[int]]:
+    """Each recency anchor's whole-day moments in ``(after_ms, until_ms]``."""
+    out = []
+    times = state.recency
+    for anchor in (times.first, times.last, times.purchase):
+        if anchor is not None:
+            k = max(1, (after_ms - anchor) // DAY_MS + 1)
+            out.append(iter(range(anchor + k * DAY_MS, until_ms + 1, DAY_MS)))
+    return out
+
+
+def _unique(moments: Iterator[int]) -> Iterator[int]:
+    last = None
+    for moment in moments:
+        if moment != last:
+            yield moment
+            last = moment

@@ -11,11 +11,8 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-import yaml
-
-from profiles.rules import RulesError, RuleSet, default_rules, load_rules_file, parse_rules
+from profiles.rules import RulesError, RuleSet, default_rules, load_rules, load_rules_file
 from streams.settings.base import ConfigError
 
 DEFAULT: str = "default"
@@ -53,7 +50,7 @@ class RulesSource:
                 return default_rules()
             if not self.inline:
                 return load_rules_file(self.path)
-            return parse_rules(_rules_key(self.path), f"{self.path}: rules")
+            return load_rules(_config_text(self.path), self.path, at=("rules",))
         except RulesError as exc:
             raise ConfigError(str(exc)) from None
         except OSError as exc:
@@ -70,11 +67,10 @@ def rules_source(env: Mapping[str, str], config_path: str | None, inline: object
     return RulesSource()
 
 
-def _rules_key(path: str) -> Any:
+def _config_text(path: str) -> str:
+    """The config file's text, whose ``rules:`` key holds the rules (read with their line and
+    column, as a rules file is)."""
     try:
-        data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"PORTRAIT_CONFIG {path} is not valid YAML: {exc}") from None
-    if not isinstance(data, dict) or data.get("rules") is None:
-        raise ConfigError(f"PORTRAIT_CONFIG {path} no longer holds a rules: key")
-    return data["rules"]
+        return Path(path).read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise ConfigError(f"PORTRAIT_CONFIG {path} is not UTF-8 text") from None

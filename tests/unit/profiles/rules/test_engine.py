@@ -254,3 +254,24 @@ def test_timeless_tags_do_not_move_with_the_clock(profile: tuple[State, int]) ->
     now = read_inputs(MODEL, state, as_of, names)
     later = read_inputs(MODEL, state, as_of + 800 * DAY_MS, names)
     assert {n: now[n] for n in names} == {n: later[n] for n in names}
+
+
+def test_a_model_fed_a_day_count_falls_due_every_day() -> None:
+    """No day mark covers a continuous score of days_since_*: every whole day is a moment."""
+    rules = load_rules(
+        """
+tags:
+  - name: cooling
+    path: behaviour/recency
+    model: {kind: logistic, features: {days_since_last_seen: 0.2}, intercept: -3.0,
+            output: label, threshold: 0.5, labels: [warm, cool]}
+"""
+    )
+    engine = RulesEngine(MODEL, rules)
+    state = settled([E("view", T, "v")])
+    run(engine, state)
+    assert state.rules.values == {"cooling": "warm"}
+    assert engine.due(state, state.rules.at) == T + DAY_MS
+    flips = engine.catch_up("u", state, T + 40 * DAY_MS)
+    # the score reaches the 0.5 threshold when 0.2 * days - 3 reaches 0: day 15, exactly
+    assert [(t.name, t.new, t.at) for t in flips] == [("cooling", "cool", T + 15 * DAY_MS)]
