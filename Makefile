@@ -40,7 +40,7 @@ bench: $(VENV)/.installed
 	$(BIN)/python -m bench.throughput
 
 ## model-fit: a purchase-gender model tag fitted on 3,000 simulated users (their gender is the
-## simulator's known truth) and applied by the stream: accuracy, AUC, coverage (about 2 min)
+## simulator's known truth) and applied by the stream: accuracy, AUC, coverage (about a minute)
 model-fit: $(VENV)/.installed
 	$(BIN)/python -m bench.model_fit
 
