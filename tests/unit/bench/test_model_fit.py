@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import math
+
 import orjson
 import pytest
+import yaml
 
+from bench.model_fit import EXAMPLE
 from bench.model_fit_feed import FENCE, HOUR, simulate
+from profiles.rules import load_rules_file
 
 T0 = 1_717_372_800_000
 
@@ -55,3 +60,30 @@ def test_records_number_on_across_calls() -> None:
     for record in first:
         event = orjson.loads(record.value or b"")
         assert record.key == event["user_id"].encode()
+
+
+# (category shares, value of likely_gender) in the fitted example file; the expected value is
+# recomputed below from the file's numbers with plain arithmetic (no profiles.rules).
+SHARES = [
+    ({"beauty": 1.0}, "female"),
+    ({"electronics": 1.0}, "male"),
+    ({"fashion": 0.5, "sports": 0.5}, "male"),
+    ({"fashion": 0.6, "sports": 0.4}, "female"),
+    ({"books": 0.5, "grocery": 0.5}, "male"),
+    ({}, "male"),  # no category yet: the intercept alone, slightly negative
+]
+
+
+@pytest.mark.parametrize(("shares", "value"), SHARES)
+def test_the_fitted_example_scores_as_its_numbers_say(shares: dict[str, float], value: str) -> None:
+    spec = yaml.safe_load(EXAMPLE.read_text(encoding="utf-8"))["tags"][0]["model"]
+    z = spec["intercept"] + sum(
+        c * shares.get(name.removeprefix("category_affinity."), 0.0)
+        for name, c in spec["features"].items()
+    )
+    oracle = spec["labels"][1] if 1 / (1 + math.exp(-z)) >= spec["threshold"] else spec["labels"][0]
+    assert oracle == value
+    rules = load_rules_file(EXAMPLE)
+    values, segments = rules.evaluate({"category_affinity": shares})
+    assert values == {"likely_gender": value}
+    assert segments == (["beauty_offer_women"] if value == "female" else [])
