@@ -10,8 +10,10 @@ small by reading the aggregators' own arithmetic:
   ``active_days_30d``, ``repeated_search``): the UTC midnight a non-empty day bucket enters or
   leaves a window (``(day + width) * DAY``);
 * ``days_since_*`` (whole days since an anchor, ``(t - anchor) // DAY``): a rule only sees a
-  threshold ``k`` crossed, at ``anchor + k*DAY`` (``>= k``) or ``anchor + (k+1)*DAY`` (``> k``),
-  for ``k`` in ``day_marks``; the derived tags' thresholds come from ``model.config`` (lifecycle
+  day count reach a mark ``k`` of ``day_marks``, at ``anchor + k*DAY`` exactly. The marks are
+  the counts whose arrival can flip a clause, as ``RuleSet.day_marks`` gives them (for
+  ``> 30`` that is 31, for ``== 30`` both 30 and 31: its floor and the next day); the derived
+  tags' thresholds come from ``model.config`` (lifecycle
   ``>= dormant/churn_risk/churn_risk_strong days`` on the last event, ``< new_days`` on the
   first; ``rfm_r``: ``> recency cut`` on the last purchase);
 * ``age_band``: a UTC new year at which the band of the declared birth year changes;
@@ -94,9 +96,8 @@ def needs(
             out.ranks[family] = places if want(many) else 1
     if want("peak_weekday"):
         out.ranks["weekdays"] = 1
-    marks = [k for m in day_marks for k in (m, m + 1)]  # ">= m" flips at m, "> m" at m + 1
     for anchor, tag in zip(ANCHORS, ("first_seen", "last_seen", "last_purchase"), strict=True):
-        out.marks[anchor] = set(marks) if want(f"days_since_{tag}") else set()
+        out.marks[anchor] = set(day_marks) if want(f"days_since_{tag}") else set()
     derived = {n for n in _DERIVED if want(n)}
     if derived & {"rfm", "rfm_segment", "rfm_r"}:
         out.marks["purchase"].update(cut + 1 for cut in rfm.recency_days)  # days > cut

@@ -88,10 +88,10 @@ def test_a_window_of_another_behaviour_gives_no_moment() -> None:
 @pytest.mark.parametrize(
     ("etype", "tag", "marks", "days"),
     [
-        ("view", "days_since_last_seen", {10}, [10, 11]),  # >= 10 flips at 10, > 10 at 11
-        ("view", "days_since_first_seen", {3, 7}, [3, 4, 7, 8]),
-        ("purchase", "days_since_last_purchase", {30}, [30, 31]),
-        ("purchase", "days_since_last_purchase", {0}, [1]),  # max(0, .) is 0 before day 1
+        ("view", "days_since_last_seen", {10, 11}, [10, 11]),  # ">= 10" and "> 10"
+        ("view", "days_since_first_seen", {3, 7}, [3, 7]),
+        ("purchase", "days_since_last_purchase", {31}, [31]),  # "> 30"
+        ("purchase", "days_since_last_purchase", {0, 1}, [1]),  # max(0, .) is 0 before day 1
         ("view", "days_since_last_purchase", {30}, []),  # no purchase: always None
         ("view", "days_since_last_seen", set(), []),
         ("view", "days_since_last_seen", {500}, []),  # beyond the horizon
@@ -363,13 +363,13 @@ def fuzzy(model: ProfileModel, state: State, family: str, t: int) -> bool:
 
 
 def counted(name: str, old: Any, new: Any, marks: frozenset[int]) -> bool:
-    """A change a rule can see: a days_since tag only when it crosses a mark ``m`` (``>= m``)
-    or ``m + 1`` (``> m``); every other tag on any change."""
+    """A change a rule can see: a days_since tag only when it reaches a mark (the marks are
+    the counts at which a clause can flip, RuleSet.day_marks); every other tag on any change."""
     if name not in DAYS_SINCE:
         return bool(old != new)
     if old is None or new is None:
         return old is not new
-    return any((old >= m) != (new >= m) for k in marks for m in (k, k + 1))
+    return any((old >= m) != (new >= m) for m in marks)
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -403,3 +403,22 @@ def test_every_clock_change_has_a_candidate(
                 continue
             assert t in candidates, (name, before[name], now[name], previous, t)
         previous, before = t, now
+
+
+def test_a_segment_of_the_rules_flips_at_the_first_candidate_that_changes_it() -> None:
+    """End to end with a ruleset: ``> 30`` days without a purchase holds from day 31 on."""
+    from profiles.rules import load_rules, read_inputs
+
+    rules = load_rules(
+        "segments:\n  - name: lapsed\n    where: {days_since_last_purchase: {'>': 30}}\n"
+    )
+    model, state = profile([E("purchase", T, price=5.0), E("view", T + 3 * DAY_MS)])
+    found = list(candidate_moments(model, state, state.newest, T + 400 * DAY_MS,
+                                   rules.day_marks, rules.inputs))  # fmt: skip
+    assert found == [T + 30 * DAY_MS, T + 31 * DAY_MS]
+
+    def members(t: int) -> object:
+        return rules.evaluate(read_inputs(model, state, t, rules.inputs))[1]
+
+    assert next_flip(found, members, []) == Flip(T + 31 * DAY_MS, None, 2)
+    assert members(T + 31 * DAY_MS - 1) == []
