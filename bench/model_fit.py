@@ -51,6 +51,7 @@ from streams.app.model_fit import (
     rewrite_model,
 )
 from streams.connect.clients import redis_client
+from streams.errors import CommandError
 from streams.settings.tree import Settings, TopicsConfig
 from streams.store.profiles import ProfileStore
 
@@ -218,6 +219,9 @@ def main() -> int:
     try:
         with tempfile.TemporaryDirectory(prefix="portrait-model-fit-") as tmp:
             return run(args, settings, Path(tmp))
+    except CommandError as exc:  # too few labelled profiles of a class, no scikit-learn
+        print(f"bench.model_fit: {exc}", file=sys.stderr)
+        return 1
     finally:
         if server is not None:
             server.stop()
