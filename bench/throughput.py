@@ -352,11 +352,11 @@ def compare(result: dict[str, Any]) -> dict[str, Any] | None:
     """Both ratios against the one ceiling, and how much slower the rules make the worker."""
     ceiling = result.get("ceiling", {}).get("per_s")
     plain, ruled = result.get("worker_no_rules"), result["worker"]
-    if not ceiling or plain is None or not ruled["per_s"]:
+    if plain is None or not ruled["per_s"]:
         return None
     return {
-        "ratio_no_rules": round(plain["per_s"] / ceiling, 3),
-        "ratio_rules": round(ruled["per_s"] / ceiling, 3),
+        "ratio_no_rules": round(plain["per_s"] / ceiling, 3) if ceiling else None,
+        "ratio_rules": round(ruled["per_s"] / ceiling, 3) if ceiling else None,
         "slowdown": round(plain["per_s"] / ruled["per_s"], 3),
         "cpu_us_per_event_no_rules": _cpu_us(plain),
         "cpu_us_per_event_rules": _cpu_us(ruled),
@@ -495,8 +495,8 @@ def rules_lines(result: dict[str, Any]) -> list[str]:
     c = result.get("rules_compare")
     if c is not None:
         lines.append(
-            f"RULES ratio worker/ceiling {c['ratio_no_rules']:.3f} without -> "
-            f"{c['ratio_rules']:.3f} with ({c['slowdown']:.2f}x slower; CPU "
+            f"RULES ratio worker/ceiling {_fmt(c['ratio_no_rules'], '.3f') or '-'} without -> "
+            f"{_fmt(c['ratio_rules'], '.3f') or '-'} with ({c['slowdown']:.2f}x slower; CPU "
             f"{c['cpu_us_per_event_no_rules']} -> {c['cpu_us_per_event_rules']} us/event)"
         )
     return lines
