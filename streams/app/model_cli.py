@@ -87,7 +87,7 @@ async def gather(
     redis = redis_client(settings, socket_connect_timeout=5, socket_timeout=60)
     try:
         store = ProfileStore(redis, settings.topics.prefix, chunk=CHUNK)
-        users = await store.user_ids()
+        users = sorted(await store.user_ids())  # a split that does not follow SCAN order
         for start in range(0, len(users), CHUNK):
             for state in (await store.load_many(users[start : start + CHUNK])).values():
                 row, known = feature_row(model, read_inputs(profile_model, state, as_of_ms, needed))

@@ -84,7 +84,8 @@ class RejectLog:
             self.add(line, letter.reason, letter.detail, record.value or b"")
 
     def add_error(self, line: int, value: bytes, exc: Exception) -> None:
-        """A message the decoder refused (as the processor judges it, see ``streams.pipeline.batch.reject``)."""
+        """A message the decoder refused (as the processor judges it: see
+        ``streams.pipeline.batch.reject``)."""
         if isinstance(exc, Rejected):
             self.add(line, exc.reason, exc.detail, value)
         else:
