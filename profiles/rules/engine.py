@@ -62,6 +62,7 @@ class Transition:
     at: int  # epoch ms: the moment the rules first held the new value
     rules_version: str
     cause: str
+    published: bool = True  # on profile.changes (see RulesEngine._record); always recorded
 
     @property
     def change(self) -> str:
@@ -103,7 +104,13 @@ class RulesEngine:
         self.version = rules.version
         self._inputs = rules.inputs
         self._names = frozenset(t.name for t in rules.tags) | {s.name for s in rules.segments}
-        self._timed = bool(rules.inputs - TIMELESS)
+        self._timed = bool(rules.inputs - TIMELESS) or bool(rules.daily)
+        # model tags that give a probability: a score that moves with nearly every event, so
+        # its changes are recorded, not published (a label output or a segment on a threshold
+        # of it is what consumers hear about)
+        self._scores = frozenset(
+            t.name for t in rules.tags if t.model is not None and t.model.output == "probability"
+        )
 
     def evaluate(self, state: State, at_ms: int) -> Outcome:
         tags = read_inputs(self.model, state, at_ms, self._inputs)
@@ -161,7 +168,8 @@ class RulesEngine:
         for name in sorted(old.values.keys() | new.values.keys()):
             was, now = old.values.get(name), new.values.get(name)
             if was != now or type(was) is not type(now):
-                out.append(Transition(user_id, TAG, name, was, now, at_ms, version, cause))
+                shown = name not in self._scores and not (_untagged(was) and _untagged(now))
+                out.append(Transition(user_id, TAG, name, was, now, at_ms, version, cause, shown))
         since = old.since
         if out or (old.version != version and since):
             # change times of the names the rules still define (a removed rule's go)
@@ -209,6 +217,12 @@ class RulesEngine:
                 current.at = moment
         state.rules.due = 0
         return out
+
+
+def _untagged(value: Any) -> bool:
+    """No value, or a bool tag's false: "not tagged", for publication (a new user's
+    ``None -> False`` of every bool tag is not news)."""
+    return value is None or value is False
 
 
 def _daily(state: State, after_ms: int, until_ms: int) -> list[Iterator[int]]:

@@ -48,10 +48,11 @@ class RulesHook:
 
 
 def delta(transitions: Sequence[Transition], quiet: int, due: int) -> RulesDelta:
-    """The write's side effects of ``transitions`` (those at or before ``quiet`` unpublished)."""
+    """The write's side effects of ``transitions`` (those at or before ``quiet``, and those not
+    for publication, recorded only)."""
     added = tuple(t.name for t in transitions if t.kind == SEGMENT and t.new)
     removed = tuple(t.name for t in transitions if t.kind == SEGMENT and not t.new)
-    messages = tuple(orjson.dumps(t.message()) for t in transitions if t.at > quiet)
+    messages = tuple(orjson.dumps(t.message()) for t in transitions if t.published and t.at > quiet)
     return RulesDelta(added, removed, messages, due)
 
 

@@ -15,7 +15,7 @@ from profiles.aggregators import DAY_MS
 from profiles.events import Event
 from profiles.model import State
 from profiles.rules import load_rules
-from profiles.rules.engine import TIMELESS, RulesEngine, Transition
+from profiles.rules.engine import TIMELESS, Outcome, RulesEngine, Transition
 from profiles.rules.inputs import read_inputs
 from tests.unit.profiles.rules.helpers import MODEL, profiles
 from tests.unit.profiles.test_model import E
@@ -275,3 +275,34 @@ tags:
     flips = engine.catch_up("u", state, T + 40 * DAY_MS)
     # the score reaches the 0.5 threshold when 0.2 * days - 3 reaches 0: day 15, exactly
     assert [(t.name, t.new, t.at) for t in flips] == [("cooling", "cool", T + 15 * DAY_MS)]
+
+
+@pytest.mark.parametrize(
+    ("rules", "old", "new", "published"),
+    [
+        pytest.param("bool", None, False, False, id="a new user's false is not news"),
+        pytest.param("bool", None, True, True, id="tagged at once"),
+        pytest.param("bool", False, True, True, id="tagged"),
+        pytest.param("bool", True, False, True, id="untagged"),
+        pytest.param("bool", False, None, False, id="a removed rule's false"),
+        pytest.param("enum", None, "regular", True, id="a first bucket"),
+        pytest.param("score", 0.2, 0.3, False, id="a probability moves all the time"),
+        pytest.param("label", "warm", "cool", True, id="a model's label"),
+    ],
+)
+def test_which_tag_changes_are_published(rules: str, old: Any, new: Any, published: bool) -> None:
+    text = {
+        "bool": "rule: {views_total: {'>=': 1}}",
+        "enum": "buckets: [[regular, {}]]",
+        "score": "model: {kind: logistic, features: {views_total: 1.0}, intercept: 0}",
+        "label": "model: {kind: logistic, features: {views_total: 1.0}, intercept: 0,"
+        " output: label, threshold: 0.5, labels: [warm, cool]}",
+    }[rules]
+    engine = RulesEngine(MODEL, load_rules(f"tags:\n  - name: t\n    path: a/b\n    {text}\n"))
+    state = MODEL.initial()
+    state.rules.values = {} if old is None else {"t": old}
+    state.rules.version = engine.version
+    outcome = Outcome({} if new is None else {"t": new}, [])
+    (transition,) = engine._record("u", state, outcome, T, "event")
+    assert transition.published is published
+    assert state.rules.since["t"] == T // 1000  # recorded either way
