@@ -9,12 +9,14 @@
 
 A worker reads them from ``PORTRAIT_RULES`` (streams/settings/rules.py). ``--compare-rules``
 runs the worker twice over the same topic, once with ``none`` and once with the rules, and
-needs the consumer group rewound in between (:func:`rewind_group`).
+needs the consumer group rewound in between (:func:`rewind_group`). What the rules produced is
+counted here too: ``profile.changes`` on the broker, transitions from the worker's metrics.
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
@@ -113,3 +115,82 @@ async def rewind_group(
 
 def per_thousand(count: float, events: int) -> float:
     return round(1000 * count / events, 2) if events else 0.0
+
+
+def settle_changes(bootstrap: str, topic: str, quiet_s: float = 1.5, max_s: float = 15.0) -> int:
+    """The ``profile.changes`` count once the worker has published the last batch's outbox
+    (unchanged for ``quiet_s``, at most ``max_s``)."""
+    deadline = time.monotonic() + max_s
+    count, since = -1, time.monotonic()
+    while time.monotonic() < deadline:
+        now = asyncio.run(end_offsets_total(bootstrap, topic))
+        if now != count:
+            count, since = now, time.monotonic()
+        elif time.monotonic() - since >= quiet_s:
+            break
+        time.sleep(0.3)
+    return count
+
+
+def rules_dict(rules: Rules, samples: dict[str, float], changes: int, total: int) -> dict[str, Any]:
+    """The rules the worker ran and what they produced, per 1000 events."""
+    segment = samples.get("portrait_segment_transitions_total", 0.0)
+    due = samples.get("portrait_rules_due_users_total", 0.0)
+    return {
+        **rules.describe(),
+        "changes_published": changes,
+        "changes_per_1000_events": per_thousand(changes, total),
+        "segment_transitions_per_1000_events": per_thousand(segment, total),
+        "tag_changes_per_1000_events": per_thousand(max(changes - segment, 0), total),
+        "due_users_per_1000_events": per_thousand(due, total),
+    }
+
+
+def compare(result: dict[str, Any]) -> dict[str, Any] | None:
+    """Both ratios against the one ceiling, and how much slower the rules make the worker."""
+    ceiling = result.get("ceiling", {}).get("per_s")
+    plain, ruled = result.get("worker_no_rules"), result["worker"]
+    if plain is None or not ruled["per_s"]:
+        return None
+    return {
+        "ratio_no_rules": round(plain["per_s"] / ceiling, 3) if ceiling else None,
+        "ratio_rules": round(ruled["per_s"] / ceiling, 3) if ceiling else None,
+        "slowdown": round(plain["per_s"] / ruled["per_s"], 3),
+        "cpu_us_per_event_no_rules": _cpu_us(plain),
+        "cpu_us_per_event_rules": _cpu_us(ruled),
+    }
+
+
+def _cpu_us(w: dict[str, Any]) -> float | None:
+    cpu = w.get("cpu_seconds")
+    return round(1e6 * cpu / w["events"], 1) if cpu and w["events"] else None
+
+
+def rules_lines(result: dict[str, Any]) -> list[str]:
+    """What each worker evaluated and produced; with ``--compare-rules``, the two ratios."""
+    lines = []
+    for name, key in (("worker/none", "worker_no_rules"), ("worker", "worker")):
+        w = result.get(key)
+        if w is None or "rules" not in w:
+            continue
+        r = w["rules"]
+        lines.append(
+            f"{name}: rules {r['rules']} ({r['tags']} tags, {r['segments']} segments, "
+            f"{r['inputs']} inputs, version {r['version']}): per 1000 events "
+            f"{r['changes_per_1000_events']} profile.changes "
+            f"({r['segment_transitions_per_1000_events']} segment, "
+            f"{r['tag_changes_per_1000_events']} tag), "
+            f"{r['due_users_per_1000_events']} users re-evaluated by time"
+        )
+    c = result.get("rules_compare")
+    if c is not None:
+        lines.append(
+            f"RULES ratio worker/ceiling {_ratio(c['ratio_no_rules'])} without -> "
+            f"{_ratio(c['ratio_rules'])} with ({c['slowdown']:.2f}x slower; CPU "
+            f"{c['cpu_us_per_event_no_rules']} -> {c['cpu_us_per_event_rules']} us/event)"
+        )
+    return lines
+
+
+def _ratio(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3f}"

@@ -40,7 +40,17 @@ from bench.produce import ProduceResult, create_topic, produce
 from bench.progress import note, rate_text
 from bench.pyspy import PySpy, summarize
 from bench.redis_stats import delta, flush, snapshot
-from bench.rules_run import CHOICES, Rules, end_offsets_total, per_thousand, resolve, rewind_group
+from bench.rules_run import (
+    CHOICES,
+    Rules,
+    compare,
+    end_offsets_total,
+    resolve,
+    rewind_group,
+    rules_dict,
+    rules_lines,
+    settle_changes,
+)
 from bench.sources import SOURCES, Record, events
 from bench.worker_run import (
     WorkerProcess,
@@ -218,35 +228,6 @@ def run_worker(
     return out
 
 
-def settle_changes(bootstrap: str, topic: str, quiet_s: float = 1.5, max_s: float = 15.0) -> int:
-    """The ``profile.changes`` count once the worker has published the last batch's outbox
-    (unchanged for ``quiet_s``, at most ``max_s``)."""
-    deadline = time.monotonic() + max_s
-    count, since = -1, time.monotonic()
-    while time.monotonic() < deadline:
-        now = asyncio.run(end_offsets_total(bootstrap, topic))
-        if now != count:
-            count, since = now, time.monotonic()
-        elif time.monotonic() - since >= quiet_s:
-            break
-        time.sleep(0.3)
-    return count
-
-
-def rules_dict(rules: Rules, samples: dict[str, float], changes: int, total: int) -> dict[str, Any]:
-    """The rules the worker ran and what they produced, per 1000 events."""
-    segment = samples.get("portrait_segment_transitions_total", 0.0)
-    due = samples.get("portrait_rules_due_users_total", 0.0)
-    return {
-        **rules.describe(),
-        "changes_published": changes,
-        "changes_per_1000_events": per_thousand(changes, total),
-        "segment_transitions_per_1000_events": per_thousand(segment, total),
-        "tag_changes_per_1000_events": per_thousand(max(changes - segment, 0), total),
-        "due_users_per_1000_events": per_thousand(due, total),
-    }
-
-
 def worker_dict(run: WorkerRun, total: int) -> dict[str, Any]:
     end = run.end
     samples = end.samples
@@ -328,11 +309,10 @@ def quiet(args: argparse.Namespace) -> None:
 
 
 def run_workers(
-    args: argparse.Namespace, ep: Endpoints, ns: str, workdir: Path, stamp: str
+    args: argparse.Namespace, ep: Endpoints, ns: str, workdir: Path, stamp: str, rules: Rules
 ) -> dict[str, Any]:
-    """The worker with ``--rules``; with ``--compare-rules`` first with none (the same topic,
+    """The worker with ``rules``; with ``--compare-rules`` first with none (the same topic,
     the consumer group rewound in between), each on a flushed Redis."""
-    rules = resolve(args.rules or ("pack" if args.compare_rules else "default"), workdir)
     out: dict[str, Any] = {}
     if args.compare_rules:
         if not ep.embedded:
@@ -348,28 +328,10 @@ def run_workers(
     return out
 
 
-def compare(result: dict[str, Any]) -> dict[str, Any] | None:
-    """Both ratios against the one ceiling, and how much slower the rules make the worker."""
-    ceiling = result.get("ceiling", {}).get("per_s")
-    plain, ruled = result.get("worker_no_rules"), result["worker"]
-    if plain is None or not ruled["per_s"]:
-        return None
-    return {
-        "ratio_no_rules": round(plain["per_s"] / ceiling, 3) if ceiling else None,
-        "ratio_rules": round(ruled["per_s"] / ceiling, 3) if ceiling else None,
-        "slowdown": round(plain["per_s"] / ruled["per_s"], 3),
-        "cpu_us_per_event_no_rules": _cpu_us(plain),
-        "cpu_us_per_event_rules": _cpu_us(ruled),
-    }
-
-
-def _cpu_us(w: dict[str, Any]) -> float | None:
-    cpu = w.get("cpu_seconds")
-    return round(1e6 * cpu / w["events"], 1) if cpu and w["events"] else None
-
-
 def run(args: argparse.Namespace, stamp: str, workdir: Path) -> dict[str, Any]:
     ns = f"bench{uuid.uuid4().hex[:8]}."
+    # checked before any service starts: a bad rules file is a one-line error, at once
+    rules = resolve(args.rules or ("pack" if args.compare_rules else "default"), workdir)
     settings = Settings(topics=TopicsConfig(prefix=ns, partitions=args.partitions))
     topic = settings.topic(TOPIC_EVENTS)
     result: dict[str, Any] = {
@@ -386,7 +348,7 @@ def run(args: argparse.Namespace, stamp: str, workdir: Path) -> dict[str, Any]:
             quiet(args)
             result["ceiling"] = run_ceiling(args, ep, topic, ns)
         quiet(args)
-        result.update(run_workers(args, ep, ns, workdir, stamp))
+        result.update(run_workers(args, ep, ns, workdir, stamp, rules))
         if args.faust_agent:
             quiet(args)
             result["faust_agent"] = run_faust(args, ep, topic, ns, workdir)
@@ -397,9 +359,9 @@ def run(args: argparse.Namespace, stamp: str, workdir: Path) -> dict[str, Any]:
             "target": TARGET_RATIO,
             "meets_target": ratio >= TARGET_RATIO,
         }
-    rules = compare(result)
-    if rules is not None:
-        result["rules_compare"] = rules
+    compared = compare(result)
+    if compared is not None:
+        result["rules_compare"] = compared
     return result
 
 
@@ -474,32 +436,6 @@ def table(result: dict[str, Any]) -> str:
         lines += [f"  {pct:5.1f}%  {frame}" for frame, pct in spy["self_pct"][:15]]
         lines.append(f"  folded stacks: {spy['folded']}")
     return "\n".join(lines)
-
-
-def rules_lines(result: dict[str, Any]) -> list[str]:
-    """What each worker evaluated and produced; with ``--compare-rules``, the two ratios."""
-    lines = []
-    for name, key in (("worker/none", "worker_no_rules"), ("worker", "worker")):
-        w = result.get(key)
-        if w is None or "rules" not in w:
-            continue
-        r = w["rules"]
-        lines.append(
-            f"{name}: rules {r['rules']} ({r['tags']} tags, {r['segments']} segments, "
-            f"{r['inputs']} inputs, version {r['version']}): per 1000 events "
-            f"{r['changes_per_1000_events']} profile.changes "
-            f"({r['segment_transitions_per_1000_events']} segment, "
-            f"{r['tag_changes_per_1000_events']} tag), "
-            f"{r['due_users_per_1000_events']} users re-evaluated by time"
-        )
-    c = result.get("rules_compare")
-    if c is not None:
-        lines.append(
-            f"RULES ratio worker/ceiling {_fmt(c['ratio_no_rules'], '.3f') or '-'} without -> "
-            f"{_fmt(c['ratio_rules'], '.3f') or '-'} with ({c['slowdown']:.2f}x slower; CPU "
-            f"{c['cpu_us_per_event_no_rules']} -> {c['cpu_us_per_event_rules']} us/event)"
-        )
-    return lines
 
 
 def main(argv: list[str] | None = None) -> int:

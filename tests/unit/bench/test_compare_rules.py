@@ -1,5 +1,5 @@
-"""bench.throughput --compare-rules: the two ratios against one ceiling, the slowdown and the
-CPU per event, from the two worker runs' windows (numbers worked out by hand)."""
+"""bench.throughput --compare-rules (bench/rules_run.py): the two ratios against one ceiling,
+the slowdown and the CPU per event, from the two worker runs' windows (worked out by hand)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,7 @@ from typing import Any
 
 import pytest
 
-from bench.rules_run import per_thousand
-from bench.throughput import compare, rules_lines
+from bench.rules_run import compare, per_thousand, rules_lines
 
 
 def runs(ceiling: float | None) -> dict[str, Any]:
