@@ -17,10 +17,11 @@ from __future__ import annotations
 
 import asyncio
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
+import orjson
 from aiokafka import AIOKafkaConsumer
 from aiokafka.structs import OffsetAndMetadata, TopicPartition
 
@@ -85,6 +86,58 @@ async def end_offsets_total(bootstrap: str, topic: str) -> int:
         await consumer.stop()
 
 
+@dataclass(slots=True)
+class ChangeCounts:
+    """The ``profile.changes`` topic read whole: its messages, and the distinct ``change_id`` s
+    by kind (segment, tag) and by cause (event, time, rules, manual)."""
+
+    messages: int = 0
+    distinct: int = 0
+    kinds: dict[str, int] = field(default_factory=dict)
+    causes: dict[str, int] = field(default_factory=dict)
+
+    def add(self, value: bytes, seen: set[str]) -> None:
+        self.messages += 1
+        message = orjson.loads(value)
+        if message["change_id"] in seen:
+            return
+        seen.add(message["change_id"])
+        self.distinct += 1
+        kind = "segment" if "segment" in message else "tag"
+        self.kinds[kind] = self.kinds.get(kind, 0) + 1
+        cause = str(message.get("cause"))
+        self.causes[cause] = self.causes.get(cause, 0) + 1
+
+
+async def read_changes(bootstrap: str, topic: str, timeout_s: float = 300.0) -> ChangeCounts:
+    """Every message of ``topic`` up to its end offsets now, counted (:class:`ChangeCounts`)."""
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap, enable_auto_commit=False, auto_offset_reset="earliest"
+    )
+    await consumer.start()
+    counts, seen = ChangeCounts(), set[str]()
+    try:
+        if topic not in await consumer.topics():
+            return counts
+        tps = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
+        consumer.assign(tps)
+        ends = await consumer.end_offsets(tps)
+        await consumer.seek_to_beginning(*tps)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
+        while [tp for tp in tps if await consumer.position(tp) < ends[tp]]:
+            if loop.time() > deadline:
+                raise TimeoutError(f"reading {topic}: not at its end after {timeout_s:.0f} s")
+            batch = await consumer.getmany(timeout_ms=500, max_records=10_000)
+            for tp, records in batch.items():
+                for r in records:
+                    if r.offset < ends[tp] and r.value is not None:
+                        counts.add(r.value, seen)
+    finally:
+        await consumer.stop()
+    return counts
+
+
 async def rewind_group(
     bootstrap: str, group: str, topic: str, partitions: int, timeout_s: float = 120.0
 ) -> None:
@@ -132,16 +185,24 @@ def settle_changes(bootstrap: str, topic: str, quiet_s: float = 1.5, max_s: floa
     return count
 
 
-def rules_dict(rules: Rules, samples: dict[str, float], changes: int, total: int) -> dict[str, Any]:
-    """The rules the worker ran and what they produced, per 1000 events."""
-    segment = samples.get("portrait_segment_transitions_total", 0.0)
+def rules_dict(
+    rules: Rules, samples: dict[str, float], changes: ChangeCounts, total: int
+) -> dict[str, Any]:
+    """The rules the worker ran and what they produced, per 1000 events: ``profile.changes``
+    as read on the broker (distinct, by kind and cause; ``repeated``: published twice), and
+    the users that time alone re-evaluated (from the worker's metrics)."""
     due = samples.get("portrait_rules_due_users_total", 0.0)
     return {
         **rules.describe(),
-        "changes_published": changes,
-        "changes_per_1000_events": per_thousand(changes, total),
-        "segment_transitions_per_1000_events": per_thousand(segment, total),
-        "tag_changes_per_1000_events": per_thousand(max(changes - segment, 0), total),
+        "changes_published": changes.messages,
+        "changes_repeated": changes.messages - changes.distinct,
+        "changes_by_kind": dict(sorted(changes.kinds.items())),
+        "changes_by_cause": dict(sorted(changes.causes.items())),
+        "changes_per_1000_events": per_thousand(changes.distinct, total),
+        "segment_transitions_per_1000_events": per_thousand(changes.kinds.get("segment", 0), total),
+        "tag_changes_per_1000_events": per_thousand(changes.kinds.get("tag", 0), total),
+        "by_event_per_1000_events": per_thousand(changes.causes.get("event", 0), total),
+        "by_time_per_1000_events": per_thousand(changes.causes.get("time", 0), total),
         "due_users_per_1000_events": per_thousand(due, total),
     }
 
@@ -179,8 +240,10 @@ def rules_lines(result: dict[str, Any]) -> list[str]:
             f"{r['inputs']} inputs, version {r['version']}): per 1000 events "
             f"{r['changes_per_1000_events']} profile.changes "
             f"({r['segment_transitions_per_1000_events']} segment, "
-            f"{r['tag_changes_per_1000_events']} tag), "
-            f"{r['due_users_per_1000_events']} users re-evaluated by time"
+            f"{r['tag_changes_per_1000_events']} tag; {r['by_event_per_1000_events']} by "
+            f"event, {r['by_time_per_1000_events']} by time), "
+            f"{r['due_users_per_1000_events']} users re-evaluated by time; "
+            f"{r['changes_repeated']} messages repeated"
         )
     c = result.get("rules_compare")
     if c is not None:

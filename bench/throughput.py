@@ -44,7 +44,7 @@ from bench.rules_run import (
     CHOICES,
     Rules,
     compare,
-    end_offsets_total,
+    read_changes,
     resolve,
     rewind_group,
     rules_dict,
@@ -199,7 +199,6 @@ def run_worker(
         flush(ep.redis_url)
     before = snapshot(ep.redis_url)
     changes_topic = ns + TOPIC_PROFILE_CHANGES
-    changes_before = asyncio.run(end_offsets_total(ep.bootstrap, changes_topic))
     worker = WorkerProcess(
         ep.bootstrap, ep.redis_url, ns, args.partitions, workdir,
         triggers=not args.no_triggers, rules=rules.path, name=name,
@@ -216,7 +215,8 @@ def run_worker(
         run = measure_worker(worker, args.events, started=started, stall_s=args.stall_timeout)
         if spy is not None:
             spy.stop()
-        changes = settle_changes(ep.bootstrap, changes_topic) - changes_before
+        settle_changes(ep.bootstrap, changes_topic)
+        changes = asyncio.run(read_changes(ep.bootstrap, changes_topic))
         final = worker.scrape() or run.end
     finally:
         worker.stop()
