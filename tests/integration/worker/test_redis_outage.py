@@ -123,7 +123,9 @@ async def outage_mid_stream(
     await produce(settings, events[first:])
 
     async def retrying() -> bool:
-        ops = ("load", "triggers", "write")  # triggers: written before the profiles
+        # triggers: written before the profiles; rules, changes: the rules' upkeep between
+        # batches and the profile.changes outbox (either may be what meets the outage first)
+        ops = ("load", "triggers", "write", "rules", "changes")
         counts = (metric(registry, "portrait_redis_retries_total", op=op) for op in ops)
         return sum(counts) >= retries
 

@@ -288,7 +288,7 @@ class Generator:
 
 GENERATORS = [
     Generator("garbage bytes", garbage(), 150, 1100),
-    Generator("invalid UTF-8", invalid_utf8(), 100, 1300),
+    Generator("invalid UTF-8", invalid_utf8(), 100, 1250),
     Generator("truncated JSON", truncated(), 100, 1200),
     Generator("deeply nested JSON", deeply_nested(), 60, 450),
     Generator("100 KB strings", huge_strings(), 20, 600),
