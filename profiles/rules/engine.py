@@ -25,29 +25,16 @@ import xxhash
 from profiles.model import ProfileModel
 from profiles.rules.inputs import read_inputs
 from profiles.rules.ruleset import RuleSet
-from profiles.rules.timing import candidate_moments
+from profiles.rules.timing import candidate_moments, needs
 from profiles.state import RuleState, State
 from profiles.timeutil import DAY_MS, rfc3339
 
 SEGMENT: Final = "segment"
 TAG: Final = "tag"
-# Why a transition happened: an event of the user, time alone, a change of the rules, a manual tag.
-CAUSES: Final = ("event", "time", "rules", "manual")
 # How far past the last input a time flip is looked for: every window and day mark lies within.
 HORIZON_DAYS: Final = 800
 # Evaluations one catch-up may spend on a user before it re-schedules the rest.
 MAX_EVALUATIONS: Final = 32
-# Built-in tags that never move with the clock alone (a ruleset reading only these needs no
-# time flips): lifetime counts and sums, declared attributes, last device and channel.
-TIMELESS: Final = frozenset(
-    {"events_total", "spend_total", "orders_total", "max_order_value", "avg_order_value",
-     "coupon_share", "price_ratio", "price_band", "first_seen", "last_seen", "last_purchase_at",
-     "registered_at", "gender", "city", "occupation", "income_band", "marital_status",
-     "timezone", "purchase_gender", "device_last", "channel_last", "os_last", "device_top",
-     "channel_top", "category_affinity", "brand_affinity"}
-    | {f"{p}_total" for p in ("views", "clicks", "searches", "cart_adds", "cart_removes",
-                              "purchases", "favorites", "logins")}
-)  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,7 +91,11 @@ class RulesEngine:
         self.version = rules.version
         self._inputs = rules.inputs
         self._names = frozenset(t.name for t in rules.tags) | {s.name for s in rules.segments}
-        self._timed = bool(rules.inputs - TIMELESS) or bool(rules.daily)
+        # whether the clock alone can move what the rules read (timing.py knows the families);
+        # rules over lifetime totals and declared attributes never fall due
+        config = model.config
+        moving = needs(rules.inputs, rules.day_marks, config.rfm, config.layers).moves
+        self._timed = moving or bool(rules.daily)
         # model tags that give a probability: a score that moves with nearly every event, so
         # its changes are recorded, not published (a label output or a segment on a threshold
         # of it is what consumers hear about)
@@ -112,16 +103,17 @@ class RulesEngine:
             t.name for t in rules.tags if t.model is not None and t.model.output == "probability"
         )
 
+    def _values(self, state: State, at_ms: int) -> tuple[dict[str, Any], list[str]]:
+        return self.rules.evaluate(read_inputs(self.model, state, at_ms, self._inputs))
+
     def evaluate(self, state: State, at_ms: int) -> Outcome:
-        tags = read_inputs(self.model, state, at_ms, self._inputs)
-        values, members = self.rules.evaluate(tags)
+        values, members = self._values(state, at_ms)
         return Outcome({k: v for k, v in values.items() if v is not None}, sorted(members))
 
     def view(self, state: State, as_of_ms: int) -> dict[str, Any]:
         """What ``portrait profile get`` adds: every rule tag (nulls too) and the segments as
         of ``as_of_ms``, the change times the stream recorded, and the rules version."""
-        tags = read_inputs(self.model, state, as_of_ms, self._inputs)
-        values, members = self.rules.evaluate(tags)
+        values, members = self._values(state, as_of_ms)
         since = state.rules.since
 
         def changed(name: str) -> str | None:

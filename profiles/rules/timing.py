@@ -46,7 +46,7 @@ from profiles.model import ProfileModel
 from profiles.state import State
 from profiles.timeutil import DAY_MS
 
-__all__ = ["Flip", "candidate_moments", "next_flip"]
+__all__ = ["Flip", "Needs", "candidate_moments", "needs", "next_flip"]
 
 TIE: Final = 2e-9  # scaled scores closer than this may round (to 9 decimals) to one value
 ZERO: Final = 5e-10  # a scaled score below this rounds to 0.0
@@ -66,6 +66,12 @@ class Needs:
     marks: dict[str, set[int]] = field(default_factory=dict)  # anchor -> whole days reached
     age: bool = False
     ranks: dict[str, int] = field(default_factory=dict)  # family -> places that matter
+
+    @property
+    def moves(self) -> bool:
+        """Whether any of the tags can change with the clock alone (else no moment ever is)."""
+        marks = any(self.marks.values())
+        return bool(self.counts or self.money or self.search or marks or self.age or self.ranks)
 
 
 @lru_cache(maxsize=64)
