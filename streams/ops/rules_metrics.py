@@ -54,8 +54,8 @@ class RulesMetrics:
             self.reloads.labels(result="refused").inc(stats.reload_errors)
         self.due.inc(stats.due_users)
         self.rescored.inc(stats.rescored_users)
-        self.published.inc(stats.published)
         self.scanning.set(int(scanning))
 
     def on_published(self, count: int) -> None:
+        """Messages the publisher sent since the last call (batches and upkeep alike)."""
         self.published.inc(count)

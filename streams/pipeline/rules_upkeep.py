@@ -40,7 +40,6 @@ class UpkeepStats:
     due_users: int = 0
     rescored_users: int = 0  # re-evaluated after a rules change
     transitions: list[Transition] = field(default_factory=list)
-    published: int = 0
     reloads: int = 0
     reload_errors: int = 0
 
@@ -79,11 +78,9 @@ class RulesUpkeep:
         self.reload_every_s = reload_every_s
         self.budget_s = budget_s  # time a round may take before it leaves the rest for later
         self._turn = 0
-        self.dirty: set[str] = set()  # partitions whose outbox may hold leftovers
         self._stamp = source.stamp() if source is not None else None
         self._checked = time.monotonic()
         self._scan: _Scan | None = None
-        self.on_progress: Callable[[int, int], None] = lambda scanned, total: None
 
     @property
     def engine(self) -> RulesEngine:
@@ -100,8 +97,7 @@ class RulesUpkeep:
     async def assigned(self, partitions: Collection[int]) -> None:
         """New partitions: publish their leftovers, re-evaluate them if their profiles were
         last evaluated under other rules."""
-        names = {str(p) for p in partitions}
-        self.dirty |= names
+        names = {str(p) for p in partitions}  # their outboxes: every round flushes them
         stale = await self.segments.stale_partitions(names, self.engine.version)
         if stale:
             self._start_scan(stale)
@@ -112,8 +108,7 @@ class RulesUpkeep:
         self._reload(stats)
         changes = self.processor.changes
         if changes is not None:  # leftovers of a crash, a rebalance or a replay
-            stats.published += await self._retry(lambda: changes.flush(sorted(parts)))
-        self.dirty -= parts
+            await self._retry(lambda: changes.flush(sorted(parts)))
         # a round is bounded, so batches keep flowing: due users beyond it wait for the next
         # round (their transitions keep the moment they happened), in turn across partitions
         started = time.monotonic()
@@ -193,7 +188,6 @@ class RulesUpkeep:
                 "re-evaluating under rules %s: %d profiles scanned, %d transitions this round",
                 scan.version, scan.scanned, len(stats.transitions) - before,
             )  # fmt: skip
-        self.on_progress(scan.scanned, 0)
         if cursor == 0:
             await self._retry(lambda: self.segments.mark_version(targets, scan.version))
             log.info(
@@ -241,7 +235,7 @@ class RulesUpkeep:
         refused = await self._retry(lambda: self.processor.store.write(writes))
         for uid in refused:
             cache.pop(uid, None)
-        stats.published += await self.processor.publish_changes(writes, refused)
+        await self.processor.publish_changes(writes, refused)
 
     async def _states(self, users: Sequence[str]) -> dict[str, State]:
         """The users' states: the cached (newest) ones, else the stored ones."""

@@ -52,6 +52,7 @@ class WorkerRules:
             registry=self.metrics.registry,
         )  # fmt: skip
         self._upkeep: RulesUpkeep | None = None
+        self._published = 0  # the publisher's count at the last metrics update
 
     def attach(self, processor: BatchProcessor) -> None:
         """The processor the hook and publisher were given to: the upkeep works through it."""
@@ -74,6 +75,9 @@ class WorkerRules:
         upkeep = self.upkeep
         stats = await upkeep.run(owned, now_ms)
         self.metrics.on_upkeep(stats, upkeep.scanning)
+        sent = self.publisher.published  # after batches and upkeep alike
+        self.metrics.on_published(sent - self._published)
+        self._published = sent
         self.sizes.observe(stats.transitions)
         if stats.reloads:
             rules = upkeep.engine.rules

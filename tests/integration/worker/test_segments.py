@@ -128,6 +128,12 @@ async def test_enter_by_event_by_time_alone_and_leave(
             return metric(registry, "portrait_segment_members", segment="repeat_buyers") == 2
 
         await wait_until(counted, within=10, what="the segment size gauge")
+
+        async def all_counted() -> bool:  # batch publications and time flips alike
+            sent = metric(registry, "portrait_profile_changes_published_total")
+            return sent >= len(seen.seen)
+
+        await wait_until(all_counted, within=10, what="every publication counted")
     assert await members(settings, "repeat_buyers") == {ann, bob}
     assert await members(settings, "lapsed") == set()
     states = await load_states(settings, [ann, bob])
