@@ -22,9 +22,9 @@ from streams.app.read import parse_as_of
 from streams.app.rules_text import condition_json, explain_lines, unknown_name
 from streams.connect.clients import redis_client
 from streams.errors import CommandError, NotFound
-from streams.names import Keys
 from streams.settings.tree import Settings
 from streams.store.profiles import ProfileStore
+from streams.store.segments import SegmentStore
 
 COMMANDS = ("rules", "segment", "explain", "tag", "model")
 
@@ -121,17 +121,14 @@ def check_main(path: str) -> int:
 async def segment_list(settings: Settings) -> int:
     """One JSON line per segment of the current rules, its size exact (SCARD)."""
     rules = settings.rules
-    keys = Keys(settings.topics.prefix)
     redis = redis_client(settings, socket_connect_timeout=5, socket_timeout=30)
     try:
-        pipe = redis.pipeline(transaction=False)
-        for seg in rules.segments:
-            pipe.scard(keys.segment_members(seg.name))
-        sizes = await pipe.execute() if rules.segments else []
+        store = SegmentStore(redis, settings.topics.prefix)
+        sizes = await store.sizes([seg.name for seg in rules.segments])
     finally:
         await redis.aclose()
-    for seg, size in zip(rules.segments, sizes, strict=True):
-        doc = {"name": seg.name, "size": int(size), "where": condition_json(seg.where),
+    for seg in rules.segments:
+        doc = {"name": seg.name, "size": sizes[seg.name], "where": condition_json(seg.where),
                "description": seg.description}  # fmt: skip
         sys.stdout.write(orjson.dumps(doc).decode() + "\n")
     return 0

@@ -7,7 +7,6 @@ Nothing here touches Redis or Kafka, so every format is unit-tested on its own
 
 from __future__ import annotations
 
-import difflib
 import hashlib
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any, Final
@@ -15,6 +14,7 @@ from typing import Any, Final
 import orjson
 
 from profiles.rules import All, AnyOf, Clause, Explained, Node, Not
+from profiles.rules.catalogue import closest
 from streams.errors import CommandError, NotFound
 
 # The combinator lines of an explanation carry no value of the user's.
@@ -26,12 +26,11 @@ FAILED: Final = "✗"
 def unknown_name(what: str, name: str, names: Iterable[str]) -> NotFound:
     """``unknown segment 'byuers' (did you mean 'buyers'?)``: an error with the closest name."""
     known = sorted(set(names))
-    found = (
-        difflib.get_close_matches(name, known, n=1, cutoff=0.6)
-        or sorted((k for k in known if name and k.startswith(name)), key=len)[:1]
+    guess = closest(name, known) or next(
+        iter(sorted((k for k in known if name and k.startswith(name)), key=len)), None
     )  # a typo, else the shortest name it begins (vip -> vip_manual)
-    if found:
-        hint = f" (did you mean {found[0]!r}?)"
+    if guess:
+        hint = f" (did you mean {guess!r}?)"
     elif known:
         hint = f" (known: {', '.join(known[:8])}{', ...' if len(known) > 8 else ''})"
     else:

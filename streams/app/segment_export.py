@@ -27,10 +27,10 @@ from profiles.rules.engine import RulesEngine
 from streams.app.read import parse_as_of
 from streams.app.rules_text import csv_cell, export_rows, unknown_name
 from streams.connect.clients import redis_client
-from streams.names import Keys
 from streams.ops.progress import ProgressLine
 from streams.settings.tree import Settings
 from streams.store.profiles import ProfileStore
+from streams.store.segments import SegmentStore
 
 CHUNK: Final = 1000  # members per SSCAN call, and states per MGET
 
@@ -87,17 +87,15 @@ async def export(
     as_of_ms: int,
 ) -> int:
     """Write every member of segment ``name``; returns how many."""
-    key = Keys(settings.topics.prefix).segment_members(name)
-    store = ProfileStore(redis, settings.topics.prefix, chunk=CHUNK)
+    prefix = settings.topics.prefix
+    segments = SegmentStore(redis, prefix)
+    store = ProfileStore(redis, prefix, chunk=CHUNK)
     engine = RulesEngine(ProfileModel(settings.model), rules)
     rule_tags = frozenset(t.name for t in rules.tags)
-    total = int(await redis.scard(key))
+    total = await segments.size(name)
     seen: set[str] = set()
-    cursor: int = 0
-    while True:
-        cursor, raw = await redis.sscan(key, cursor, count=CHUNK)
-        chunk = [u for u in (m.decode() if isinstance(m, bytes) else str(m) for m in raw)
-                 if u not in seen]  # fmt: skip
+    async for members in segments.members(name, CHUNK):
+        chunk = [u for u in members if u not in seen]  # SSCAN may repeat one across chunks
         seen.update(chunk)
         values: dict[str, dict[str, Any]] = {}
         if columns and chunk:
@@ -106,8 +104,6 @@ async def export(
                       for u, s in states.items()}  # fmt: skip
         writer.rows(list(export_rows(chunk, columns, values)))
         progress.update(len(seen), min(1.0, len(seen) / total) if total else 1.0)
-        if int(cursor) == 0:
-            break
     progress.finish(f"{len(seen):,} members of {name}")
     return len(seen)
 

@@ -13,8 +13,6 @@ from typing import Any, Final, Protocol
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
-from streams.names import Keys
-
 SEGMENT: Final = "segment"  # the kind of transition counted here (tags change, they do not enter)
 
 
@@ -31,10 +29,10 @@ class Transition(Protocol):
     def change(self) -> Any: ...  # "entered" / "exited" for a segment
 
 
-class SetCounter(Protocol):
-    """The part of a Redis client that :meth:`SegmentSizes.refresh` uses."""
+class Sizes(Protocol):
+    """What :meth:`SegmentSizes.refresh` reads (streams/store/segments.py SegmentStore)."""
 
-    def pipeline(self, transaction: bool = ...) -> Any: ...
+    async def sizes(self, segments: Sequence[str]) -> dict[str, int]: ...
 
 
 class SegmentSizes:
@@ -47,13 +45,11 @@ class SegmentSizes:
 
     def __init__(
         self,
-        redis: SetCounter,
-        namespace: str,
+        store: Sizes,
         segments: Callable[[], Iterable[str]],
         registry: CollectorRegistry | None = None,
     ) -> None:
-        self.redis = redis
-        self.keys = Keys(namespace)
+        self.store = store
         self.segments = segments
         self.registry = registry if registry is not None else CollectorRegistry()
         self.members = Gauge(
@@ -72,13 +68,7 @@ class SegmentSizes:
 
     async def refresh(self) -> dict[str, int]:
         """Read every current segment's size into the gauge; returns them (name -> size)."""
-        names = sorted(set(self.segments()))
-        sizes: dict[str, int] = {}
-        if names:
-            pipe = self.redis.pipeline(transaction=False)
-            for name in names:
-                pipe.scard(self.keys.segment_members(name))
-            sizes = dict(zip(names, (int(n) for n in await pipe.execute()), strict=True))
+        sizes = await self.store.sizes(sorted(set(self.segments())))
         for name, size in sizes.items():
             self.members.labels(segment=name).set(size)
         for gone in self._shown - sizes.keys():

@@ -72,8 +72,18 @@ class SegmentStore:
                 self.keys.rules_versions, mapping=dict.fromkeys(partitions, version)
             )
 
+    async def sizes(self, segments: Sequence[str]) -> dict[str, int]:
+        """Each segment's size (SCARD of its member set: exact), in one round trip."""
+        if not segments:
+            return {}
+        pipe = self.redis.pipeline(transaction=False)
+        for name in segments:
+            pipe.scard(self.keys.segment_members(name))
+        counts = await pipe.execute()
+        return {name: int(n) for name, n in zip(segments, counts, strict=True)}
+
     async def size(self, segment: str) -> int:
-        return int(await self.redis.scard(self.keys.segment_members(segment)))
+        return (await self.sizes([segment]))[segment]
 
     async def members(self, segment: str, count: int = 1000) -> AsyncIterator[list[str]]:
         """Every member of a segment, in chunks (SSCAN: a member added or removed meanwhile

@@ -48,7 +48,7 @@ class WorkerRules:
             rules.version, len(rules.tags), len(rules.segments), settings.rules_source.name
         )
         self.sizes = SegmentSizes(
-            redis, prefix, lambda: [s.name for s in self.hook.engine.rules.segments],
+            self.segments, lambda: [s.name for s in self.hook.engine.rules.segments],
             registry=self.metrics.registry,
         )  # fmt: skip
         self._upkeep: RulesUpkeep | None = None

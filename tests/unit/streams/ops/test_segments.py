@@ -12,6 +12,7 @@ from prometheus_client import CollectorRegistry
 
 from streams.names import Keys
 from streams.ops.segments import SegmentSizes
+from streams.store.segments import SegmentStore
 
 
 class FakePipeline:
@@ -59,7 +60,7 @@ def counted(registry: CollectorRegistry, segment: str, change: str) -> float | N
 def test_refresh_sets_each_segment_to_its_set_size_in_one_round_trip() -> None:
     redis = FakeRedis({KEYS.segment_members("a"): {"u1", "u2"}, KEYS.segment_members("b"): {"u"}})
     registry = CollectorRegistry()
-    sizes = SegmentSizes(redis, "ns", lambda: ["b", "a", "empty"], registry)
+    sizes = SegmentSizes(SegmentStore(redis, "ns"), lambda: ["b", "a", "empty"], registry)
     got = asyncio.run(sizes.refresh())
     assert got == {"a": 2, "b": 1, "empty": 0}
     assert (members(registry, "a"), members(registry, "b")) == (2.0, 1.0)
@@ -71,7 +72,7 @@ def test_a_segment_dropped_from_the_rules_leaves_the_gauge() -> None:
     redis = FakeRedis({KEYS.segment_members("a"): {"u1"}, KEYS.segment_members("b"): {"u"}})
     registry = CollectorRegistry()
     current = ["a", "b"]
-    sizes = SegmentSizes(redis, "ns", lambda: current, registry)
+    sizes = SegmentSizes(SegmentStore(redis, "ns"), lambda: current, registry)
     asyncio.run(sizes.refresh())
     current = ["a"]
     redis.sets[KEYS.segment_members("a")].add("u2")
@@ -82,7 +83,7 @@ def test_a_segment_dropped_from_the_rules_leaves_the_gauge() -> None:
 
 def test_no_segments_no_round_trip() -> None:
     redis = FakeRedis({})
-    sizes = SegmentSizes(redis, "ns", list, CollectorRegistry())
+    sizes = SegmentSizes(SegmentStore(redis, "ns"), list, CollectorRegistry())
     assert asyncio.run(sizes.refresh()) == {}
     assert redis.pipelines == 0
 
@@ -104,7 +105,7 @@ def test_observe_counts_segment_transitions_by_change(
     transitions: list[T], expect: dict[tuple[str, str], int]
 ) -> None:
     registry = CollectorRegistry()
-    sizes = SegmentSizes(FakeRedis({}), "ns", list, registry)
+    sizes = SegmentSizes(SegmentStore(FakeRedis({}), "ns"), list, registry)
     assert sizes.observe(transitions) == sum(expect.values())
     for (segment, change), n in expect.items():
         assert counted(registry, segment, change) == n
@@ -113,7 +114,7 @@ def test_observe_counts_segment_transitions_by_change(
 
 def test_observe_accumulates_across_batches() -> None:
     registry = CollectorRegistry()
-    sizes = SegmentSizes(FakeRedis({}), "ns", list, registry)
+    sizes = SegmentSizes(SegmentStore(FakeRedis({}), "ns"), list, registry)
     for _ in range(3):
         sizes.observe(iter([T("segment", "s", "entered")]))
     assert counted(registry, "s", "entered") == 3.0
