@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 import orjson
-from aiokafka.partitioner import murmur2
+from aiokafka.partitioner import DefaultPartitioner
 
 from profiles.events import ANON_PREFIX
 from profiles.rules.engine import SEGMENT, RulesEngine, Transition
@@ -61,8 +61,10 @@ def partitioner(partitions: int) -> Callable[[str], int]:
     on the key, the user id without the anonymous prefix: docs/events.md): where a replay
     puts the user's rule entries, so that the owner of that partition keeps them."""
 
+    every = list(range(partitions))
+    choose = DefaultPartitioner()  # the producer's own: the same partition, by construction
+
     def home(user_id: str) -> int:
-        key = user_id.removeprefix(ANON_PREFIX).encode()
-        return int(murmur2(key) & 0x7FFFFFFF) % partitions
+        return int(choose(user_id.removeprefix(ANON_PREFIX).encode(), every, every))
 
     return home
