@@ -16,7 +16,7 @@ from typing import Any, Final
 import msgspec
 import orjson
 
-from profiles.names import ADMIN_TYPES, TAG_EVENT
+from profiles.names import ADMIN_TYPES, TAG_EVENT, TAG_NAME
 from profiles.names import EVENT_TYPES as EVENT_TYPES  # importers of events keep it
 from profiles.timeutil import rfc3339
 
@@ -217,8 +217,6 @@ def declared_traits(declared: dict[str, Any]) -> dict[str, Any] | None:
     return traits or None
 
 
-# A manual tag's name (docs/events.md, "Tag events"): what a rules file may name a tag.
-TAG_NAME: Final = re.compile(r"[a-z][a-z0-9_]{0,63}")
 _TAG_KEYS: Final = frozenset({"tag", "value"})
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Final
 
 # Behaviour types counted per day, in the order of a day bucket's slots (stored states hold
@@ -15,6 +16,8 @@ EVENT_TYPES: Final = frozenset((*BEHAVIOURS, *OTHER_TYPES))
 # Administrative types: accepted by the decoder, applied to the rules' state only (never
 # counted, never moving the user's stream time). ``tag`` sets a manual tag (docs/rules.md).
 TAG_EVENT: Final = "tag"
+# A business tag's or segment's name (profiles/rules): what a tag event may set.
+TAG_NAME: Final = re.compile(r"[a-z][a-z0-9_]{0,63}")
 ADMIN_TYPES: Final = frozenset({TAG_EVENT})
 
 # The recorded tags (profiles/changes.py). Codes are positions in this tuple: append only, never

@@ -14,13 +14,14 @@ from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any, Final
 
+from profiles.names import TAG_NAME
 from profiles.rules.catalogue import BUILTIN_TYPES, RulesError, TagType, bool_hint, unknown
 from profiles.rules.conditions import Node, parse_condition
 from profiles.rules.manual import manual_type, parse_manual
 from profiles.rules.ruleset import RuleSet, SegmentRule, TagRule
 from profiles.rules.scoring import parse_model
 
-NAME: Final = re.compile(r"[a-z][a-z0-9_]{0,63}")
+NAME: Final = TAG_NAME  # what a tag event may set too (profiles/names.py)
 LEVEL: Final = re.compile(r"[a-z][a-z0-9_]{0,63}")
 SOURCES: Final = ("rule", "buckets", "model", "manual")
 TAG_KEYS: Final = ("name", "path", "description", "owner", *SOURCES)
