@@ -1,0 +1,1 @@
+"""Privacy (GDPR): erase and export everything stored about a user, and suppression."""
