@@ -6,6 +6,7 @@
 * ``GET /readyz`` (readiness): 200 once the worker has started consuming and its last Redis ping
   answered; 503 before, while stopping, or while Redis does not answer.
 * ``GET /metrics``: the Prometheus registry, as ``prometheus_client`` serves it.
+* Any other path: 404 (the port is not a profile API: ``/profiles/u1`` used to get the metrics).
 
 The HTTP server runs in its own thread (like ``prometheus_client.start_http_server``), so a busy
 or blocked event loop still answers, and liveness then reports the stale heartbeat.
@@ -26,6 +27,7 @@ from streams.errors import MetricsPortError
 
 LIVENESS_PATH = "/healthz"
 READINESS_PATH = "/readyz"
+METRICS_PATH = "/metrics"
 STALE_AFTER_S = 30.0  # no heartbeat for this long: the event loop is stuck
 
 
@@ -66,7 +68,8 @@ _Start = Callable[[str, list[tuple[str, str]]], Any]
 
 
 def make_app(registry: CollectorRegistry, health: Health | None) -> Callable[..., Iterable[bytes]]:
-    """A WSGI app: the probes, and ``/metrics`` (and anything else) from prometheus_client."""
+    """A WSGI app: the probes (when ``health`` is given), ``/metrics`` from prometheus_client,
+    and 404 for any other path."""
     metrics = make_wsgi_app(registry)
 
     def app(environ: dict[str, Any], start_response: _Start) -> Iterable[bytes]:
@@ -76,9 +79,17 @@ def make_app(registry: CollectorRegistry, health: Health | None) -> Callable[...
             status = "200 OK" if ok else "503 Service Unavailable"
             start_response(status, [("Content-Type", "text/plain; charset=utf-8")])
             return [why.encode() + b"\n"]
-        return metrics(environ, start_response)  # type: ignore[no-any-return]
+        if path == METRICS_PATH:
+            return metrics(environ, start_response)  # type: ignore[no-any-return]
+        start_response("404 Not Found", [("Content-Type", "text/plain; charset=utf-8")])
+        return [f"not found: this port serves {_served(health)}\n".encode()]
 
     return app
+
+
+def _served(health: Health | None) -> str:
+    paths = [METRICS_PATH] if health is None else [METRICS_PATH, LIVENESS_PATH, READINESS_PATH]
+    return ", ".join(paths)
 
 
 class _Quiet(WSGIRequestHandler):

@@ -8,7 +8,7 @@ import urllib.request
 
 import pytest
 from aiokafka.structs import TopicPartition
-from prometheus_client import CollectorRegistry
+from prometheus_client import CollectorRegistry, Counter
 from redis import exceptions as rx
 
 from streams.ops.freshness import TagFreshness
@@ -45,6 +45,21 @@ def test_probes_follow_the_worker_state_over_http() -> None:
     assert _status(f"{base}/healthz") == (503, "event loop silent for 31s\n")
     assert _status(f"{base}/readyz")[0] == 503
     assert _status(f"{base}/metrics")[0] == 200
+
+
+def test_the_metrics_port_answers_only_its_own_paths() -> None:
+    registry = CollectorRegistry()
+    Counter("probe_hits", "a metric to find", registry=registry).inc()
+    bare = f"http://127.0.0.1:{serve(registry, 0, addr='127.0.0.1')}"
+    assert _status(f"{bare}/metrics")[0] == 200
+    assert "probe_hits_total 1.0" in _status(f"{bare}/metrics")[1]
+    assert _status(f"{bare}/profiles/u1") == (404, "not found: this port serves /metrics\n")
+    assert _status(f"{bare}/healthz")[0] == 404  # no probes without a Health
+    probed = f"http://127.0.0.1:{serve(registry, 0, addr='127.0.0.1', health=Health())}"
+    for path in ("/", "/profiles/u1", "/metrics/extra", "/favicon.ico"):
+        status, body = _status(f"{probed}{path}")
+        assert (status, body) == (404, "not found: this port serves /metrics, /healthz, /readyz\n")
+    assert _status(f"{probed}/healthz") == (200, "ok\n")
 
 
 class _Consumer:
@@ -110,7 +125,7 @@ def test_no_profile_model_subclass_observes_the_model() -> None:
 
 
 def _subclasses(cls: type) -> list[type]:
-    direct = cls.__subclasses__()
+    direct: list[type] = cls.__subclasses__()
     return [*direct, *(sub for d in direct for sub in _subclasses(d))]
 
 
