@@ -2,7 +2,8 @@
 
 Environment: ``KAFKA_BOOTSTRAP_SERVERS``, ``REDIS_URL``, ``PORTRAIT_CONFIG`` (path of one YAML file
 holding every tunable: docs/examples/portrait.yaml; its schema: portrait.schema.json),
-``PORTRAIT_METRICS_PORT``, ``PORTRAIT_RULES`` (a rules file: docs/rules.md), and the secrets of
+``PORTRAIT_METRICS_PORT``, ``PORTRAIT_RULES`` (a rules file: docs/rules.md), the HTTP API's
+``PORTRAIT_API_*`` (streams/settings/api.py), and the secrets of
 secured services (streams/settings/security.py): ``KAFKA_SASL_PASSWORD[_FILE]``,
 ``KAFKA_SSL_KEY_PASSWORD[_FILE]``, ``REDIS_PASSWORD[_FILE]``.
 """
@@ -22,6 +23,7 @@ from msgspec import UNSET, UnsetType
 from profiles.config import ModelConfig
 from profiles.rules import RuleSet
 from streams.names import CONSUMER_GROUP
+from streams.settings.api import ApiConfig, ApiSection
 from streams.settings.base import ConfigError, Section, build, decode, section_of
 from streams.settings.ops import OpsConfig, OpsSection
 from streams.settings.profile import ProfileSection
@@ -90,6 +92,7 @@ class PortraitFile(Section):
     topics: TopicsSection = _section(TopicsSection)  # type: ignore[valid-type]
     worker: WorkerSection = _section(WorkerSection)  # type: ignore[valid-type]
     ops: OpsSection = _section(OpsSection)  # type: ignore[valid-type]
+    api: ApiSection = _section(ApiSection)  # type: ignore[valid-type]
     profile: ProfileSection = _section(ProfileSection)
     triggers: TriggersSection = _section(TriggersSection)
     rules: dict[str, Any] | None = None  # business tags and segments (docs/rules.md)
@@ -106,6 +109,7 @@ class Settings:
     model: ModelConfig = field(default_factory=ModelConfig)
     triggers: TriggerConfig = field(default_factory=TriggerConfig)
     ops: OpsConfig = field(default_factory=OpsConfig)
+    api: ApiConfig = field(default_factory=ApiConfig)
     kafka_security: KafkaSecurity = field(default_factory=KafkaSecurity)
     redis_security: RedisSecurity = field(default_factory=RedisSecurity)
     rules_source: RulesSource = field(default_factory=RulesSource)
@@ -141,6 +145,7 @@ class Settings:
             model=file.profile.to_config(),
             triggers=file.triggers.to_config(),
             ops=OpsConfig.load(file.ops, env),
+            api=ApiConfig.load(file.api, env),
             kafka_security=kafka_security(file.kafka_security, env),
             redis_security=redis_security(file.redis_security, env, redis_url),
             rules_source=_checked(rules_source(env, path, file.rules)),
