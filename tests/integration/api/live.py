@@ -1,0 +1,64 @@
+"""A live API for integration tests: ``serve_api`` (what ``portrait api`` runs) on a free port of
+127.0.0.1, in the test's event loop, over the fixture's Redis and broker; tokens per scope."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+from prometheus_client import CollectorRegistry
+
+from streams.api.server import serve_api
+from streams.settings.api import parse_tokens
+from streams.settings.tree import Settings
+
+TOKENS = {"read": "read-secret-1", "ingest": "ingest-secret-2", "admin": "admin-secret-3"}
+SPEC = ",".join(f"{scope}:{token}" for scope, token in TOKENS.items())
+
+
+@dataclass(frozen=True, slots=True)
+class LiveApi:
+    url: str
+    registry: CollectorRegistry
+
+    @staticmethod
+    def auth(scope: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {TOKENS[scope]}"}
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextlib.asynccontextmanager
+async def live_api(settings: Settings, *, spec: str = SPEC) -> AsyncIterator[LiveApi]:
+    """Serve the API until the block ends; fail the test if it cannot start in 30 s."""
+    port, registry = free_port(), CollectorRegistry()
+    ready, stop = asyncio.Event(), asyncio.Event()
+    task = asyncio.ensure_future(
+        serve_api(
+            settings,
+            host="127.0.0.1",
+            port=port,
+            tokens=parse_tokens(spec),
+            ready=ready,
+            stop=stop,
+            registry=registry,
+        )
+    )
+    started = asyncio.ensure_future(ready.wait())
+    await asyncio.wait({task, started}, timeout=30, return_when=asyncio.FIRST_COMPLETED)
+    started.cancel()
+    if task.done():
+        task.result()
+    assert ready.is_set(), "the API did not start within 30 s"
+    try:
+        yield LiveApi(f"http://127.0.0.1:{port}", registry)
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 30)
