@@ -8,11 +8,11 @@ import math
 from collections.abc import Iterable, Mapping
 from typing import Any, Final
 
-from streams.api.ui.markup import empty, esc, fmt_number, score_attr
+from streams.api.ui.markup import empty, esc, score_attr
 
 WEEKDAYS: Final = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 LEVELS: Final = 8  # colour steps of the heat map: class h0 (no activity) .. h8 (the peak)
-WINDOWS: Final = ("1d", "7d", "30d", "180d")
+WINDOWS: Final = ("1d", "7d", "30d", "180d", "total")  # the tags' suffixes; total: lifetime
 BEHAVIOURS: Final = (
     ("views", "views"),
     ("cart_adds", "cart adds"),
@@ -69,7 +69,7 @@ def heat_map(active_hours: Any, timezone: Any) -> str:
             cells.append(
                 f'<span class="cell h{level(score, peak)}" data-weekday="{day}" '
                 f'data-hour="{hour}" data-score="{score_attr(score)}" '
-                f'title="{name} {hour:02d}:00 score {esc(fmt_number(score))}"></span>'
+                f'title="{name} {hour:02d}:00, score {score_attr(score)}"></span>'
             )
         rows.append(f'<div class="hrow"><span class="wd">{name}</span>{"".join(cells)}</div>')
     legend = "".join(f'<span class="cell h{i}"></span>' for i in range(LEVELS + 1))
@@ -94,7 +94,9 @@ def ranked(pairs: Any) -> list[tuple[str, float]]:
 
 
 def affinity_bars(pairs: Any, kind: str) -> str:
-    """One ``.bar`` per entry, ordered by score, the longest the top score."""
+    """One ``.affinity`` bar per entry, ordered by score, the longest the top score, each labelled
+    with its share of the top score (decayed scores of an old profile are tiny numbers). The
+    length is an SVG attribute, not an inline style: the page's CSP refuses those."""
     entries = ranked(pairs)
     if not entries:
         return empty(f"No {kind} affinity yet.")
@@ -102,24 +104,31 @@ def affinity_bars(pairs: Any, kind: str) -> str:
     items = []
     for name, score in entries:
         width = max(1.0, score / top * 100) if score > 0 else 0.0
+        share = f"{score / top * 100:.0f}%" if score > 0 else "0%"
         items.append(
-            f'<li class="bar" data-score="{score_attr(score)}" data-name="{esc(name)}">'
+            f'<li class="affinity" data-score="{score_attr(score)}" data-name="{esc(name)}">'
             f'<span class="bname" title="{esc(name)}">{esc(name)}</span>'
-            f'<span class="track"><span class="fill" style="width:{width:.1f}%"></span></span>'
-            f'<span class="bval">{esc(fmt_number(score))}</span></li>'
+            f'<svg class="track" aria-hidden="true" focusable="false">'
+            f'<rect class="fill" width="{width:.1f}%" height="100%" rx="3"></rect></svg>'
+            f'<span class="bval" title="score {score_attr(score)}">{share}</span></li>'
         )
     return f'<ol class="bars" data-kind="{esc(kind)}">{"".join(items)}</ol>'
 
 
+def window_label(window: str) -> str:
+    return "lifetime" if window == "total" else window
+
+
 def window_data(tags: Mapping[str, Any]) -> dict[str, Any]:
-    """The window charts' data: spend and behaviour counts over 1, 7, 30 and 180 days."""
+    """The window charts' data: spend and behaviour counts over 1, 7, 30 and 180 days and the
+    lifetime (an old profile read today has empty windows but still its totals)."""
     behaviours = [
         {"name": label, "values": [number(tags.get(f"{key}_{w}")) for w in WINDOWS]}
         for key, label in BEHAVIOURS
         if any(number(tags.get(f"{key}_{w}")) for w in WINDOWS)
     ]
     return {
-        "labels": [f"{w}" for w in WINDOWS],
+        "labels": [window_label(w) for w in WINDOWS],
         "spend": [round(number(tags.get(f"spend_{w}")), 2) for w in WINDOWS],
         "behaviours": behaviours,
     }

@@ -5,7 +5,8 @@ The page needs no network beyond its own origin: the stylesheet, the chart libra
 script that starts it are the package's static files, served under ``static_prefix``. Without
 JavaScript every figure is still there (the heat map, the bars and the tables are HTML); the
 chart library only draws the window charts. Data for it travels in a JSON island, not in inline
-script, so a Content-Security-Policy of ``script-src 'self'`` holds.
+script, and no element carries a style attribute, so a Content-Security-Policy of
+``default-src 'self'`` holds (the library's own stylesheet is linked as a file).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from streams.api.ui.markup import (
 )
 
 CHART_LIBRARY: Final = "frappe-charts.min.umd.js"  # frappe-charts 1.6.2, MIT (static/README.md)
+CHART_STYLE: Final = "frappe-charts.css"  # its stylesheet, which it would insert inline
 SUMMARY: Final = (
     ("lifecycle", "Lifecycle"),
     ("rfm_segment", "RFM"),
@@ -40,8 +42,9 @@ SUMMARY: Final = (
 
 def document(title: str, body: str, *, static_prefix: str, scripts: bool = False) -> str:
     """The HTML5 shell: viewport meta for phones, the bundled stylesheet (and scripts)."""
-    js = ""
+    js = css = ""
     if scripts:
+        css = f'<link rel="stylesheet" href="{asset(static_prefix, CHART_STYLE)}">'
         js = (
             f'<script src="{asset(static_prefix, CHART_LIBRARY)}" defer></script>'
             f'<script src="{asset(static_prefix, "page.js")}" defer></script>'
@@ -51,7 +54,7 @@ def document(title: str, body: str, *, static_prefix: str, scripts: bool = False
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
         '<meta name="referrer" content="no-referrer">'
         f"<title>{esc(title)} · Portrait</title>"
-        f'<link rel="stylesheet" href="{asset(static_prefix, "page.css")}">{js}</head>'
+        f'{css}<link rel="stylesheet" href="{asset(static_prefix, "page.css")}">{js}</head>'
         f"<body>{body}</body></html>\n"
     )
 
@@ -150,7 +153,7 @@ def _summary(doc: Mapping[str, Any], user_id: str, tags: Mapping[str, Any]) -> s
 def _windows(tags: Mapping[str, Any]) -> str:
     """Two charts drawn by the library (spend; behaviour counts) over a table of the figures."""
     data = charts.window_data(tags)
-    head = ["", *(f"{w}" for w in charts.WINDOWS)]
+    head = ["", *(charts.window_label(w) for w in charts.WINDOWS)]
     rows = [["spend", *(fmt_value(v) for v in data["spend"])]]
     rows += [
         [esc(b["name"]), *(fmt_value(int(v)) for v in b["values"])] for b in data["behaviours"]
@@ -158,7 +161,7 @@ def _windows(tags: Mapping[str, Any]) -> str:
     spend = (
         '<div class="chart" id="chart-spend" data-chart="spend"></div>'
         if any(data["spend"])
-        else empty("No spend in 180 days (or the events carry no prices).")
+        else empty("No spend (no purchase, or the events carry no prices).")
     )
     return (
         spend

@@ -37,7 +37,7 @@ def chromium() -> str | None:
     return shutil.which("chromium") or shutil.which("chromium-browser")
 
 
-def _run(args: list[str]) -> str:
+def _run(args: list[str]) -> tuple[str, str]:
     binary = chromium()
     if binary is None:
         raise RuntimeError("chromium is not installed (bash .ci/install-chromium)")
@@ -51,14 +51,34 @@ def _run(args: list[str]) -> str:
         )
     if done.returncode != 0:
         raise RuntimeError(f"chromium exited {done.returncode}: {done.stderr[-2000:]}")
-    return done.stdout
+    return done.stdout, done.stderr
+
+
+def console_lines(stderr: str) -> list[str]:
+    """The page's console messages (errors, CSP refusals) from chromium's stderr log."""
+    return [line for line in stderr.splitlines() if ":CONSOLE" in line]
 
 
 def dump_dom(url: str, *, width: int = 1280, height: int = 2400, budget_ms: int = 5000) -> str:
     """The serialised DOM of ``url`` once its scripts ran."""
-    return _run(
-        [f"--window-size={width},{height}", f"--virtual-time-budget={budget_ms}", "--dump-dom", url]
+    return dump_dom_and_console(url, width=width, height=height, budget_ms=budget_ms)[0]
+
+
+def dump_dom_and_console(
+    url: str, *, width: int = 1280, height: int = 2400, budget_ms: int = 5000
+) -> tuple[str, list[str]]:
+    """The DOM of ``url`` once its scripts ran, and the page's console messages."""
+    out, err = _run(
+        [
+            "--enable-logging=stderr",
+            "--v=0",
+            f"--window-size={width},{height}",
+            f"--virtual-time-budget={budget_ms}",
+            "--dump-dom",
+            url,
+        ]
     )
+    return out, console_lines(err)
 
 
 def screenshot(

@@ -1,5 +1,7 @@
 // The 360° page's charts: spend and behaviour counts over 1, 7, 30 and 180 days, drawn by the
 // bundled frappe-charts (SVG) from the page's JSON island. Everything else is server-rendered.
+// The colours are repeated in page.css: the library sets them as style attributes, which the
+// page's Content-Security-Policy refuses.
 (function () {
   "use strict";
   function draw() {

@@ -122,11 +122,11 @@ def test_hostile_strings_are_text_never_markup(page: str) -> None:
 
 
 def test_json_island_cannot_be_closed_by_data() -> None:
-    doc = {"user_id": "u", "tags": {"spend_7d": 1.0, "views_7d": 2}}
+    doc = {"user_id": "u", "tags": {"spend_7d": 1.0, "spend_total": 3.5, "views_7d": 2}}
     page = render_profile_page(doc, {}, static_prefix=STATIC)
     island = Dom(page).islands
     assert len(island) == 1
-    assert json.loads(island[0])["spend"] == [0.0, 1.0, 0.0, 0.0]
+    assert json.loads(island[0])["spend"] == [0.0, 1.0, 0.0, 0.0, 3.5]
     hostile = {"user_id": "</script><script>x()</script>", "tags": {}}
     out = render_profile_page(hostile, {}, static_prefix=STATIC)
     assert out.count("<script") == 3  # library, page script, the island: no injected one
@@ -154,7 +154,7 @@ def test_affinity_bars_are_ordered_by_score(doc: dict[str, Any], page: str) -> N
         for _, a in dom.elements[start + 1 :]:
             if a.get("data-kind"):
                 break
-            if "bar" in a.get("class", "").split():
+            if "affinity" in a.get("class", "").split():
                 bars.append((a["data-name"], float(a["data-score"])))
         assert [n for n, _ in bars] == [n for n, _ in ranked(doc[key])]
         assert [s for _, s in bars] == sorted((s for _, s in bars), reverse=True)
