@@ -6,7 +6,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
-from collections.abc import AsyncIterator
+import threading
+import time
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 
 from prometheus_client import CollectorRegistry
@@ -62,3 +64,44 @@ async def live_api(settings: Settings, *, spec: str = SPEC) -> AsyncIterator[Liv
     finally:
         stop.set()
         await asyncio.wait_for(task, 30)
+
+
+@contextlib.contextmanager
+def threaded_api(settings: Settings, *, spec: str = SPEC) -> Iterator[str]:
+    """The API in a thread of its own (its own event loop), for a synchronous client such as
+    schemathesis's: yields its base URL."""
+    port = free_port()
+    loop = asyncio.new_event_loop()
+    ready, stop = asyncio.Event(), asyncio.Event()
+    failed: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            loop.run_until_complete(
+                serve_api(
+                    settings,
+                    host="127.0.0.1",
+                    port=port,
+                    tokens=parse_tokens(spec),
+                    ready=ready,
+                    stop=stop,
+                    registry=CollectorRegistry(),
+                )
+            )
+        except BaseException as exc:  # reported to the test below
+            failed.append(exc)
+
+    thread = threading.Thread(target=run, name="portrait-api", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not ready.is_set() and not failed and time.monotonic() < deadline:
+        time.sleep(0.05)
+    if failed:
+        raise failed[0]
+    assert ready.is_set(), "the API did not start within 30 s"
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        loop.call_soon_threadsafe(stop.set)
+        thread.join(30)
+        loop.close()
