@@ -5,6 +5,7 @@ profile; tokens and scopes are enforced; every error has the one JSON shape."""
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from typing import Any
 
@@ -12,8 +13,11 @@ import httpx
 import pytest
 
 from streams.api.auth import COOKIE
+from streams.api.server import serve_api
+from streams.connect.lifecycle import StartupError
+from streams.settings.api import parse_tokens
 from streams.settings.tree import Settings
-from tests.integration.api.live import TOKENS, LiveApi, live_api
+from tests.integration.api.live import SPEC, TOKENS, LiveApi, free_port, live_api
 from tests.integration.helpers import DAY, ev, produce, running_worker, wait_for_count, wait_until
 
 pytestmark = pytest.mark.integration
@@ -297,3 +301,10 @@ async def test_erase_and_export_go_through_the_privacy_service(settings: Setting
         await wait_until(gone, what="the erased profile to be gone")
         after = await http.get(f"/v1/profiles/{user}/export")
         assert after.status_code == 404 or after.json()["profile"] is None, after.text
+
+
+async def test_an_unreachable_redis_stops_the_start_in_one_line(settings: Settings) -> None:
+    dead = dataclasses.replace(settings, redis_url=f"redis://127.0.0.1:{free_port()}/0")
+    with pytest.raises(StartupError) as caught:
+        await serve_api(dead, host="127.0.0.1", port=free_port(), tokens=parse_tokens(SPEC))
+    assert str(caught.value).startswith("cannot reach Redis at redis://127.0.0.1:")
