@@ -8,6 +8,7 @@ closes everything at the end.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -26,6 +27,7 @@ from streams.connect.lifecycle import close_all, connect
 from streams.names import TOPIC_EVENTS
 from streams.ops.api_metrics import ApiMetrics
 from streams.read.profile import ProfileReader
+from streams.settings.base import ConfigError
 from streams.settings.tree import Settings
 from streams.store.segments import SegmentStore
 from streams.store.triggers import TriggerStore
@@ -42,6 +44,7 @@ class PrivacyService(Protocol):
     async def export(self, user_id: str, as_of_ms: int) -> dict[str, Any] | None: ...
 
 
+log = logging.getLogger("portrait.api")
 MakePrivacy = Callable[[Redis, Settings, AIOKafkaProducer, CollectorRegistry], Any]
 
 
@@ -60,6 +63,7 @@ class ApiContext:
     tokens: TokenTable = field(default_factory=lambda: TokenTable(()))
     clock: Callable[[], int] = now_ms
     started: bool = False
+    _rules: tuple[object, RuleSet] | None = field(default=None, repr=False)
     _reader: tuple[RuleSet, ProfileReader] | None = field(default=None, repr=False)
 
     @property
@@ -72,8 +76,19 @@ class ApiContext:
 
     @property
     def rules(self) -> RuleSet:
-        """The rules as their source holds them now (a reloaded file shows at once)."""
-        return self.settings.rules
+        """The rules as their source holds them now: read again when the file changes (one
+        stat a request); a file changed into a broken one leaves the last good rules, logged."""
+        source = self.settings.rules_source
+        stamp = source.stamp()
+        if self._rules is None or self._rules[0] != stamp:
+            try:
+                self._rules = (stamp, source.load())
+            except ConfigError as exc:
+                if self._rules is None:
+                    raise
+                log.warning("keeping rules %s: %s", self._rules[1].version, exc)
+                self._rules = (stamp, self._rules[1])
+        return self._rules[1]
 
     def reader(self) -> ProfileReader:
         """The profile read path under the current rules (rebuilt when they change)."""
