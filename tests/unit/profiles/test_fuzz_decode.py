@@ -294,7 +294,7 @@ GENERATORS = [
     Generator("100 KB strings", huge_strings(), 20, 600),
     Generator("NUL bytes", nul_bytes(), 150, 800),
     Generator("NaN, Infinity, huge numbers", non_finite(), 120, 1200),
-    Generator("wrong types", wrong_types(), 120, 1800),
+    Generator("wrong types", wrong_types(), 160, 1700),
     Generator("missing fields", missing_fields(), 120, 1000),
     Generator("Segment envelopes", bad_segment(), 120, 900),
 ]
