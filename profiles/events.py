@@ -16,7 +16,7 @@ from typing import Any, Final
 import msgspec
 import orjson
 
-from profiles.names import ADMIN_TYPES, TAG_EVENT, TAG_NAME
+from profiles.names import ADMIN_TYPES, ERASE_EVENT, TAG_EVENT, TAG_NAME
 from profiles.names import EVENT_TYPES as EVENT_TYPES  # importers of events keep it
 from profiles.timeutil import rfc3339
 
@@ -179,6 +179,8 @@ def from_dict(obj: dict[str, Any], bounds: TimeBounds = DEFAULT_BOUNDS) -> Event
     ts = parse_ts(obj.get("ts", obj.get("timestamp")), bounds)
     if etype == TAG_EVENT:
         return Event(event_id, etype, user_id, ts, traits=tag_traits(obj.get("properties")))
+    if etype == ERASE_EVENT:
+        return Event(event_id, etype, user_id, ts, traits=erase_traits(obj.get("properties")))
     props = _mapping(obj, "properties")
     item_id = category = brand = order_id = query = coupon = None
     price = revenue = None
@@ -218,6 +220,7 @@ def declared_traits(declared: dict[str, Any]) -> dict[str, Any] | None:
 
 
 _TAG_KEYS: Final = frozenset({"tag", "value"})
+_ERASE_KEYS: Final = frozenset({"erase_id", "suppress"})
 
 
 def tag_traits(props: object) -> dict[str, Any]:
@@ -237,6 +240,19 @@ def tag_traits(props: object) -> dict[str, Any]:
     if "value" not in props:
         raise Rejected("bad_field", "properties.value is required (null clears the tag)")
     return {"tag": tag, "value": tag_value(props["value"])}
+
+
+def erase_traits(props: object) -> dict[str, Any]:
+    """``{"erase_id": ID, "suppress": BOOL}`` of an erase event's properties: the id of the
+    erasure it completes (the one the store holds as pending) and whether the user stays out."""
+    if type(props) is not dict or set(props) != _ERASE_KEYS:
+        raise Rejected("bad_field", "an erase event needs properties {erase_id, suppress}")
+    erase_id, suppress = props["erase_id"], props["suppress"]
+    if type(erase_id) is not str or not 0 < len(erase_id) <= 64:
+        raise Rejected("bad_field", "properties.erase_id must be a string of 1 to 64 characters")
+    if type(suppress) is not bool:
+        raise Rejected("bad_field", "properties.suppress must be true or false")
+    return {"erase_id": erase_id, "suppress": suppress}
 
 
 def tag_value(value: object) -> str | int | float | bool | None:

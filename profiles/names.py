@@ -16,9 +16,13 @@ EVENT_TYPES: Final = frozenset((*BEHAVIOURS, *OTHER_TYPES))
 # Administrative types: accepted by the decoder, applied to the rules' state only (never
 # counted, never moving the user's stream time). ``tag`` sets a manual tag (docs/rules.md).
 TAG_EVENT: Final = "tag"
+# ``erase`` ends a user's history at its place in the user's partition (docs/privacy.md): the
+# state restarts empty, or stays gone for a suppressed user. Sent by `portrait profile erase` and
+# ``DELETE /v1/profiles/{id}`` after they erased the stored data, never by an app backend.
+ERASE_EVENT: Final = "erase"
 # A business tag's or segment's name (profiles/rules): what a tag event may set.
 TAG_NAME: Final = re.compile(r"[a-z][a-z0-9_]{0,63}")
-ADMIN_TYPES: Final = frozenset({TAG_EVENT})
+ADMIN_TYPES: Final = frozenset({TAG_EVENT, ERASE_EVENT})
 
 # The recorded tags (profiles/changes.py). Codes are positions in this tuple: append only, never
 # reorder (stored states refer to them).
