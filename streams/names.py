@@ -41,7 +41,11 @@ SENT: Final = "ts"  # hash trigger_id -> "channel|kind|sent_ms": dedupe, caps, a
 SENSITIVITY: Final = "tr"  # hash "<channel or offer>:<status>" -> count
 FEEDBACK_SEEN: Final = "tf"  # hash "<trigger_id>|<status>" -> at: each feedback counted once
 RECALL: Final = "trc"  # hash of the user's win-backs awaiting a return
-USER_KINDS: Final = (PROFILE, PENDING, SENT, SENSITIVITY, FEEDBACK_SEEN, RECALL)
+# hash: an erasure on its way ("pending": its id), a suppression ("suppressed": since), the
+# tombstone fence ("fence": "partition:offset") that keeps an older write from bringing an erased
+# profile back (streams/privacy, docs/privacy.md)
+PRIVACY: Final = "gdpr"
+USER_KINDS: Final = (PROFILE, PENDING, SENT, SENSITIVITY, FEEDBACK_SEEN, RECALL, PRIVACY)
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +58,11 @@ class Keys:
 
     def user(self, kind: str, user_id: str) -> str:
         return f"{self.namespace}{KEY_ROOT}:{kind}:{{{user_id}}}"
+
+    def user_prefix(self, kind: str) -> str:
+        """What precedes ``{user_id}`` in a ``kind`` key (for Lua scripts that build the key of
+        a user they read from another key)."""
+        return f"{self.namespace}{KEY_ROOT}:{kind}:"
 
     def shared(self, kind: str) -> str:
         return f"{self.namespace}{KEY_ROOT}:{kind}"
@@ -75,6 +84,14 @@ class Keys:
 
     def recall(self, user_id: str) -> str:
         return self.user(RECALL, user_id)
+
+    def privacy(self, user_id: str) -> str:
+        return self.user(PRIVACY, user_id)
+
+    @property
+    def privacy_audit(self) -> str:
+        """Stream of audited erasures and exports: who, when, which user (docs/privacy.md)."""
+        return self.shared("gdpr:audit")
 
     @property
     def due(self) -> str:

@@ -18,29 +18,78 @@ from redis.asyncio import Redis
 
 from profiles.codec import decode
 from profiles.model import State
-from streams.names import PROFILE, Keys, user_id_from_key
+from profiles.timeutil import DAY_MS
+from streams.names import PENDING, PRIVACY, PROFILE, Keys, user_id_from_key
+from triggers.config import KINDS
 
-# KEYS[i]: a profile. ARGV[1]: JSON [[partition, offset, length, exact, delta, home], ...]
-# per key; ARGV[2]: the state blobs, concatenated; ARGV[3]: JSON list of rule deltas [added
+# KEYS[i]: a profile. ARGV[1]: JSON [[partition, offset, length, exact, delta, home, erase],
+# ...] per key; ARGV[2]: the state blobs, concatenated; ARGV[3]: JSON list of rule deltas [added
 # segments, removed segments, profile.changes messages, due moment] that meta's 1-based `delta`
 # points to (0: none), whose outbox and due entries go to the `home` partition (the user's
 # partition of the events topic; a replay's fence is not one); ARGV[4..6]: the key prefixes of
-# segment member sets, outboxes and due indexes (streams/names.py).
+# segment member sets, outboxes and due indexes; ARGV[7..8]: those of the privacy markers and
+# pending triggers, ARGV[9] the trigger due index, ARGV[10] the tombstone's lifetime in ms,
+# ARGV[11] the trigger kinds as JSON (a lazy kind is due with no pending record) (streams/names.py,
+# docs/privacy.md).
 #
 # A stored state starts with its fences, "p:offset,p:offset;" (profiles/codec.py). A write
 # lands when its offset is above the fence stored for its partition (or equal to it, for an
 # `exact` write: the rules' own re-evaluation of a stored state), and its rule delta with it,
 # atomically: the member sets, the outbox (published later by the partition's owner) and the
-# due index. Returns the 1-based indexes of the keys refused because their fence is above the
-# offset; a fence equal to it for a batch write means this very write already landed (a retried
-# chunk), which is a no-op.
+# due index. A fence equal to the offset for a batch write means this very write already landed
+# (a retried chunk), which is a no-op.
+#
+# Where no profile is stored, or the write completes an erasure (`erase`: its id), the user's
+# privacy marker has its say first: while an erasure is on its way through the partition (a
+# `pending` id other than this write's) nothing lands; a tombstone `fence` refuses an older
+# write as a stored profile's fence would; a `suppressed` user gets no state at all. Those
+# writes' pending triggers (written before the states) go too. An erase write without a state
+# leaves only the tombstone, for ARGV[10] ms unless the user is suppressed.
+# Returns {refused, suppressed}: 1-based indexes of the keys not written (fence, erasure on its
+# way) and of the suppressed users'.
 FENCED_WRITE = """
 local meta = cjson.decode(ARGV[1])
 local blobs = ARGV[2]
 local deltas = cjson.decode(ARGV[3])
 local members, outbox, due = ARGV[4], ARGV[5], ARGV[6]
+local privacy, pending, tdue, ttl = ARGV[7], ARGV[8], ARGV[9], ARGV[10]
+local kinds = cjson.decode(ARGV[11])
 local pos = 1
-local skipped = {}
+local skipped, suppressed = {}, {}
+
+local function drop_triggers(user)
+  local tq = pending .. '{' .. user .. '}'
+  for _, slot in ipairs(redis.call('HKEYS', tq)) do
+    redis.call('ZREM', tdue, slot .. '\\031' .. user)
+  end
+  for _, kind in ipairs(kinds) do redis.call('ZREM', tdue, kind .. '\\031' .. user) end
+  redis.call('DEL', tq)
+end
+
+-- 'write', 'skip', 'suppressed' or 'erased' (landed: the tombstone and nothing else)
+local function verdict(user, partition, offset, at, absent, erase, has_state)
+  local mk = privacy .. '{' .. user .. '}'
+  local r = redis.call('HMGET', mk, 'pending', 'suppressed', 'fence')
+  local pend, sup, mfence = r[1], r[2], r[3]
+  if pend and pend ~= erase then return 'skip' end
+  if absent and mfence then
+    local p, o = string.match(mfence, '^(.*):(%-?%d+)$')
+    if p == partition and offset <= tonumber(o) then return 'skip' end
+  end
+  if pend then redis.call('HDEL', mk, 'pending') end
+  if sup then
+    redis.call('HSET', mk, 'fence', partition .. ':' .. at)
+    return 'suppressed'
+  end
+  if erase ~= '' and not has_state then
+    redis.call('HSET', mk, 'fence', partition .. ':' .. at)
+    redis.call('PEXPIRE', mk, ttl)
+    return 'erased'
+  end
+  if erase ~= '' then redis.call('DEL', mk) end  -- the new profile's own fence takes over
+  return 'write'
+end
+
 for i, key in ipairs(KEYS) do
   local m = meta[i]
   local partition = m[1]
@@ -55,11 +104,21 @@ for i, key in ipairs(KEYS) do
       if p == partition then fence = tonumber(o) end
     end
   end
+  local user = string.match(key, '{(.*)}$')
+  local say = 'write'
   if offset > fence or (m[4] == 1 and offset == fence) then
+    if head == '' or m[7] ~= '' then
+      say = verdict(user, partition, offset, m[2], head == '', m[7], m[3] > 0)
+    end
+  elseif offset < fence then
+    say = 'skip'
+  else
+    say = 'landed'
+  end
+  if say == 'write' then
     redis.call('SET', key, blob)
     if m[5] > 0 then
       local d = deltas[m[5]]
-      local user = string.match(key, '{(.*)}$')
       local home = m[6]
       for _, name in ipairs(d[1]) do redis.call('SADD', members .. name, user) end
       for _, name in ipairs(d[2]) do redis.call('SREM', members .. name, user) end
@@ -72,11 +131,15 @@ for i, key in ipairs(KEYS) do
         redis.call('ZADD', due .. home, d[4], user)
       end
     end
-  elseif offset < fence then
+  elseif say == 'skip' then
     skipped[#skipped + 1] = i
+    if head == '' then drop_triggers(user) end
+  elseif say == 'suppressed' then
+    suppressed[#suppressed + 1] = i
+    drop_triggers(user)
   end
 end
-return skipped
+return {skipped, suppressed}
 """
 
 
@@ -100,18 +163,34 @@ class Write:
     rules: RulesDelta | None = None
     exact: bool = False  # may land at an equal fence (a re-evaluation of the stored state)
     home: int | str | None = None  # the rules' partition (outbox, due index); None: partition
+    erase: str = ""  # the id of the erasure this write completes (state b"": nothing after it)
+
+
+@dataclass(frozen=True, slots=True)
+class Refusals:
+    """The users whose write did not land: refused by a fence (or an erasure on its way), and
+    suppressed (no state may be stored for them: their events go to the DLQ)."""
+
+    refused: list[str]
+    suppressed: list[str]
 
 
 class ProfileStore:
     """Reads and fenced writes of profile states."""
 
-    def __init__(self, redis: Redis, namespace: str, chunk: int = 1000) -> None:
+    def __init__(
+        self, redis: Redis, namespace: str, chunk: int = 1000, tombstone_ms: int = DAY_MS
+    ) -> None:
         self.redis = redis
         self.keys = Keys(namespace)
         self.chunk = chunk
         self._write = redis.register_script(FENCED_WRITE)  # NOSCRIPT: redis-py loads it again
         keys = self.keys
-        self._prefixes = (keys.segment_members(""), keys.changes_outbox(""), keys.rules_due(""))
+        self._prefixes = (
+            keys.segment_members(""), keys.changes_outbox(""), keys.rules_due(""),
+            keys.user_prefix(PRIVACY), keys.user_prefix(PENDING), keys.due, str(tombstone_ms),
+            orjson.dumps(KINDS).decode(),
+        )  # fmt: skip
 
     async def load_raw(self, user_ids: Sequence[str]) -> dict[str, bytes]:
         """The stored state blobs, undecoded (the caller decodes each and isolates failures)."""
@@ -136,8 +215,15 @@ class ProfileStore:
         return decode(blob) if isinstance(blob, bytes) and blob else None
 
     async def write(self, writes: Sequence[Write]) -> list[str]:
-        """Write the states; return the user ids the fence refused (someone wrote newer)."""
+        """Write the states; return the user ids whose write did not land (a fence refused it:
+        someone wrote newer; an erasure is on its way; the user is suppressed)."""
+        out = await self.write_all(writes)
+        return out.refused + out.suppressed
+
+    async def write_all(self, writes: Sequence[Write]) -> Refusals:
+        """Write the states; the users refused, and the suppressed ones apart."""
         refused: list[str] = []
+        suppressed: list[str] = []
         for start in range(0, len(writes), self.chunk):
             part = writes[start : start + self.chunk]
             deltas: list[tuple[list[str], list[str], list[str], str]] = []
@@ -157,17 +243,23 @@ class ProfileStore:
                     delta = len(deltas)
                 home = str(w.partition if w.home is None else w.home)
                 meta.append(
-                    (str(w.partition), str(w.offset), len(w.state), int(w.exact), delta, home)
-                )
+                    (
+                        str(w.partition), str(w.offset), len(w.state), int(w.exact), delta,
+                        home, w.erase,
+                    )
+                )  # fmt: skip
             args: list[bytes | str] = [
                 orjson.dumps(meta),
                 b"".join(w.state for w in part),
                 orjson.dumps(deltas) if deltas else b"[]",
                 *self._prefixes,
             ]
-            skipped = await self._write([self.keys.profile(w.user_id) for w in part], args)
+            skipped, kept_out = await self._write(
+                [self.keys.profile(w.user_id) for w in part], args
+            )
             refused.extend(part[int(i) - 1].user_id for i in skipped)
-        return refused
+            suppressed.extend(part[int(i) - 1].user_id for i in kept_out)
+        return Refusals(refused, suppressed)
 
     async def user_ids(self, count: int = 1000) -> list[str]:
         """Every user with a profile (SCAN: for tools and tests, not the hot path)."""

@@ -58,7 +58,9 @@ async def test_migrate_moves_every_old_key_once(redis: Redis, namespace: str) ->
         Counter(),
         counts(p2=1),
     )
-    assert await redis.exists(*(OLD.user(k, u) for k in USER_KINDS for u in users)) == 18
+    assert await redis.exists(*(OLD.user(k, u) for k in USER_KINDS for u in users)) == 3 * len(
+        USER_KINDS
+    )
 
     done = await migrate_keys(redis, namespace, batch=2, user_glob=glob)
     assert (done.found, done.moved, done.taken) == (
@@ -108,7 +110,9 @@ async def test_an_interrupted_run_is_finished_by_the_next(redis: Redis, namespac
     assert await redis.exists(*(first.profile(u) for u in users)) == 4  # two batches of two
     rest = await migrate_keys(redis, namespace, batch=2, user_glob=f"{namespace}*")
     assert rest.moved == counts(**{**dict.fromkeys(USER_KINDS, 5), "p2": 1}, tdue=1, trecall=1)
-    assert await redis.exists(*(first.user(k, u) for k in USER_KINDS for u in users)) == 30
+    assert await redis.exists(*(first.user(k, u) for k in USER_KINDS for u in users)) == 5 * len(
+        USER_KINDS
+    )
     assert await redis.zcard(first.due) == 5
 
 
@@ -128,17 +132,17 @@ async def test_the_command_counts_then_moves(
     users = [namespace + "cli"]
     await seed(redis, namespace, users)
     env = service_env(settings)  # PORTRAIT_CONFIG names the namespace
-    kinds = "p2 1, tdue 1, tf 1, tq 1, tr 1, trc 1, trecall 1, ts 1"
+    kinds = "gdpr 1, p2 1, tdue 1, tf 1, tq 1, tr 1, trc 1, trecall 1, ts 1"
 
     dry = portrait("migrate-keys", "--dry-run", "--quiet", env=env)
     assert (dry.returncode, dry.stderr) == (0, "")
     assert dry.stdout == (
-        f"portrait migrate-keys ({namespace!r}, dry run): 8 keys to move ({kinds}); 0 taken\n"
+        f"portrait migrate-keys ({namespace!r}, dry run): 9 keys to move ({kinds}); 0 taken\n"
     )
     run = portrait("migrate-keys", env=env)
     assert run.returncode == 0, run.stderr
     assert run.stdout == (
-        f"portrait migrate-keys ({namespace!r}): 8 keys found ({kinds}); 8 moved, "
+        f"portrait migrate-keys ({namespace!r}): 9 keys found ({kinds}); 9 moved, "
         "0 left in place (new name taken)\n"
     )
     assert run.stderr.startswith("portrait migrate-keys: "), run.stderr
