@@ -40,6 +40,8 @@ class BatchReport(Protocol):
     @property
     def key_mismatch(self) -> int: ...
     @property
+    def erased(self) -> int: ...  # users whose erase event the batch reached
+    @property
     def segment_changes(self) -> Mapping[tuple[str, str], int]: ...  # (segment, to) -> users
     @property
     def late(self) -> Mapping[str, int]: ...  # type -> applied events older than the newest

@@ -21,7 +21,7 @@ from streams.ops.freshness import TagFreshness
 from streams.ops.lag import LagMetrics
 from streams.ops.redis_timing import RedisMetrics
 from streams.ops.sensor import BatchReport, Sensor, SensorDelegate
-from streams.pipeline.labels import APPLY_ERROR, segment_label
+from streams.pipeline.labels import APPLY_ERROR, SUPPRESSED, segment_label
 
 # Millisecond-scale buckets, in seconds.
 _LATENCY_BUCKETS = (
@@ -54,6 +54,11 @@ class WorkerMetrics(Sensor):
             "portrait_dlq_total",
             "Messages sent to the dead-letter topic, by reason",
             ["reason"],
+            registry=r,
+        )
+        self.erasures = Counter(
+            "portrait_privacy_erasures_reached_total",
+            "Erase events the worker reached: the erasure is then complete in the stream",
             registry=r,
         )
         self.batch_size = Histogram(
@@ -128,7 +133,7 @@ class WorkerMetrics(Sensor):
             for outcome in Outcome:
                 self.events.labels(etype, str(outcome))
         self.events.labels("unknown", "rejected")
-        for reason in (*REJECT_REASONS, APPLY_ERROR):
+        for reason in (*REJECT_REASONS, APPLY_ERROR, SUPPRESSED):
             self.dlq.labels(reason)
         for op in ("load", "write", "dlq", "triggers", "recall"):
             self.redis_retries.labels(op)
@@ -157,6 +162,7 @@ class WorkerMetrics(Sensor):
             self.segment_changes.labels(segment, value).inc(n)
         self.fence_refused.inc(batch.fence_refused)
         self.key_mismatch.inc(batch.key_mismatch)
+        self.erasures.inc(batch.erased)
         self._views.on_batch_written(batch, seconds, now_ms)
 
     def on_redis_retry(self, op: str) -> None:

@@ -69,6 +69,7 @@ class BatchStats:
     tags_changed: dict[str, int] = field(default_factory=dict)
     # the business rules' transitions of the batch's users (profiles/rules/engine.py)
     transitions: list[Transition] = field(default_factory=list)
+    erased: int = 0  # users whose erase event the batch reached (docs/privacy.md)
 
     def note_changed(self, changed: Mapping[str, Any], event_ts_ms: int) -> None:
         tags = self.tags_changed
@@ -91,6 +92,7 @@ class Prepared:
     now: int
     ops: list[Op] = field(default_factory=list)  # trigger operations, written before the states
     visits: list[tuple[str, int]] = field(default_factory=list)  # watched users who came back
+    by_user: dict[str, list[Located]] = field(default_factory=dict)  # the batch's records
 
 
 def reject(record: Record, exc: Exception, letters: list[DeadLetter], stats: BatchStats) -> None:

@@ -15,6 +15,8 @@ from profiles.names import BOUNDED_SEGMENTS
 # DLQ reason for a valid event whose application raised (a bug, or a corrupt stored state);
 # the decoder's reasons are profiles.events.REJECT_REASONS.
 APPLY_ERROR = "apply_error"
+# DLQ reason for the events of a user erased with suppression (docs/privacy.md).
+SUPPRESSED = "suppressed"
 
 
 def segment_label(name: str, value: Any) -> tuple[str, str]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
+from dataclasses import replace
 from typing import Any, TypeVar
 
 from profiles.events import ANON_PREFIX
@@ -29,6 +30,7 @@ from streams.pipeline.batch import (
     segment_label,
 )
 from streams.pipeline.changes import ChangePublisher
+from streams.pipeline.erasure import after_erase, last_erase, suppress
 from streams.pipeline.labels import APPLY_ERROR
 from streams.pipeline.retry import Backoff, retry_until_stopped, wall_clock_ms
 from streams.pipeline.rules_hook import RulesHook
@@ -117,6 +119,7 @@ class BatchProcessor:
                 else:
                     located.append((record, event))
         if by_user:
+            prepared.by_user = by_user
             await self._apply(by_user, prepared)
         self._latest_users = by_user.keys()
         return prepared
@@ -129,11 +132,14 @@ class BatchProcessor:
             ops = prepared.ops
             stats.trigger_ops = await self._retry("triggers", lambda: hook.write_ops(ops))
         if writes:
-            refused = await self._retry("write", lambda: self.store.write(writes))
+            out = await self._retry("write", lambda: self.store.write_all(writes))
+            refused = out.refused + out.suppressed
             for uid in refused:
                 self.cache.pop(uid, None)
+            for uid in out.suppressed:  # their events go to the DLQ, reason "suppressed"
+                suppress(after_erase(prepared.by_user.get(uid, ())), prepared.letters, stats)
             stats.users_written = len(writes) - len(refused)
-            stats.fence_refused = len(refused)
+            stats.fence_refused = len(out.refused)
             await self.publish_changes(writes, refused)
         if prepared.letters:
             await self._retry("dlq", lambda: self.dlq.send_many(prepared.letters))
@@ -178,10 +184,14 @@ class BatchProcessor:
         for uid, located in by_user.items():
             state = owned.get(uid)
             try:
-                if state is None:
-                    blob = blobs.get(uid)
-                    state = self.model.decode(blob) if blob else self.model.initial()
-                write = self._apply_user(uid, located, state, prepared, sample_every)
+                write: Write | None
+                if last_erase(located) >= 0:
+                    write = self._erase_user(uid, located, prepared, sample_every)
+                else:
+                    if state is None:
+                        blob = blobs.get(uid)
+                        state = self.model.decode(blob) if blob else self.model.initial()
+                    write = self._apply_user(uid, located, state, prepared, sample_every)
             except Exception as exc:  # a bug or a corrupt stored state: isolate this user
                 log.exception("cannot apply %d events of user %r", len(located), uid)
                 self.cache.pop(uid, None)  # the stored state stays as it was
@@ -191,6 +201,30 @@ class BatchProcessor:
                 continue
             if write is not None:
                 writes.append(write)
+
+    def _erase_user(
+        self, uid: str, located: list[Located], prepared: Prepared, sample_every: int
+    ) -> Write:
+        """The user's history ends at the erase event: what follows starts from nothing (or,
+        for a suppressed user, goes to the DLQ); the write completes the erasure in the store."""
+        erase = located[last_erase(located)][1]
+        traits = erase.traits or {}
+        after = list(after_erase(located))
+        prepared.stats.erased += 1
+        if traits.get("suppress") and after:
+            suppress(after, prepared.letters, prepared.stats)
+            after = []
+        write = None
+        if after:
+            write = self._apply_user(uid, after, self.model.initial(), prepared, sample_every)
+        else:
+            self.cache.pop(uid, None)
+        erase_id = str(traits.get("erase_id", ""))
+        if write is not None:
+            return replace(write, erase=erase_id)
+        last = located[-1][0]
+        home = self.home(uid) if self.home is not None else None
+        return Write(uid, last.partition, last.offset, b"", home=home, erase=erase_id)
 
     def _apply_user(
         self,

@@ -63,6 +63,9 @@ class WorkerConfig:
     # How often, between batches, the rules' upkeep runs: users whose segments time alone can
     # flip, the changes outbox, a reloaded rules file (streams/pipeline/rules_upkeep.py).
     rules_upkeep_interval_s: float = 1.0
+    # How long an erased user's tombstone keeps older writes (a zombie owner's batch, a late
+    # re-evaluation) and late trigger feedback from bringing data back (docs/privacy.md).
+    erase_tombstone_s: float = 86_400.0
 
 
 @dataclass(frozen=True, slots=True)

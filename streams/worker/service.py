@@ -132,7 +132,9 @@ class EventWorker(faust.Service):
         self.rules = WorkerRules(settings, model, self.redis, self.producer, registry)
         self.processor = BatchProcessor(
             model,
-            ProfileStore(self.redis, prefix),
+            ProfileStore(
+                self.redis, prefix, tombstone_ms=int(settings.worker.erase_tombstone_s * 1000)
+            ),
             KafkaDeadLetters(self.producer, settings.topic(TOPIC_DLQ)),
             clock,
             backoff=Backoff(w.redis_retry_initial_ms / 1000, w.redis_retry_max_ms / 1000),

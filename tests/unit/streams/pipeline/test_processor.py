@@ -22,7 +22,7 @@ from profiles.timeutil import DAY_MS, HOUR_MS
 from streams.ops.worker_metrics import WorkerMetrics
 from streams.pipeline.processor import BatchProcessor, BatchStats, DeadLetter, segment_label
 from streams.pipeline.retry import Backoff, Stopping
-from streams.store.profiles import Write
+from streams.store.profiles import Refusals, Write
 from tests.factories import Rec, contract_event
 
 NOW = 1_717_156_800_000  # 2024-05-31T12:00:00Z
@@ -55,6 +55,9 @@ class FakeStore:
             self.fail_writes -= 1
             raise RedisConnectionError("Connection reset by peer (fake)")
         self.writes.append(list(writes))
+        return self.land(writes)
+
+    def land(self, writes: Sequence[Write]) -> list[str]:
         refused: list[str] = []
         for w in writes:
             fence = self.fence(w.user_id, w.partition)
@@ -63,6 +66,18 @@ class FakeStore:
             elif w.offset < fence:  # equal: this very write already landed (a retried chunk)
                 refused.append(w.user_id)
         return refused
+
+    async def write_all(self, writes: Sequence[Write]) -> Refusals:
+        """The erase-only writes (no state) land as the store's script has them: no state."""
+        if self.fail_writes:
+            self.fail_writes -= 1
+            raise RedisConnectionError("Connection reset by peer (fake)")
+        self.writes.append(list(writes))
+        refused = self.land([w for w in writes if w.state])
+        for w in writes:
+            if not w.state:
+                self.blobs.pop(w.user_id, None)
+        return Refusals(refused, [])
 
     def fence(self, user_id: str, partition: int | str) -> int:
         """The stored fence, read from the blob's header as the store's Lua script does."""
@@ -664,3 +679,61 @@ def test_max_event_lead_is_configurable() -> None:
     bounds.check_lead(NOW + HOUR_MS, NOW)
     with pytest.raises(Rejected, match=r"1\.0 h after the record reached Kafka"):
         bounds.check_lead(NOW + HOUR_MS + 1, NOW)
+
+
+def erase(user: str, erase_id: str, suppress: bool) -> dict[str, Any]:
+    return {
+        "event_id": f"erase:{erase_id}", "type": "erase", "user_id": user, "ts": NOW,
+        "properties": {"erase_id": erase_id, "suppress": suppress},
+    }  # fmt: skip
+
+
+async def test_an_erase_event_restarts_the_user_from_nothing() -> None:
+    h = harness()
+    await h.process(batch([event("view", "ivy"), event("purchase", "ivy", revenue=5.0)]))
+    assert "ivy" in h.processor.cache  # what the worker holds must go too
+    stats = await h.process(
+        batch([event("click", "ivy"), erase("ivy", "e1", False), event("view", "ivy")], 0, 2)
+    )
+    [write] = h.store.writes[-1]
+    assert (write.erase, write.offset, stats.erased) == ("e1", 4, 1)
+    assert_tags(h.tags("ivy"), {"views_total": 1, "clicks_total": 0, "purchases_total": 0})
+
+
+async def test_an_erase_event_alone_writes_no_state() -> None:
+    h = harness()
+    await h.process(batch([event("view", "jo")]))
+    await h.process(batch([erase("jo", "e1", False)], first_offset=1))
+    [write] = h.store.writes[-1]
+    assert (write.erase, write.state, write.offset) == ("e1", b"", 1)
+    assert "jo" not in h.processor.cache and "jo" not in h.store.blobs
+
+
+async def test_a_suppressing_erase_sends_what_follows_to_the_dlq() -> None:
+    h = harness()
+    stats = await h.process(
+        batch([event("view", "kim"), erase("kim", "e1", True), event("view", "kim")])
+    )
+    [write] = h.store.writes[-1]
+    assert (write.erase, write.state, write.offset) == ("e1", b"", 2)
+    assert [(letter.reason, letter.record.offset) for letter in h.dlq.letters] == [
+        ("suppressed", 2)
+    ]
+    assert stats.rejected == {"suppressed": 1}
+
+
+class SuppressingStore(FakeStore):
+    """The store's answer for a user suppressed earlier (its marker): nothing lands."""
+
+    async def write_all(self, writes: Sequence[Write]) -> Refusals:
+        self.writes.append(list(writes))
+        return Refusals([], [w.user_id for w in writes])
+
+
+async def test_a_suppressed_users_later_events_go_to_the_dlq() -> None:
+    h = harness(SuppressingStore())
+    stats = await h.process(batch([event("view", "lee"), event("click", "lee")], 0, 7))
+    assert [(x.reason, x.record.offset) for x in h.dlq.letters] == [
+        ("suppressed", 7), ("suppressed", 8)
+    ]  # fmt: skip
+    assert stats.rejected == {"suppressed": 2} and "lee" not in h.processor.cache
