@@ -67,6 +67,15 @@ def _parser() -> argparse.ArgumentParser:
     get = psub.add_parser("get", help="print one user's profile as JSON")
     get.add_argument("user_id")
     get.add_argument("--as-of", type=moment, help="RFC 3339 or epoch ms (default: now)")
+    erase = psub.add_parser("erase", help="erase everything stored about a user (GDPR)")
+    erase.add_argument("user_id")
+    erase.add_argument(
+        "--suppress",
+        action="store_true",
+        help="also keep the user out: later events go to the DLQ (reason suppressed)",
+    )
+    export = psub.add_parser("export", help="print everything stored about a user as JSON")
+    export.add_argument("user_id")
 
     formats = ("auto", "jsonl", "taobao", "rees46")  # streams.replay.sources.FORMATS
     rep = sub.add_parser("replay", help="replay an event log file into profiles (docs/replay.md)")
@@ -165,6 +174,10 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         from streams.app.runner import run_simulator_main
 
         return run_simulator_main(settings, args)
+    if args.command == "profile" and args.profile_command in ("erase", "export"):
+        from streams.app.privacy_cli import privacy_main
+
+        return privacy_main(settings, args)
     if args.command == "profile":
         from streams.app.read import profile_get_main
 
