@@ -26,6 +26,7 @@ from streams.connect.clients import kafka_options, redis_client
 from streams.connect.lifecycle import close_all, connect
 from streams.names import TOPIC_EVENTS
 from streams.ops.api_metrics import ApiMetrics
+from streams.privacy.service import Privacy
 from streams.read.profile import ProfileReader
 from streams.settings.base import ConfigError
 from streams.settings.tree import Settings
@@ -38,10 +39,12 @@ class Erasure(Protocol):
 
 
 class PrivacyService(Protocol):
-    """streams/privacy/service.py (the lead's): erase and export one user (GDPR)."""
+    """streams/privacy/service.py: erase and export one user (GDPR)."""
 
     async def erase(self, user_id: str, *, suppress: bool, actor: str) -> Erasure: ...
-    async def export(self, user_id: str, as_of_ms: int) -> dict[str, Any] | None: ...
+    async def export(
+        self, user_id: str, as_of_ms: int, actor: str = ""
+    ) -> dict[str, Any] | None: ...
 
 
 log = logging.getLogger("portrait.api")
@@ -124,27 +127,21 @@ def open_context(
     options: Mapping[str, Any] | None = None,
 ) -> ApiContext:
     """A context over fresh clients (not started: the app's lifespan starts it). ``privacy``:
-    how to make the privacy service from the clients (default: streams.privacy, when present)."""
+    how to make the privacy service from the clients (default: streams.privacy's)."""
     redis = redis_client(settings, socket_connect_timeout=5, socket_timeout=10)
     producer = AIOKafkaProducer(
         **kafka_options(settings), acks="all", linger_ms=1, **dict(options or {})
     )
     metrics = ApiMetrics(registry)
     make = privacy or default_privacy()
-    service = make(redis, settings, producer, metrics.registry) if make else None
+    service = make(redis, settings, producer, metrics.registry)
     model = ProfileModel(settings.model)
     return ApiContext(settings, redis, producer, metrics, model, service, tokens)
 
 
-def default_privacy() -> (
-    Callable[[Redis, Settings, AIOKafkaProducer, CollectorRegistry], Any] | None
-):
-    """streams.privacy.service.Privacy, or None while it does not exist (its routes answer 503)."""
-    try:
-        from streams.privacy.service import Privacy  # type: ignore[import-not-found,unused-ignore]
-    except ImportError:
-        return None
-    return Privacy  # type: ignore[no-any-return,unused-ignore]
+def default_privacy() -> MakePrivacy:
+    """streams.privacy.service.Privacy over the API's clients."""
+    return Privacy
 
 
 def context(request: Request) -> ApiContext:

@@ -121,7 +121,16 @@ class Health(BaseModel):
 class Erasure(BaseModel):
     """What an erase removed (streams/privacy: the audit record)."""
 
-    model_config = ConfigDict(extra="allow")
+    user_id: str
+    erase_id: str = Field(description="The id the erase event and the audit entry carry")
+    erased_at: str = Field(description="RFC 3339")
+    actor: str = Field(description="Who asked: the token's name, or cli:<login>")
+    found: bool = Field(description="Anything was stored about the user")
+    suppressed: bool = Field(description="The user's later events go to the DLQ (suppressed)")
+    keys_deleted: int
+    triggers_cancelled: int = Field(description="Queued triggers that will never be sent")
+    segments_exited: list[str] = Field(description="Memberships ended (exits emitted)")
+    tombstone_s: float = Field(description="How long writes older than the erase are refused")
 
 
 class Export(BaseModel):

@@ -50,7 +50,7 @@ async def export(
     who: Principal = Depends(require("admin")),  # noqa: B008
 ) -> Response:
     at = parse_as_of(as_of, ctx.clock())
-    found = await service(ctx).export(user_id, at)
+    found = await service(ctx).export(user_id, at, actor=who.actor)
     if found is None:
         raise not_found(f"nothing stored about user {user_id!r}")
     return JSONOut(found)
