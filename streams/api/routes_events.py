@@ -21,7 +21,7 @@ from fastapi import APIRouter, Depends, Request
 from starlette.responses import Response
 
 from profiles.events import ANON_PREFIX, Rejected, TimeBounds
-from profiles.names import ADMIN_TYPES
+from profiles.names import ADMIN_TYPES, ERASE_EVENT
 from profiles.wire import decode
 from streams.api.auth import Principal, require
 from streams.api.context import ApiContext, Ctx
@@ -106,6 +106,9 @@ def judge(index: int, item: Any, bounds: TimeBounds, now_ms: int, who: Principal
         return Judged(
             index, _event_id(item), reason="bad_field", detail=f"{type(exc).__name__}: {exc}"
         )
+    if event.type == ERASE_EVENT:  # only the privacy service's erase comes with its marker
+        detail = "erase events are the privacy service's: DELETE /v1/profiles/{user_id}"
+        return Judged(index, event.event_id, reason="forbidden_type", detail=detail)
     if event.type in ADMIN_TYPES and "admin" not in who.scopes:
         detail = f"{event.type} events need the admin scope"
         return Judged(index, event.event_id, reason="forbidden_type", detail=detail)

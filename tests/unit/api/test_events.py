@@ -82,6 +82,14 @@ def test_tag_events_need_the_admin_scope() -> None:
     assert judge(0, tag, BOUNDS, NOW, ADMIN).reason in (None, "unknown_tag")
 
 
+def test_erase_events_are_refused_even_to_admins() -> None:
+    erase = event(type="erase", properties={"erase_id": "x1", "suppress": False})
+    for who in (INGEST, ADMIN):
+        judged = judge(0, erase, BOUNDS, NOW, who)
+        assert (judged.reason, judged.value) == ("forbidden_type", b"")
+        assert "DELETE /v1/profiles/" in (judged.detail or "")
+
+
 def test_the_reply_lists_each_event_in_order() -> None:
     judged = [judge(0, event(), BOUNDS, NOW, INGEST), judge(1, 3, BOUNDS, NOW, INGEST)]
     body = reply(judged)
