@@ -156,7 +156,7 @@ async def _main(settings: Settings, host: str, port: int, no_auth: bool) -> int:
     return 0
 
 
-def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def add_parser(sub: Any) -> None:
     """``portrait api``'s options, on the ``portrait`` parser's subparsers."""
     api = sub.add_parser("api", help="serve the HTTP API and the 360° page (docs/api.md)")
     api.add_argument("--host", help="address to listen on (default: PORTRAIT_API_HOST, 0.0.0.0)")

@@ -44,6 +44,7 @@ def _parser() -> argparse.ArgumentParser:
         default=None,
         help="stop after this many seconds (default: until Ctrl-C)",
     )
+    up.add_argument("--api-port", type=int, default=None, help="default: PORTRAIT_API_PORT, 8080")
 
     worker = sub.add_parser("worker", help="consume events into profiles (configured services)")
     worker.add_argument(
@@ -124,6 +125,9 @@ def _parser() -> argparse.ArgumentParser:
     from streams.app.changes_cli import add_parser as add_changes_parser
 
     add_changes_parser(sub)
+    from streams.api.server import add_parser as add_api_parser
+
+    add_api_parser(sub)
     return p
 
 
@@ -216,6 +220,10 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         from streams.app.changes_cli import changes_main
 
         return changes_main(settings, args)
+    if args.command == "api":
+        from streams.api.server import api_main
+
+        return api_main(settings, args)
     if args.command == "up":
         from streams.app.up import up_main
 

@@ -1,8 +1,9 @@
-"""``portrait up``: embedded broker and Redis, topics, a worker and optionally the simulator.
+"""``portrait up``: embedded broker and Redis, topics, a worker, the HTTP API and optionally the
+simulator.
 
 Each part runs as its own process, as in production; this one supervises them, prints the
-``export`` lines that point every other command at the embedded services, and stops everything
-on Ctrl-C (or after ``--for`` seconds).
+``export`` lines that point every other command at the embedded services, the API's address and
+a fresh admin token for it, and stops everything on Ctrl-C (or after ``--for`` seconds).
 """
 
 from __future__ import annotations
@@ -11,7 +12,9 @@ import argparse
 import asyncio
 import logging
 import os
+import secrets
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -40,6 +43,7 @@ def up_main(settings: Settings, args: argparse.Namespace) -> int:
             print(f"export {name}={value}", flush=True)
         config = _demo_config(state_dir)
         children = [_spawn("worker", ["worker", "--show-changes", "3"], services, config)]
+        children.append(_spawn_api(settings, services, config, args.api_port))
         if args.simulate:
             sim_args = [
                 "simulate",
@@ -57,7 +61,7 @@ def up_main(settings: Settings, args: argparse.Namespace) -> int:
             for child in children:
                 _terminate(child)
     if failed is not None:  # its own one-line reason is above
-        name = "worker" if failed is children[0] else "simulator"
+        name = ("worker", "api", "simulator")[children.index(failed)]
         raise CommandError(f"the {name} exited with {failed.returncode}; its reason is above")
     return 0
 
@@ -80,12 +84,43 @@ def _demo_config(state_dir: Path) -> Path | None:
 
 
 def _spawn(
-    name: str, argv: list[str], services: Services, config: Path | None = None
+    name: str,
+    argv: list[str],
+    services: Services,
+    config: Path | None = None,
+    extra: dict[str, str] | None = None,
 ) -> subprocess.Popen[bytes]:
     port = free_port()
     print(f"# {name}: metrics on http://127.0.0.1:{port}/metrics", flush=True)
-    env = services.child_env(metrics_port=port, config=config)
+    env = {**services.child_env(metrics_port=port, config=config), **(extra or {})}
     return subprocess.Popen([sys.executable, "-m", "streams.app.cli", *argv], env=env)
+
+
+def _spawn_api(
+    settings: Settings, services: Services, config: Path | None, port: int | None
+) -> subprocess.Popen[bytes]:
+    """``portrait api`` on 127.0.0.1 with a fresh admin token (printed) beside the configured
+    ones; on ``--api-port`` (0: any free port), else the configured port, else any free one if
+    that is taken."""
+    if port is None:
+        port = settings.api.port if _free(settings.api.port) else free_port()
+    port = port or free_port()  # 0: any free port, known before the API binds it
+    token = secrets.token_urlsafe(24)
+    tokens = ",".join(filter(None, [os.environ.get("PORTRAIT_API_TOKENS", ""), f"admin:{token}"]))
+    url = f"http://127.0.0.1:{port}"
+    print(f"# api: {url}/docs (OpenAPI), the 360° page at {url}/ui/", flush=True)
+    print(f"export PORTRAIT_API_URL={url} PORTRAIT_API_TOKEN={token}", flush=True)
+    argv = ["api", "--host", "127.0.0.1", "--port", str(port)]
+    return _spawn("api", argv, services, config, {"PORTRAIT_API_TOKENS": tokens})
+
+
+def _free(port: int) -> bool:
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
 
 
 def _supervise(
