@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: demo test check lint imports types bench faults clean tools model-fit
+.PHONY: demo test check lint imports types bench bench-api faults clean tools model-fit
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -21,9 +21,11 @@ demo: $(VENV)/.installed
 test: $(VENV)/.installed
 	$(BIN)/pytest -q
 
-## tools: Prometheus and promtool (Debian package) for the deploy/ proof tests; needs root
+## tools: Prometheus and promtool (Debian packages) for the deploy/ proof tests, and chromium
+## for the 360° page's browser test; needs root unless they are already there
 tools:
 	bash .ci/install-prometheus
+	bash .ci/install-chromium
 
 ## check: lint, format, the rooms' import contracts and strict typing of the packages
 check: lint imports types
@@ -38,6 +40,11 @@ types: $(VENV)/.installed
 ## bench: worker throughput against the raw aiokafka ceiling on the same topic
 bench: $(VENV)/.installed
 	$(BIN)/python -m bench.throughput
+
+## bench-api: GET /v1/profiles/{id} of the real `portrait api` at 1,000 req/s and at its highest
+## sustained rate, beside a raw Redis GET of the same keys from the same client (about 2 minutes)
+bench-api: $(VENV)/.installed
+	$(BIN)/python -m bench.api
 
 ## model-fit: a purchase-gender model tag fitted on 3,000 simulated users (their gender is the
 ## simulator's known truth) and applied by the stream: accuracy, AUC, coverage (about a minute)
