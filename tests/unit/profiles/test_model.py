@@ -274,6 +274,17 @@ def test_rfc3339(ms: int | None, text: str | None) -> None:
     assert rfc3339(ms) == text
 
 
+@given(st.integers(min_value=-62_135_596_800_000, max_value=253_402_300_799_999))
+@example(-1)
+@example(-62_135_596_800_000)
+@example(253_402_300_799_999)
+@example(946_684_799_999)
+def test_rfc3339_is_datetimes_isoformat(ms: int) -> None:
+    """The cached-date formatting equals datetime's own, years 1 to 9999, before 1970 too."""
+    at = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(milliseconds=ms)
+    assert rfc3339(ms) == at.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
 def test_recency_compaction_keeps_everything() -> None:
     recency = Recency()
     state = recency.apply(recency.initial(), E("purchase", T0))
