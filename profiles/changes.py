@@ -17,6 +17,7 @@ Two kinds of tags:
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Any, Final, Protocol
 
 from profiles.aggregators import PREFIXES, WINDOWS, Counters, Recency, Tags
@@ -69,7 +70,9 @@ class Model(Protocol):
     devices: Devices
     hours: ActiveHours
 
-    def segments(self, state: State, as_of_ms: int) -> Tags: ...
+    def segments(
+        self, state: State, as_of_ms: int, names: Collection[str] | None = None
+    ) -> Tags: ...
 
     def bare(self) -> State: ...
 
@@ -166,7 +169,7 @@ class ChangeLog:
         newest event at which each differs from it."""
         found: dict[str, int | None] = {}
         for moment in self._moments(state, as_of_ms) if pending else []:
-            values = self.model.segments(state, moment)
+            values = self.model.segments(state, moment, frozenset(pending))
             for name in [n for n, v in pending.items() if values[n] != v]:
                 found[name] = moment
                 del pending[name]

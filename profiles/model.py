@@ -10,7 +10,7 @@ the newest event and arrival times, the day of the last compaction, and the chan
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from enum import StrEnum
 from typing import Any
 
@@ -33,6 +33,11 @@ from profiles.traits import Attributes, Devices, PurchaseGender
 
 __all__ = ["ModelConfig", "Outcome", "ProfileModel", "State", "event_digest"]
 
+# The segments computed one by one (the others come from the RFM and layer inputs together).
+_SINGLES = frozenset(
+    {"top_category", "top_brand", "peak_hour", "price_band", "purchase_gender",
+     "repeated_search", "device_top", "channel_top", "age_band"}
+)  # fmt: skip
 _DIGEST = 6  # bytes per remembered event id: 48 bits, a collision in a user's window ~1e-12
 
 
@@ -205,10 +210,40 @@ class ProfileModel:
         out.update(derived(inputs, self.config.rfm, self.config.layers))
         return out
 
-    def segments(self, state: State, as_of_ms: int) -> Tags:
-        """The recorded (segment) tags alone, by lean paths: what each batch evaluates.
+    def segments(self, state: State, as_of_ms: int, names: Collection[str] | None = None) -> Tags:
+        """The recorded (segment) tags alone, by lean paths: what each batch evaluates; with
+        ``names``, those only (the RFM and layer tags come together, the others one by one).
 
         Equal to the same names of :meth:`tags` (a property test holds them so)."""
+        out: Tags = {}
+        if names is None or not _SINGLES.issuperset(names):
+            out.update(self._layered(state, as_of_ms))
+
+        def want(name: str) -> bool:
+            return names is None or name in names
+
+        if want("top_category"):
+            out["top_category"] = self.categories.top(state.categories, as_of_ms)
+        if want("top_brand"):
+            out["top_brand"] = self.brands.top(state.brands, as_of_ms)
+        if want("peak_hour"):
+            out["peak_hour"] = self.hours.peak_hour(state.hours, as_of_ms)
+        if want("price_band"):
+            out["price_band"] = self.monetary.band(state.money)
+        if want("purchase_gender"):
+            out["purchase_gender"] = self.gender.infer(state.gender)
+        if want("repeated_search"):
+            out["repeated_search"] = self.search.repeated(state.search, as_of_ms)[0]
+        if want("device_top"):
+            out["device_top"] = self.devices.top(state.devices, 0)
+        if want("channel_top"):
+            out["channel_top"] = self.devices.top(state.devices, 1)
+        if want("age_band"):
+            out["age_band"] = self.attributes.age_band(state.attributes, as_of_ms)
+        return out
+
+    def _layered(self, state: State, as_of_ms: int) -> Tags:
+        """RFM, lifecycle and value layers, shopping type: from one set of lean inputs."""
         money = state.money
         spend_30d, spend_180d, orders_180d, order_days = self.monetary.lean(money, as_of_ms)
         cart = self.cart.features(state.cart)
@@ -225,17 +260,7 @@ class ProfileModel:
             cart.first_sight_share(),
             cart.decision_hours(),
         )
-        out = derived(inputs, self.config.rfm, self.config.layers)
-        out["top_category"] = self.categories.top(state.categories, as_of_ms)
-        out["top_brand"] = self.brands.top(state.brands, as_of_ms)
-        out["peak_hour"] = self.hours.peak_hour(state.hours, as_of_ms)
-        out["price_band"] = self.monetary.band(money)
-        out["purchase_gender"] = self.gender.infer(state.gender)
-        out["repeated_search"] = self.search.repeated(state.search, as_of_ms)[0]
-        out["device_top"] = self.devices.top(state.devices, 0)
-        out["channel_top"] = self.devices.top(state.devices, 1)
-        out["age_band"] = self.attributes.age_band(state.attributes, as_of_ms)
-        return out
+        return derived(inputs, self.config.rfm, self.config.layers)
 
     # Named reads of the parts, for the triggers and the read side.
 

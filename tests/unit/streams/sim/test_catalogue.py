@@ -464,6 +464,22 @@ def test_segments_equal_the_same_tags(events: list[Event], offset_days: int) -> 
     assert model.segments(state, as_of) == {name: full[name] for name in SEGMENTS}
 
 
+@settings(database=None, max_examples=100, deadline=None)
+@given(
+    events=random_events(),
+    offset_days=st.sampled_from((0, 1, 31, 400)),
+    names=st.sets(st.sampled_from(SEGMENTS), min_size=1),
+)
+def test_some_segments_equal_the_same_of_all(
+    events: list[Event], offset_days: int, names: set[str]
+) -> None:
+    """The change-time scan asks for a few segments only: the same values as all of them."""
+    model, state = profile(events)
+    as_of = AS_OF + offset_days * DAY
+    some, every = model.segments(state, as_of, names), model.segments(state, as_of)
+    assert {name: some[name] for name in names} == {name: every[name] for name in names}
+
+
 def test_codec_round_trip_keeps_every_tag() -> None:
     model, state = profile(behaviour(view=3, add_to_cart=2, purchase=1, search=2))
     again = model.decode(model.encode(state))
