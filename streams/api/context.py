@@ -144,8 +144,9 @@ def default_privacy() -> MakePrivacy:
     return Privacy
 
 
-def context(request: Request) -> ApiContext:
-    """The app's context (a FastAPI dependency)."""
+async def context(request: Request) -> ApiContext:
+    """The app's context (a FastAPI dependency; async, as every dependency here is: FastAPI
+    runs a plain ``def`` one in a worker thread, a thread hop on every request)."""
     ctx: ApiContext = request.app.state.ctx
     return ctx
 
