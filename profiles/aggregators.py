@@ -155,13 +155,16 @@ class Counters:
         out: dict[str, int | None] = {}
         today = day_of(as_of_ms)
         seconds = state["l"]
+        buckets = state["b"]
         for slot, prefix in enumerate(PREFIXES):
             last = seconds[slot] * 1000 if slot in seconds else None
             out[f"{prefix}_total"] = last
-            days = [d for d, bucket in state["b"].items() if bucket[slot] and d <= today]
+            # newest first: the latest day that has left a window is the first at or before
+            # the window's start
+            days = sorted((d for d, b in buckets.items() if b[slot] and d <= today), reverse=True)
             for window in WINDOWS:
-                left = [d + window for d in days if d + window <= today]
-                fell = max(left) * DAY_MS if left else None
+                gone = next((d for d in days if d <= today - window), None)
+                fell = (gone + window) * DAY_MS if gone is not None else None
                 counted = last if last is not None and day_of(last) > today - window else None
                 out[f"{prefix}_{window}d"] = latest(counted, fell)
         return out
