@@ -51,11 +51,12 @@ from bench.api_frameworks import context as machine
 from bench.api_frameworks import wait_answers
 from bench.api_load import (
     HEADER,
-    MAX_P99_MS,
     Call,
     HttpTarget,
     RedisTarget,
     Result,
+    add_load_arguments,
+    add_wait_quiet,
     closed_loop,
     connected,
     highest_sustained,
@@ -398,27 +399,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--activity", type=float, default=0.08, help="persona session-rate factor (0.08)"
     )
-    p.add_argument("--rate", type=float, default=1000.0, help="open-loop req/s (1000)")
-    p.add_argument("--seconds", type=float, default=10.0, help="open-loop run at --rate (10)")
-    p.add_argument(
-        "--closed-seconds", type=float, default=5.0, help="closed loop and each step (5)"
-    )
-    p.add_argument("--concurrency", type=int, default=32, help="closed-loop connections (32)")
-    p.add_argument("--connections", type=int, default=64, help="open-loop connections (64)")
-    p.add_argument(
-        "--sustain-p99-ms",
-        type=float,
-        default=MAX_P99_MS,
-        help=f"a sustained rate keeps up with p99 under this ({MAX_P99_MS:g})",
-    )
+    add_load_arguments(p)
     p.add_argument("--launch", choices=LAUNCHES, default="auto", help="how the app runs (auto)")
-    p.add_argument(
-        "--wait-quiet",
-        type=float,
-        default=0.0,
-        metavar="S",
-        help="before measuring, wait up to S s for other processes to go idle",
-    )
+    add_wait_quiet(p, "before measuring")
     p.add_argument(
         "--rules",
         default="default",

@@ -46,12 +46,13 @@ import orjson
 
 from bench.api_load import (
     HEADER,
-    MAX_P99_MS,
     Call,
     HttpTarget,
     RedisTarget,
     Result,
     Target,
+    add_load_arguments,
+    add_wait_quiet,
     closed_loop,
     connected,
     highest_sustained,
@@ -420,27 +421,9 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m bench.api_frameworks", description=__doc__.split("\n")[0]
     )
     p.add_argument("--profiles", type=int, default=10_000)
-    p.add_argument("--rate", type=float, default=1000.0, help="open-loop req/s (1000)")
-    p.add_argument("--seconds", type=float, default=10.0, help="open-loop run at --rate (10)")
-    p.add_argument(
-        "--closed-seconds", type=float, default=5.0, help="closed loop and each step (5)"
-    )
-    p.add_argument("--concurrency", type=int, default=32, help="closed-loop connections (32)")
-    p.add_argument("--connections", type=int, default=64, help="open-loop connections (64)")
-    p.add_argument(
-        "--sustain-p99-ms",
-        type=float,
-        default=MAX_P99_MS,
-        help=f"a sustained rate keeps up with p99 under this ({MAX_P99_MS:.0f})",
-    )
+    add_load_arguments(p)
     p.add_argument("--loop", choices=LOOPS, default="uvloop", help="the servers' event loop")
-    p.add_argument(
-        "--wait-quiet",
-        type=float,
-        default=0.0,
-        metavar="S",
-        help="before each stack, wait up to S s for other processes to go idle",
-    )
+    add_wait_quiet(p, "before each stack")
     p.add_argument("--seed", type=int, default=7)
     p.add_argument(
         "--only",

@@ -19,6 +19,7 @@ is the standard one, whose timers never fire early (uvloop's round to the millis
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
 import time
@@ -330,4 +331,31 @@ def row(label: str, r: Result) -> str:
         f"{label:<28} {r.mode:<6} {target:>8} {r.rate:>8,.0f} {r.p50:>7.2f} {r.p99:>7.2f} "
         f"{r.p999:>7.2f} {r.max:>7.1f} {r.service_p50:>7.2f} {r.service_p99:>7.2f} "
         f"{r.errors:>4}  {cores}"
+    )
+
+
+def add_load_arguments(p: argparse.ArgumentParser) -> None:
+    """The load options bench.api and bench.api_frameworks share."""
+    p.add_argument("--rate", type=float, default=1000.0, help="open-loop req/s (1000)")
+    p.add_argument("--seconds", type=float, default=10.0, help="open-loop run at --rate (10)")
+    p.add_argument(
+        "--closed-seconds", type=float, default=5.0, help="closed loop and each step (5)"
+    )
+    p.add_argument("--concurrency", type=int, default=32, help="closed-loop connections (32)")
+    p.add_argument("--connections", type=int, default=64, help="open-loop connections (64)")
+    p.add_argument(
+        "--sustain-p99-ms",
+        type=float,
+        default=MAX_P99_MS,
+        help=f"a sustained rate keeps up with p99 under this ({MAX_P99_MS:g})",
+    )
+
+
+def add_wait_quiet(p: argparse.ArgumentParser, when: str) -> None:
+    p.add_argument(
+        "--wait-quiet",
+        type=float,
+        default=0.0,
+        metavar="S",
+        help=f"{when}, wait up to S s for other processes to go idle",
     )
