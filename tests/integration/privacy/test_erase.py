@@ -17,6 +17,7 @@ from aiokafka import AIOKafkaProducer
 from prometheus_client import CollectorRegistry
 from redis.asyncio import Redis
 
+from profiles.aggregators import TOTAL_SLOT
 from streams.connect.clients import kafka_options, redis_client
 from streams.names import TOPIC_DLQ, Keys
 from streams.privacy.service import Privacy
@@ -188,3 +189,32 @@ async def test_suppressed_user_events_go_to_the_dlq(settings: Settings, namespac
 
 async def _has_profile(settings: Settings, user: str) -> bool:
     return user in await load_states(settings, [user])
+
+
+async def test_a_running_worker_that_holds_the_user_starts_them_again(
+    settings: Settings, namespace: str
+) -> None:
+    """The same worker, its cache holding the user, goes on after the erasure: the next event
+    (one from before the erasure in event time, too) builds a profile of that event alone."""
+    dave = namespace + "dave"
+    before = [ev("view", dave, NOON, item_id="i1"),
+              ev("add_to_cart", dave, NOON + MIN, item_id="i1", price=10.0)]  # fmt: skip
+    async with running_worker(settings):
+        await produce(settings, before)
+        await wait_until(lambda: _has_profile(settings, dave), what="dave's profile")
+        async with privacy(settings) as service:
+            erased = await service.erase(dave, suppress=False, actor="test")
+        await erase_reached(settings, dave)
+        late = NOON - 24 * 60 * MIN  # a day older than what the cache held
+        await produce(settings, [ev("view", dave, late, item_id="i2")])
+
+        async def rebuilt() -> bool:
+            return dave in await load_states(settings, [dave])
+
+        await wait_until(rebuilt, what="dave's new profile")
+    state = (await load_states(settings, [dave]))[dave]
+    assert erased.found and erased.keys_deleted >= 1
+    assert (state.recency.first, state.recency.last, state.newest) == (late, late, late)
+    totals = state.counters["t"]
+    assert (sum(totals), totals[TOTAL_SLOT["view"]]) == (1, 1)
+    assert not state.cart.get("i")
