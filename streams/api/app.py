@@ -12,6 +12,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -71,8 +72,24 @@ def create_app(ctx: ApiContext) -> FastAPI:
         app.include_router(module.router)
     routes_ui.mount(app)
     _open_routes(app, ctx)
+    cors(app, ctx.settings.api.cors_origins)
     app.add_middleware(Observe, metrics=ctx.metrics)
     return app
+
+
+def cors(app: FastAPI, origins: tuple[str, ...]) -> None:
+    """Let web pages of ``origins`` call the API from a browser (``api.cors_origins``): the
+    preflight of a bearer-token request answered, no cookies (the page's sign-in cookie is
+    same-origin). Without origins no CORS header is sent: browsers elsewhere are refused."""
+    if origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=list(origins),
+            allow_methods=["GET", "POST", "DELETE"],
+            allow_headers=["Authorization", "Content-Type"],
+            allow_credentials=False,
+            max_age=600,
+        )
 
 
 def _open_routes(app: FastAPI, ctx: ApiContext) -> None:

@@ -1,6 +1,7 @@
 """The HTTP API's settings (docs/api.md): the ``api:`` YAML section (``host``, ``port``,
-``tokens_file``), overridden by ``PORTRAIT_API_HOST``, ``PORTRAIT_API_PORT`` (8080) and
-``PORTRAIT_API_TOKENS_FILE``; the tokens themselves only from the environment.
+``tokens_file``, ``cors_origins``), overridden by ``PORTRAIT_API_HOST``, ``PORTRAIT_API_PORT``
+(8080), ``PORTRAIT_API_TOKENS_FILE`` and ``PORTRAIT_API_CORS_ORIGINS`` (comma-separated); the
+tokens themselves only from the environment.
 
 ``PORTRAIT_API_TOKENS="read:abc,admin:xyz"``: ``scope:token`` pairs, comma-separated (a token may
 appear once per scope). ``PORTRAIT_API_TOKENS_FILE``: one ``scope:sha256hex[:label]`` a line (the
@@ -27,6 +28,10 @@ SCOPES: Final = ("read", "ingest", "admin")
 DEFAULT_PORT: Final = 8080
 DEFAULT_HOST: Final = "0.0.0.0"  # a service: reachable from the other containers
 _HEX: Final = re.compile(r"^[0-9a-f]{64}$")
+# An origin as browsers send it: scheme, host, optional port; no path, no trailing slash.
+_ORIGIN: Final = re.compile(
+    r"^https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?$|^https?://\[[0-9A-Fa-f:.]+\](:[0-9]{1,5})?$"
+)
 _LABEL: Final = re.compile(r"^[A-Za-z0-9_.@-]{1,64}$")
 
 
@@ -45,6 +50,9 @@ class ApiConfig:
     host: str = DEFAULT_HOST
     port: Annotated[int, msgspec.Meta(ge=0, le=65535)] = DEFAULT_PORT
     tokens_file: str = ""  # PORTRAIT_API_TOKENS_FILE wins
+    # Web pages allowed to call the API from a browser (CORS), e.g. https://shop.example; "*":
+    # any. None by default: no CORS headers, browsers on other origins are refused.
+    cors_origins: tuple[str, ...] = ()  # PORTRAIT_API_CORS_ORIGINS wins
     tokens: tuple[ApiToken, ...] = field(default=(), repr=False)  # environment only
 
     @classmethod
@@ -55,6 +63,8 @@ class ApiConfig:
         base = build(cls, raw)
         tokens_file = env.get("PORTRAIT_API_TOKENS_FILE") or base.tokens_file
         tokens = parse_tokens(env.get("PORTRAIT_API_TOKENS", ""))
+        cors = env.get("PORTRAIT_API_CORS_ORIGINS")
+        origins = base.cors_origins if cors is None else tuple(o.strip() for o in cors.split(","))
         if tokens_file:
             tokens += read_tokens_file(tokens_file)
         return dataclasses.replace(
@@ -63,10 +73,23 @@ class ApiConfig:
             port=_port(env.get("PORTRAIT_API_PORT"), base.port),
             tokens_file=tokens_file,
             tokens=_unique(tokens),
+            cors_origins=check_origins(origins),
         )
 
 
 ApiSection = section_of(ApiConfig, skip=frozenset({"tokens"}))
+
+
+def check_origins(origins: tuple[str, ...]) -> tuple[str, ...]:
+    """The allowed browser origins, each ``*`` or ``scheme://host[:port]``; empty entries go."""
+    kept = tuple(dict.fromkeys(o for o in origins if o))
+    for origin in kept:
+        if origin != "*" and not _ORIGIN.match(origin):
+            raise ConfigError(
+                f"api.cors_origins: {origin!r} is not an origin "
+                "(scheme://host[:port], no path, or *)"
+            )
+    return kept
 
 
 def token_digest(token: str) -> bytes:
