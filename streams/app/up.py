@@ -91,7 +91,8 @@ def _spawn(
     extra: dict[str, str] | None = None,
 ) -> subprocess.Popen[bytes]:
     port = free_port()
-    print(f"# {name}: metrics on http://127.0.0.1:{port}/metrics", flush=True)
+    if name != "api":  # the API serves /metrics on its own port (printed with its URL)
+        print(f"# {name}: metrics on http://127.0.0.1:{port}/metrics", flush=True)
     env = {**services.child_env(metrics_port=port, config=config), **(extra or {})}
     return subprocess.Popen([sys.executable, "-m", "streams.app.cli", *argv], env=env)
 
@@ -108,7 +109,8 @@ def _spawn_api(
     token = secrets.token_urlsafe(24)
     tokens = ",".join(filter(None, [os.environ.get("PORTRAIT_API_TOKENS", ""), f"admin:{token}"]))
     url = f"http://127.0.0.1:{port}"
-    print(f"# api: {url}/docs (OpenAPI), the 360° page at {url}/ui/", flush=True)
+    print(f"# api: {url}/docs (OpenAPI), the 360° page at {url}/ui/, metrics at {url}/metrics",
+          flush=True)  # fmt: skip
     print(f"export PORTRAIT_API_URL={url} PORTRAIT_API_TOKEN={token}", flush=True)
     argv = ["api", "--host", "127.0.0.1", "--port", str(port)]
     return _spawn("api", argv, services, config, {"PORTRAIT_API_TOKENS": tokens})
