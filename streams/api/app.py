@@ -6,6 +6,7 @@ interactive docs (``/docs``, swagger-ui-bundle's files) on one FastAPI app over 
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -15,7 +16,8 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.staticfiles import StaticFiles
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client.multiprocess import MultiProcessCollector
 from starlette.responses import HTMLResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from swagger_ui_bundle import swagger_ui_path
@@ -105,7 +107,7 @@ def _open_routes(app: FastAPI, ctx: ApiContext) -> None:
 
     @app.get("/metrics", include_in_schema=False)
     async def metrics() -> Response:
-        return Response(generate_latest(ctx.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+        return Response(generate_latest(exported(ctx)), media_type=CONTENT_TYPE_LATEST)
 
     app.mount(DOCS_STATIC, StaticFiles(directory=swagger_ui_path), name="docs-static")
 
@@ -119,6 +121,17 @@ def _open_routes(app: FastAPI, ctx: ApiContext) -> None:
             swagger_favicon_url=f"{DOCS_STATIC}/favicon-32x32.png",
             swagger_ui_parameters={"persistAuthorization": True},
         )
+
+
+def exported(ctx: ApiContext) -> CollectorRegistry:
+    """What ``/metrics`` shows: this process's registry, or under ``portrait api --processes``
+    (``PROMETHEUS_MULTIPROC_DIR`` set) every process's figures summed."""
+    directory = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if not directory:
+        return ctx.metrics.registry
+    registry = CollectorRegistry()
+    MultiProcessCollector(registry, path=directory)  # type: ignore[no-untyped-call]
+    return registry
 
 
 async def _redis_ok(ctx: ApiContext) -> bool:

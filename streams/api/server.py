@@ -1,9 +1,10 @@
 """Running the API: :func:`serve_api` serves it with uvicorn in the current event loop (so
 ``portrait up`` runs it beside the worker), :func:`api_main` is the ``portrait api`` command.
 
-The socket is bound here, not by uvicorn, so a taken port is one line (uvicorn would exit the
-process) and port 0 works; the context is started before the server, so an unreachable Redis or
-Kafka is one line too (streams.connect.lifecycle.StartupError).
+The socket is bound before uvicorn starts (streams/api/listen.py), so a taken port is one line
+and port 0 works; the context is started before the server, so an unreachable Redis or Kafka is
+one line too (streams.connect.lifecycle.StartupError). ``--processes N`` runs N servers on one port
+(streams/api/processes.py).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import secrets
 import signal
 import socket
 from collections.abc import Iterator, Sequence
-from typing import Any, Final
+from typing import Any
 
 import uvicorn
 from prometheus_client import CollectorRegistry
@@ -24,16 +25,12 @@ from prometheus_client import CollectorRegistry
 from streams.api.app import create_app
 from streams.api.auth import TokenTable
 from streams.api.context import open_context
+from streams.api.listen import LOCALHOST, NO_TOKEN, bind
 from streams.errors import CommandError
 from streams.settings.api import ApiToken, default_actor, token_digest
 from streams.settings.tree import Settings
 
 log = logging.getLogger("portrait.api")
-LOCALHOST: Final = "127.0.0.1"
-NO_TOKEN: Final = (
-    "no API token: set PORTRAIT_API_TOKENS (e.g. admin:SECRET) or PORTRAIT_API_TOKENS_FILE, "
-    "or pass --no-auth to serve on 127.0.0.1 without auth"
-)
 
 
 class _Server(uvicorn.Server):
@@ -61,24 +58,6 @@ def random_admin_token() -> tuple[str, ApiToken]:
     return token, ApiToken("admin", digest, default_actor(digest))
 
 
-def bind(host: str, port: int) -> socket.socket:
-    """A listening socket on ``host:port``, or a one-line :class:`CommandError`."""
-    try:
-        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
-        family, kind, proto, _, address = infos[0]
-        sock = socket.socket(family, kind, proto)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(address)
-    except (OSError, OverflowError) as exc:
-        raise CommandError(
-            f"cannot serve the API on {host}:{port} (PORTRAIT_API_HOST/PORT, --host/--port): "
-            f"{getattr(exc, 'strerror', None) or exc}"
-        ) from None
-    sock.listen(2048)
-    sock.setblocking(False)
-    return sock
-
-
 async def serve_api(
     settings: Settings,
     *,
@@ -89,15 +68,17 @@ async def serve_api(
     ready: asyncio.Event | None = None,
     stop: asyncio.Event | None = None,
     registry: CollectorRegistry | None = None,
+    sock: socket.socket | None = None,
 ) -> None:
     """Serve until ``stop`` is set (or the task is cancelled). ``ready`` is set once requests
-    are answered. Without tokens, only ``no_auth`` serves, and then on 127.0.0.1 alone."""
+    are answered. Without tokens, only ``no_auth`` serves, and then on 127.0.0.1 alone.
+    ``sock``: a listening socket bound already (``portrait api --processes``' children)."""
     if not tokens and not no_auth:
         raise CommandError(NO_TOKEN)
     if no_auth:
         host = LOCALHOST
     table = TokenTable(None if no_auth else tokens)
-    sock = bind(host, port)
+    sock = bind(host, port) if sock is None else sock
     ctx = open_context(settings, table, registry=registry)
     try:
         await ctx.start()
@@ -140,19 +121,31 @@ async def _until_stopped(
 
 
 def api_main(settings: Settings, args: argparse.Namespace) -> int:
-    """``portrait api [--host H] [--port P] [--no-auth]``: serve until SIGINT or SIGTERM."""
+    """``portrait api [--host H] [--port P] [--no-auth] [--processes N]``: serve until SIGINT
+    or SIGTERM."""
     host = args.host or settings.api.host
     port = settings.api.port if args.port is None else args.port
-    return asyncio.run(_main(settings, host, port, bool(args.no_auth)))
+    if args.processes < 1:
+        raise CommandError(f"--processes must be at least 1, not {args.processes}")
+    if args.processes > 1:
+        from streams.api.processes import serve_processes
+
+        return serve_processes(host, port, args.processes, has_tokens=bool(settings.api.tokens),
+                               no_auth=bool(args.no_auth))  # fmt: skip
+    # a server of --processes: its own socket of the port its supervisor holds
+    sock = bind(host, port, shared=True) if args.shared_port else None
+    return asyncio.run(_main(settings, host, port, bool(args.no_auth), sock))
 
 
-async def _main(settings: Settings, host: str, port: int, no_auth: bool) -> int:
+async def _main(
+    settings: Settings, host: str, port: int, no_auth: bool, sock: socket.socket | None
+) -> int:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     await serve_api(settings, host=host, port=port, tokens=settings.api.tokens,
-                    no_auth=no_auth, stop=stop)  # fmt: skip
+                    no_auth=no_auth, stop=stop, sock=sock)  # fmt: skip
     return 0
 
 
@@ -164,3 +157,13 @@ def add_parser(sub: Any) -> None:
     api.add_argument(
         "--no-auth", action="store_true", help="no token needed; listen on 127.0.0.1 only"
     )
+    api.add_argument(
+        "--processes",
+        type=int,
+        default=1,
+        metavar="N",
+        help="serve from N processes on one port, metrics summed across them (default: 1)",
+    )
+    api.add_argument(
+        "--shared-port", action="store_true", help=argparse.SUPPRESS
+    )  # one of --processes' servers: SO_REUSEPORT on the port its supervisor holds

@@ -39,7 +39,10 @@ class ApiMetrics:
             registry=r,
         )
         self.in_flight = Gauge(
-            "portrait_api_requests_in_flight", "Requests being answered now", registry=r
+            "portrait_api_requests_in_flight",
+            "Requests being answered now",
+            registry=r,
+            multiprocess_mode="livesum",  # portrait api --processes: the sum of live processes'
         )
         self.events.labels("accepted", "")
 
