@@ -2,8 +2,8 @@
 
     python -m bench.api [--users 20000] [--days 30] [--activity 0.08] [--rate 1000]
                         [--seconds 10] [--closed-seconds 5] [--concurrency 32]
-                        [--launch auto|cli|serve_api|standin] [--wait-quiet S]
-                        [--rules none|default|pack|FILE]
+                        [--launch auto|cli|serve_api|standin] [--processes N]
+                        [--wait-quiet S] [--rules none|default|pack|FILE]
 
 1. **Services.** Embedded Tansu and valkey (the API's lifespan starts an events producer), unless
    ``KAFKA_BOOTSTRAP_SERVERS`` and ``REDIS_URL`` are both set. Keys live under a fresh namespace
@@ -160,10 +160,17 @@ def launcher(choice: str) -> str:
 
 @contextlib.contextmanager
 def api_server(
-    how: str, svc: Services, namespace: str, token: str, probe: str, rules: Path | None
+    how: str,
+    svc: Services,
+    namespace: str,
+    token: str,
+    probe: str,
+    rules: Path | None,
+    processes: int = 1,
 ) -> Iterator[tuple[int, int]]:
     """The app in a child process; yields (port, pid) once ``probe``'s profile answers 200.
-    ``rules``: the PORTRAIT_RULES file (None: the default pack)."""
+    ``rules``: the PORTRAIT_RULES file (None: the default pack); ``processes``: ``portrait api
+    --processes`` (the CLI alone)."""
     port = free_port()
     config = Path(tempfile.mkdtemp(prefix="portrait-bench-api-")) / "portrait.yaml"
     config.write_text(yaml.safe_dump({"topics": {"prefix": namespace}}))
@@ -179,7 +186,8 @@ def api_server(
         "PORTRAIT_METRICS_PORT": "0",
     }
     if how == "cli":
-        cmd = [sys.executable, "-m", "streams.app.cli", "api", "--port", str(port)]
+        cmd = [sys.executable, "-m", "streams.app.cli", "api", "--port", str(port),
+               "--processes", str(processes)]  # fmt: skip
     else:
         cmd = [sys.executable, "-m", "bench.api", "serve", how, "--port", str(port)]
     child = subprocess.Popen(cmd, env=env)
@@ -303,7 +311,8 @@ async def run(args: argparse.Namespace, svc: Services, how: str) -> tuple[Figure
     note(f"{len(ids)} profiles under namespace {namespace!r}; starting the API ({how}) ...")
     token = secrets.token_hex(16)
     try:
-        with api_server(how, svc, namespace, token, ids[0], args.rules_path) as (port, pid):
+        server = api_server(how, svc, namespace, token, ids[0], args.rules_path, args.processes)
+        with server as (port, pid):
             doc_bytes = len(fetch(port, ids[0], token))
             api = HttpTarget("127.0.0.1", port, path_of, [("Authorization", f"Bearer {token}")])
             raw = RedisTarget(svc.redis_url, Keys(namespace).profile)
@@ -348,7 +357,8 @@ def report(
     f: Figures, args: argparse.Namespace, how: str, profiles: int, doc_bytes: int
 ) -> dict[str, Any]:
     print(
-        f"app: {how}; rules {args.rules}; {profiles} profiles; document {doc_bytes} bytes; "
+        f"app: {how}, {args.processes} process(es); rules {args.rules}; {profiles} profiles; "
+        f"document {doc_bytes} bytes; "
         f"{args.connections} open-loop / {args.concurrency} closed-loop connections"
     )
     print(HEADER)
@@ -401,6 +411,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     add_load_arguments(p)
     p.add_argument("--launch", choices=LAUNCHES, default="auto", help="how the app runs (auto)")
+    p.add_argument(
+        "--processes", type=int, default=1, help="portrait api --processes N (the CLI's; 1)"
+    )
     add_wait_quiet(p, "before measuring")
     p.add_argument(
         "--rules",

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import redis.asyncio as aioredis
 
-from bench.load import LoadMeter, process_cpu_seconds
+from bench.load import LoadMeter, process_cpu_seconds, tree_pids
 
 Call = Callable[[str], Awaitable[bool]]  # one request for a key; True when it answered as expected
 KEEPS_UP = 0.98  # a sustained run completes at least this share of its target rate ...
@@ -268,7 +268,9 @@ async def closed_loop(calls: Sequence[Call], keys: Sequence[str], seconds: float
 
 
 class CpuWindow:
-    """Cores used by named processes (and by others on the machine) over a measured window."""
+    """Cores used by named processes (and by others on the machine) over a measured window;
+    a process's children count with it (``portrait api --processes``), except the client's
+    (this process: its children are the servers it measures)."""
 
     def __init__(self, pids: dict[str, int]) -> None:
         self.pids = pids
@@ -279,12 +281,17 @@ class CpuWindow:
     def __enter__(self) -> CpuWindow:
         self.meter.start()
         self._t = time.perf_counter()
-        self._cpu = {name: process_cpu_seconds(pid) for name, pid in self.pids.items()}
+        self._cpu = {name: self._seconds(name, pid) for name, pid in self.pids.items()}
         return self
+
+    @staticmethod
+    def _seconds(name: str, pid: int) -> float:
+        pids = [pid] if name == "client" else tree_pids(pid)
+        return sum(process_cpu_seconds(p) for p in pids)
 
     def __exit__(self, *exc: object) -> None:
         wall = time.perf_counter() - self._t
-        cpu = {name: process_cpu_seconds(pid) for name, pid in self.pids.items()}
+        cpu = {name: self._seconds(name, pid) for name, pid in self.pids.items()}
         self.figures = {name: round((cpu[name] - self._cpu[name]) / wall, 2) for name in cpu}
         self.figures["machine"] = self.meter.stop().get("machine_busy_cores", 0.0)
 
