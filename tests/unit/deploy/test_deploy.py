@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 import yaml
 
+from streams.settings.api import parse_token_lines, token_digest
 from tests.integration.ops.prometheus import ALERTS, as_probe, metric_names, require_tool
 
 DEPLOY = Path(__file__).resolve().parents[3] / "deploy"
@@ -164,17 +165,28 @@ def _manifests() -> dict[str, dict[str, Any]]:
     for doc in docs:
         assert {"apiVersion", "kind", "metadata"} <= set(doc) and doc["metadata"]["name"]
     kinds = Counter(doc["kind"] for doc in docs)
-    assert kinds == Counter({"Namespace": 1, "ConfigMap": 1, "Secret": 1, "Deployment": 1,
-                             "Service": 1, "HorizontalPodAutoscaler": 1,
-                             "PodDisruptionBudget": 1, "ServiceMonitor": 1,
+    assert kinds == Counter({"Namespace": 1, "ConfigMap": 1, "Secret": 2, "Deployment": 2,
+                             "Service": 2, "HorizontalPodAutoscaler": 1,
+                             "PodDisruptionBudget": 1, "ServiceMonitor": 2,
                              "PrometheusRule": 1})  # fmt: skip
     listed = {p.name for p in (DEPLOY / "k8s").glob("*.yaml")} - {"kustomization.yaml"}
     assert listed == set(kustomization["resources"]), "a manifest is not in kustomization.yaml"
-    return {doc["kind"]: doc for doc in docs}
+    return {f"{doc['kind']}/{doc['metadata']['name']}": doc for doc in docs}
+
+
+def _part(app: str) -> dict[str, dict[str, Any]]:
+    """The manifests of one part (``portrait-worker``, ``portrait-api``) by kind, with the
+    shared ones (namespace, config map, alert rules)."""
+    out: dict[str, dict[str, Any]] = {}
+    for doc in _manifests().values():
+        name = doc["metadata"].get("labels", {}).get("app.kubernetes.io/name")
+        if name in (app, None) or doc["kind"] in ("Namespace", "ConfigMap", "PrometheusRule"):
+            out.setdefault(doc["kind"], doc)
+    return out
 
 
 def test_kubernetes_manifests_hang_together() -> None:
-    m = _manifests()
+    m = _part("portrait-worker")
     deployment, service = m["Deployment"], m["Service"]
     assert deployment["apiVersion"] == "apps/v1"
     pod_labels = deployment["spec"]["template"]["metadata"]["labels"]
@@ -216,3 +228,46 @@ def test_kubernetes_manifests_hang_together() -> None:
     assert m["PrometheusRule"]["spec"] == _yaml(ALERTS), (
         "prometheusrule.yaml differs from alerts.yml"
     )
+
+
+def test_the_api_manifests_hang_together() -> None:
+    m = _part("portrait-api")
+    deployment, service, monitor = m["Deployment"], m["Service"], m["ServiceMonitor"]
+    assert deployment["metadata"]["name"] == "portrait-api"
+    pod = deployment["spec"]["template"]
+    assert service["spec"]["selector"].items() <= pod["metadata"]["labels"].items()
+    (container,) = pod["spec"]["containers"]
+    assert container["args"][0] == "api"
+    ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    assert env["PORTRAIT_API_PORT"] == str(ports["http"])
+    for probe in ("livenessProbe", "readinessProbe", "startupProbe"):
+        assert container[probe]["httpGet"] == {"path": "/healthz", "port": "http"}
+    (svc_port,) = service["spec"]["ports"]
+    assert svc_port["targetPort"] == "http" and monitor["spec"]["endpoints"][0]["port"] == "http"
+    assert (
+        monitor["spec"]["selector"]["matchLabels"].items() <= service["metadata"]["labels"].items()
+    )
+    volumes = {v["name"]: v for v in pod["spec"]["volumes"]}
+    secret = m["Secret"]
+    assert volumes["tokens"]["secret"]["secretName"] == secret["metadata"]["name"]
+    mount = next(v for v in container["volumeMounts"] if v["name"] == "tokens")
+    (key,) = secret["stringData"]
+    assert env["PORTRAIT_API_TOKENS_FILE"] == f"{mount['mountPath']}/{key}"
+    # the shipped tokens file parses as the API reads it (a hashed line, no token in clear)
+    (token,) = parse_token_lines(secret["stringData"][key], "api-secret.yaml")
+    assert token.scope == "admin" and token.digest == token_digest("change-me")
+    assert container["envFrom"][0]["secretRef"]["name"] == "portrait-connections"
+    assert any(v["name"] == "tmp" and "emptyDir" in v for v in pod["spec"]["volumes"])
+
+
+def test_compose_runs_the_api_and_prometheus_scrapes_it() -> None:
+    compose = _yaml(DEPLOY / "docker-compose.yml")
+    api = compose["services"]["api"]
+    assert api["command"][0] == "api" and "8080:8080" in api["ports"]
+    assert api["environment"]["PORTRAIT_API_PORT"] == "8080"
+    assert api["environment"]["KAFKA_BOOTSTRAP_SERVERS"] == "kafka:9092"
+    assert "8080/healthz" in " ".join(api["healthcheck"]["test"])
+    scrape = _yaml(DEPLOY / "prometheus" / "prometheus.yml")["scrape_configs"]
+    jobs = {job["job_name"]: job for job in scrape}
+    assert jobs["portrait-api"]["static_configs"][0]["targets"] == ["api:8080"]
