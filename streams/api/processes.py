@@ -1,4 +1,4 @@
-"""``portrait api --processes N``: N server processes answering on one listening socket.
+"""``portrait api --processes N``: N server processes answering on one port.
 
 One process tops out near a thousand profile reads a second (docs/api.md, "Why FastAPI"): the
 profile view and the framework are CPU-bound Python. This supervisor binds the port first (a
