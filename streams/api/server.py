@@ -13,7 +13,6 @@ import argparse
 import asyncio
 import contextlib
 import logging
-import secrets
 import signal
 import socket
 from collections.abc import Iterator, Sequence
@@ -27,7 +26,7 @@ from streams.api.auth import TokenTable
 from streams.api.context import open_context
 from streams.api.listen import LOCALHOST, NO_TOKEN, bind
 from streams.errors import CommandError
-from streams.settings.api import ApiToken, default_actor, token_digest
+from streams.settings.api import ApiToken
 from streams.settings.tree import Settings
 
 log = logging.getLogger("portrait.api")
@@ -49,13 +48,6 @@ class _Server(uvicorn.Server):
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
         yield
-
-
-def random_admin_token() -> tuple[str, ApiToken]:
-    """A fresh admin token (for ``portrait up``, which prints it) and its table entry."""
-    token = secrets.token_urlsafe(24)
-    digest = token_digest(token)
-    return token, ApiToken("admin", digest, default_actor(digest))
 
 
 async def serve_api(

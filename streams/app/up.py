@@ -12,7 +12,6 @@ import argparse
 import asyncio
 import logging
 import os
-import secrets
 import signal
 import socket
 import subprocess
@@ -23,6 +22,7 @@ from pathlib import Path
 from streams.app.embedded import Services, embedded_services, free_port
 from streams.connect.topics import WORKER_TOPICS, ensure_topics
 from streams.errors import CommandError
+from streams.settings.api import random_admin_token
 from streams.settings.tree import Settings
 
 log = logging.getLogger("portrait.up")
@@ -89,9 +89,12 @@ def _spawn(
     services: Services,
     config: Path | None = None,
     extra: dict[str, str] | None = None,
+    own_metrics: bool = True,
 ) -> subprocess.Popen[bytes]:
+    """A child on a fresh metrics port, announced unless ``own_metrics`` is False (the API
+    serves /metrics on its own port, printed with its URL)."""
     port = free_port()
-    if name != "api":  # the API serves /metrics on its own port (printed with its URL)
+    if own_metrics:
         print(f"# {name}: metrics on http://127.0.0.1:{port}/metrics", flush=True)
     env = {**services.child_env(metrics_port=port, config=config), **(extra or {})}
     return subprocess.Popen([sys.executable, "-m", "streams.app.cli", *argv], env=env)
@@ -106,14 +109,14 @@ def _spawn_api(
     if port is None:
         port = settings.api.port if _free(settings.api.port) else free_port()
     port = port or free_port()  # 0: any free port, known before the API binds it
-    token = secrets.token_urlsafe(24)
+    token, _ = random_admin_token()
     tokens = ",".join(filter(None, [os.environ.get("PORTRAIT_API_TOKENS", ""), f"admin:{token}"]))
     url = f"http://127.0.0.1:{port}"
     print(f"# api: {url}/docs (OpenAPI), the 360° page at {url}/ui/, metrics at {url}/metrics",
           flush=True)  # fmt: skip
     print(f"export PORTRAIT_API_URL={url} PORTRAIT_API_TOKEN={token}", flush=True)
     argv = ["api", "--host", "127.0.0.1", "--port", str(port)]
-    return _spawn("api", argv, services, config, {"PORTRAIT_API_TOKENS": tokens})
+    return _spawn("api", argv, services, config, {"PORTRAIT_API_TOKENS": tokens}, own_metrics=False)
 
 
 def _free(port: int) -> bool:

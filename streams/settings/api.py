@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import re
+import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -90,6 +91,13 @@ def check_origins(origins: tuple[str, ...]) -> tuple[str, ...]:
                 "(scheme://host[:port], no path, or *)"
             )
     return kept
+
+
+def random_admin_token() -> tuple[str, ApiToken]:
+    """A fresh admin token (``portrait up`` prints it) and its table entry."""
+    token = secrets.token_urlsafe(24)
+    digest = token_digest(token)
+    return token, ApiToken("admin", digest, default_actor(digest))
 
 
 def token_digest(token: str) -> bytes:

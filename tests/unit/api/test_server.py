@@ -7,9 +7,9 @@ import socket
 import pytest
 
 from streams.api.listen import NO_TOKEN, bind
-from streams.api.server import random_admin_token, serve_api
+from streams.api.server import serve_api
 from streams.errors import CommandError
-from streams.settings.api import token_digest
+from streams.settings.api import random_admin_token, token_digest
 from streams.settings.tree import Settings
 
 
