@@ -133,15 +133,10 @@ def open_context(
         **kafka_options(settings), acks="all", linger_ms=1, **dict(options or {})
     )
     metrics = ApiMetrics(registry)
-    make = privacy or default_privacy()
+    make = privacy or Privacy
     service = make(redis, settings, producer, metrics.registry)
     model = ProfileModel(settings.model)
     return ApiContext(settings, redis, producer, metrics, model, service, tokens)
-
-
-def default_privacy() -> MakePrivacy:
-    """streams.privacy.service.Privacy over the API's clients."""
-    return Privacy
 
 
 async def context(request: Request) -> ApiContext:
