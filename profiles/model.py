@@ -33,11 +33,6 @@ from profiles.traits import Attributes, Devices, PurchaseGender
 
 __all__ = ["ModelConfig", "Outcome", "ProfileModel", "State", "event_digest"]
 
-# The segments computed one by one (the others come from the RFM and layer inputs together).
-_SINGLES = frozenset(
-    {"top_category", "top_brand", "peak_hour", "price_band", "purchase_gender",
-     "repeated_search", "device_top", "channel_top", "age_band"}
-)  # fmt: skip
 _DIGEST = 6  # bytes per remembered event id: 48 bits, a collision in a user's window ~1e-12
 
 
@@ -216,30 +211,11 @@ class ProfileModel:
 
         Equal to the same names of :meth:`tags` (a property test holds them so)."""
         out: Tags = {}
-        if names is None or not _SINGLES.issuperset(names):
+        if names is None or any(name not in _SINGLES for name in names):
             out.update(self._layered(state, as_of_ms))
-
-        def want(name: str) -> bool:
-            return names is None or name in names
-
-        if want("top_category"):
-            out["top_category"] = self.categories.top(state.categories, as_of_ms)
-        if want("top_brand"):
-            out["top_brand"] = self.brands.top(state.brands, as_of_ms)
-        if want("peak_hour"):
-            out["peak_hour"] = self.hours.peak_hour(state.hours, as_of_ms)
-        if want("price_band"):
-            out["price_band"] = self.monetary.band(state.money)
-        if want("purchase_gender"):
-            out["purchase_gender"] = self.gender.infer(state.gender)
-        if want("repeated_search"):
-            out["repeated_search"] = self.search.repeated(state.search, as_of_ms)[0]
-        if want("device_top"):
-            out["device_top"] = self.devices.top(state.devices, 0)
-        if want("channel_top"):
-            out["channel_top"] = self.devices.top(state.devices, 1)
-        if want("age_band"):
-            out["age_band"] = self.attributes.age_band(state.attributes, as_of_ms)
+        for name, read in _SINGLES.items():
+            if names is None or name in names:
+                out[name] = read(self, state, as_of_ms)
         return out
 
     def _layered(self, state: State, as_of_ms: int) -> Tags:
@@ -328,3 +304,18 @@ def event_digest(event_id: str) -> bytes:
 
 _xxh64 = xxhash.xxh3_64_digest  # 64-bit, ~5x cheaper than blake2b here
 APPLIED, DUPLICATE, REPLAYED = Outcome.APPLIED, Outcome.DUPLICATE, Outcome.REPLAYED
+
+
+# The segments read one by one (the others come from the RFM and layer inputs together), in
+# the order they are recorded.
+_SINGLES: dict[str, Callable[[ProfileModel, State, int], Any]] = {
+    "top_category": lambda m, s, t: m.categories.top(s.categories, t),
+    "top_brand": lambda m, s, t: m.brands.top(s.brands, t),
+    "peak_hour": lambda m, s, t: m.hours.peak_hour(s.hours, t),
+    "price_band": lambda m, s, t: m.monetary.band(s.money),
+    "purchase_gender": lambda m, s, t: m.gender.infer(s.gender),
+    "repeated_search": lambda m, s, t: m.search.repeated(s.search, t)[0],
+    "device_top": lambda m, s, t: m.devices.top(s.devices, 0),
+    "channel_top": lambda m, s, t: m.devices.top(s.devices, 1),
+    "age_band": lambda m, s, t: m.attributes.age_band(s.attributes, t),
+}
