@@ -14,11 +14,9 @@ from typing import Any, ClassVar, Final, Protocol
 
 from profiles.events import Event
 from profiles.names import BEHAVIOURS, OTHER_TYPES
-from profiles.state import Times
 from profiles.timeutil import (
     DAY_MS,
     day_of,
-    days_since,
     latest,
     rfc3339,
     whole_days,
@@ -64,6 +62,13 @@ class Aggregator(Protocol):
 
     def compact(self, state: Any, newest_ts: int) -> Any: ...
 
+    def merge(self, state: Any, other: Any) -> Any:
+        """Fold ``other`` (another profile's sub-state of the same person: their events are
+        disjoint) into ``state``, which it may mutate, and return it. Compacted afterwards at
+        the newest time of both, the result reads as if every event of both had been applied
+        to one state (docs/identity.md, "Merging state")."""
+        ...
+
     def tags(self, state: Any, as_of_ms: int) -> Tags: ...
 
 
@@ -71,6 +76,20 @@ def prune_days(buckets: dict[int, Any], newest_ts: int, keep_days: int) -> None:
     oldest = window_start(newest_ts, keep_days)
     for day in [d for d in buckets if d < oldest]:
         del buckets[day]
+
+
+def add_slots(mine: list[Any], other: list[Any]) -> list[Any]:
+    """Slot-wise sums of two lists (the shorter one, from an older state, counts as zeros)."""
+    if len(mine) < len(other):
+        mine, other = other, mine
+    return [n + (other[i] if i < len(other) else 0) for i, n in enumerate(mine)]
+
+
+def add_buckets(buckets: dict[int, list[Any]], other: dict[int, list[Any]]) -> None:
+    """Add ``other``'s day buckets into ``buckets`` slot by slot."""
+    for day, bucket in other.items():
+        mine = buckets.get(day)
+        buckets[day] = list(bucket) if mine is None else add_slots(mine, bucket)
 
 
 def window_sums(buckets: dict[int, list[Any]], as_of_ms: int, width: int) -> list[list[Any]]:
@@ -127,6 +146,15 @@ class Counters:
         prune_days(state["b"], newest_ts, self.keep_days)
         return state
 
+    def merge(self, state: dict[str, Any], other: dict[str, Any]) -> dict[str, Any]:
+        state["t"] = add_slots(state["t"], other["t"])
+        latest = state["l"]
+        for slot, seconds in other["l"].items():
+            if seconds > latest.get(slot, 0):
+                latest[slot] = seconds
+        add_buckets(state["b"], other["b"])
+        return state
+
     def tags(self, state: dict[str, Any], as_of_ms: int) -> Tags:
         totals = state["t"]
         out: Tags = {"events_total": sum(totals)}
@@ -167,73 +195,4 @@ class Counters:
                 fell = (gone + window) * DAY_MS if gone is not None else None
                 counted = last if last is not None and day_of(last) > today - window else None
                 out[f"{prefix}_{window}d"] = latest(counted, fell)
-        return out
-
-
-class Recency:
-    """First and last event, last purchase, registration (a :class:`~profiles.state.Times`)."""
-
-    key: ClassVar[str] = "recency"  # its field of profiles.state.State
-    types: ClassVar[frozenset[str] | None] = None
-
-    def initial(self) -> Times:
-        return Times()
-
-    def apply(self, state: Times, event: Event, newest_ts: int = 0) -> Times:
-        ts = event.ts
-        first = state.first
-        if first is None or ts < first:
-            state.first = ts
-        last = state.last
-        if last is None or ts > last:
-            state.last = ts
-        etype = event.type
-        if etype == "purchase":
-            purchase = state.purchase
-            if purchase is None or ts > purchase:
-                state.purchase = ts
-        elif etype == "register":
-            registered = state.registered
-            if registered is None or ts < registered:
-                state.registered = ts
-        return state
-
-    def compact(self, state: Times, newest_ts: int) -> Times:
-        return state
-
-    def lean(self, state: Times, as_of_ms: int) -> tuple[int | None, int | None, int | None]:
-        """Days since first seen, last seen, last purchase."""
-        return (
-            days_since(as_of_ms, state.first),
-            days_since(as_of_ms, state.last),
-            days_since(as_of_ms, state.purchase),
-        )
-
-    def tags(self, state: Times, as_of_ms: int) -> Tags:
-        first, last, purchase = state.first, state.last, state.purchase
-        return {
-            "first_seen": rfc3339(first),
-            "last_seen": rfc3339(last),
-            "last_purchase_at": rfc3339(purchase),
-            "registered_at": rfc3339(state.registered),
-            "days_since_first_seen": days_since(as_of_ms, first),
-            "days_since_last_seen": days_since(as_of_ms, last),
-            "days_since_last_purchase": days_since(as_of_ms, purchase),
-        }
-
-    def changed_at(self, state: Times, as_of_ms: int) -> dict[str, int | None]:
-        first, last, purchase = state.first, state.last, state.purchase
-        out: dict[str, int | None] = {
-            "first_seen": first,
-            "last_seen": last,
-            "last_purchase_at": purchase,
-            "registered_at": state.registered,
-        }
-        for tag, ts in (
-            ("days_since_first_seen", first),
-            ("days_since_last_seen", last),
-            ("days_since_last_purchase", purchase),
-        ):
-            elapsed = days_since(as_of_ms, ts)
-            out[tag] = None if ts is None or elapsed is None else ts + elapsed * DAY_MS
         return out

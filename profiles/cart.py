@@ -114,6 +114,31 @@ class Cart:
             del favourites[item_id]
         return state
 
+    def merge(self, state: dict[str, Any], other: dict[str, Any]) -> dict[str, Any]:
+        """Item by item the latest of each kind wins (the add by the same order as
+        :meth:`apply`), favourites take the later, and the window follows the newer state."""
+        items = state["i"]
+        for item_id, theirs in other["i"].items():
+            mine = items.get(item_id)
+            if mine is None:
+                items[item_id] = list(theirs)
+                continue
+            add = max(
+                (mine[_ADDED], mine[_QTY], mine[_PRICE] or 0.0, mine[_PRICE]),
+                (theirs[_ADDED], theirs[_QTY], theirs[_PRICE] or 0.0, theirs[_PRICE]),
+                key=lambda a: a[:3],
+            )
+            mine[_ADDED], mine[_QTY], mine[_PRICE] = add[0], add[1], add[3]
+            mine[_CLOSED] = max(mine[_CLOSED], theirs[_CLOSED])
+            mine[_BOUGHT] = max(mine[_BOUGHT], theirs[_BOUGHT])
+        favourites = state["f"]
+        for item_id, ts in other["f"].items():
+            if ts > favourites.get(item_id, 0):
+                favourites[item_id] = ts
+        state["c"] = max(state["c"], other["c"])
+        state["x"] = max(state["x"], other["x"])
+        return state
+
     def open_items(self, state: dict[str, Any]) -> list[dict[str, Any]]:
         cleared = state["c"]
         horizon = self.horizon(state["x"])  # so that the answer never depends on compaction

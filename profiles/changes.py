@@ -20,9 +20,10 @@ from __future__ import annotations
 from collections.abc import Collection
 from typing import Any, Final, Protocol
 
-from profiles.aggregators import PREFIXES, WINDOWS, Counters, Recency, Tags
+from profiles.aggregators import PREFIXES, WINDOWS, Counters, Tags
 from profiles.hours import ActiveHours
 from profiles.names import SEGMENTS as SEGMENTS  # importers of changes keep it
+from profiles.recency import Recency
 from profiles.state import ChangeTimes, State
 from profiles.timeutil import DAY_MS, day_of, latest
 from profiles.traits import Attributes, Devices

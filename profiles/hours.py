@@ -6,7 +6,7 @@ from typing import Any, ClassVar
 
 from profiles.aggregators import SLOT, Tags
 from profiles.events import Event
-from profiles.timeutil import DAY_MS, day_of, decay, hour_of_week, valid_zone
+from profiles.timeutil import DAY_MS, day_of, decay, hour_of_week, rescaled, valid_zone
 
 PEAK_HOURS = 3
 _REF, _BINS, _ZONE, _ZONE_TS = range(4)
@@ -54,6 +54,23 @@ class ActiveHours:
                 bins[how] *= factor
             state[_REF] = ref
         return state  # at most 168 bins: none is dropped, so no arrival order can matter
+
+    def merge(self, state: list[Any], other: list[Any]) -> list[Any]:
+        """Bins add once both are as of the later reference day; the zone of the later event
+        that named one wins (ties: the larger name, as :meth:`apply` decides)."""
+        if (other[_ZONE_TS], other[_ZONE] or "") > (state[_ZONE_TS], state[_ZONE] or ""):
+            state[_ZONE], state[_ZONE_TS] = other[_ZONE], other[_ZONE_TS]
+        if not other[_BINS]:
+            return state
+        if not state[_BINS]:
+            state[_REF], state[_BINS] = other[_REF], dict(other[_BINS])
+            return state
+        ref = max(state[_REF], other[_REF])
+        bins = rescaled(state[_BINS], state[_REF], ref, self.half_life)
+        for how, score in rescaled(other[_BINS], other[_REF], ref, self.half_life).items():
+            bins[how] = bins.get(how, 0.0) + score
+        state[_REF], state[_BINS] = ref, bins
+        return state
 
     def histogram(self, state: list[Any], as_of_ms: int) -> dict[int, float]:
         """Every bin's score at ``as_of_ms``, by hour of the week."""

@@ -8,7 +8,7 @@ from typing import Any, ClassVar
 
 from profiles.aggregators import Tags
 from profiles.events import Event
-from profiles.timeutil import DAY_MS, day_of, decay, window_start
+from profiles.timeutil import DAY_MS, day_of, decay, rescaled, window_start
 
 TOP_N = 5
 _SCORE = itemgetter(1)
@@ -80,6 +80,18 @@ class Affinity:
         if len(scores) > self.max_entries:
             state[1] = dict(ranked(scores)[: self.max_entries])
         return state
+
+    def merge(self, state: list[Any], other: list[Any]) -> list[Any]:
+        """Scores add, once both are as of the later reference day."""
+        if not other[1]:
+            return state
+        if not state[1]:
+            return [other[0], dict(other[1])]
+        ref = max(state[0], other[0])
+        mine = rescaled(state[1], state[0], ref, self.half_life)
+        for name, score in rescaled(other[1], other[0], ref, self.half_life).items():
+            mine[name] = mine.get(name, 0.0) + score
+        return [ref, mine]
 
     def scores(self, state: list[Any], as_of_ms: int) -> list[tuple[str, float]]:
         """Every entry with its score at ``as_of_ms``, best first."""
@@ -164,6 +176,14 @@ class SearchIntent:
                 state[key] = kept
             else:
                 del state[key]
+        return state
+
+    def merge(
+        self, state: dict[str, list[int]], other: dict[str, list[int]]
+    ) -> dict[str, list[int]]:
+        for key, days in other.items():
+            mine = state.setdefault(key, [])
+            mine.extend(d for d in days if d not in mine)
         return state
 
     def repeated(self, state: dict[str, list[int]], as_of_ms: int) -> tuple[str | None, int]:

@@ -17,7 +17,7 @@ from typing import Any
 import xxhash
 
 from profiles import codec
-from profiles.aggregators import Aggregator, Counters, Recency, Tags
+from profiles.aggregators import Aggregator, Counters, Tags
 from profiles.cart import Cart
 from profiles.changes import ChangeLog
 from profiles.config import ModelConfig
@@ -25,15 +25,17 @@ from profiles.events import Event
 from profiles.hours import ActiveHours
 from profiles.interest import BrandAffinity, CategoryAffinity, SearchIntent
 from profiles.layers import Inputs, derived
+from profiles.merge import DIGEST, merge_rules, merge_seen
 from profiles.money import Monetary
 from profiles.names import EVENT_TYPES, TAG_EVENT
+from profiles.recency import Recency
 from profiles.state import VERSION, State
 from profiles.timeutil import DAY_MS, rfc3339, whole_days, window_start
 from profiles.traits import Attributes, Devices, PurchaseGender
 
 __all__ = ["ModelConfig", "Outcome", "ProfileModel", "State", "event_digest"]
 
-_DIGEST = 6  # bytes per remembered event id: 48 bits, a collision in a user's window ~1e-12
+_DIGEST = DIGEST  # bytes per remembered event id: 48 bits, a collision in a user's window ~1e-12
 
 
 class Outcome(StrEnum):
@@ -174,6 +176,21 @@ class ProfileModel:
         for agg in self.aggregators:
             setattr(state, agg.key, agg.compact(getattr(state, agg.key), newest))
         return state
+
+    def merge(self, state: State, other: State) -> State:
+        """Fold ``other`` (another profile of the same person; their events are disjoint)
+        into ``state``, mutated and returned: every aggregator merges its part, then a full
+        compaction at the newest time of both. Tags read from the result equal those of one
+        profile that had seen every event of both (tests/unit/profiles/test_merge.py); end
+        the batch with :meth:`settle` to record what the merge changed."""
+        for agg in self.aggregators:
+            setattr(state, agg.key, agg.merge(getattr(state, agg.key), getattr(other, agg.key)))
+        state.seen = merge_seen(state.seen, other.seen)
+        state.newest = max(state.newest, other.newest)
+        state.arrival = max(state.arrival, other.arrival)
+        state.rules = merge_rules(state.rules, other.rules)
+        state.compacted_day = -1  # the full pass: other's history may lie beyond a horizon
+        return self.compact(state)
 
     def _forget(self, state: State) -> None:
         """Keep the dedupe window: the ids that arrived in the last ``dedupe_window`` (stretched

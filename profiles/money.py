@@ -7,7 +7,7 @@ from typing import ClassVar
 
 import xxhash
 
-from profiles.aggregators import WINDOWS, Tags, prune_days, window_sums
+from profiles.aggregators import WINDOWS, Tags, add_buckets, prune_days, window_sums
 from profiles.events import Event
 from profiles.state import Money
 from profiles.timeutil import DAY_MS, day_of, window_start
@@ -99,6 +99,29 @@ class Monetary:
         orders = state.open
         for digest in [d for d, (day, _) in orders.items() if day < oldest]:
             del orders[digest]
+        return state
+
+    def merge(self, state: Money, other: Money) -> Money:
+        """Sums add; an order seen by both (one ``order_id``) counts once, on its earlier day,
+        at its combined value."""
+        state.spend += other.spend
+        state.purchases += other.purchases
+        state.coupons += other.coupons
+        state.orders += other.orders
+        state.max_order = max(state.max_order, other.max_order)
+        add_buckets(state.days, other.days)
+        for digest, (day, value) in other.open.items():
+            mine = state.open.get(digest)
+            if mine is None:
+                state.open[digest] = [day, value]
+                continue
+            state.orders -= 1
+            later = state.days.get(max(day, mine[0]))
+            if later is not None:  # counted on both days (or twice on one): keep the earlier
+                later[_O] -= 1
+            mine[0], mine[1] = min(day, mine[0]), mine[1] + value
+            state.max_order = max(state.max_order, mine[1])
+        state.ratio = [state.ratio[0] + other.ratio[0], state.ratio[1] + other.ratio[1]]
         return state
 
     def lean(self, state: Money, as_of_ms: int) -> tuple[float, float, int, int]:

@@ -18,7 +18,7 @@ VERSION: Final = 3
 
 
 class Times(msgspec.Struct, array_like=True):
-    """What :class:`profiles.aggregators.Recency` keeps (epoch ms, None: not yet)."""
+    """What :class:`profiles.recency.Recency` keeps (epoch ms, None: not yet)."""
 
     first: int | None = None  # the oldest event
     last: int | None = None  # the newest event

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
-from typing import Final
+from typing import Final, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 DAY_MS: Final = 86_400_000
 HOUR_MS: Final = 3_600_000
 _EPOCH_DATE: Final = date(1970, 1, 1)
 _EPOCH_WEEKDAY: Final = 3  # 1970-01-01 was a Thursday (Monday = 0)
+K = TypeVar("K")
 
 
 def day_of(ts_ms: int) -> int:
@@ -40,6 +42,12 @@ def latest(*times: int | None) -> int | None:
     """The latest of the known times; None if none is known."""
     known = [t for t in times if t is not None]
     return max(known) if known else None
+
+
+def earliest(*times: int | None) -> int | None:
+    """The earliest of the known times; None if none is known."""
+    known = [t for t in times if t is not None]
+    return min(known) if known else None
 
 
 @lru_cache(maxsize=65_536)
@@ -76,6 +84,14 @@ def _rfc3339_datetime(ts_ms: float) -> str:
 def decay(from_ms: int, to_ms: int, half_life_ms: int) -> float:
     """The factor ``2^(-(to - from) / half_life)`` a score decays by from one time to another."""
     return float(2.0 ** ((from_ms - to_ms) / half_life_ms))
+
+
+def rescaled(scores: Mapping[K, float], ref: int, to: int, half_life_ms: int) -> dict[K, float]:
+    """Decayed scores as of ``ref`` moved to be as of ``to``."""
+    if ref == to:
+        return dict(scores)
+    factor = decay(ref, to, half_life_ms)
+    return {name: score * factor for name, score in scores.items()}
 
 
 @lru_cache(maxsize=512)

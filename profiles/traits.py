@@ -68,6 +68,15 @@ class Attributes:
     def compact(self, state: dict[int, Any], newest_ts: int) -> dict[int, Any]:
         return state
 
+    def merge(self, state: dict[int, Any], other: dict[int, Any]) -> dict[int, Any]:
+        """Per trait the later identify wins (ties: the larger value), as :meth:`apply`
+        decides, so a merged person reads as if one profile had seen both."""
+        for code, (value, seconds) in other.items():
+            current = state.get(code)
+            if current is None or (seconds, str(value)) > (current[1], str(current[0])):
+                state[code] = [value, seconds]
+        return state
+
     def changed_at(self, state: dict[int, Any]) -> dict[str, int | None]:
         """Each declared trait's tag changed with its latest identify (to the second)."""
         return {
@@ -111,6 +120,9 @@ class PurchaseGender:
 
     def compact(self, state: list[int], newest_ts: int) -> list[int]:
         return state
+
+    def merge(self, state: list[int], other: list[int]) -> list[int]:
+        return [state[0] + other[0], state[1] + other[1]]
 
     def infer(self, state: list[int]) -> str | None:
         female, male = state
@@ -162,6 +174,21 @@ class Devices:
             seen[value] = [1, seconds]
 
     def compact(self, state: dict[int, Any], newest_ts: int) -> dict[int, Any]:
+        return state
+
+    def merge(self, state: dict[int, Any], other: dict[int, Any]) -> dict[int, Any]:
+        """Counts add, latest times take the later; values new to ``state`` join in name
+        order while a field has room (past :attr:`MAX_VALUES` a single profile keeps the first
+        arrivals, which a merge cannot know)."""
+        for code, values in other.items():
+            seen = state.setdefault(code, {})
+            for value, (count, seconds) in sorted(values.items()):
+                entry = seen.get(value)
+                if entry is not None:
+                    entry[0] += count
+                    entry[1] = max(entry[1], seconds)
+                elif len(seen) < self.MAX_VALUES:
+                    seen[value] = [count, seconds]
         return state
 
     def changed_at(self, state: dict[int, Any]) -> dict[str, int | None]:

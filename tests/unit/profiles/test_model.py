@@ -13,11 +13,12 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from profiles.aggregators import BEHAVIOURS, DAY_MS, Counters, Recency, day_of, rfc3339
+from profiles.aggregators import BEHAVIOURS, DAY_MS, Counters, day_of, rfc3339
 from profiles.cart import Cart
 from profiles.events import EVENT_TYPES, Event
 from profiles.model import ModelConfig, Outcome, ProfileModel, State, event_digest
 from profiles.money import Monetary, purchase_amount
+from profiles.recency import Recency
 from profiles.traits import Attributes
 from tests.tagdocs import documented_tags
 
