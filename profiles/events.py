@@ -16,6 +16,8 @@ from typing import Any, Final
 import msgspec
 import orjson
 
+from profiles.identity import ANON_PREFIX as ANON_PREFIX  # importers of events keep it
+from profiles.identity import links_of
 from profiles.names import ADMIN_TYPES, ERASE_EVENT, TAG_EVENT, TAG_NAME
 from profiles.names import EVENT_TYPES as EVENT_TYPES  # importers of events keep it
 from profiles.timeutil import rfc3339
@@ -85,8 +87,6 @@ class TimeBounds:
 DEFAULT_BOUNDS: Final = TimeBounds()
 _MAGNITUDES: Final = ((1e-3, "microseconds"), (1e-6, "nanoseconds"))
 
-# Profiles of anonymous visitors are keyed by this prefix + anonymous_id.
-ANON_PREFIX: Final = "anon:"
 
 # Ids and names longer than this are rejected: they would be stored in the profile (a 100 KB
 # user id is a 100 KB Redis key, a 100 KB category a 100 KB affinity entry).
@@ -155,6 +155,9 @@ class Event(msgspec.Struct, gc=False):
     channel: str | None = None
     timezone: str | None = None
     traits: dict[str, Any] | None = None
+    # the event's other identifiers, ``kind:value`` (profiles/identity.py): the anonymous id
+    # beside a user id, hashed email and phone, the device id; they link the person's profiles
+    links: tuple[str, ...] = ()
 
 
 def decode(raw: bytes | bytearray | memoryview | str, bounds: TimeBounds = DEFAULT_BOUNDS) -> Event:
@@ -201,6 +204,7 @@ def from_dict(obj: dict[str, Any], bounds: TimeBounds = DEFAULT_BOUNDS) -> Event
     return Event(
         event_id, etype, user_id, ts, item_id, category, brand, price, quantity, order_id,
         revenue, query, coupon, item_ids, device, os_, channel, timezone, traits,
+        links_of(obj, user_id),
     )  # fmt: skip
 
 

@@ -3,11 +3,11 @@
 :func:`decode` gives exactly what :func:`profiles.events.decode` gives (a property test checks
 it), about three times faster: msgspec parses and type-checks in C straight into structs, and
 only what JSON types cannot say is checked here. Anything off the common path (Segment names or
-envelopes, anonymous users, objects in ``context``, administrative types such as the manual
-``tag`` events, any invalid message) falls back to the reference decoder, which gives the
-precise rejection reason. Tag events are an operator's orders (``portrait tag set``), a
-trickle beside the behaviour: their strict checks (:func:`profiles.events.tag_traits`) are
-written once, there.
+envelopes, anonymous users, identifiers beside the user id (profiles/identity.py), objects in
+``context``, administrative types such as the manual ``tag`` events, any invalid message)
+falls back to the reference decoder, which gives the precise rejection reason. Tag events are
+an operator's orders (``portrait tag set``), a trickle beside the behaviour: their strict
+checks (:func:`profiles.events.tag_traits`) are written once, there.
 """
 
 from __future__ import annotations
@@ -62,6 +62,8 @@ class _Context(msgspec.Struct, gc=False):
     os: Text | None = None
     channel: Text | None = None
     timezone: Text | None = None
+    device_id: Any = None  # an identifier: the reference decoder reads these (identity)
+    traits: Any = None
 
 
 class _Message(msgspec.Struct, gc=False):
@@ -69,6 +71,8 @@ class _Message(msgspec.Struct, gc=False):
     type: str
     ts: int | float | str
     user_id: Id | None = None
+    anonymous_id: Any = None  # beside a user id: a link (the reference decoder reads it)
+    anonymous_id_segment: Any = msgspec.field(default=None, name="anonymousId")
     properties: _Properties | None = None
     context: _Context | None = None
     traits: dict[str, Any] | None = None
@@ -101,9 +105,19 @@ def _fast(m: _Message, bounds: TimeBounds) -> Event:
         raise _OffPath  # anonymous, or Segment's userId: the reference handles precedence
     p = m.properties or _NO_PROPS
     c = m.context or _NO_CONTEXT
+    if (
+        m.anonymous_id is not None
+        or m.anonymous_id_segment is not None
+        or c.device_id is not None
+        or c.traits is not None
+    ):
+        raise _OffPath  # identifiers beside the user's (a login, mostly): rare, see links_of
     traits = None
-    if m.type == "identify" and m.traits:
-        traits = declared_traits(m.traits)
+    if m.traits:
+        if "email" in m.traits or "phone" in m.traits:
+            raise _OffPath
+        if m.type == "identify":
+            traits = declared_traits(m.traits)
     ts = m.ts
     if type(ts) is not int or not bounds.plain_min <= ts < bounds.max_ms:
         ts = parse_ts(ts, bounds)

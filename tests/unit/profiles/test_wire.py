@@ -38,10 +38,19 @@ properties = st.fixed_dictionaries(
         "tag": st.sampled_from(["vip", "VIP", ""]), "value": strings,  # tag events
     },
 )  # fmt: skip
-device = st.one_of(strings, st.fixed_dictionaries({"type": strings, "model": strings}))
-context = st.fixed_dictionaries(
-    {}, optional={"device": device, "os": strings, "channel": strings, "timezone": strings}
+device = st.one_of(
+    strings, st.fixed_dictionaries({"type": strings, "model": strings}, optional={"id": ids})
 )
+contacts = st.one_of(  # identifiers (profiles/identity.py) among declared traits
+    st.dictionaries(st.sampled_from(["gender", "city", "x", "email", "phone"]), strings), strings
+)
+context = st.fixed_dictionaries(
+    {},
+    optional={
+        "device": device, "os": strings, "channel": strings, "timezone": strings,
+        "device_id": ids, "traits": contacts,
+    },
+)  # fmt: skip
 messages = st.fixed_dictionaries(
     {},
     optional={
@@ -54,8 +63,7 @@ messages = st.fixed_dictionaries(
         "ts": timestamps, "timestamp": timestamps,
         "properties": st.one_of(properties, st.none(), strings),
         "context": st.one_of(context, st.none(), strings),
-        "traits": st.one_of(st.dictionaries(st.sampled_from(["gender", "city", "x"]), strings),
-                            strings),
+        "traits": contacts,
     },
 )  # fmt: skip
 
@@ -83,6 +91,9 @@ def test_fast_decoder_equals_reference(message: dict[str, Any]) -> None:
         b'{"event_id": "e", "type": "view", "user_id": "u", "ts": 1700000000000, "ts": "x"}',
         b'{"event_id":"e","type":"identify","user_id":7,"ts":"2024-05-01T12:00:00Z",'
         b'"traits":{"gender":"f","birth_year":1990,"x":1}}',
+        b'{"event_id":"e","type":"login","user_id":"u","anonymous_id":"a","ts":1700000000000}',
+        b'{"event_id":"e","type":"view","user_id":"u","ts":1700000000000,'
+        b'"context":{"device_id":"d","traits":{"phone":"+1 555"}}}',
     ],
 )
 def test_fast_decoder_equals_reference_on_edge_cases(raw: bytes) -> None:
@@ -96,8 +107,10 @@ native = st.fixed_dictionaries(
         "user_id": st.one_of(st.text(min_size=1, max_size=6), st.integers(0, 10**9)),
         "ts": st.integers(946_684_800_000, 4_102_444_799_999),
     },
-    optional={"properties": properties, "context": context},
-)
+    optional={
+        "properties": properties, "context": context, "anonymous_id": ids, "traits": contacts,
+    },
+)  # fmt: skip
 
 
 @settings(max_examples=3000, deadline=None)
