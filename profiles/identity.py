@@ -16,6 +16,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal
 
+from profiles.timeutil import rfc3339
+
 # Profiles of anonymous visitors are keyed by this prefix + anonymous_id.
 ANON_PREFIX: Final = "anon:"
 KINDS: Final = ("user_id", "email", "phone", "device_id", "anonymous_id")  # default priority
@@ -217,3 +219,18 @@ def _over_limit(rules: IdentityRules, people: Iterable[Person]) -> str | None:
         if sum(p.count(kind) for p in people) > limit:
             return f"limit_{kind}"
     return None
+
+
+def audit(step: Step, at_ms: int, cause: str) -> dict[str, Any]:
+    """The ``profile.changes`` message of a link or a merge (docs/identity.md, "Audit"): keyed
+    by the surviving profile; ``change_id`` is the same however often the step is applied."""
+    into = step.into.profile
+    out: dict[str, Any] = {"user_id": into, "identity": step.ident.text, "change": step.action}
+    if step.action == "merge" and step.absorbed is not None:
+        out["change"] = "merged"
+        out["from"] = step.absorbed.profile
+    elif step.action == "link":
+        out["change"] = "linked"
+    out.update(into=into, rule=f"{step.ident.kind}", at=rfc3339(at_ms), at_ms=at_ms, cause=cause)
+    key = f"{into}|{out['change']}|{step.ident.text}|{out.get('from', '')}|{at_ms}"
+    return {"change_id": hashlib.blake2b(key.encode(), digest_size=16).hexdigest(), **out}

@@ -46,6 +46,14 @@ RECALL: Final = "trc"  # hash of the user's win-backs awaiting a return
 # profile back (streams/privacy, docs/privacy.md)
 PRIVACY: Final = "gdpr"
 USER_KINDS: Final = (PROFILE, PENDING, SENT, SENSITIVITY, FEEDBACK_SEEN, RECALL, PRIVACY)
+# Identity (docs/identity.md). IDENTIFIER keys are tagged by an identifier ("kind:value"), the
+# others by a profile key, as the per-user kinds above.
+IDENTIFIER: Final = "idn"  # string: the canonical identifier of the identifier's person
+PERSON: Final = "pn"  # hash identifier -> linked at (ms), under the canonical profile
+MERGES: Final = "pm"  # list of the person's merge records (JSON), under the canonical profile
+MOVED: Final = "mv"  # string: the profile an absorbed profile was merged into
+ABSORBING: Final = "pa"  # hash absorbed profile -> its state, until the survivor's next write
+IDENTITY_KINDS: Final = (IDENTIFIER, PERSON, MERGES, MOVED, ABSORBING)
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +95,22 @@ class Keys:
 
     def privacy(self, user_id: str) -> str:
         return self.user(PRIVACY, user_id)
+
+    def identifier(self, text: str) -> str:
+        """The person of an identifier (``kind:value``, profiles/identity.py)."""
+        return self.user(IDENTIFIER, text)
+
+    def person(self, profile: str) -> str:
+        return self.user(PERSON, profile)
+
+    def merges(self, profile: str) -> str:
+        return self.user(MERGES, profile)
+
+    def moved(self, profile: str) -> str:
+        return self.user(MOVED, profile)
+
+    def absorbing(self, profile: str) -> str:
+        return self.user(ABSORBING, profile)
 
     @property
     def privacy_audit(self) -> str:
