@@ -175,7 +175,9 @@ def plan(
 ) -> list[Step]:
     """What an event keyed by ``key`` and carrying ``links`` changes in the graph, given the
     person of every identifier involved that the store knows (an identifier absent from
-    ``persons`` is new). Steps run in order; each sees the graph the previous ones left."""
+    ``persons`` is alone: a profile-keying one is a person of one, whose profile may hold
+    history, so it merges; another kind is new, so it links). Steps run in order; each sees the
+    graph the previous ones left."""
     copies: dict[Identifier, Person] = {}  # one copy per person (by canonical identifier)
     graph = {
         i: copies.setdefault(p.canonical, Person(p.canonical, list(p.identifiers)))
@@ -188,6 +190,8 @@ def plan(
         mine = graph.setdefault(key, alone(key))
         reason = rules.admits(ident)
         theirs = graph.get(ident)
+        if theirs is None and ident.profile is not None:  # a profile of its own, maybe stored
+            theirs = alone(ident)
         if reason is None and theirs is mine:
             continue
         if reason is None and theirs is None:

@@ -35,6 +35,11 @@ def merge_seen(seen: dict[int, bytes], other: dict[int, bytes]) -> dict[int, byt
     return out
 
 
+def merge_absorbed(absorbed: list[str], other: list[str]) -> list[str]:
+    """The profiles folded into either state, each once, in the order they were."""
+    return list(dict.fromkeys([*absorbed, *other]))
+
+
 def merge_rules(rules: RuleState, other: RuleState) -> RuleState:
     """The surviving profile's evaluation, both profiles' manual tags (per tag the later
     setting in event time wins, as :func:`profiles.model.set_manual` decides)."""

@@ -25,7 +25,7 @@ from profiles.events import Event
 from profiles.hours import ActiveHours
 from profiles.interest import BrandAffinity, CategoryAffinity, SearchIntent
 from profiles.layers import Inputs, derived
-from profiles.merge import DIGEST, merge_rules, merge_seen
+from profiles.merge import DIGEST, merge_absorbed, merge_rules, merge_seen
 from profiles.money import Monetary
 from profiles.names import EVENT_TYPES, TAG_EVENT
 from profiles.recency import Recency
@@ -189,6 +189,7 @@ class ProfileModel:
         state.newest = max(state.newest, other.newest)
         state.arrival = max(state.arrival, other.arrival)
         state.rules = merge_rules(state.rules, other.rules)
+        state.absorbed = merge_absorbed(state.absorbed, other.absorbed)
         state.compacted_day = -1  # the full pass: other's history may lie beyond a horizon
         return self.compact(state)
 

@@ -85,6 +85,9 @@ class State(msgspec.Struct, array_like=True):
     fences: dict[str, int] = msgspec.field(default_factory=dict)  # partition -> last offset
     segments: dict[str, Any] | None = None  # as of ``newest``, kept in memory only
     rules: RuleState = msgspec.field(default_factory=RuleState)  # business rules (v3.1)
+    # the profiles merged into this one (docs/identity.md): a handed-over state is folded in
+    # once, however often the hand-over is read again (v3.2)
+    absorbed: list[str] = msgspec.field(default_factory=list)
 
     @property
     def last_seen(self) -> int | None:

@@ -70,6 +70,8 @@ class BatchStats:
     # the business rules' transitions of the batch's users (profiles/rules/engine.py)
     transitions: list[Transition] = field(default_factory=list)
     erased: int = 0  # users whose erase event the batch reached (docs/privacy.md)
+    identity: Counter[tuple[str, str]] = field(default_factory=Counter)  # (action, reason)
+    forwarded: int = 0  # events of merged profiles sent on to their survivor (docs/identity.md)
 
     def note_changed(self, changed: Mapping[str, Any], event_ts_ms: int) -> None:
         tags = self.tags_changed
@@ -93,6 +95,9 @@ class Prepared:
     ops: list[Op] = field(default_factory=list)  # trigger operations, written before the states
     visits: list[tuple[str, int]] = field(default_factory=list)  # watched users who came back
     by_user: dict[str, list[Located]] = field(default_factory=dict)  # the batch's records
+    # events of profiles merged into another: (moved profile, survivor, record), forwarded
+    forwards: list[tuple[str, str, Record]] = field(default_factory=list)
+    outboxes: set[int | str] = field(default_factory=set)  # partitions identity audited into
 
 
 def reject(record: Record, exc: Exception, letters: list[DeadLetter], stats: BatchStats) -> None:

@@ -31,6 +31,7 @@ from streams.pipeline.batch import (
 )
 from streams.pipeline.changes import ChangePublisher
 from streams.pipeline.erasure import after_erase, last_erase, suppress
+from streams.pipeline.identity_hook import Forwarder, IdentityHook, Resolved, fold
 from streams.pipeline.labels import APPLY_ERROR
 from streams.pipeline.retry import Backoff, retry_until_stopped, wall_clock_ms
 from streams.pipeline.rules_hook import RulesHook
@@ -66,6 +67,8 @@ class BatchProcessor:
         changes: ChangePublisher | None = None,
         home: Callable[[str], int] | None = None,
         replaying: bool = False,
+        identity: IdentityHook | None = None,
+        forwarder: Forwarder | None = None,
     ) -> None:
         self.model = model
         self.store = store
@@ -81,6 +84,8 @@ class BatchProcessor:
         self.changes = changes
         self.home = home  # the user's partition of the events topic, for a replay's writes
         self.replaying = replaying  # a replay: its rule transitions are recorded, not published
+        self.identity = identity  # links and merges (docs/identity.md); None: identity off
+        self.forwarder = forwarder  # sends a merged profile's events on to its survivor
         self.cache: OrderedDict[str, State] = OrderedDict()
         self._latest_users: Collection[str] = ()
         self._bounds = model.config.time_bounds
@@ -88,6 +93,8 @@ class BatchProcessor:
     def drop_cache(self) -> None:
         """Forget cached states (on partition revocation: Redis is the source of truth)."""
         self.cache.clear()
+        if self.identity is not None:
+            self.identity.forget()
 
     async def process(self, batch: Mapping[Any, Sequence[Record]]) -> BatchStats:
         """Prepare and store one batch: all that must happen before its offsets are committed."""
@@ -133,14 +140,22 @@ class BatchProcessor:
             stats.trigger_ops = await self._retry("triggers", lambda: hook.write_ops(ops))
         if writes:
             out = await self._retry("write", lambda: self.store.write_all(writes))
-            refused = out.refused + out.suppressed
+            refused = out.refused + out.suppressed + out.moved
             for uid in refused:
                 self.cache.pop(uid, None)
+            for uid in out.moved:  # merged meanwhile: this batch's events go to the survivor
+                await self._forward_moved(uid, prepared)
             for uid in out.suppressed:  # their events go to the DLQ, reason "suppressed"
                 suppress(after_erase(prepared.by_user.get(uid, ())), prepared.letters, stats)
             stats.users_written = len(writes) - len(refused)
             stats.fence_refused = len(out.refused)
-            await self.publish_changes(writes, refused)
+            await self.publish_changes(writes, refused, prepared.outboxes)
+        elif prepared.outboxes:
+            await self.publish_changes((), (), prepared.outboxes)
+        if prepared.forwards and self.forwarder is not None:
+            forwarder, forwards = self.forwarder, prepared.forwards
+            await self._retry("forward", lambda: forwarder.send_many(forwards))
+            stats.forwarded += len(forwards)
         if prepared.letters:
             await self._retry("dlq", lambda: self.dlq.send_many(prepared.letters))
         if hook is not None and prepared.visits:
@@ -149,8 +164,14 @@ class BatchProcessor:
         self._trim_cache()
         return stats
 
-    async def publish_changes(self, writes: Sequence[Write], refused: Collection[str]) -> int:
-        """Publish the outboxes of the partitions these writes put transitions in."""
+    async def publish_changes(
+        self,
+        writes: Sequence[Write],
+        refused: Collection[str],
+        more: Collection[int | str] = (),
+    ) -> int:
+        """Publish the outboxes of the partitions these writes put transitions in (and
+        ``more``: those identity wrote its audit into)."""
         changes = self.changes
         if changes is None:
             return 0
@@ -158,8 +179,8 @@ class BatchProcessor:
         parts = {
             w.partition if w.home is None else w.home
             for w in writes
-            if w.rules is not None and w.rules.messages and w.user_id not in gone
-        }
+            if ((w.rules is not None and w.rules.messages) or w.absorbed) and w.user_id not in gone
+        } | set(more)
         if not parts:
             return 0
         return await self._retry("changes", lambda: changes.flush(sorted(parts, key=str)))
@@ -172,7 +193,12 @@ class BatchProcessor:
         cache = self.cache
         owned = {uid: state for uid in by_user if (state := cache.pop(uid, None)) is not None}
         missing = [uid for uid in by_user if uid not in owned]
+        identity = self.identity
         try:
+            resolved = Resolved()
+            if identity is not None:
+                resolved = await self._retry("identity", lambda: identity.resolve(by_user))
+                prepared.outboxes.update(resolved.outboxes)
             blobs = (
                 await self._retry("load", lambda: self.store.load_raw(missing)) if missing else {}
             )
@@ -181,7 +207,12 @@ class BatchProcessor:
             raise
         stats, letters, writes = prepared.stats, prepared.letters, prepared.writes
         sample_every = max(1, stats.records // _TS_SAMPLE)
+        prepared.stats.identity.update(resolved.steps)
         for uid, located in by_user.items():
+            survivor = resolved.forward.get(uid)
+            if survivor is not None:  # merged into another profile: forwarded, not applied
+                prepared.forwards.extend((uid, survivor, record) for record, _ in located)
+                continue
             state = owned.get(uid)
             try:
                 write: Write | None
@@ -191,7 +222,8 @@ class BatchProcessor:
                     if state is None:
                         blob = blobs.get(uid)
                         state = self.model.decode(blob) if blob else self.model.initial()
-                    write = self._apply_user(uid, located, state, prepared, sample_every)
+                    handed = resolved.handed.get(uid)
+                    write = self._apply_user(uid, located, state, prepared, sample_every, handed)
             except Exception as exc:  # a bug or a corrupt stored state: isolate this user
                 log.exception("cannot apply %d events of user %r", len(located), uid)
                 self.cache.pop(uid, None)  # the stored state stays as it was
@@ -233,11 +265,14 @@ class BatchProcessor:
         state: State,
         prepared: Prepared,
         sample_every: int,
+        handed: Mapping[str, bytes] | None = None,
     ) -> Write | None:
         stats = prepared.stats
         hook = self.triggers
         before = hook.before(state) if hook is not None else None
-        applied: set[str] = set()
+        absorbed, applied = (
+            fold(self.model, state, handed, self._version()) if handed else ((), set())
+        )
         moved = False
         apply = self.model.apply_event
         outcomes = stats.outcomes
@@ -260,7 +295,9 @@ class BatchProcessor:
                     if offset % sample_every == 0:
                         stats.applied_ts_sample.append(event.ts)
         self.cache[uid] = state
-        if not moved:  # every event was already applied: the stored state is current
+        if (
+            not moved and not absorbed
+        ):  # every event was already applied: the stored state is current
             return None
         changed = self.model.settle(state)
         if changed:
@@ -284,7 +321,27 @@ class BatchProcessor:
                 prepared.visits, source,
             )  # fmt: skip
         home = self.home(uid) if self.home is not None else None
-        return Write(uid, last.partition, last.offset, self.model.encode(state), delta, home=home)
+        state_blob = self.model.encode(state)
+        return Write(
+            uid, last.partition, last.offset, state_blob, delta, home=home, absorbed=absorbed
+        )
+
+    def _version(self) -> str:
+        return self.rules.engine.version if self.rules is not None else ""
+
+    async def _forward_moved(self, uid: str, prepared: Prepared) -> None:
+        """A profile merged into another while this batch was on its way: its records of the
+        batch go to the survivor (the write that carried them was refused whole)."""
+        identity = self.identity
+        if identity is None:
+            return
+        survivor = await self._retry("identity", lambda: identity.survivor(uid, ""))
+        if not survivor:
+            return
+        identity.note_moved(uid, survivor)
+        prepared.forwards.extend(
+            (uid, survivor, record) for record, _ in prepared.by_user.get(uid, ())
+        )
 
     def _trim_cache(self) -> None:
         """Evict the least recently touched states, but never one of the latest prepared batch:

@@ -25,6 +25,7 @@ from profiles.rules import RuleSet
 from streams.names import CONSUMER_GROUP
 from streams.settings.api import ApiConfig, ApiSection
 from streams.settings.base import ConfigError, Section, build, decode, section_of
+from streams.settings.identity import IdentityConfig, IdentitySection
 from streams.settings.ops import OpsConfig, OpsSection
 from streams.settings.profile import ProfileSection
 from streams.settings.rules import RulesSource, rules_source
@@ -98,6 +99,7 @@ class PortraitFile(Section):
     api: ApiSection = _section(ApiSection)  # type: ignore[valid-type]
     profile: ProfileSection = _section(ProfileSection)
     triggers: TriggersSection = _section(TriggersSection)
+    identity: IdentitySection = _section(IdentitySection)  # type: ignore[valid-type]
     rules: dict[str, Any] | None = None  # business tags and segments (docs/rules.md)
 
 
@@ -113,6 +115,7 @@ class Settings:
     triggers: TriggerConfig = field(default_factory=TriggerConfig)
     ops: OpsConfig = field(default_factory=OpsConfig)
     api: ApiConfig = field(default_factory=ApiConfig)
+    identity: IdentityConfig = field(default_factory=IdentityConfig)
     kafka_security: KafkaSecurity = field(default_factory=KafkaSecurity)
     redis_security: RedisSecurity = field(default_factory=RedisSecurity)
     rules_source: RulesSource = field(default_factory=RulesSource)
@@ -149,6 +152,7 @@ class Settings:
             triggers=file.triggers.to_config(),
             ops=OpsConfig.load(file.ops, env),
             api=ApiConfig.load(file.api, env),
+            identity=build(IdentityConfig, file.identity),
             kafka_security=kafka_security(file.kafka_security, env),
             redis_security=redis_security(file.redis_security, env, redis_url),
             rules_source=_checked(rules_source(env, path, file.rules)),

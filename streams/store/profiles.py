@@ -11,7 +11,7 @@ loads a chunk.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import orjson
 from redis.asyncio import Redis
@@ -19,7 +19,7 @@ from redis.asyncio import Redis
 from profiles.codec import decode
 from profiles.model import State
 from profiles.timeutil import DAY_MS
-from streams.names import PENDING, PRIVACY, PROFILE, Keys, user_id_from_key
+from streams.names import ABSORBING, MOVED, PENDING, PRIVACY, PROFILE, Keys, user_id_from_key
 from triggers.config import KINDS
 
 # KEYS[i]: a profile. ARGV[1]: JSON [[partition, offset, length, exact, delta, home, erase],
@@ -30,7 +30,8 @@ from triggers.config import KINDS
 # segment member sets, outboxes and due indexes; ARGV[7..8]: those of the privacy markers and
 # pending triggers, ARGV[9] the trigger due index, ARGV[10] the tombstone's lifetime in ms,
 # ARGV[11] the trigger kinds as JSON (a lazy kind is due with no pending record) (streams/names.py,
-# docs/privacy.md).
+# docs/privacy.md); ARGV[12..13]: the key prefixes of the identity hand-overs and moved markers
+# (docs/identity.md).
 #
 # A stored state starts with its fences, "p:offset,p:offset;" (profiles/codec.py). A write
 # lands when its offset is above the fence stored for its partition (or equal to it, for an
@@ -45,8 +46,14 @@ from triggers.config import KINDS
 # write as a stored profile's fence would; a `suppressed` user gets no state at all. Those
 # writes' pending triggers (written before the states) go too. An erase write without a state
 # leaves only the tombstone, for ARGV[10] ms unless the user is suppressed.
-# Returns {refused, suppressed}: 1-based indexes of the keys not written (fence, erasure on its
-# way) and of the suppressed users'.
+#
+# Identity: a profile merged into another (its `moved` marker set, its state handed over) gets no
+# state again: the write is refused and reported, so that its owner forwards the events. A
+# survivor's write that folds handed-over states in (meta's 8th item: [[profile, segments it was
+# in, exit messages], ...]) removes the hand-overs, the absorbed profiles' memberships and writes
+# their exits to the outbox, with the state.
+# Returns {refused, suppressed, moved}: 1-based indexes of the keys not written (fence, erasure on
+# its way), of the suppressed users' and of the moved profiles'.
 FENCED_WRITE = """
 local meta = cjson.decode(ARGV[1])
 local blobs = ARGV[2]
@@ -54,8 +61,9 @@ local deltas = cjson.decode(ARGV[3])
 local members, outbox, due = ARGV[4], ARGV[5], ARGV[6]
 local privacy, pending, tdue, ttl = ARGV[7], ARGV[8], ARGV[9], ARGV[10]
 local kinds = cjson.decode(ARGV[11])
+local absorbing, moved_at = ARGV[12], ARGV[13]
 local pos = 1
-local skipped, suppressed = {}, {}
+local skipped, suppressed, moved = {}, {}, {}
 
 local function drop_triggers(user)
   local tq = pending .. '{' .. user .. '}'
@@ -87,6 +95,7 @@ local function verdict(user, partition, offset, at, absent, erase, has_state)
     return 'erased'
   end
   if erase ~= '' then redis.call('DEL', mk) end  -- the new profile's own fence takes over
+  if absent and redis.call('EXISTS', moved_at .. '{' .. user .. '}') == 1 then return 'moved' end
   return 'write'
 end
 
@@ -117,6 +126,13 @@ for i, key in ipairs(KEYS) do
   end
   if say == 'write' then
     redis.call('SET', key, blob)
+    for _, gone in ipairs(m[8]) do
+      redis.call('HDEL', absorbing .. '{' .. user .. '}', gone[1])
+      for _, name in ipairs(gone[2]) do redis.call('SREM', members .. name, gone[1]) end
+      for _, msg in ipairs(gone[3]) do
+        redis.call('XADD', outbox .. m[6], '*', 'm', msg)
+      end
+    end
     if m[5] > 0 then
       local d = deltas[m[5]]
       local home = m[6]
@@ -137,9 +153,11 @@ for i, key in ipairs(KEYS) do
   elseif say == 'suppressed' then
     suppressed[#suppressed + 1] = i
     drop_triggers(user)
+  elseif say == 'moved' then
+    moved[#moved + 1] = i
   end
 end
-return {skipped, suppressed}
+return {skipped, suppressed, moved}
 """
 
 
@@ -164,6 +182,17 @@ class Write:
     exact: bool = False  # may land at an equal fence (a re-evaluation of the stored state)
     home: int | str | None = None  # the rules' partition (outbox, due index); None: partition
     erase: str = ""  # the id of the erasure this write completes (state b"": nothing after it)
+    absorbed: tuple[Absorbed, ...] = ()  # handed-over states this write folds in (identity)
+
+
+@dataclass(frozen=True, slots=True)
+class Absorbed:
+    """A merged profile whose handed-over state a survivor's write folds in: the segments it
+    was in (it leaves them) and their exit messages for ``profile.changes``."""
+
+    profile: str
+    segments: tuple[str, ...] = ()
+    messages: tuple[bytes, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,6 +202,7 @@ class Refusals:
 
     refused: list[str]
     suppressed: list[str]
+    moved: list[str] = field(default_factory=list)  # merged into another profile: forward
 
 
 class ProfileStore:
@@ -189,7 +219,7 @@ class ProfileStore:
         self._prefixes = (
             keys.segment_members(""), keys.changes_outbox(""), keys.rules_due(""),
             keys.user_prefix(PRIVACY), keys.user_prefix(PENDING), keys.due, str(tombstone_ms),
-            orjson.dumps(KINDS).decode(),
+            orjson.dumps(KINDS).decode(), keys.user_prefix(ABSORBING), keys.user_prefix(MOVED),
         )  # fmt: skip
 
     async def load_raw(self, user_ids: Sequence[str]) -> dict[str, bytes]:
@@ -216,14 +246,16 @@ class ProfileStore:
 
     async def write(self, writes: Sequence[Write]) -> list[str]:
         """Write the states; return the user ids whose write did not land (a fence refused it:
-        someone wrote newer; an erasure is on its way; the user is suppressed)."""
+        someone wrote newer; an erasure is on its way; the user is suppressed; the profile was
+        merged into another)."""
         out = await self.write_all(writes)
-        return out.refused + out.suppressed
+        return out.refused + out.suppressed + out.moved
 
     async def write_all(self, writes: Sequence[Write]) -> Refusals:
         """Write the states; the users refused, and the suppressed ones apart."""
         refused: list[str] = []
         suppressed: list[str] = []
+        moved: list[str] = []
         for start in range(0, len(writes), self.chunk):
             part = writes[start : start + self.chunk]
             deltas: list[tuple[list[str], list[str], list[str], str]] = []
@@ -242,10 +274,14 @@ class ProfileStore:
                     )
                     delta = len(deltas)
                 home = str(w.partition if w.home is None else w.home)
+                gone = [
+                    [a.profile, list(a.segments), [m.decode() for m in a.messages]]
+                    for a in w.absorbed
+                ]
                 meta.append(
                     (
                         str(w.partition), str(w.offset), len(w.state), int(w.exact), delta,
-                        home, w.erase,
+                        home, w.erase, gone,
                     )
                 )  # fmt: skip
             args: list[bytes | str] = [
@@ -254,12 +290,13 @@ class ProfileStore:
                 orjson.dumps(deltas) if deltas else b"[]",
                 *self._prefixes,
             ]
-            skipped, kept_out = await self._write(
+            skipped, kept_out, gone = await self._write(
                 [self.keys.profile(w.user_id) for w in part], args
             )
             refused.extend(part[int(i) - 1].user_id for i in skipped)
             suppressed.extend(part[int(i) - 1].user_id for i in kept_out)
-        return Refusals(refused, suppressed)
+            moved.extend(part[int(i) - 1].user_id for i in gone)
+        return Refusals(refused, suppressed, moved)
 
     async def user_ids(self, count: int = 1000) -> list[str]:
         """Every user with a profile (SCAN: for tools and tests, not the hot path)."""

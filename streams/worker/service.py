@@ -27,7 +27,7 @@ from profiles.model import ProfileModel
 from streams.connect.clients import kafka_options
 from streams.connect.lifecycle import close_all, connect
 from streams.connect.topics import WORKER_TOPICS
-from streams.names import TOPIC_DLQ, TOPIC_EVENTS
+from streams.names import TOPIC_DLQ, TOPIC_EVENTS, Keys
 from streams.ops.census import Census
 from streams.ops.health import Health
 from streams.ops.lag import LagSampler
@@ -35,11 +35,14 @@ from streams.ops.loop import OpsLoop
 from streams.ops.redis_timing import timed_redis
 from streams.ops.sensor import Sensor, SensorDelegate
 from streams.pipeline.dlq import KafkaDeadLetters
+from streams.pipeline.forward import KafkaForwarder
+from streams.pipeline.identity_hook import IdentityHook
 from streams.pipeline.processor import BatchProcessor, BatchStats, Prepared
 from streams.pipeline.retry import Backoff, Stopping, wall_clock_ms
 from streams.pipeline.trigger_hook import ReturnWatch, TriggerHook
 from streams.settings.ops import OpsConfig
 from streams.settings.tree import Settings
+from streams.store.identity import IdentityStore
 from streams.store.profiles import ProfileStore
 from streams.store.triggers import TriggerStore
 from streams.worker.rules import WorkerRules
@@ -130,6 +133,14 @@ class EventWorker(faust.Service):
             )
         prefix = settings.topics.prefix
         self.rules = WorkerRules(settings, model, self.redis, self.producer, registry)
+        identity, forwarder = None, None
+        if settings.identity.enabled:  # docs/identity.md
+            identity = IdentityHook(
+                IdentityStore(self.redis, prefix),
+                settings.identity.rules(),
+                Keys(prefix).changes_outbox,
+            )
+            forwarder = KafkaForwarder(self.producer, settings.topic(TOPIC_EVENTS))
         self.processor = BatchProcessor(
             model,
             ProfileStore(
@@ -145,6 +156,8 @@ class EventWorker(faust.Service):
             triggers=hook,
             rules=self.rules.hook,
             changes=self.rules.publisher,
+            identity=identity,
+            forwarder=forwarder,
         )
         self.rules.attach(self.processor)
         self._next_upkeep = 0.0

@@ -83,14 +83,19 @@ async def test_a_login_merges_the_anonymous_profile_into_the_user(
     ]
 
 
-async def test_a_new_identifier_links_and_a_linked_one_changes_nothing(
+async def test_an_anonymous_id_without_history_is_merged_and_a_linked_one_changes_nothing(
     redis: Redis, store: IdentityStore
 ) -> None:
-    assert await link(store, U, A1) == Applied(True, [])  # a-1 never browsed: a link
+    """a-1 never browsed: nothing is handed over, but it is marked moved, so that events still
+    keyed by it reach the user."""
+    assert await link(store, U, A1) == Applied(True, ["anon:a-1"])
+    assert await store.absorbing("u-1") == {}
+    assert await store.moved_to("anon:a-1") == "u-1"
     assert await link(store, U, A1) == Applied(True, [])  # the same login again: no step
+    assert await link(store, U, DEVICE) == Applied(True, [])  # a new device: a link
     person = (await store.persons([A1]))[A1]
-    assert (person.canonical, person.identifiers) == (U, [U, A1])
-    assert len(await outbox(redis, store.keys)) == 1
+    assert (person.canonical, person.identifiers) == (U, [U, A1, DEVICE])
+    assert [c["change"] for c in await outbox(redis, store.keys)] == ["merged", "linked"]
 
 
 async def test_a_stale_plan_writes_nothing(redis: Redis, store: IdentityStore) -> None:

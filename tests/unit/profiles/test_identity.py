@@ -120,10 +120,11 @@ def persons(*people: Person) -> dict[Identifier, Person]:
 @pytest.mark.parametrize(
     "key,links,known,expected",
     [
-        # a login: the anonymous id is new, it joins the user
-        (U1, [A1], {}, [Step("link", A1, U1)]),
-        # ... or it has browsed: its person (profile anon:a-1) merges into the user
+        # a login: the anonymous profile (stored or not) merges into the user
+        (U1, [A1], {}, [Step("merge", A1, U1, A1)]),
         (U1, [A1], persons(person(A1)), [Step("merge", A1, U1, A1)]),
+        # a new device links
+        (U1, [D1], {}, [Step("link", D1, U1)]),
         # already linked: nothing
         (U1, [A1], persons(person(U1, A1)), []),
         # an anonymous event naming a user's email: the user survives
@@ -153,7 +154,7 @@ def test_plan(
 def test_plan_keeps_to_the_anonymous_limit() -> None:
     rules = IdentityRules(limits={**DEFAULT_LIMITS, "anonymous_id": 2})
     steps = plan(rules, U1, [A1, A2, A3], {})
-    assert [s.action for s in steps] == ["link", "link", "refused"]
+    assert [s.action for s in steps] == ["merge", "merge", "refused"]
     assert steps[-1].reason == "limit_anonymous_id"
 
 
@@ -192,7 +193,7 @@ def test_plan_keeps_every_person_within_the_limits(
             after[step.ident] = into
         elif step.action == "merge":
             assert step.absorbed is not None
-            gone = after[step.absorbed]
+            gone = after.get(step.absorbed) or person(step.absorbed)
             into.identifiers.extend(gone.identifiers)
             after.update(dict.fromkeys(gone.identifiers, into))
     for p in {id(p): p for p in after.values()}.values():

@@ -99,7 +99,7 @@ def test_encode_stores_neither_fences_nor_segments() -> None:
     state = applied([E("view", T0, "a"), E("purchase", AS_OF, "b", revenue=5.0)])
     body = codec.encode(state).split(b";", 1)[1]
     stored = msgspec.msgpack.decode(body)
-    assert stored[0] == VERSION and stored[-3:-1] == [{}, None]  # then the rules' state
+    assert stored[0] == VERSION and stored[-4:-2] == [{}, None]  # then rules, absorbed
     assert state.fences == {"0": 1} and state.segments is not None  # left as they were
 
 
@@ -126,3 +126,11 @@ def test_any_bytes_decode_or_are_refused(junk: bytes) -> None:
     except codec.CorruptState:
         return
     assert isinstance(state, State) and state.fences == {}
+
+
+def test_a_state_stored_before_identity_reads_with_nothing_absorbed() -> None:
+    """v3.1 states end with the rules' state: ``absorbed`` (v3.2) defaults to empty."""
+    state = applied([E("view", T0, "a")])
+    body = msgspec.msgpack.decode(codec.encode(state).split(b";", 1)[1])
+    older = codec.decode(b"0:1;" + msgspec.msgpack.encode(body[:-1]))
+    assert older.absorbed == [] and older.counters == state.counters

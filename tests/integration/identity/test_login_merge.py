@@ -1,0 +1,135 @@
+"""A shopper browses and fills a cart anonymously, then logs in (docs/identity.md): a real
+broker, Redis, worker and scheduler.
+
+One profile holds all of it and equals the oracle (the pure model over the log re-keyed to the
+user), anonymous events still arriving after the merge are forwarded to it, one cart reminder
+goes out (to the user, not the anonymous id), the merge is on ``profile.changes`` and the graph
+explains it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import orjson
+from prometheus_client import CollectorRegistry
+
+from profiles.identity import Identifier
+from profiles.model import ProfileModel
+from streams.connect.clients import redis_client
+from streams.settings.tree import Settings
+from streams.store.identity import IdentityStore
+from tests.integration.helpers import (
+    expected_states,
+    load_states,
+    produce,
+    profile_view,
+    wait_until,
+)
+from tests.integration.triggers.trigger_helpers import (
+    Clock,
+    at,
+    clocked_scheduler,
+    clocked_worker,
+    pending,
+    read_messages,
+    wait_pending,
+    with_triggers,
+)
+from tests.integration.worker.test_segments import Changes, members, with_rules
+from triggers.config import MINUTE_MS
+
+NOON = at("2026-03-10T12:00:00")
+MIN = MINUTE_MS
+RULES = """
+segments:
+  - name: carted
+    where: {cart_open_items: {">": 0}}
+"""
+
+
+def anon_event(etype: str, anon: str, ts: int, n: int, **props: Any) -> dict[str, Any]:
+    event: dict[str, Any] = {"event_id": f"{anon}-{n}", "type": etype, "anonymous_id": anon}
+    event["ts"] = ts
+    if props:
+        event["properties"] = props
+    return event
+
+
+def record(event: dict[str, Any]) -> tuple[bytes, bytes]:
+    """Keyed as a producer keys it: by the user id, else by the anonymous id."""
+    key = event.get("user_id") or event["anonymous_id"]
+    return str(key).encode(), orjson.dumps(event)
+
+
+def as_user(event: dict[str, Any], user: str) -> dict[str, Any]:
+    """The event as if it had carried the user id from the start (the oracle's log)."""
+    out = {k: v for k, v in event.items() if k != "anonymous_id"}
+    return {**out, "user_id": user}
+
+
+async def identity(settings: Settings, ident: Identifier) -> dict[str, Any] | None:
+    redis = redis_client(settings)
+    try:
+        return await IdentityStore(redis, settings.topics.prefix).show(ident)
+    finally:
+        await redis.aclose()
+
+
+async def test_anonymous_cart_then_login_is_one_person_with_one_reminder(
+    settings: Settings, namespace: str, tmp_path: Path
+) -> None:
+    settings = with_triggers(settings, {"policy": {"quiet_hours": None}})
+    settings = with_rules(settings, tmp_path / "rules.yaml", RULES)
+    anon, user = namespace + "visitor", namespace + "alice"
+    profile = "anon:" + anon
+    before = [
+        anon_event("view", anon, NOON - 20 * MIN, 1, item_id="i1", category="shoes"),
+        anon_event("add_to_cart", anon, NOON - 10 * MIN, 2, item_id="i1", price=30.0),
+        anon_event("search", anon, NOON - 9 * MIN, 3, query="red shoes"),
+    ]
+    login = {"event_id": f"{user}-login", "type": "login", "user_id": user,
+             "anonymous_id": anon, "ts": NOON}  # fmt: skip
+    after = [anon_event("view", anon, NOON + 5 * MIN, 4, item_id="i2", category="shoes")]
+    clock, registry = Clock(NOON), CollectorRegistry()
+    model = ProfileModel(settings.model)
+    async with Changes(settings) as changes:
+        async with clocked_worker(settings, clock, registry):
+            await produce(settings, [record(e) for e in before])
+            await wait_pending(settings, profile, "cart_reminder")
+            await produce(settings, [record(login)])
+            await wait_pending(settings, user, "cart_reminder")
+            await produce(settings, [record(e) for e in after])
+
+            async def forwarded() -> bool:
+                states = await load_states(settings, [user])
+                return user in states and states[user].counters["t"][0] == 2
+
+            await wait_until(forwarded, what="the anonymous view after the login reached alice")
+            await changes.until(
+                lambda seen: any(m.get("change") == "merged" for m in seen), what="the merge"
+            )
+        states = await load_states(settings, [user, profile])
+        assert profile not in states  # the anonymous profile is gone: merged
+        oracle = expected_states([as_user(e, user) for e in [*before, login, *after]], model)
+        as_of = NOON + 6 * MIN
+        assert profile_view(model, user, states[user], as_of) == profile_view(
+            model, user, oracle[user], as_of
+        )
+        assert states[user].absorbed == [profile]
+        assert await pending(settings, profile) == {}  # the anonymous reminder went with it
+        [merged] = [m for m in changes.seen if m.get("change") == "merged"]
+        assert (merged["from"], merged["into"], merged["rule"]) == (profile, user, "anonymous_id")
+        assert await members(settings, "carted") == {user}
+    shown = await identity(settings, Identifier("anonymous_id", anon))
+    assert shown is not None and shown["canonical_id"] == user
+    assert {i["identifier"] for i in shown["identifiers"]} == {
+        f"user_id:{user}",
+        f"anonymous_id:{anon}",
+    }
+    async with clocked_scheduler(settings, clock, registry) as scheduler:
+        clock.now = NOON + 60 * MIN
+        assert await scheduler.run_once() == 1
+    sent = await read_messages(settings, expect=1)
+    assert [m["user_id"] for m in sent] == [user]
