@@ -42,6 +42,10 @@ class BatchReport(Protocol):
     @property
     def erased(self) -> int: ...  # users whose erase event the batch reached
     @property
+    def identity(self) -> Mapping[tuple[str, str], int]: ...  # (action, reason) -> steps
+    @property
+    def forwarded(self) -> int: ...  # events of merged profiles sent on to their survivor
+    @property
     def segment_changes(self) -> Mapping[tuple[str, str], int]: ...  # (segment, to) -> users
     @property
     def late(self) -> Mapping[str, int]: ...  # type -> applied events older than the newest

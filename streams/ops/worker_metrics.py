@@ -18,6 +18,7 @@ from profiles.model import Outcome
 from streams.errors import MetricsPortError
 from streams.ops.census import SEGMENT_VALUES, CensusMetrics
 from streams.ops.freshness import TagFreshness
+from streams.ops.identity_metrics import IdentityMetrics
 from streams.ops.lag import LagMetrics
 from streams.ops.redis_timing import RedisMetrics
 from streams.ops.sensor import BatchReport, Sensor, SensorDelegate
@@ -122,7 +123,10 @@ class WorkerMetrics(Sensor):
         self.redis = RedisMetrics(r)
         self.freshness = TagFreshness(r)
         # the hooks this set does not count itself go to the sets above
-        self._views = SensorDelegate([self.lag, self.census, self.redis, self.freshness])
+        self.identity = IdentityMetrics(r)
+        self._views = SensorDelegate(
+            [self.lag, self.census, self.redis, self.freshness, self.identity]
+        )
         self._init_series()
 
     def _init_series(self) -> None:
@@ -135,7 +139,7 @@ class WorkerMetrics(Sensor):
         self.events.labels("unknown", "rejected")
         for reason in (*REJECT_REASONS, APPLY_ERROR, SUPPRESSED):
             self.dlq.labels(reason)
-        for op in ("load", "write", "dlq", "triggers", "recall"):
+        for op in ("load", "write", "dlq", "triggers", "recall", "identity", "forward"):
             self.redis_retries.labels(op)
         for segment in SEGMENTS:  # the unbounded ones count as "*", the others by value
             if segment_label(segment, None)[1] == "*":

@@ -23,6 +23,7 @@ from streams.store.identity import IdentityStore
 from tests.integration.helpers import (
     expected_states,
     load_states,
+    metric,
     produce,
     profile_view,
     wait_until,
@@ -110,6 +111,9 @@ async def test_anonymous_cart_then_login_is_one_person_with_one_reminder(
             await changes.until(
                 lambda seen: any(m.get("change") == "merged" for m in seen), what="the merge"
             )
+        steps = "portrait_identity_steps_total"
+        assert metric(registry, steps, action="merge", reason="") == 1
+        assert metric(registry, "portrait_identity_forwarded_total") == 1
         states = await load_states(settings, [user, profile])
         assert profile not in states  # the anonymous profile is gone: merged
         oracle = expected_states([as_user(e, user) for e in [*before, login, *after]], model)
