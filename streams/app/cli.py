@@ -128,6 +128,9 @@ def _parser() -> argparse.ArgumentParser:
     from streams.api.server import add_parser as add_api_parser
 
     add_api_parser(sub)
+    from streams.app.identity_cli import add_parser as add_identity_parser
+
+    add_identity_parser(sub)
     return p
 
 
@@ -182,6 +185,10 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         from streams.app.privacy_cli import privacy_main
 
         return privacy_main(settings, args)
+    if args.command == "identity":
+        from streams.app.identity_cli import identity_main
+
+        return identity_main(settings, args)
     if args.command == "profile":
         from streams.app.read import profile_get_main
 

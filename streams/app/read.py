@@ -13,6 +13,7 @@ from streams.connect.clients import redis_client
 from streams.errors import NotFound
 from streams.read.profile import ProfileReader
 from streams.settings.tree import Settings
+from streams.store.identity import IdentityStore
 
 
 def parse_as_of(value: str | None) -> int:
@@ -30,8 +31,13 @@ async def profile_get_main(settings: Settings, user_id: str, as_of: str | None) 
             redis, settings.topics.prefix, ProfileModel(settings.model), settings.rules
         )
         doc = await reader.document(user_id, as_of_ms)
+        merged = None
+        if doc is None:
+            merged = await IdentityStore(redis, settings.topics.prefix).survivor(user_id)
     finally:
         await redis.aclose()
+    if merged is not None:  # docs/identity.md: the person's profile is the survivor's
+        raise NotFound(f"{user_id!r} was merged into {merged!r}: read that profile")
     if doc is None:
         raise NotFound(f"no profile for user {user_id!r}")
     sys.stdout.write(

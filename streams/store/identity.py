@@ -196,6 +196,16 @@ class IdentityStore:
         found = await self.redis.get(self.keys.moved(profile))
         return as_text(found) if found else None
 
+    async def survivor(self, profile: str) -> str | None:
+        """The profile that now holds the person of ``profile``, if ``profile`` was merged into
+        another (a chain of merges is followed: the graph names the current canonical)."""
+        if await self.moved_to(profile) is None:
+            return None
+        me = Identifier.of_profile(profile)
+        person = (await self.persons([me])).get(me)
+        found = person.canonical.profile if person is not None else None
+        return found if found != profile else None
+
     async def show(self, ident: Identifier) -> dict[str, Any] | None:
         """``portrait identity show``: the person's canonical id, identifiers and merges."""
         person = (await self.persons([ident])).get(ident)

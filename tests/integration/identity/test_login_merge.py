@@ -20,6 +20,7 @@ from profiles.model import ProfileModel
 from streams.connect.clients import redis_client
 from streams.settings.tree import Settings
 from streams.store.identity import IdentityStore
+from tests.integration.app.test_cli import portrait, service_env
 from tests.integration.helpers import (
     expected_states,
     load_states,
@@ -132,6 +133,15 @@ async def test_anonymous_cart_then_login_is_one_person_with_one_reminder(
         f"user_id:{user}",
         f"anonymous_id:{anon}",
     }
+    env = service_env(settings)
+    cli = portrait("identity", "show", f"anonymous_id:{anon}", env=env)
+    assert cli.returncode == 0, cli.stderr
+    assert orjson.loads(cli.stdout) == shown
+    gone = portrait("profile", "get", profile, env=env)
+    assert gone.returncode == 1 and gone.stdout == ""
+    assert gone.stderr.strip() == (
+        f"portrait profile get: {profile!r} was merged into {user!r}: read that profile"
+    )
     async with clocked_scheduler(settings, clock, registry) as scheduler:
         clock.now = NOON + 60 * MIN
         assert await scheduler.run_once() == 1
