@@ -131,6 +131,10 @@ class Erasure(BaseModel):
     triggers_cancelled: int = Field(description="Queued triggers that will never be sent")
     segments_exited: list[str] = Field(description="Memberships ended (exits emitted)")
     tombstone_s: float = Field(description="How long writes older than the erase are refused")
+    linked: list[str] = Field(
+        default_factory=list,
+        description="The person's other profiles (merged anonymous ids), erased with it",
+    )
 
 
 class Export(BaseModel):

@@ -20,6 +20,7 @@ from profiles.aggregators import TOTAL_SLOT
 from profiles.events import Event
 from profiles.identity import Identifier, IdentityRules, plan
 from profiles.model import ProfileModel, State
+from profiles.names import ERASE_EVENT
 from profiles.rules.engine import SEGMENT, Transition
 from streams.pipeline.batch import Located, Record
 from streams.store.identity import IdentityStore
@@ -57,7 +58,7 @@ class IdentityHook:
         self.outbox = outbox  # partition -> its profile.changes outbox key
         self.remember = remember
         self.moved: OrderedDict[str, str] = OrderedDict()  # absorbed profile -> survivor
-        self._linked: OrderedDict[tuple[str, str], None] = OrderedDict()
+        self._linked: OrderedDict[str, set[str]] = OrderedDict()  # user -> links applied
 
     def forget(self) -> None:
         """On revocation, with the cache: another owner may change what we remembered."""
@@ -67,6 +68,9 @@ class IdentityHook:
     async def resolve(self, by_user: Mapping[str, Sequence[Located]]) -> Resolved:
         out = Resolved()
         for uid, located in by_user.items():
+            if any(e.type == ERASE_EVENT for _, e in located):  # the person was erased
+                self.moved.pop(uid, None)  # (docs/privacy.md): what we knew of it is gone
+                self._linked.pop(uid, None)
             target = self.moved.get(uid)
             if target is not None:
                 out.forward[uid] = await self.survivor(uid, target)
@@ -101,7 +105,8 @@ class IdentityHook:
         """Apply each event's links in order; the survivor if ``uid`` itself was absorbed."""
         key = Identifier.of_profile(uid)
         for partition, event in linking:
-            fresh = [t for t in event.links if (uid, t) not in self._linked]
+            known_links = self._linked.get(uid, ())
+            fresh = [t for t in event.links if t not in known_links]
             if not fresh:
                 continue
             links = [Identifier.parse(t) for t in fresh]
@@ -131,9 +136,12 @@ class IdentityHook:
         return None
 
     def _remember(self, uid: str, text: str) -> None:
-        self._linked[(uid, text)] = None
-        while len(self._linked) > self.remember:
-            self._linked.popitem(last=False)
+        links = self._linked.get(uid)
+        if links is None:
+            links = self._linked[uid] = set()
+            while len(self._linked) > self.remember:
+                self._linked.popitem(last=False)
+        links.add(text)
 
 
 def fold(

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import orjson
@@ -32,6 +32,7 @@ from streams.pipeline.rules_hook import partitioner
 from streams.privacy.export import state_dict
 from streams.read.profile import ProfileReader
 from streams.settings.tree import Settings
+from streams.store.identity import IdentityStore
 from streams.store.privacy import PrivacyStore
 from triggers.model import Trigger
 
@@ -52,6 +53,7 @@ class Erasure:
     triggers_cancelled: int
     segments_exited: list[str] = field(default_factory=list)
     tombstone_s: float = 0.0  # how long the tombstone stays (0: kept, the user is suppressed)
+    linked: list[str] = field(default_factory=list)  # the person's other profiles, erased too
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -67,6 +69,7 @@ class Privacy:
     ) -> None:
         self.settings = settings
         self.store = PrivacyStore(redis, settings.topics.prefix)
+        self.identity = IdentityStore(redis, settings.topics.prefix)
         self.producer = producer
         self.metrics = PrivacyMetrics(registry)
         self.rules = settings.rules
@@ -76,7 +79,26 @@ class Privacy:
         self.topic = settings.topic(TOPIC_EVENTS)
 
     async def erase(self, user_id: str, *, suppress: bool, actor: str) -> Erasure:
-        """Erase the user now and send the erase event through the stream (acks=all)."""
+        """Erase the whole person now: the user's profile and every profile linked to it
+        (docs/identity.md), each as :meth:`erase_profile` does, then the person's identity
+        graph."""
+        profiles = await self.identity.profiles_of(user_id)
+        first = await self.erase_profile(user_id, suppress=suppress, actor=actor)
+        others = [await self.erase_profile(p, suppress=suppress, actor=actor) for p in profiles[1:]]
+        forgotten = await self.identity.forget(user_id)
+        return replace(
+            first,
+            found=first.found or any(o.found for o in others) or forgotten > 0,
+            keys_deleted=first.keys_deleted + sum(o.keys_deleted for o in others) + forgotten,
+            triggers_cancelled=first.triggers_cancelled + sum(o.triggers_cancelled for o in others),
+            segments_exited=sorted(
+                {*first.segments_exited, *(s for o in others for s in o.segments_exited)}
+            ),
+            linked=profiles[1:],
+        )
+
+    async def erase_profile(self, user_id: str, *, suppress: bool, actor: str) -> Erasure:
+        """Erase one profile now and send the erase event through the stream (acks=all)."""
         started = time.perf_counter()
         partitions = await self._partitions()
         now_ms = int(time.time() * 1000)

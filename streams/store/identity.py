@@ -114,6 +114,28 @@ return {1, absorbed}
 """
 
 
+# ARGV: the key prefixes (identifier, person, merges, moved, absorbing), the canonical profile.
+# Deletes the person: every identifier's link, the identifier hash, the merge history, the
+# hand-overs waiting, and the moved marker of every profile of the person. Returns keys deleted.
+FORGET = """
+local idn, person, merges, moved, absorbing, canonical = ARGV[1], ARGV[2], ARGV[3], ARGV[4],
+  ARGV[5], ARGV[6]
+local function key(prefix, id) return prefix .. '{' .. id .. '}' end
+local deleted = 0
+for _, ident in ipairs(redis.call('HKEYS', key(person, canonical))) do
+  deleted = deleted + redis.call('DEL', key(idn, ident))
+  local kind, value = string.match(ident, '^([^:]*):(.*)$')
+  if kind == 'anonymous_id' then
+    deleted = deleted + redis.call('DEL', key(moved, 'anon:' .. value))
+  elseif kind == 'user_id' then
+    deleted = deleted + redis.call('DEL', key(moved, value))
+  end
+end
+return deleted + redis.call('DEL', key(person, canonical), key(merges, canonical),
+  key(absorbing, canonical))
+"""
+
+
 @dataclass(frozen=True, slots=True)
 class Applied:
     """What :meth:`IdentityStore.apply` did: ``ok`` False when the graph changed since it was
@@ -130,6 +152,7 @@ class IdentityStore:
         self.keys = keys = Keys(namespace)
         self.merges_kept = merges_kept
         self._apply = redis.register_script(APPLY)
+        self._forget = redis.register_script(FORGET)
         self._prefixes = (
             keys.user_prefix(IDENTIFIER), keys.user_prefix(PERSON), keys.user_prefix(MERGES),
             keys.user_prefix(MOVED), keys.user_prefix(ABSORBING), keys.user_prefix(PROFILE),
@@ -195,6 +218,23 @@ class IdentityStore:
         """The profile ``profile`` was merged into (None: it was not)."""
         found = await self.redis.get(self.keys.moved(profile))
         return as_text(found) if found else None
+
+    async def profiles_of(self, profile: str) -> list[str]:
+        """Every profile of ``profile``'s person (merged ones included), ``profile`` first."""
+        me = Identifier.of_profile(profile)
+        person = (await self.persons([me])).get(me)
+        found = [i.profile for i in person.identifiers if i.profile] if person else []
+        return [profile, *(p for p in found if p != profile)]
+
+    async def forget(self, profile: str) -> int:
+        """Delete ``profile``'s person from the graph (an erasure: docs/privacy.md); the
+        number of keys deleted."""
+        me = Identifier.of_profile(profile)
+        person = (await self.persons([me])).get(me)
+        if person is None:
+            return 0
+        canonical = _profile(person.canonical)
+        return int(await self._forget([], [*self._prefixes[:5], canonical]))
 
     async def survivor(self, profile: str) -> str | None:
         """The profile that now holds the person of ``profile``, if ``profile`` was merged into

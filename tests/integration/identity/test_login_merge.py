@@ -9,6 +9,7 @@ explains it.
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ from profiles.model import ProfileModel
 from streams.connect.clients import redis_client
 from streams.settings.tree import Settings
 from streams.store.identity import IdentityStore
+from tests.conftest import with_worker
 from tests.integration.app.test_cli import portrait, service_env
 from tests.integration.helpers import (
     expected_states,
@@ -27,8 +29,10 @@ from tests.integration.helpers import (
     metric,
     produce,
     profile_view,
+    running_worker,
     wait_until,
 )
+from tests.integration.privacy.test_erase import erase_reached, keys_of, privacy
 from tests.integration.triggers.trigger_helpers import (
     Clock,
     at,
@@ -147,3 +151,41 @@ async def test_anonymous_cart_then_login_is_one_person_with_one_reminder(
         assert await scheduler.run_once() == 1
     sent = await read_messages(settings, expect=1)
     assert [m["user_id"] for m in sent] == [user]
+
+
+async def test_erasing_the_user_erases_the_whole_person(settings: Settings, namespace: str) -> None:
+    """GDPR erase of the known user takes the anonymous profile merged into it, and the graph
+    forgets the person: no key names either id, and the ids link again from nothing."""
+    settings = with_worker(settings, erase_tombstone_s=1.0)
+    anon, user = namespace + "visitor", namespace + "bob"
+    profile = "anon:" + anon
+    events = [
+        anon_event("add_to_cart", anon, NOON - 10 * MIN, 1, item_id="i1", price=30.0),
+        {"event_id": f"{user}-login", "type": "login", "user_id": user,
+         "anonymous_id": anon, "ts": NOON},
+    ]  # fmt: skip
+    async with running_worker(settings):
+        await produce(settings, [record(events[0])])
+        await wait_until(lambda: _has_profile(settings, profile), what="the anonymous profile")
+        await produce(settings, [record(events[1])])
+        await wait_until(lambda: _merged(settings, user, profile), what="the merge")
+        async with privacy(settings) as service:
+            erased = await service.erase(user, suppress=False, actor="test")
+        await erase_reached(settings, user)
+        await erase_reached(settings, profile)
+    assert erased.found and erased.linked == [profile]
+    assert await identity(settings, Identifier("anonymous_id", anon)) is None
+    await asyncio.sleep(1.5)  # the tombstones' lifetime
+    assert await keys_of(settings, user) == []
+    assert await keys_of(settings, profile) == []
+    for ident in (f"anonymous_id:{anon}", f"user_id:{user}"):
+        assert await keys_of(settings, ident) == []
+
+
+async def _has_profile(settings: Settings, profile: str) -> bool:
+    return profile in await load_states(settings, [profile])
+
+
+async def _merged(settings: Settings, user: str, profile: str) -> bool:
+    states = await load_states(settings, [user])
+    return user in states and states[user].absorbed == [profile]
