@@ -10,13 +10,12 @@ from __future__ import annotations
 import logging
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
-from dataclasses import replace
 from typing import Any, TypeVar
 
-from profiles.events import ANON_PREFIX
-from profiles.model import APPLIED, REPLAYED, ProfileModel, State
+from profiles.model import ProfileModel, State
 from profiles.names import TAG_EVENT
 from profiles.wire import decode
+from streams.pipeline.apply import UserApply
 from streams.pipeline.batch import (
     BatchStats,
     DeadLetter,
@@ -24,16 +23,14 @@ from streams.pipeline.batch import (
     Located,
     Prepared,
     Record,
-    quiet,
     reject,
-    replayed,
     segment_label,
 )
 from streams.pipeline.changes import ChangePublisher
 from streams.pipeline.erasure import after_erase, last_erase, suppress
-from streams.pipeline.identity_hook import Forwarder, IdentityHook, Resolved, fold
+from streams.pipeline.identity_hook import Forwarder, IdentityHook, Resolved
 from streams.pipeline.labels import APPLY_ERROR
-from streams.pipeline.retry import Backoff, retry_until_stopped, wall_clock_ms
+from streams.pipeline.retry import Backoff, retry_until_stopped
 from streams.pipeline.rules_hook import RulesHook
 from streams.pipeline.trigger_hook import TriggerHook
 from streams.store.profiles import ProfileStore, Write
@@ -87,6 +84,7 @@ class BatchProcessor:
         self.identity = identity  # links and merges (docs/identity.md); None: identity off
         self.forwarder = forwarder  # sends a merged profile's events on to its survivor
         self.cache: OrderedDict[str, State] = OrderedDict()
+        self.user = UserApply(model, self.cache, triggers, rules, track_changes, home, replaying)
         self._latest_users: Collection[str] = ()
         self._bounds = model.config.time_bounds
 
@@ -217,13 +215,15 @@ class BatchProcessor:
             try:
                 write: Write | None
                 if last_erase(located) >= 0:
-                    write = self._erase_user(uid, located, prepared, sample_every)
+                    write = self.user.erase_user(uid, located, prepared, sample_every)
                 else:
                     if state is None:
                         blob = blobs.get(uid)
                         state = self.model.decode(blob) if blob else self.model.initial()
                     handed = resolved.handed.get(uid)
-                    write = self._apply_user(uid, located, state, prepared, sample_every, handed)
+                    write = self.user.apply_user(
+                        uid, located, state, prepared, sample_every, handed
+                    )
             except Exception as exc:  # a bug or a corrupt stored state: isolate this user
                 log.exception("cannot apply %d events of user %r", len(located), uid)
                 self.cache.pop(uid, None)  # the stored state stays as it was
@@ -233,101 +233,6 @@ class BatchProcessor:
                 continue
             if write is not None:
                 writes.append(write)
-
-    def _erase_user(
-        self, uid: str, located: list[Located], prepared: Prepared, sample_every: int
-    ) -> Write:
-        """The user's history ends at the erase event: what follows starts from nothing (or,
-        for a suppressed user, goes to the DLQ); the write completes the erasure in the store."""
-        erase = located[last_erase(located)][1]
-        traits = erase.traits or {}
-        after = list(after_erase(located))
-        prepared.stats.erased += 1
-        if traits.get("suppress") and after:
-            suppress(after, prepared.letters, prepared.stats)
-            after = []
-        write = None
-        if after:
-            write = self._apply_user(uid, after, self.model.initial(), prepared, sample_every)
-        else:
-            self.cache.pop(uid, None)
-        erase_id = str(traits.get("erase_id", ""))
-        if write is not None:
-            return replace(write, erase=erase_id)
-        last = located[-1][0]
-        home = self.home(uid) if self.home is not None else None
-        return Write(uid, last.partition, last.offset, b"", home=home, erase=erase_id)
-
-    def _apply_user(
-        self,
-        uid: str,
-        located: list[Located],
-        state: State,
-        prepared: Prepared,
-        sample_every: int,
-        handed: Mapping[str, bytes] | None = None,
-    ) -> Write | None:
-        stats = prepared.stats
-        hook = self.triggers
-        before = hook.before(state) if hook is not None else None
-        absorbed, applied = (
-            fold(self.model, state, handed, self._version()) if handed else ((), set())
-        )
-        moved = False
-        apply = self.model.apply_event
-        outcomes = stats.outcomes
-        # Events not keyed by their user id: such a user may be spread over partitions and so
-        # over owners, which the per-partition fence cannot order (producers must key by user).
-        key = uid.removeprefix(ANON_PREFIX).encode()
-        for record, event in located:
-            offset = record.offset
-            late = event.ts < state.newest
-            outcome = apply(state, event, record.partition, offset, record.timestamp)
-            outcomes[(event.type, outcome)] += 1
-            if record.key != key:
-                stats.key_mismatch += 1
-            if outcome is not REPLAYED:
-                moved = True
-                if outcome is APPLIED:
-                    applied.add(event.type)
-                    if late:
-                        stats.late[event.type] += 1
-                    if offset % sample_every == 0:
-                        stats.applied_ts_sample.append(event.ts)
-        self.cache[uid] = state
-        if (
-            not moved and not absorbed
-        ):  # every event was already applied: the stored state is current
-            return None
-        changed = self.model.settle(state)
-        if changed:
-            stats.segment_changes.update(
-                segment_label(name, new) for name, (_, new) in changed.items()
-            )
-            stats.note_changed(changed, state.newest)
-            if self.track_changes:
-                stats.changes.append((uid, changed))
-        last = located[-1][0]
-        is_replay = any(map(replayed, located))
-        delta = None
-        if self.rules is not None:
-            until = wall_clock_ms() if self.replaying or quiet(located) else None
-            cause = "manual" if applied == _MANUAL else "event"
-            delta = self.rules.collect(uid, state, until, stats.transitions, cause)
-        if hook is not None and before is not None and not is_replay:
-            source = (str(last.partition), last.offset)
-            hook.collect(
-                uid, before, state, applied, changed, prepared.now, prepared.ops,
-                prepared.visits, source,
-            )  # fmt: skip
-        home = self.home(uid) if self.home is not None else None
-        state_blob = self.model.encode(state)
-        return Write(
-            uid, last.partition, last.offset, state_blob, delta, home=home, absorbed=absorbed
-        )
-
-    def _version(self) -> str:
-        return self.rules.engine.version if self.rules is not None else ""
 
     async def _forward_moved(self, uid: str, prepared: Prepared) -> None:
         """A profile merged into another while this batch was on its way: its records of the
