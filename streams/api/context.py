@@ -30,6 +30,7 @@ from streams.privacy.service import Privacy
 from streams.read.profile import ProfileReader
 from streams.settings.base import ConfigError
 from streams.settings.tree import Settings
+from streams.store.identity import IdentityStore
 from streams.store.segments import SegmentStore
 from streams.store.triggers import TriggerStore
 
@@ -107,6 +108,10 @@ class ApiContext:
     @property
     def triggers(self) -> TriggerStore:
         return TriggerStore(self.redis, self.namespace)
+
+    @property
+    def identity(self) -> IdentityStore:
+        return IdentityStore(self.redis, self.namespace)
 
     async def start(self) -> None:
         """Redis answers, the events topic exists, the producer is started (or StartupError)."""

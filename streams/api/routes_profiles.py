@@ -14,7 +14,7 @@ from profiles.rules.catalogue import closest
 from profiles.timeutil import rfc3339
 from streams.api.auth import require
 from streams.api.context import Ctx
-from streams.api.errors import JSONOut, not_found
+from streams.api.errors import ApiError, JSONOut, not_found
 from streams.api.models import (
     BatchGetReply,
     BatchGetRequest,
@@ -51,6 +51,11 @@ async def get_profile(
     wanted = parse_fields(fields)
     doc = await ctx.reader().document(user_id, at)
     if doc is None:
+        survivor = await ctx.identity.survivor(user_id)
+        if survivor is not None:  # docs/identity.md: the person's profile is the survivor's
+            raise ApiError(
+                404, f"{user_id!r} was merged into {survivor!r}: read that profile", "merged"
+            )
         raise not_found(f"no profile for user {user_id!r}")
     return JSONOut(select(doc, wanted) if wanted else doc)
 

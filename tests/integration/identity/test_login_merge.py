@@ -13,6 +13,7 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
+import httpx
 import orjson
 from prometheus_client import CollectorRegistry
 
@@ -22,6 +23,7 @@ from streams.connect.clients import redis_client
 from streams.settings.tree import Settings
 from streams.store.identity import IdentityStore
 from tests.conftest import with_worker
+from tests.integration.api.live import live_api
 from tests.integration.app.test_cli import portrait, service_env
 from tests.integration.helpers import (
     expected_states,
@@ -146,6 +148,16 @@ async def test_anonymous_cart_then_login_is_one_person_with_one_reminder(
     assert gone.stderr.strip() == (
         f"portrait profile get: {profile!r} was merged into {user!r}: read that profile"
     )
+    async with (
+        live_api(settings) as api,
+        httpx.AsyncClient(base_url=api.url, headers=api.auth("read"), timeout=10) as http,
+    ):
+        merged_reply = await http.get(f"/v1/profiles/{profile}")
+        person = await http.get(f"/v1/profiles/{user}")
+    assert merged_reply.status_code == 404
+    assert merged_reply.json()["error"]["code"] == "merged"
+    assert repr(user) in merged_reply.json()["error"]["message"]
+    assert person.status_code == 200 and person.json()["tags"]["views_total"] == 2
     async with clocked_scheduler(settings, clock, registry) as scheduler:
         clock.now = NOON + 60 * MIN
         assert await scheduler.run_once() == 1
