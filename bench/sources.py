@@ -15,6 +15,7 @@ from __future__ import annotations
 import csv
 import itertools
 import random
+import zlib
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -208,3 +209,41 @@ class Synthetic:
             "revenue": round(rng.uniform(5, 800), 2),
             "products": [{"item_id": item_id} for item_id in cart[:5]],
         }
+
+
+# --- identity: anonymous first visits, then a login -------------------------------------------
+class Anonymous:
+    """A share of users (chosen by a hash of their id) browse anonymously first: their first
+    ``events`` events carry only ``anonymous_id`` (``anon-<user>``, keyed by it), and their next
+    event is a login carrying both ids, which merges the two (docs/identity.md). The number of
+    records is unchanged; ``anonymous`` and ``logins`` count what was rewritten."""
+
+    def __init__(self, share: float, events: int = 3) -> None:
+        self.share = share
+        self.events = events
+        self.anonymous = 0
+        self.logins = 0
+        self._seen: dict[bytes, int] = {}
+
+    def wrap(self, records: Iterator[Record]) -> Iterator[Record]:
+        cut = int(self.share * 10_000)
+        for key, value in records:
+            if zlib.crc32(key) % 10_000 >= cut:
+                yield key, value
+                continue
+            n = self._seen.get(key, 0)
+            self._seen[key] = n + 1
+            if n > self.events:
+                yield key, value
+                continue
+            event = orjson.loads(value)
+            user = event.pop("user_id")
+            anon = f"anon-{user}"
+            if n < self.events:
+                self.anonymous += 1
+                yield anon.encode(), orjson.dumps({**event, "anonymous_id": anon})
+            else:
+                self.logins += 1
+                login = {"event_id": event["event_id"], "type": "login", "user_id": user,
+                         "anonymous_id": anon, "ts": event["ts"]}  # fmt: skip
+                yield key, orjson.dumps(login)

@@ -51,7 +51,7 @@ from bench.rules_run import (
     rules_lines,
     settle_changes,
 )
-from bench.sources import SOURCES, Record, events
+from bench.sources import SOURCES, Anonymous, Record, events
 from bench.worker_run import (
     WorkerProcess,
     WorkerRun,
@@ -83,6 +83,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--partitions", type=int, default=8, help="partitions of the topic (default 8)")
     p.add_argument("--source", choices=SOURCES, default="synthetic")
     p.add_argument("--seed", type=int, default=7, help="synthetic traffic seed")
+    p.add_argument(
+        "--anonymous",
+        type=float,
+        default=0.0,
+        help="share of users who browse anonymously first, then log in (identity on)",
+    )
     p.add_argument("--faust-agent", action="store_true", help="also time a minimal faust agent")
     p.add_argument("--py-spy", action="store_true", help="profile the worker with py-spy")
     p.add_argument(
@@ -140,7 +146,10 @@ class UserCounter:
 
 def run_produce(args: argparse.Namespace, ep: Endpoints, topic: str, ns: str) -> dict[str, Any]:
     users = UserCounter()
+    anonymous = Anonymous(args.anonymous)
     records = users.wrap(events(args.source, args.events, args.users, ns, args.seed))
+    if args.anonymous:
+        records = anonymous.wrap(records)
     note(
         f"producing {args.events} {args.source} events into {topic} ({args.partitions} partitions)"
     )
@@ -158,6 +167,8 @@ def run_produce(args: argparse.Namespace, ep: Endpoints, topic: str, ns: str) ->
         "mean_value_bytes": round(result.bytes / max(result.events, 1), 1),
         "seconds": round(result.seconds, 2),
         "per_s": round(result.per_s),
+        "anonymous_events": anonymous.anonymous,
+        "logins_added": anonymous.logins,
     }
 
 
