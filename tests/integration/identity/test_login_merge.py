@@ -34,10 +34,16 @@ from tests.integration.helpers import (
     running_worker,
     wait_until,
 )
-from tests.integration.privacy.test_erase import erase_reached, keys_of, privacy
+from tests.integration.privacy.test_erase import (  # the carted rule, noon and a minute
+    MIN,
+    NOON,
+    RULES,
+    erase_reached,
+    keys_of,
+    privacy,
+)
 from tests.integration.triggers.trigger_helpers import (
     Clock,
-    at,
     clocked_scheduler,
     clocked_worker,
     pending,
@@ -46,15 +52,6 @@ from tests.integration.triggers.trigger_helpers import (
     with_triggers,
 )
 from tests.integration.worker.test_segments import Changes, members, with_rules
-from triggers.config import MINUTE_MS
-
-NOON = at("2026-03-10T12:00:00")
-MIN = MINUTE_MS
-RULES = """
-segments:
-  - name: carted
-    where: {cart_open_items: {">": 0}}
-"""
 
 
 def anon_event(etype: str, anon: str, ts: int, n: int, **props: Any) -> dict[str, Any]:
