@@ -5,7 +5,7 @@ history at an erase event (streams/pipeline/erasure.py). Pure CPU: no await."""
 from __future__ import annotations
 
 import logging
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 
@@ -81,7 +81,9 @@ class UserApply:
         )
         moved = False
         apply = self.model.apply_event
-        outcomes = stats.outcomes
+        # this user's outcomes apart, then added to the batch's: a write refused because the
+        # profile was merged meanwhile takes them back (its events are counted where they land)
+        outcomes: Counter[tuple[str, str]] = Counter()
         # Events not keyed by their user id: such a user may be spread over partitions and so
         # over owners, which the per-partition fence cannot order (producers must key by user).
         key = uid.removeprefix(ANON_PREFIX).encode()
@@ -100,10 +102,11 @@ class UserApply:
                         stats.late[event.type] += 1
                     if offset % sample_every == 0:
                         stats.applied_ts_sample.append(event.ts)
+        stats.outcomes.update(outcomes)
+        prepared.tallies[uid] = outcomes
         self.cache[uid] = state
-        if (
-            not moved and not absorbed
-        ):  # every event was already applied: the stored state is current
+        # every event was already applied (and nothing handed over): the stored state is current
+        if not moved and not absorbed:
             return None
         changed = self.model.settle(state)
         if changed:

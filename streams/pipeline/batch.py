@@ -98,6 +98,8 @@ class Prepared:
     # events of profiles merged into another: (moved profile, survivor, record), forwarded
     forwards: list[tuple[str, str, Record]] = field(default_factory=list)
     outboxes: set[int | str] = field(default_factory=set)  # partitions identity audited into
+    # each user's event outcomes (the batch's stats hold their sum)
+    tallies: dict[str, Counter[tuple[str, str]]] = field(default_factory=dict)
 
 
 def reject(record: Record, exc: Exception, letters: list[DeadLetter], stats: BatchStats) -> None:

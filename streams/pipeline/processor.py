@@ -244,6 +244,7 @@ class BatchProcessor:
         if not survivor:
             return
         identity.note_moved(uid, survivor)
+        prepared.stats.outcomes.subtract(prepared.tallies.get(uid, {}))  # applied where they land
         prepared.forwards.extend(
             (uid, survivor, record) for record, _ in prepared.by_user.get(uid, ())
         )

@@ -67,10 +67,11 @@ def jsonl(path: Path, events: list[dict[str, Any]]) -> Path:
 
 async def through_a_worker(
     settings: Settings, path: Path, done: Callable[[CollectorRegistry], Awaitable[bool]]
-) -> None:
+) -> CollectorRegistry:
     async with running_worker(settings) as registry:
         await replay(settings, path, via="kafka", progress=False)
         await wait_until(lambda: done(registry), within=240, what="the worker to be done")
+    return registry
 
 
 async def test_first_days_rekeyed_to_anonymous_ids_give_the_original_profiles(
@@ -92,7 +93,10 @@ async def test_first_days_rekeyed_to_anonymous_ids_give_the_original_profiles(
         states = await all_states(identity_db)
         return {u: sum(s.totals) for u, s in states.items()} == totals
 
-    await through_a_worker(identity_db, jsonl(tmp_path / "rekeyed.jsonl", rekeyed), complete)
+    registry = await through_a_worker(
+        identity_db, jsonl(tmp_path / "rekeyed.jsonl", rekeyed), complete
+    )
+    assert events_seen(registry) == len(rekeyed)  # forwarded events counted once, where applied
     merged = await all_states(identity_db)
     assert sorted(merged) == sorted(plain) == sorted(users)  # no anonymous profile is left
     as_of = max(e["ts"] for e in original) + DAY_MS
