@@ -88,11 +88,9 @@ class IdentityHook:
         return out
 
     async def survivor(self, uid: str, hint: str) -> str:
-        """The profile that holds ``uid``'s person now (a survivor may itself merge later)."""
-        me = Identifier.of_profile(uid)
-        person = (await self.store.persons([me])).get(me)
-        found = person.canonical.profile if person is not None else None
-        return found or hint
+        """The profile that holds ``uid``'s person now (a survivor may itself merge later);
+        ``hint`` if the graph no longer says (the person was erased meanwhile)."""
+        return await self.store.survivor(uid) or hint
 
     def note_moved(self, uid: str, survivor: str) -> None:
         self.moved[uid] = survivor

@@ -282,5 +282,5 @@ def _person(canonical: Identifier, members: Mapping[Any, Any]) -> Person:
     canonical first)."""
     first = canonical.text
     rows = sorted((int(at), as_text(raw) != first, as_text(raw)) for raw, at in members.items())
-    idents = [Identifier.parse(text) for _, _, text in rows]
-    return Person(canonical, idents or [canonical])
+    # as stored: the compare-and-set compares this size with the hash's
+    return Person(canonical, [Identifier.parse(text) for _, _, text in rows])
