@@ -2,12 +2,13 @@
 
 :func:`decode` gives exactly what :func:`profiles.events.decode` gives (a property test checks
 it), about three times faster: msgspec parses and type-checks in C straight into structs, and
-only what JSON types cannot say is checked here. Anything off the common path (Segment names or
-envelopes, anonymous users, identifiers beside the user id (profiles/identity.py), objects in
-``context``, administrative types such as the manual ``tag`` events, any invalid message)
-falls back to the reference decoder, which gives the precise rejection reason. Tag events are
-an operator's orders (``portrait tag set``), a trickle beside the behaviour: their strict
-checks (:func:`profiles.events.tag_traits`) are written once, there.
+only what JSON types cannot say is checked here. Anonymous visitors and an ``anonymous_id``
+beside a user id (a login's link, profiles/identity.py) stay on it. Anything off the common path
+(Segment names or envelopes, other identifiers, objects in ``context``, administrative types
+such as the manual ``tag`` events, any invalid message) falls back to the reference decoder,
+which gives the precise rejection reason. Tag events are an operator's orders (``portrait tag
+set``), a trickle beside the behaviour: their strict checks (:func:`profiles.events.tag_traits`)
+are written once, there.
 """
 
 from __future__ import annotations
@@ -71,7 +72,8 @@ class _Message(msgspec.Struct, gc=False):
     type: str
     ts: int | float | str
     user_id: Id | None = None
-    anonymous_id: Any = None  # beside a user id: a link (the reference decoder reads it)
+    anonymous_id: Id | None = None  # the key of an anonymous user, or beside a user id a link
+    user_id_segment: Any = msgspec.field(default=None, name="userId")  # Segment's: the reference
     anonymous_id_segment: Any = msgspec.field(default=None, name="anonymousId")
     properties: _Properties | None = None
     context: _Context | None = None
@@ -100,18 +102,29 @@ def decode(raw: bytes | bytearray | memoryview | str, bounds: TimeBounds = DEFAU
 def _fast(m: _Message, bounds: TimeBounds) -> Event:
     if not m.event_id or m.type not in EVENT_TYPES:
         raise _OffPath  # also the administrative types (profiles.names.ADMIN_TYPES)
+    if m.user_id_segment is not None or m.anonymous_id_segment is not None:
+        raise _OffPath  # Segment's names: the reference handles their precedence
     user_id = m.user_id
+    anon = m.anonymous_id if m.anonymous_id != "" else None
+    links: tuple[str, ...] = ()
     if user_id is None or user_id == "":
-        raise _OffPath  # anonymous, or Segment's userId: the reference handles precedence
+        if anon is None:
+            raise _OffPath  # no user: the reference names the reason
+        user_id = ANON_PREFIX + _user(anon, reserved=False)  # an anonymous visitor
+    else:
+        if (
+            type(user_id) is not str
+            or "{" in user_id
+            or "}" in user_id
+            or user_id[:5] == ANON_PREFIX
+        ):
+            user_id = _user(user_id)
+        if anon is not None:  # beside a user id: a link, as profiles.identity.links_of reads it
+            links = (f"anonymous_id:{_link(anon)}",)
     p = m.properties or _NO_PROPS
     c = m.context or _NO_CONTEXT
-    if (
-        m.anonymous_id is not None
-        or m.anonymous_id_segment is not None
-        or c.device_id is not None
-        or c.traits is not None
-    ):
-        raise _OffPath  # identifiers beside the user's (a login, mostly): rare, see links_of
+    if c.device_id is not None or c.traits is not None:
+        raise _OffPath  # other identifiers (profiles.identity.links_of): rare
     traits = None
     if m.traits:
         if "email" in m.traits or "phone" in m.traits:
@@ -121,22 +134,30 @@ def _fast(m: _Message, bounds: TimeBounds) -> Event:
     ts = m.ts
     if type(ts) is not int or not bounds.plain_min <= ts < bounds.max_ms:
         ts = parse_ts(ts, bounds)
-    if type(user_id) is not str or "{" in user_id or "}" in user_id or user_id[:5] == ANON_PREFIX:
-        user_id = _user(user_id)
     return Event(
         m.event_id, m.type, user_id, ts, _item(p.item_id, p.product_id),
         p.category or None, p.brand or None, p.price, p.quantity or 1,
         _item(p.order_id, None) if p.order_id is not None else None, p.revenue,
         p.query or None, p.coupon or None, _products(p.products) if p.products else (),
-        c.device or None, c.os or None, c.channel or None, c.timezone or None, traits,
+        c.device or None, c.os or None, c.channel or None, c.timezone or None, traits, links,
     )  # fmt: skip
 
 
-def _user(value: Id) -> str:
+def _user(value: Id, reserved: bool = True) -> str:
     if type(value) is int:
         return str(value)
     assert isinstance(value, str)
-    if "{" in value or "}" in value or value.startswith(ANON_PREFIX):
+    if "{" in value or "}" in value or (reserved and value.startswith(ANON_PREFIX)):
+        raise _OffPath
+    return value
+
+
+def _link(value: Id) -> str:
+    """An anonymous id beside a user id, as a link: what links_of keeps, or off the path."""
+    if type(value) is int:
+        return str(value)
+    assert isinstance(value, str)
+    if "{" in value or "}" in value or not value.isprintable():
         raise _OffPath
     return value
 
