@@ -90,7 +90,7 @@ def links_of(obj: Mapping[str, Any], user_id: str) -> tuple[str, ...]:
     best effort; the event itself stands)."""
     out: list[str] = []
     if not user_id.startswith(ANON_PREFIX):
-        anon = _text(obj.get("anonymous_id", obj.get("anonymousId")))
+        anon = link_value(obj.get("anonymous_id", obj.get("anonymousId")))
         if anon is not None:
             out.append(f"anonymous_id:{anon}")
     ctx = obj.get("context")
@@ -98,17 +98,19 @@ def links_of(obj: Mapping[str, Any], user_id: str) -> tuple[str, ...]:
     for source in (obj.get("traits"), ctx.get("traits")):
         if isinstance(source, dict):
             for kind in ("email", "phone"):
-                value = _text(source.get(kind))
+                value = link_value(source.get(kind))
                 if value is not None:
                     out.append(f"{kind}:{digest(kind, value)}")
     device = ctx.get("device")
-    device_id = _text(device.get("id") if isinstance(device, dict) else ctx.get("device_id"))
+    device_id = link_value(device.get("id") if isinstance(device, dict) else ctx.get("device_id"))
     if device_id is not None:
         out.append(f"device_id:{device_id}")
     return tuple(dict.fromkeys(out))
 
 
-def _text(value: object) -> str | None:
+def link_value(value: object) -> str | None:
+    """An identifier's value as events may carry it (an integer, or a printable string of at
+    most 512 characters without braces); None for anything else, which links nothing."""
     if type(value) is int:
         return str(value)
     if isinstance(value, str) and 0 < len(value) <= 512 and value.isprintable():

@@ -29,6 +29,7 @@ from profiles.events import (
     parse_ts,
 )
 from profiles.events import decode as reference_decode
+from profiles.identity import link_value
 from profiles.names import EVENT_TYPES
 
 # orjson reads an integer beyond 64 bits as a float, which the reference refuses as an id: keep
@@ -154,12 +155,10 @@ def _user(value: Id, reserved: bool = True) -> str:
 
 def _link(value: Id) -> str:
     """An anonymous id beside a user id, as a link: what links_of keeps, or off the path."""
-    if type(value) is int:
-        return str(value)
-    assert isinstance(value, str)
-    if "{" in value or "}" in value or not value.isprintable():
-        raise _OffPath
-    return value
+    text = link_value(value)
+    if text is None:
+        raise _OffPath  # the reference decoder leaves it out of the links
+    return text
 
 
 def _item(first: Id | None, second: Id | None) -> str | None:
