@@ -38,6 +38,7 @@ POSITIVE = number(float, 0, above=True)
 RATE = number(float, 0, above=True, high=1_000_000)  # events/s: far above what one process sends
 NON_NEGATIVE = number(float, 0)
 SHARE = number(float, 0, high=1)
+PROCESSES = number(int, 1, high=256)  # children of one supervisor (a worker or API per core)
 
 
 def moment(text: str) -> str:

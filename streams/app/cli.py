@@ -14,7 +14,7 @@ import traceback
 from collections.abc import Sequence
 from typing import NoReturn
 
-from streams.app.argtypes import NON_NEGATIVE, POSITIVE, RATE, SHARE, USERS, moment
+from streams.app.argtypes import NON_NEGATIVE, POSITIVE, PROCESSES, RATE, SHARE, USERS, moment
 from streams.app.errors import explain
 from streams.errors import EXIT_BUG, EXIT_INTERRUPTED, EXIT_USAGE, BootstrapLogFilter
 from streams.settings.tree import Settings
@@ -53,6 +53,13 @@ def _parser() -> argparse.ArgumentParser:
         default=None,
         metavar="PER_S",
         help="log up to PER_S users per second whose tags changed",
+    )
+    worker.add_argument(
+        "--processes",
+        type=PROCESSES,
+        default=1,
+        metavar="N",
+        help="run N workers in one group, one per core (worker i serves metrics on port + i)",
     )
 
     sim = sub.add_parser("simulate", help="produce synthetic persona traffic")
@@ -174,8 +181,10 @@ def _logging(verbose: bool) -> None:
 
 def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
     if args.command == "worker":
-        from streams.app.runner import run_worker_main
+        from streams.app.runner import run_worker_main, run_worker_processes
 
+        if args.processes > 1:
+            return run_worker_processes(settings, args.processes, show_changes=args.show_changes)
         return run_worker_main(settings, show_changes=args.show_changes)
     if args.command == "simulate":
         from streams.app.runner import run_simulator_main

@@ -6,13 +6,17 @@ import argparse
 import asyncio
 import dataclasses
 import logging
+import os
 import signal
+import sys
 from collections.abc import Callable
 
 from prometheus_client import CollectorRegistry
 
 from streams.app.services import worker_services
+from streams.errors import CommandError
 from streams.names import TOPIC_EVENTS
+from streams.ops.children import run_children
 from streams.ops.health import serve as serve_with_probes
 from streams.ops.worker_metrics import WorkerMetrics, serve
 from streams.pipeline.gc_tuning import tune_gc
@@ -75,6 +79,29 @@ def run_worker_main(settings: Settings, *, show_changes: float | None = None) ->
 
     tune_gc()
     asyncio.run(main())
+    return 0
+
+
+def run_worker_processes(settings: Settings, processes: int, *, show_changes: float | None) -> int:
+    """``portrait worker --processes N``: N workers in one consumer group, one per core (each
+    its own interpreter and GIL), until a signal or until one fails. Worker ``i`` serves its
+    metrics on the metrics port plus ``i`` (0: each its own free port, logged); scrape them
+    all, as Kubernetes scrapes one pod per worker (docs/operations.md, "Scaling out")."""
+    argv = [sys.executable, "-m", "streams.app.cli", "worker"]
+    if show_changes is not None:
+        argv += ["--show-changes", str(show_changes)]
+    base = settings.metrics_port
+    if base and base + processes - 1 > 65535:
+        raise CommandError(f"metrics ports {base}..{base + processes - 1} run past 65535")
+    envs = [{**os.environ, "PORTRAIT_METRICS_PORT": str(base + i if base else 0)}
+            for i in range(processes)]  # fmt: skip
+
+    def started() -> None:
+        log.info("portrait worker: %d processes in group %s", processes, settings.group_id)
+
+    failed = run_children(argv, envs, started=started)
+    if failed is not None:
+        raise CommandError(f"a worker process exited with {failed}; its reason is above")
     return 0
 
 

@@ -20,7 +20,12 @@ class WorkerProcess:
     """`portrait worker` as a child process, configured through PORTRAIT_CONFIG as a user does."""
 
     def __init__(
-        self, settings: Settings, tmp: Path, extra: dict[str, Any] | None = None, name: str = ""
+        self,
+        settings: Settings,
+        tmp: Path,
+        extra: dict[str, Any] | None = None,
+        name: str = "",
+        args: tuple[str, ...] = (),
     ) -> None:
         config = tmp / f"portrait{name}.yaml"
         config.write_text(
@@ -39,12 +44,13 @@ class WorkerProcess:
         services = Services(settings.kafka_bootstrap_servers, settings.redis_url)
         self.env = services.child_env(metrics_port=self.port, config=config)
         self.log = tmp / f"worker{name}.log"
+        self.args = args
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
         with self.log.open("ab") as out:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "streams.app.cli", "worker"],
+                [sys.executable, "-m", "streams.app.cli", "worker", *self.args],
                 env=self.env,
                 cwd=REPO,
                 stdout=out,
