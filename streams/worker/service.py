@@ -114,7 +114,9 @@ class EventWorker(faust.Service):
         self.redis: Redis = timed_redis(
             settings, self.sensor, socket_connect_timeout=5, socket_timeout=30
         )
-        self.producer = AIOKafkaProducer(**kafka_options(settings), acks="all", linger_ms=5)
+        self.producer = AIOKafkaProducer(
+            **kafka_options(settings), acks="all", linger_ms=settings.worker.producer_linger_ms
+        )
         self.consumer = AIOKafkaConsumer(
             **kafka_options(settings),
             group_id=settings.group_id,
@@ -122,6 +124,7 @@ class EventWorker(faust.Service):
             auto_offset_reset="earliest",
             max_partition_fetch_bytes=8 * 1024 * 1024,
             fetch_max_bytes=64 * 1024 * 1024,
+            fetch_max_wait_ms=settings.worker.fetch_max_wait_ms,
         )
         w = settings.worker
         model = ProfileModel(settings.model)
