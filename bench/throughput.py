@@ -3,11 +3,13 @@
     python -m bench.throughput [--events 300000] [--users 20000] [--partitions 8]
                                [--source synthetic|taobao|rees46] [--faust-agent] [--py-spy]
                                [--rules none|default|pack|FILE] [--compare-rules]
+                               [--naive-faust [--naive-seconds 20]] [--worker-set KEY=VALUE]
 
 Starts embedded Tansu + valkey (unless KAFKA_BOOTSTRAP_SERVERS and REDIS_URL are both set),
 pre-produces N contract-v1 events into a fresh topic namespace, then measures over that topic:
 the ceiling (plain aiokafka ``getmany`` + ``orjson.loads``), the real worker as a child process,
-and optionally a minimal faust agent. Prints a table and writes ``bench/results/<stamp>.json``.
+and optionally a minimal faust agent and a naive one (an event at a time, four awaited Redis
+calls each). Prints a table and writes ``bench/results/<stamp>.json``.
 bench/README.md explains how to read it.
 """
 
@@ -33,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+import yaml
 
 from bench.ceiling import Window, measure_ceiling
 from bench.load import wait_quiet
@@ -65,6 +68,7 @@ from streams.settings.tree import Settings, TopicsConfig, WorkerConfig
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 TARGET_RATIO = 0.25
+TARGET_NAIVE_RATIO = 50.0  # worker / naive faust agent (issue 15)
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +94,29 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="share of users who browse anonymously first, then log in (identity on)",
     )
     p.add_argument("--faust-agent", action="store_true", help="also time a minimal faust agent")
+    p.add_argument(
+        "--naive-faust",
+        action="store_true",
+        help="also time a naive faust agent (one event at a time, four awaited redis calls)",
+    )
+    p.add_argument(
+        "--naive-seconds",
+        type=float,
+        default=20.0,
+        help="the naive agent's window after its first event (default 20)",
+    )
+    p.add_argument(
+        "--naive-events",
+        type=int,
+        help="... or until it has seen this many events (default: --events)",
+    )
+    p.add_argument(
+        "--worker-set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a worker: setting of the worker child (e.g. producer_linger_ms=5)",
+    )
     p.add_argument("--py-spy", action="store_true", help="profile the worker with py-spy")
     p.add_argument(
         "--no-triggers", action="store_true", help="run the worker with triggers: {enabled: false}"
@@ -214,6 +241,8 @@ def run_worker(
         ep.bootstrap, ep.redis_url, ns, args.partitions, workdir,
         triggers=not args.no_triggers, rules=rules.path, name=name,
     )  # fmt: skip
+    if args.worker_set:
+        with_worker_settings(worker, worker_sets(args.worker_set))
     started = time.perf_counter()
     pid = worker.start()
     note(f"worker: python -m streams.app.cli worker (pid {pid}, log {worker.log_path}) ...")
@@ -237,6 +266,25 @@ def run_worker(
     if spy is not None and spy.output.exists():
         out["py_spy"] = summarize(spy.output, spy.seconds)
     return out
+
+
+def worker_sets(items: list[str]) -> dict[str, Any]:
+    """``KEY=VALUE`` pairs of ``worker:`` settings, values read as YAML scalars."""
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise SystemExit(f"--worker-set: expected KEY=VALUE, got {item!r}")
+        out[key.strip()] = yaml.safe_load(value)
+    return out
+
+
+def with_worker_settings(worker: WorkerProcess, settings: dict[str, Any]) -> None:
+    """Add ``worker:`` settings to the child's PORTRAIT_CONFIG file (before it starts)."""
+    path = Path(worker.env["PORTRAIT_CONFIG"])
+    data = yaml.safe_load(path.read_text()) or {}
+    data["worker"] = {**data.get("worker", {}), **settings}
+    path.write_text(yaml.safe_dump(data))
 
 
 def worker_dict(run: WorkerRun, total: int) -> dict[str, Any]:
@@ -276,6 +324,24 @@ def run_faust(
     window = measure_faust_agent(
         ep.bootstrap, topic, ns + "bench-faust", args.events, 900, log_path
     )
+    return {**window_dict(window), "log": log_path}
+
+
+def run_naive_faust(
+    args: argparse.Namespace, ep: Endpoints, topic: str, ns: str, workdir: Path
+) -> dict[str, Any]:
+    from bench.naive_faust import measure_naive_faust
+
+    total = args.naive_events or args.events
+    note(
+        "naive faust agent: one event at a time, 4 awaited redis calls "
+        f"(until {total} events or {args.naive_seconds:g}s; join may take ~30 s) ..."
+    )
+    log_path = str(workdir / "naive-faust.log")
+    window = measure_naive_faust(
+        ep.bootstrap, topic, ns + "bench-naive-faust", ep.redis_url, total,
+        args.naive_seconds, 900, log_path,
+    )  # fmt: skip
     return {**window_dict(window), "log": log_path}
 
 
@@ -363,12 +429,22 @@ def run(args: argparse.Namespace, stamp: str, workdir: Path) -> dict[str, Any]:
         if args.faust_agent:
             quiet(args)
             result["faust_agent"] = run_faust(args, ep, topic, ns, workdir)
+        if args.naive_faust:
+            quiet(args)
+            result["naive_faust"] = run_naive_faust(args, ep, topic, ns, workdir)
     if "ceiling" in result and result["ceiling"]["per_s"]:
         ratio = result["worker"]["per_s"] / result["ceiling"]["per_s"]
         result["ratio"] = {
             "worker_over_ceiling": round(ratio, 3),
             "target": TARGET_RATIO,
             "meets_target": ratio >= TARGET_RATIO,
+        }
+    if "naive_faust" in result and result["naive_faust"]["per_s"]:
+        naive = result["worker"]["per_s"] / result["naive_faust"]["per_s"]
+        result["ratio_naive"] = {
+            "worker_over_naive_faust": round(naive, 1),
+            "target": TARGET_NAIVE_RATIO,
+            "meets_target": naive >= TARGET_NAIVE_RATIO,
         }
     compared = compare(result)
     if compared is not None:
@@ -407,6 +483,7 @@ def table(result: dict[str, Any]) -> str:
         "worker/none": result.get("worker_no_rules"),
         "worker": worker,
         "faust agent": result.get("faust_agent"),
+        "naive faust": result.get("naive_faust"),
     }
     lines = [
         f"source {cfg['source']}: {prod['events']} events, {prod['users']} users, "
@@ -428,6 +505,13 @@ def table(result: dict[str, Any]) -> str:
         lines.append(
             f"RATIO worker/ceiling = {r['worker_over_ceiling']:.3f} "
             f"({verdict} target >= {r['target']})"
+        )
+    if "ratio_naive" in result:
+        r = result["ratio_naive"]
+        verdict = "meets" if r["meets_target"] else "BELOW"
+        lines.append(
+            f"RATIO worker/naive-faust = {r['worker_over_naive_faust']:.1f} "
+            f"({verdict} target >= {r['target']:g})"
         )
     lines += rules_lines(result)
     redis = worker["redis"]

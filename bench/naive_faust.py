@@ -1,0 +1,155 @@
+"""The naive peer: a faust agent doing one event at a time, four awaited redis-py calls each.
+
+What a typical user writes first: ``async for value in stream:``, ``orjson.loads``, then per
+event ``HINCRBY`` of a per-type counter, ``HSET`` of last-seen, ``ZINCRBY`` of a category
+affinity and ``EXPIRE`` of the counter hash, each awaited on ``redis.asyncio``, against the same
+Redis as the worker, in its own consumer group. bench.throughput runs it as a child process
+(``--naive-faust``) on the same topic after the worker.
+
+It is about 1k events/s, so it runs on a bounded window: from the first event (faust's group
+join, ~30 s on Tansu, is left out, as in bench/faust_agent.py) until ``--events`` events or
+``--seconds`` of steady state, whichever comes first. It prints JSON lines on stdout:
+``{"seen": n, "t": monotonic}`` while it runs and ``{"done": ...}`` at the end of the window.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import subprocess
+import sys
+import time
+from typing import Any
+
+import orjson
+
+from bench.ceiling import Window
+from bench.faust_agent import _lines
+from bench.load import LoadMeter
+from bench.progress import Progress
+
+TTL_S = 30 * 86_400
+
+
+def _emit(**fields: Any) -> None:
+    """One JSON line on fd 1 (faust's worker redirects ``sys.stdout`` into its logger)."""
+    os.write(1, orjson.dumps(fields) + b"\n")
+
+
+def build_app(
+    bootstrap: str, topic_name: str, group: str, redis_url: str, total: int, seconds: float
+) -> Any:
+    import faust
+    from redis.asyncio import Redis
+
+    app = faust.App(
+        group,
+        broker=f"kafka://{bootstrap}",
+        store="memory://",
+        web_enabled=False,
+        topic_disable_leader=True,
+        consumer_auto_offset_reset="earliest",
+    )
+    topic = app.topic(
+        topic_name, key_type=bytes, value_type=bytes, value_serializer="raw", key_serializer="raw"
+    )
+    redis = Redis.from_url(redis_url)
+    prefix = group + ":"
+    started = time.monotonic()
+    state: dict[str, Any] = {"seen": 0, "first": 0.0, "cpu0": 0.0, "shown": 0.0, "done": False}
+
+    @app.agent(topic)
+    async def profile(stream: Any) -> None:
+        async for value in stream:
+            event = orjson.loads(value)
+            user = event.get("user_id") or event.get("anonymous_id") or "?"
+            props = event.get("properties") or {}
+            key = f"{prefix}{user}"
+            await redis.hincrby(key + ":counts", event.get("type", "?"), 1)
+            await redis.hset(key + ":last", mapping={"ts": event.get("ts", 0)})
+            await redis.zincrby(key + ":affinity", 1.0, props.get("category", "none"))
+            await redis.expire(key + ":counts", TTL_S)
+            now = time.monotonic()
+            state["seen"] += 1
+            if not state["first"]:  # the first event's own work is not in the window
+                state.update(first=now, cpu0=time.process_time())
+                state["seen"] = 0
+                continue
+            if now - state["shown"] >= 0.5:
+                state["shown"] = now
+                _emit(seen=state["seen"], t=now)
+            if not state["done"] and (state["seen"] >= total or now - state["first"] >= seconds):
+                state["done"] = True
+                _emit(
+                    done=True,
+                    events=state["seen"],
+                    seconds=now - state["first"],
+                    join_seconds=state["first"] - started,
+                    cpu_seconds=time.process_time() - state["cpu0"],
+                )
+
+    return app
+
+
+def main() -> None:
+    p = argparse.ArgumentParser()
+    p.add_argument("--bootstrap", required=True)
+    p.add_argument("--topic", required=True)
+    p.add_argument("--group", required=True)
+    p.add_argument("--redis-url", required=True)
+    p.add_argument("--events", type=int, required=True)
+    p.add_argument("--seconds", type=float, required=True)
+    a = p.parse_args()
+    import faust
+
+    app = build_app(a.bootstrap, a.topic, a.group, a.redis_url, a.events, a.seconds)
+    faust.Worker(
+        app, loglevel="warning", quiet=True, redirect_stdouts=False
+    ).execute_from_commandline()
+
+
+# --- parent side --------------------------------------------------------------------------------
+def measure_naive_faust(
+    bootstrap: str,
+    topic: str,
+    group: str,
+    redis_url: str,
+    total: int,
+    seconds: float,
+    timeout_s: float,
+    log_path: str,
+) -> Window:
+    """Run the agent until ``total`` events or ``seconds`` after its first event."""
+    cmd = [
+        sys.executable, "-m", "bench.naive_faust", "--bootstrap", bootstrap, "--topic", topic,
+        "--group", group, "--redis-url", redis_url, "--events", str(total),
+        "--seconds", str(seconds),
+    ]  # fmt: skip
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=log)
+    progress = Progress("naive faust consumed", total)
+    meter = LoadMeter()  # from the first progress line: close to, not exactly, the window
+    try:
+        for line in _lines(process, time.monotonic() + timeout_s):
+            if line.get("done"):
+                load = meter.stop()
+                progress.update(int(line["events"]), force=True)
+                return Window(
+                    line["events"], line["seconds"], line["join_seconds"], line["cpu_seconds"], load
+                )
+            if meter._start is None:
+                meter.start()
+            progress.update(int(line["seen"]))
+        raise AssertionError("unreachable")
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+if __name__ == "__main__":
+    main()
