@@ -39,7 +39,8 @@ def kind_of(path: Path) -> str:
 
 
 def newest(results: Path) -> dict[str, Result]:
-    """The newest result of each kind; throughput keeps the newest per source."""
+    """The newest result of each kind; throughput keeps the newest per source, of the default
+    worker settings (a ``--worker-set`` variant is an experiment, not the page's figure)."""
     out: dict[str, Result] = {}
     for path in sorted(results.glob("*.json")):  # stamps sort by time
         try:
@@ -48,7 +49,8 @@ def newest(results: Path) -> dict[str, Result]:
             continue
         data["_file"] = f"bench/results/{path.name}"
         kind = kind_of(path)
-        if kind == "throughput" and "worker" in data and "produce" in data:
+        variant = data.get("config", {}).get("worker_set")
+        if kind == "throughput" and "worker" in data and "produce" in data and not variant:
             out[f"throughput:{data['config']['source']}"] = data
         elif kind in ("latency", "scaleout"):
             out[kind] = data

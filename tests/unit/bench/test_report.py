@@ -51,6 +51,9 @@ def test_newest_result_of_each_kind_and_source(tmp_path: Path) -> None:
     write(tmp_path, "20260101T000000Z.json", throughput("synthetic", 100, 1))
     write(tmp_path, "20260102T000000Z.json", throughput("synthetic", 100, 2))
     write(tmp_path, "20260101T120000Z.json", throughput("taobao", 100, 3))
+    variant = throughput("synthetic", 100, 9)
+    variant["config"]["worker_set"] = ["batch_max_records=80000"]
+    write(tmp_path, "20260103T000000Z.json", variant)
     write(tmp_path, "20260101T000000Z-latency.json", LATENCY)
     (tmp_path / "20260103T000000Z-scaleout.json").write_text("{not json")
     found = newest(tmp_path)
