@@ -67,7 +67,7 @@ from streams.settings.security import mask_url
 from streams.settings.tree import Settings, TopicsConfig, WorkerConfig
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
-TARGET_RATIO = 0.25
+TARGET_RATIO = 0.5  # worker / raw getmany ceiling, synthetic (issue 15; 0.35 on Taobao)
 TARGET_NAIVE_RATIO = 50.0  # worker / naive faust agent (issue 15)
 
 
