@@ -51,7 +51,12 @@ DEFAULT_METRICS_PORT = 9464
 
 @dataclass(frozen=True, slots=True)
 class WorkerConfig:
-    batch_max_records: int = 20_000
+    # Records per getmany. A caught-up worker gets what has arrived (small batches, low
+    # latency); a worker behind gets up to this many, and the per-user work (settle, rules,
+    # encode, write) is paid once per user and batch: 50,000 gave 17k events/s against 13k at
+    # 20,000 in one bench.throughput run (docs/design.md, "Issue 15"). The fetch buffers
+    # (8 MiB per partition) bound a batch too.
+    batch_max_records: int = 50_000
     poll_timeout_ms: int = 100
     # How long the broker may hold a fetch that finds no record (Kafka's fetch.max.wait.ms).
     # Kafka answers a waiting fetch as soon as records arrive, so this only paces the empty
