@@ -47,7 +47,7 @@ def newest(results: Path) -> dict[str, Result]:
             data = json.loads(path.read_text())
         except (OSError, ValueError):
             continue
-        data["_file"] = f"bench/results/{path.name}"
+        data["_file"] = path.name
         kind = kind_of(path)
         variant = data.get("config", {}).get("worker_set")
         if kind == "throughput" and "worker" in data and "produce" in data and not variant:
@@ -75,7 +75,7 @@ def throughput_rows(found: dict[str, Result]) -> list[list[str]]:
             f"{worker / ceiling:.3f}" if ceiling else "-",
             _rate(naive),
             f"{worker / naive:.1f}x" if naive else "-",
-            f"`{r['_file']}`",
+            f"[{r['_file']}](bench-results/{r['_file']}.gz)",
         ])  # fmt: skip
     return rows
 
@@ -227,7 +227,10 @@ def render(found: dict[str, Result], img: Path) -> str:
         "`python -m bench.scaleout`: `portrait worker --processes k` (k workers in one group, 16 "
         "partitions), each count on the same events; CPU per event of the workers and of Redis "
         "in the same window. On this 2-core machine the broker, Redis and the workers share the "
-        "two cores, so more than one worker shows only what the cores allow.\n\n",
+        "two cores, so more than one worker shows only what the cores allow. The CPU per event "
+        "falls as workers are added because each worker owns fewer of the bench's 20k users, "
+        "so a user has more events in each batch (the batch effect of docs/design.md), not "
+        "because workers share work; a stream of millions of users would not show it.\n\n",
         table(
             [
                 "workers",
@@ -247,8 +250,26 @@ def render(found: dict[str, Result], img: Path) -> str:
     if measured:
         parts.append("\n" + plot("bench-scaleout", draw_scaleout(found), img))
     sources = sorted({r["_file"] for r in found.values()})
-    parts.append("\nResult files: " + ", ".join(f"`{s}`" for s in sources) + "\n")
+    links = ", ".join(f"[{s}](bench-results/{s}.gz)" for s in sources)
+    parts.append(f"\nResult files (gzipped JSON, without latency series): {links}\n")
     return "".join(parts)
+
+
+def keep(found: dict[str, Result], results: Path, into: Path) -> None:
+    """Copy the results the page shows next to it (bench/results/ is not committed), gzipped,
+    without the latency phases' time series; older copies go."""
+    import gzip
+
+    into.mkdir(parents=True, exist_ok=True)
+    names = {r["_file"] for r in found.values()}
+    for old in into.glob("*.json.gz"):
+        if old.name.removesuffix(".gz") not in names:
+            old.unlink()
+    for name in names:
+        data = json.loads((results / name).read_text())
+        for phase in data.get("phases", []) if isinstance(data.get("phases"), list) else []:
+            phase.pop("series", None)
+        (into / f"{name}.gz").write_bytes(gzip.compress(json.dumps(data).encode(), mtime=0))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -266,6 +287,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"no results in {args.results}: run with --run", file=sys.stderr)
         return 1
     args.out.write_text(render(found, args.out.parent / "img"))
+    keep(found, args.results, args.out.parent / "bench-results")
     print(f"wrote {args.out} from {len(found)} results", file=sys.stderr)
     return 0
 

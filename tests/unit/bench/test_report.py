@@ -75,6 +75,11 @@ def test_the_page_has_every_table_and_plot(tmp_path: Path) -> None:
     assert "| worker | 1,000 | 9 | 20.5 | 40.0 | 77.7 | 90.0 |" in page
     assert "| 2 | 15,000 | 1.50 | 1.5 | 0.2 | 100.0 | 10.0 |" in page
     assert "| 4 | 3 | 33,333 |" in page
+    kept = sorted(p.name for p in (docs / "bench-results").iterdir())
+    assert kept == [
+        f"20260102T00000{i}Z{k}.json.gz" for i, k in enumerate(("", "", "-latency", "-scaleout"))
+    ]
+    assert "](bench-results/20260102T000002Z-latency.json.gz)" in page
     for name in ("bench-throughput", "bench-latency-cdf", "bench-scaleout"):
         assert f"](img/{name}.png)" in page
         assert (docs / "img" / f"{name}.png").read_bytes().startswith(PNG)
