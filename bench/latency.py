@@ -32,18 +32,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import itertools
 import logging
-import os
-import select
 import signal
-import subprocess
 import sys
 import tempfile
 import time
 import uuid
-from collections import defaultdict, deque
+from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -53,311 +49,19 @@ from typing import Any
 import orjson
 import yaml
 
+from bench.latency_match import (
+    Produced,
+    Seen,
+    cdf,
+    match_received,
+    match_visible,
+    parse_fences,
+    series,
+    summary,
+)
+from bench.latency_probe import Probe
+
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
-HEADER_BYTES = 255  # fence header read on each notification (8 partitions: ~70 bytes)
-
-
-# --- pure helpers (tests/unit/bench/test_latency.py) ----------------------------------------------
-def percentile(sorted_values: Sequence[float], q: float) -> float:
-    """The nearest-rank ``q`` quantile (0..1) of ascending ``sorted_values``."""
-    if not sorted_values:
-        raise ValueError("no values")
-    rank = max(1, min(len(sorted_values), int(-(-q * len(sorted_values) // 1))))
-    return sorted_values[rank - 1]
-
-
-def summary(latencies_s: Sequence[float]) -> dict[str, Any]:
-    """Count, mean and p50/p90/p99/p99.9/max in ms."""
-    values = sorted(latencies_s)
-    if not values:
-        return {"count": 0}
-    out: dict[str, Any] = {
-        "count": len(values),
-        "mean_ms": round(1000 * sum(values) / len(values), 2),
-    }
-    for name, q in (("p50", 0.5), ("p90", 0.9), ("p99", 0.99), ("p999", 0.999)):
-        out[f"{name}_ms"] = round(1000 * percentile(values, q), 2)
-    out["max_ms"] = round(1000 * values[-1], 2)
-    return out
-
-
-def cdf(latencies_s: Sequence[float], points: int = 200) -> list[tuple[float, float]]:
-    """``(latency ms, share <= it)`` at ``points`` even shares, plus a finer tail above 0.99."""
-    values = sorted(latencies_s)
-    if not values:
-        return []
-    qs = {i / points for i in range(1, points + 1)}
-    qs |= {0.99 + i / 10_000 for i in range(1, 100)}
-    return [(round(1000 * percentile(values, q), 3), round(q, 4)) for q in sorted(qs)]
-
-
-def series(
-    produced_at: Sequence[float], latencies_s: Sequence[float], t0: float, limit: int = 4000
-) -> list[tuple[float, float]]:
-    """``(seconds since t0, latency ms)`` for at most ``limit`` events, evenly picked."""
-    n = len(produced_at)
-    step = max(1, -(-n // limit))
-    return [
-        (round(produced_at[i] - t0, 4), round(1000 * latencies_s[i], 2)) for i in range(0, n, step)
-    ]
-
-
-def parse_fences(header: bytes) -> dict[int, int]:
-    """``{partition: offset}`` of a stored profile's head (``0:17,3:5;<msgpack>``)."""
-    end = header.find(b";")
-    if end <= 0:
-        return {}
-    fences: dict[int, int] = {}
-    for pair in header[:end].split(b","):
-        partition, _, offset = pair.rpartition(b":")
-        with contextlib.suppress(ValueError):
-            fences[int(partition)] = int(offset)
-    return fences
-
-
-@dataclass(frozen=True, slots=True)
-class Produced:
-    """One event as the producer sent it."""
-
-    user: str
-    partition: int
-    offset: int
-    at: float  # monotonic seconds, the moment of production
-    acked: float = 0.0  # when the broker acknowledged it
-
-
-@dataclass(frozen=True, slots=True)
-class Seen:
-    """One notification of a profile write and the fences read right after it."""
-
-    user: str
-    at: float  # when the notification arrived
-    replied: float  # when the header read came back
-    fences: dict[int, int]
-
-
-def match_received(
-    produced: Sequence[Produced], received: dict[tuple[int, int], float]
-) -> list[float | None]:
-    """Per produced event, the seconds to its ``(partition, offset)``'s receipt (None: never)."""
-    out: list[float | None] = []
-    for p in produced:
-        at = received.get((p.partition, p.offset))
-        out.append(None if at is None else at - p.at)
-    return out
-
-
-def match_visible(
-    produced: Sequence[Produced], seen: Sequence[Seen]
-) -> tuple[list[float | None], int]:
-    """Per produced event, the seconds until the first write of its user whose fence for its
-    partition reaches its offset (None: never); and how many reads raced a later write (they
-    are attributed to that later notification)."""
-    by_user: dict[str, list[Seen]] = defaultdict(list)
-    for s in sorted(seen, key=lambda s: s.at):
-        by_user[s.user].append(s)
-    # per user: (notification time, fences) with a raced read moved to the next notification
-    writes: dict[str, list[tuple[float, dict[int, int]]]] = {}
-    raced = 0
-    for user, notes in by_user.items():
-        out: list[tuple[float, dict[int, int]]] = []
-        for i, s in enumerate(notes):
-            nxt = notes[i + 1] if i + 1 < len(notes) else None
-            if nxt is not None and nxt.at <= s.replied:
-                raced += 1
-                out.append((nxt.at, s.fences))
-            else:
-                out.append((s.at, s.fences))
-        out.sort(key=lambda w: w[0])
-        writes[user] = out
-    latencies: list[float | None] = []
-    for p in produced:
-        found = None
-        for at, fences in writes.get(p.user, ()):
-            if fences.get(p.partition, -1) >= p.offset:
-                found = at - p.at
-                break
-        latencies.append(found)
-    return latencies, raced
-
-
-# --- probes (child processes) -----------------------------------------------------------------
-def _say(**fields: Any) -> None:
-    os.write(1, orjson.dumps(fields) + b"\n")
-
-
-def _write(path: str, data: dict[str, Any]) -> None:
-    """The probe's observations, once it has stopped (no loop to keep responsive then)."""
-    Path(path).write_bytes(orjson.dumps(data))
-
-
-def _stop_requested() -> asyncio.Event:
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    loop.add_signal_handler(signal.SIGTERM, stop.set)
-    loop.add_signal_handler(signal.SIGINT, stop.set)
-    return stop
-
-
-async def probe_received(a: argparse.Namespace) -> None:
-    """A plain consumer: getmany + orjson.loads; writes ``[[partition, offset, t], ...]``."""
-    from aiokafka import AIOKafkaConsumer
-
-    from streams.connect.clients import kafka_options
-
-    stop = _stop_requested()
-    consumer = AIOKafkaConsumer(
-        a.topic,
-        **kafka_options(a.bootstrap),
-        group_id=a.group,
-        enable_auto_commit=False,
-        auto_offset_reset="earliest",
-        max_partition_fetch_bytes=8 * 1024 * 1024,
-        fetch_max_bytes=64 * 1024 * 1024,
-        **({"fetch_max_wait_ms": a.fetch_max_wait_ms} if a.fetch_max_wait_ms is not None else {}),
-    )
-    await consumer.start()
-    rows: list[tuple[int, int, float]] = []
-    batches: list[int] = []
-    ready = False
-    loads, now = orjson.loads, time.monotonic
-    try:
-        while not stop.is_set():
-            batch = await consumer.getmany(timeout_ms=a.timeout_ms, max_records=a.max_records)
-            n = 0
-            for records in batch.values():
-                for record in records:
-                    loads(record.value)
-                n += len(records)
-            t = now()
-            for tp, records in batch.items():
-                rows.extend((tp.partition, r.offset, t) for r in records)
-            if n:
-                batches.append(n)
-            if not ready and consumer.assignment():
-                ready = True
-                _say(ready=True)
-    finally:
-        await consumer.stop()
-    _write(a.out, {"received": rows, "batches": batches})
-
-
-async def probe_visible(a: argparse.Namespace) -> None:
-    """Keyspace notifications of SET on ``<prefix>portrait:p2:{user}``, each followed by a
-    pipelined read of the key's fence header; writes ``[[user, at, replied, header], ...]``."""
-    from redis.asyncio import Redis
-
-    stop = _stop_requested()
-    redis = Redis.from_url(a.redis_url)
-    reader = Redis.from_url(a.redis_url)
-    await redis.config_set("notify-keyspace-events", "E$")
-    # a lagging probe must not be disconnected (and lose notifications) by the pubsub limit
-    await redis.config_set("client-output-buffer-limit", "pubsub 0 0 0")
-    db = redis.connection_pool.connection_kwargs.get("db", 0)
-    pubsub = redis.pubsub()
-    await pubsub.subscribe(f"__keyevent@{db}__:set")
-    prefix = a.prefix.encode()
-    start = len(prefix) + 1  # past the '{' of '{user}'
-    queue: deque[tuple[bytes, float]] = deque()
-    wake = asyncio.Event()
-    rows: list[tuple[str, float, float, bytes]] = []
-
-    async def read_headers() -> None:
-        while not (stop.is_set() and not queue):
-            if not queue:
-                wake.clear()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(wake.wait(), 0.2)
-                continue
-            chunk = [queue.popleft() for _ in range(len(queue))]
-            async with reader.pipeline(transaction=False) as pipe:
-                for key, _ in chunk:
-                    pipe.getrange(key, 0, HEADER_BYTES)
-                heads = await pipe.execute()
-            t = time.monotonic()
-            for (key, at), head in zip(chunk, heads, strict=True):
-                rows.append((key[start:-1].decode(), at, t, head))
-
-    task = asyncio.create_task(read_headers())
-    _say(ready=True)
-    try:
-        while not stop.is_set():
-            msg = await pubsub.get_message(ignore_subscribe_messages=True, timeout=0.2)
-            if msg is None:
-                continue
-            t = time.monotonic()
-            key = msg["data"]
-            if key.startswith(prefix):
-                queue.append((key, t))
-                wake.set()
-        wake.set()
-        await task
-    finally:
-        await pubsub.aclose()
-        await redis.aclose()
-        await reader.aclose()
-    out = [(user, at, replied, head.decode("latin-1")) for user, at, replied, head in rows]
-    _write(a.out, {"seen": out})
-
-
-def probe_main(argv: list[str]) -> None:
-    p = argparse.ArgumentParser()
-    p.add_argument("kind", choices=("received", "visible"))
-    p.add_argument("--bootstrap")
-    p.add_argument("--topic")
-    p.add_argument("--group")
-    p.add_argument("--timeout-ms", type=int, default=100)
-    p.add_argument("--max-records", type=int, default=20_000)
-    p.add_argument("--fetch-max-wait-ms", type=int)
-    p.add_argument("--redis-url")
-    p.add_argument("--prefix", help="the profile keys' prefix: <ns>portrait:p2:")
-    p.add_argument("--out", required=True)
-    a = p.parse_args(argv)
-    logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
-    asyncio.run(probe_received(a) if a.kind == "received" else probe_visible(a))
-
-
-class Probe:
-    """A probe child: ``start`` waits for its ready line, ``stop`` for its observations."""
-
-    def __init__(self, args: list[str], out: Path, log: Path) -> None:
-        self.out = out
-        with log.open("wb") as err:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "bench.latency", "--probe", *args, "--out", str(out)],
-                stdout=subprocess.PIPE,
-                stderr=err,
-            )
-        self.log = log
-
-    def wait_ready(self, timeout_s: float) -> None:
-        assert self.process.stdout is not None
-        fd = self.process.stdout.fileno()
-        deadline = time.monotonic() + timeout_s
-        buffer = b""
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"probe exited: {self.log.read_text(errors='replace')[-2000:]}")
-            ready, _, _ = select.select([fd], [], [], 0.5)
-            if ready:
-                buffer += os.read(fd, 4096)
-                if b'"ready"' in buffer:
-                    return
-        raise TimeoutError(f"probe not ready after {timeout_s}s")
-
-    def stop(self) -> dict[str, Any]:
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            self.process.wait(60)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-        if not self.out.exists():
-            raise RuntimeError(
-                f"probe wrote nothing: {self.log.read_text(errors='replace')[-2000:]}"
-            )
-        data: dict[str, Any] = orjson.loads(self.out.read_bytes())
-        return data
 
 
 # --- the paced producer ---------------------------------------------------------------------------
@@ -761,9 +465,6 @@ def table(phases: list[dict[str, Any]]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    if argv[:1] == ["--probe"]:
-        probe_main(argv[1:])
-        return 0
     args = parse_args(argv)
     from bench.progress import note
     from bench.throughput import endpoints

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bench.latency import (
+from bench.latency_match import (
     Produced,
     Seen,
     cdf,
