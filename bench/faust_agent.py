@@ -112,31 +112,30 @@ def measure_faust_agent(
     bootstrap: str, topic: str, group: str, total: int, timeout_s: float, log_path: str
 ) -> Window:
     cmd = [
-        sys.executable,
-        "-m",
-        "bench.faust_agent",
-        "--bootstrap",
-        bootstrap,
-        "--topic",
-        topic,
-        "--group",
-        group,
-        "--events",
-        str(total),
-    ]
+        sys.executable, "-m", "bench.faust_agent", "--bootstrap", bootstrap, "--topic", topic,
+        "--group", group, "--events", str(total),
+    ]  # fmt: skip
+    return measure_child(cmd, "faust agent consumed", total, timeout_s, log_path)
+
+
+def measure_child(
+    cmd: list[str], label: str, total: int, timeout_s: float, log_path: str
+) -> Window:
+    """Run an agent child (this module's, or bench/naive_faust.py's) that prints JSON progress
+    lines and a ``done`` line with its window; stop it (SIGTERM, then SIGKILL) afterwards."""
     with open(log_path, "wb") as log:
         process = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=log)
-    progress = Progress("faust agent consumed", total)
+    progress = Progress(label, total)
     meter = LoadMeter()  # from the first progress line: close to, not exactly, the window
     try:
         for line in _lines(process, time.monotonic() + timeout_s):
             if line.get("done"):
-                progress.update(total, force=True)
                 load = meter.stop()
+                progress.update(int(line["events"]), force=True)
                 return Window(
                     line["events"], line["seconds"], line["join_seconds"], line["cpu_seconds"], load
                 )
-            if not meter.figures and meter._start is None:
+            if meter._start is None:
                 meter.start()
             progress.update(int(line["seen"]))
         raise AssertionError("unreachable")

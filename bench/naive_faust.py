@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import signal
-import subprocess
 import sys
 import time
 from typing import Any
@@ -25,9 +23,7 @@ from typing import Any
 import orjson
 
 from bench.ceiling import Window
-from bench.faust_agent import _lines
-from bench.load import LoadMeter
-from bench.progress import Progress
+from bench.faust_agent import measure_child
 
 TTL_S = 30 * 86_400
 
@@ -126,29 +122,7 @@ def measure_naive_faust(
         "--group", group, "--redis-url", redis_url, "--events", str(total),
         "--seconds", str(seconds),
     ]  # fmt: skip
-    with open(log_path, "wb") as log:
-        process = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=log)
-    progress = Progress("naive faust consumed", total)
-    meter = LoadMeter()  # from the first progress line: close to, not exactly, the window
-    try:
-        for line in _lines(process, time.monotonic() + timeout_s):
-            if line.get("done"):
-                load = meter.stop()
-                progress.update(int(line["events"]), force=True)
-                return Window(
-                    line["events"], line["seconds"], line["join_seconds"], line["cpu_seconds"], load
-                )
-            if meter._start is None:
-                meter.start()
-            progress.update(int(line["seen"]))
-        raise AssertionError("unreachable")
-    finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+    return measure_child(cmd, "naive faust consumed", total, timeout_s, log_path)
 
 
 if __name__ == "__main__":
