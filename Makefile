@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: demo test check lint imports types bench bench-api faults clean tools model-fit
+.PHONY: demo test check lint imports types bench bench-api bench-report faults clean tools model-fit
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -40,6 +40,11 @@ types: $(VENV)/.installed
 ## bench: worker throughput against the raw aiokafka ceiling on the same topic
 bench: $(VENV)/.installed
 	$(BIN)/python -m bench.throughput
+
+## bench-report: every benchmark of docs/benchmarks.md (throughput synthetic and Taobao with the
+## naive faust agent, live latency, scale-out), then the page and its plots (about 15 minutes)
+bench-report: $(VENV)/.installed
+	$(BIN)/python -m bench.report --run
 
 ## bench-api: GET /v1/profiles/{id} of the real `portrait api` at 1,000 req/s and at its highest
 ## sustained rate, beside a raw Redis GET of the same keys from the same client (about 2 minutes)
