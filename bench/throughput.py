@@ -67,7 +67,8 @@ from streams.settings.security import mask_url
 from streams.settings.tree import Settings, TopicsConfig, WorkerConfig
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
-TARGET_RATIO = 0.5  # worker / raw getmany ceiling, synthetic (issue 15; 0.35 on Taobao)
+# worker / raw getmany ceiling by source (issue 15): the replayed real logs are new-user heavy
+TARGET_RATIO = {"synthetic": 0.5, "taobao": 0.35, "rees46": 0.35}
 TARGET_NAIVE_RATIO = 50.0  # worker / naive faust agent (issue 15)
 
 
@@ -436,8 +437,8 @@ def run(args: argparse.Namespace, stamp: str, workdir: Path) -> dict[str, Any]:
         ratio = result["worker"]["per_s"] / result["ceiling"]["per_s"]
         result["ratio"] = {
             "worker_over_ceiling": round(ratio, 3),
-            "target": TARGET_RATIO,
-            "meets_target": ratio >= TARGET_RATIO,
+            "target": TARGET_RATIO[args.source],
+            "meets_target": ratio >= TARGET_RATIO[args.source],
         }
     if "naive_faust" in result and result["naive_faust"]["per_s"]:
         naive = result["worker"]["per_s"] / result["naive_faust"]["per_s"]
