@@ -30,7 +30,39 @@ def _emit(**fields: Any) -> None:
     os.write(1, orjson.dumps(fields) + b"\n")
 
 
-def build_app(bootstrap: str, topic_name: str, group: str, total: int) -> Any:
+class Tally:
+    """An agent's count and window: the first observation starts the clock (its events are not
+    in the rate, as the ceiling's are not); a progress line every half second; one ``done``
+    line when ``total`` events were seen or ``seconds`` passed since the first."""
+
+    def __init__(self, total: int, seconds: float = float("inf")) -> None:
+        self.total, self.seconds = total, seconds
+        self.started = time.monotonic()
+        self.seen = self.at_first = 0
+        self.first = self.cpu0 = self.shown = 0.0
+        self.done = False
+
+    def add(self, n: int) -> None:
+        self.seen += n
+        now = time.monotonic()
+        if not self.first:
+            self.first, self.at_first, self.cpu0 = now, self.seen, time.process_time()
+        if now - self.shown >= 0.5:
+            self.shown = now
+            _emit(seen=self.seen, t=now)
+        if not self.done and (self.seen >= self.total or now - self.first >= self.seconds):
+            self.done = True
+            _emit(
+                done=True,
+                events=self.seen - self.at_first,
+                seconds=now - self.first,
+                join_seconds=self.first - self.started,
+                cpu_seconds=time.process_time() - self.cpu0,
+            )
+
+
+def raw_app(bootstrap: str, topic_name: str, group: str) -> tuple[Any, Any]:
+    """A faust app in its own group and its topic of raw bytes (no serializer's cost)."""
     import faust
 
     app = faust.App(
@@ -44,8 +76,12 @@ def build_app(bootstrap: str, topic_name: str, group: str, total: int) -> Any:
     topic = app.topic(
         topic_name, key_type=bytes, value_type=bytes, value_serializer="raw", key_serializer="raw"
     )
-    started = time.monotonic()
-    state = {"seen": 0, "at_first": 0, "first": 0.0, "cpu0": 0.0, "shown": 0.0}
+    return app, topic
+
+
+def build_app(bootstrap: str, topic_name: str, group: str, total: int) -> Any:
+    app, topic = raw_app(bootstrap, topic_name, group)
+    tally = Tally(total)
 
     @app.agent(topic)
     async def decode(stream: Any) -> None:
@@ -53,22 +89,7 @@ def build_app(bootstrap: str, topic_name: str, group: str, total: int) -> Any:
         async for values in stream.take(10_000, within=0.05):
             for value in values:
                 loads(value)
-            state["seen"] += len(values)
-            now = time.monotonic()
-            if not state["first"]:
-                state.update(first=now, at_first=state["seen"], cpu0=time.process_time())
-            if now - state["shown"] >= 0.5:
-                state["shown"] = now
-                _emit(seen=state["seen"], t=now)
-            if state["seen"] >= total and "done" not in state:
-                state["done"] = 1.0
-                _emit(
-                    done=True,
-                    events=state["seen"] - state["at_first"],
-                    seconds=now - state["first"],
-                    join_seconds=state["first"] - started,
-                    cpu_seconds=time.process_time() - state["cpu0"],
-                )
+            tally.add(len(values))
 
     return app
 

@@ -15,45 +15,26 @@ join, ~30 s on Tansu, is left out, as in bench/faust_agent.py) until ``--events`
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-import time
 from typing import Any
 
 import orjson
 
 from bench.ceiling import Window
-from bench.faust_agent import measure_child
+from bench.faust_agent import Tally, measure_child, raw_app
 
 TTL_S = 30 * 86_400
-
-
-def _emit(**fields: Any) -> None:
-    """One JSON line on fd 1 (faust's worker redirects ``sys.stdout`` into its logger)."""
-    os.write(1, orjson.dumps(fields) + b"\n")
 
 
 def build_app(
     bootstrap: str, topic_name: str, group: str, redis_url: str, total: int, seconds: float
 ) -> Any:
-    import faust
     from redis.asyncio import Redis
 
-    app = faust.App(
-        group,
-        broker=f"kafka://{bootstrap}",
-        store="memory://",
-        web_enabled=False,
-        topic_disable_leader=True,
-        consumer_auto_offset_reset="earliest",
-    )
-    topic = app.topic(
-        topic_name, key_type=bytes, value_type=bytes, value_serializer="raw", key_serializer="raw"
-    )
+    app, topic = raw_app(bootstrap, topic_name, group)
     redis = Redis.from_url(redis_url)
     prefix = group + ":"
-    started = time.monotonic()
-    state: dict[str, Any] = {"seen": 0, "first": 0.0, "cpu0": 0.0, "shown": 0.0, "done": False}
+    tally = Tally(total, seconds)
 
     @app.agent(topic)
     async def profile(stream: Any) -> None:
@@ -66,24 +47,7 @@ def build_app(
             await redis.hset(key + ":last", mapping={"ts": event.get("ts", 0)})
             await redis.zincrby(key + ":affinity", 1.0, props.get("category", "none"))
             await redis.expire(key + ":counts", TTL_S)
-            now = time.monotonic()
-            state["seen"] += 1
-            if not state["first"]:  # the first event's own work is not in the window
-                state.update(first=now, cpu0=time.process_time())
-                state["seen"] = 0
-                continue
-            if now - state["shown"] >= 0.5:
-                state["shown"] = now
-                _emit(seen=state["seen"], t=now)
-            if not state["done"] and (state["seen"] >= total or now - state["first"] >= seconds):
-                state["done"] = True
-                _emit(
-                    done=True,
-                    events=state["seen"],
-                    seconds=now - state["first"],
-                    join_seconds=state["first"] - started,
-                    cpu_seconds=time.process_time() - state["cpu0"],
-                )
+            tally.add(1)
 
     return app
 
