@@ -36,7 +36,7 @@ from bench.redis_stats import flush, snapshot
 from bench.sources import events
 from bench.throughput import RESULTS_DIR, endpoints
 from bench.worker_run import POLL_S, parse_metrics
-from streams.app.embedded import Services, free_port
+from streams.app.embedded import Services, free_ports
 
 
 class Group:
@@ -44,7 +44,7 @@ class Group:
 
     def __init__(self, ep: Any, prefix: str, partitions: int, k: int, workdir: Path) -> None:
         self.k = k
-        self.port = free_port() if k == 1 else _consecutive_ports(k)
+        self.port = free_ports(k)
         config = workdir / f"scaleout-{k}.yaml"
         config.write_text(json.dumps({"topics": {"prefix": prefix, "partitions": partitions}}))
         self.env = Services(ep.bootstrap, ep.redis_url).child_env(
@@ -88,21 +88,6 @@ class Group:
         if self.process is not None and self.process.poll() is None:
             self.process.terminate()
             self.process.wait(60)
-
-
-def _consecutive_ports(k: int) -> int:
-    import socket
-
-    for _ in range(100):
-        base = free_port()
-        try:
-            for i in range(1, k):
-                with socket.socket() as s:
-                    s.bind(("127.0.0.1", base + i))
-        except OSError:
-            continue
-        return base
-    raise RuntimeError(f"no {k} consecutive free ports")
 
 
 def run_group(args: argparse.Namespace, ep: Any, k: int, workdir: Path) -> dict[str, Any]:
@@ -150,6 +135,9 @@ def run_group(args: argparse.Namespace, ep: Any, k: int, workdir: Path) -> dict[
         group.stop()
     t0, e0, cpu0, rcpu0 = first
     counted, seconds = seen[0] - e0, now - t0
+    if counted <= 0 or seconds <= 0:
+        raise SystemExit(f"{k} worker(s) had applied every event before the window opened: "
+                         "give more --events")  # fmt: skip
     return {
         "workers": k,
         "events": counted,

@@ -35,6 +35,20 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def free_ports(count: int) -> int:
+    """The first of ``count`` consecutive free ports (``--processes``: worker i on port + i)."""
+    for _ in range(100):
+        base = free_port()
+        try:
+            for i in range(1, count):
+                with socket.socket() as sock:
+                    sock.bind(("127.0.0.1", base + i))
+        except OSError:
+            continue
+        return base
+    raise RuntimeError(f"no {count} consecutive free ports")
+
+
 class _ChildServer:
     """A server binary run as a child process on ``127.0.0.1:<port>``, logging to a file.
 

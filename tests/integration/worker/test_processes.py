@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import socket
 import subprocess
 import urllib.request
 from pathlib import Path
@@ -16,6 +15,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from profiles.model import ProfileModel
+from streams.app.embedded import free_ports
 from streams.settings.tree import Settings
 from tests.integration.helpers import (
     DAY,
@@ -30,21 +30,6 @@ from tests.integration.helpers import (
 from tests.integration.processes import WorkerProcess
 
 pytestmark = pytest.mark.integration
-
-
-def two_free_ports() -> int:
-    """A port whose next port is free too (worker ``i`` serves metrics on port + i)."""
-    for _ in range(50):
-        with socket.socket() as a:
-            a.bind(("127.0.0.1", 0))
-            port = a.getsockname()[1]
-            with socket.socket() as b:
-                try:
-                    b.bind(("127.0.0.1", port + 1))
-                except OSError:
-                    continue
-        return int(port)
-    raise RuntimeError("no two consecutive free ports")
 
 
 def events_counted(port: int) -> float:
@@ -79,7 +64,7 @@ def alive(pid: int) -> bool:
 
 def supervised(settings: Settings, tmp_path: Path) -> WorkerProcess:
     worker = WorkerProcess(settings, tmp_path, name="sup", args=("--processes", "2"))
-    worker.port = two_free_ports()
+    worker.port = free_ports(2)
     worker.env["PORTRAIT_METRICS_PORT"] = str(worker.port)
     return worker
 
