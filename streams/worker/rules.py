@@ -10,6 +10,7 @@ from collections.abc import Collection
 from aiokafka import AIOKafkaProducer
 from prometheus_client import CollectorRegistry
 from redis.asyncio import Redis
+from redis.exceptions import RedisError
 
 from profiles.model import ProfileModel
 from profiles.rules.engine import RulesEngine, Transition
@@ -84,7 +85,10 @@ class WorkerRules:
             self.metrics.on_rules(
                 rules.version, len(rules.tags), len(rules.segments), upkeep.source_name
             )
-        await self.sizes.refresh()
+        try:
+            await self.sizes.refresh()
+        except (RedisError, OSError) as exc:  # a gauge: Redis down, the next round reads again
+            log.warning("segment sizes not refreshed: %r", exc)
 
     def observe(self, transitions: list[Transition]) -> None:
         self.sizes.observe(transitions)
