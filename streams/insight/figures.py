@@ -212,7 +212,7 @@ def _histogram(canvas: Canvas, section: Mapping[str, Any], names: Sequence[str])
 
 def _heat_maps(canvas: Canvas, section: Mapping[str, Any], names: Sequence[str]) -> None:
     """A 7x24 heat map per audience on one colour scale: the mean share of a user's week."""
-    from matplotlib.ticker import PercentFormatter
+    from matplotlib.ticker import MaxNLocator, PercentFormatter
 
     matrices = section["matrix"]
     top = max((v for m in matrices for row in m for v in row), default=0.0) or 1.0
@@ -232,6 +232,7 @@ def _heat_maps(canvas: Canvas, section: Mapping[str, Any], names: Sequence[str])
         ax.set_title(f"{_text(name)} · {number(users)} with activity", color=colour(i))
     if mesh is not None:
         bar = canvas.colorbar(mesh, ax=list(axes), location="bottom", shrink=0.8, aspect=40)
+        bar.ax.xaxis.set_major_locator(MaxNLocator(5))
         bar.ax.xaxis.set_major_formatter(PercentFormatter(1.0))
         bar.set_label("mean share of a user's week in that hour", fontsize=9)
 

@@ -98,7 +98,18 @@ def _audiences(audiences: Sequence[Mapping[str, Any]]) -> str:
 
 
 def _tests(sections: Sequence[Mapping[str, Any]]) -> str:
-    head = ("Section", "Test", "Statistic", "df", "p", "q", "Effect size", "Magnitude", "Verdict")
+    # what differs and how much first (a phone shows these without scrolling), then the test
+    head = (
+        "Section",
+        "Effect size",
+        "Magnitude",
+        "Significant",
+        "Test",
+        "Statistic",
+        "df",
+        "p",
+        "q",
+    )
     rows = []
     for index, section in enumerate(sections, 1):
         for value, test in _section_tests(section):
@@ -106,10 +117,10 @@ def _tests(sections: Sequence[Mapping[str, Any]]) -> str:
             label = e(section["label"]) + (f": {e(value)}" if value is not None else "")
             sig = bool(test.get("significant"))
             cells = (
-                f'<a href="#{_anchor(index, section)}">{label}</a>', e(test["name"]),
-                number(test["statistic"]), e(number(test.get("df"))), e(p_value(test["p"])),
-                e(p_value(test.get("q"))), f"{e(test['effect_name'])} {test['effect']:.2f}",
-                e(test["magnitude"]), verdict(sig),
+                f'<a href="#{_anchor(index, section)}">{label}</a>',
+                f"{e(test['effect_name'])} {test['effect']:.2f}", e(test["magnitude"]),
+                verdict(sig), e(test["name"]), number(test["statistic"]),
+                e(number(test.get("df"))), e(p_value(test["p"])), e(p_value(test.get("q"))),
             )  # fmt: skip
             rows.append(
                 f'<tr data-section="{e(section["name"])}"{where}'

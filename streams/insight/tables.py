@@ -23,7 +23,7 @@ def e(value: object) -> str:
 
 def verdict(significant: bool) -> str:
     """The significance marker of a test row."""
-    return '<span class="sig">significant</span>' if significant else '<span class="no">no</span>'
+    return '<span class="sig">yes</span>' if significant else '<span class="no">no</span>'
 
 
 def _argmax(values: Sequence[float]) -> int:
