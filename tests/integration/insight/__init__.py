@@ -1,0 +1,2 @@
+"""``portrait insight`` end to end: the command against a real Redis, and its report in a real
+headless browser."""
