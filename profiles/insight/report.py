@@ -62,7 +62,7 @@ def compare(
         "as_of": as_of,
         "where": where,
         "audiences": [
-            {"name": t.name, "users": t.users, "summary": summarize(by_name, i)}
+            {"name": t.name, "users": t.users, "summary": summarize(by_name, i, t.users)}
             for i, t in enumerate(tallies)
         ],
         "sections": sections,

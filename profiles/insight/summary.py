@@ -6,8 +6,9 @@ the declared one is mostly unknown), the commonest age band, the part of the day
 activity (night 0-5, morning 6-11, afternoon 12-17, evening 18-23), the two top categories, the
 median spend and the commonest lifecycle stage. A dimension known for fewer than half of the
 audience's users says nothing about the audience, so it is skipped — never "mostly (unknown)".
-Shares are of the users whose value is known. The audience's size is read from a category
-section (every user counts once there, ``(unknown)`` included).
+Shares are of the users whose value is known. The audience's size comes from the report
+(``users``; the spec's two-argument call reads it from a category section, where every user
+counts once, ``(unknown)`` included, and from the largest ``known`` without one).
 """
 
 from __future__ import annotations
@@ -31,17 +32,20 @@ LIFECYCLE: Final = {
 NOTHING: Final = "Too little is known about most of these users to summarise them."
 
 
-def summarize(section_by_name: Mapping[str, Section], index: int) -> str:
-    """The paragraph of audience ``index`` (its position in the report's audiences)."""
-    users = _users(section_by_name, index)
+def summarize(section_by_name: Mapping[str, Section], index: int, users: int | None = None) -> str:
+    """The paragraph of audience ``index`` (its position in the report's audiences) of
+    ``users`` users (None: read from a category section, where every user counts once)."""
+    users = _users(section_by_name, index) if users is None else users
     if users == 0:
         return "No users."
     s = _Reader(section_by_name, index, users)
-    traits = [s.gender(), s.age(), s.part_of_day(), s.categories()]
-    rest = [s.median_spend(), s.lifecycle()]
-    head = ", ".join(t for t in traits if t)
-    text = "; ".join(t for t in [head, *rest] if t)
-    return f"{text[0].upper()}{text[1:]}." if text else NOTHING
+    ours = [s.gender(), s.age(), s.part_of_day()]
+    names = s.categories()  # users' own words: never capitalised ("iPhone" stays)
+    head = ", ".join(t for t in [*ours, names] if t)
+    text = "; ".join(t for t in [head, s.median_spend(), s.lifecycle()] if t)
+    if not text:
+        return NOTHING
+    return f"{text}." if names and not any(ours) else f"{text[0].upper()}{text[1:]}."
 
 
 def _users(sections: Mapping[str, Section], index: int) -> int:
