@@ -25,6 +25,7 @@ from swagger_ui_bundle import swagger_ui_path
 from streams.api import (
     errors,
     routes_events,
+    routes_insight,
     routes_privacy,
     routes_profiles,
     routes_segments,
@@ -70,7 +71,8 @@ def create_app(ctx: ApiContext) -> FastAPI:
     app.state.ctx = ctx
     app.state.tokens = ctx.tokens
     errors.install(app)
-    for module in (routes_profiles, routes_segments, routes_events, routes_privacy):
+    routes = (routes_profiles, routes_segments, routes_events, routes_privacy, routes_insight)
+    for module in routes:
         app.include_router(module.router)
     routes_ui.mount(app)
     _open_routes(app, ctx)

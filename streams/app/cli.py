@@ -138,6 +138,9 @@ def _parser() -> argparse.ArgumentParser:
     from streams.app.identity_cli import add_parser as add_identity_parser
 
     add_identity_parser(sub)
+    from streams.app.insight_cli import add_parser as add_insight_parser
+
+    add_insight_parser(sub)
     return p
 
 
@@ -240,6 +243,10 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         from streams.api.server import api_main
 
         return api_main(settings, args)
+    if args.command == "insight":
+        from streams.app.insight_cli import insight_main
+
+        return insight_main(settings, args)
     if args.command == "up":
         from streams.app.up import up_main
 
