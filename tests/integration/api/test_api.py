@@ -64,6 +64,7 @@ async def test_profiles_segments_and_explain_read_what_the_worker_stored(
         await _read_many(http, ns)
         await _segments(http, ns)
         await _explain(http, ns)
+        await _insight(http)
         metrics = (await http.get("/metrics")).text
         assert 'portrait_api_requests_total{method="GET",route="/v1/profiles/{user_id}",' \
             'status="200"}' in metrics  # fmt: skip
@@ -93,6 +94,34 @@ async def _read_one(http: httpx.AsyncClient, ns: str) -> None:
         400, "invalid_request",
     )  # fmt: skip
     assert ns in error_of(await http.get(f"/v1/profiles/{ns}nobody"), 404, "not_found")
+
+
+async def _insight(http: httpx.AsyncClient) -> None:
+    """The insight report of two segments (one of them empty) as JSON and as its HTML page."""
+    two = {"segment": ["repeat_buyers", "lapsed_buyers"]}
+    r = await http.get("/v1/insight", params=two, timeout=60)
+    assert r.status_code == 200, r.text
+    doc = r.json()
+    assert [(a["name"], a["users"]) for a in doc["audiences"]] == [
+        ("repeat_buyers", BUYERS),
+        ("lapsed_buyers", 0),
+    ]
+    orders = next(s for s in doc["sections"] if s["name"] == "orders_total")
+    assert orders["quantiles"]["p50"][0] == 2
+    narrowed = {**two, "where": '{spend_total: {">": 20.5}}'}
+    doc = (await http.get("/v1/insight", params=narrowed, timeout=60)).json()
+    assert doc["audiences"][0]["users"] == BUYERS  # each spent 10 + 11
+    assert doc["where"] == {"spend_total": {">": 20.5}}
+    r = await http.get("/v1/insight", params={**two, "format": "html"}, timeout=60)
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/html")
+    assert "<svg" in r.text and "repeat_buyers" in r.text
+    missing = {"segment": ["repeat_buyer", "lapsed_buyers"]}
+    assert "did you mean 'repeat_buyers'" in error_of(
+        await http.get("/v1/insight", params=missing), 404, "not_found"
+    )
+    bad = {**two, "where": "{spend_totl: 1}"}
+    assert "spend_total" in error_of(await http.get("/v1/insight", params=bad), 400,
+                                     "invalid_request")  # fmt: skip
 
 
 async def _read_many(http: httpx.AsyncClient, ns: str) -> None:
