@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: demo test check lint imports types bench bench-api bench-report faults clean tools model-fit
+.PHONY: demo test check lint imports types bench bench-api bench-report bench-insight insight-demo faults clean tools model-fit
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -45,6 +45,11 @@ bench: $(VENV)/.installed
 ## naive faust agent, live latency, scale-out), then the page and its plots (about 15 minutes)
 bench-report: $(VENV)/.installed
 	$(BIN)/python -m bench.report --run
+
+## insight-demo: docs/insight.md's demo (REES46 and Taobao replayed, two segments of each
+## compared) into .portrait/insight-demo/, and its pictures into docs/img/insight/
+insight-demo: $(VENV)/.installed
+	$(BIN)/python docs/examples/insight/demo.py .portrait/insight-demo --docs
 
 ## bench-api: GET /v1/profiles/{id} of the real `portrait api` at 1,000 req/s and at its highest
 ## sustained rate, beside a raw Redis GET of the same keys from the same client (about 2 minutes)
