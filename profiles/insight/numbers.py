@@ -18,7 +18,7 @@ from __future__ import annotations
 import bisect
 import math
 from collections.abc import Mapping, Sequence
-from itertools import accumulate
+from itertools import accumulate, pairwise
 from typing import Any, Final
 
 SPAN_PER_VALUE: Final = 20  # whole numbers spanning at most this get one bin each
@@ -53,15 +53,15 @@ def quantiles(counts: Mapping[float, int], ps: Sequence[float]) -> list[float | 
 
 
 def _tidy(x: float) -> float:
-    """An edge as a short number: 0.30000000000000004 -> 0.3, 10.0 -> 10."""
-    y = round(x, 10)
-    return int(y) if y.is_integer() else y
+    """A whole edge as an int, so that the JSON reads 10 rather than 10.0."""
+    return int(x) if x.is_integer() and abs(x) < 2**53 else x
 
 
 def _nice(width: float) -> float:
     """The smallest of 1, 2, 5 times a power of ten at least ``width``."""
     power = 10.0 ** math.floor(math.log10(width))
-    return next(m * power for m in (1, 2, 5, 10) if m * power >= width * (1 - 1e-12))
+    round_widths = (m * power for m in (1, 2, 5, 10) if m * power >= width * (1 - 1e-12))
+    return next(round_widths, width)  # subnormal powers of ten are inexact
 
 
 def _log_edges(low: float, high: float) -> list[float]:
@@ -76,14 +76,21 @@ def _log_edges(low: float, high: float) -> list[float]:
 
 
 def _linear_edges(low: float, high: float) -> list[float]:
+    """About 10 bins of a round width; one bin when floats cannot tell the edges apart (a span
+    near the resolution of the values)."""
     span = high - low if high > low else max(abs(low), 1.0)
+    if not math.isfinite(span):  # from near -max to near +max float
+        return [low, math.nextafter(high, math.inf)]
     width = _nice(span / LINEAR_BINS)
-    start = math.floor(low / width + 1e-9)
-    out = [_tidy((start + i) * width) for i in range(math.floor(high / width) - start + 2)]
-    while out[0] > low:  # floating-point division may have landed one step high
-        out.insert(0, _tidy(out[0] - width))
-    while out[-1] <= high:
-        out.append(_tidy(out[-1] + width))
+    digits = 2 - math.floor(math.log10(width))  # enough to show the width, no float noise
+    start = math.floor(low / width) - 1  # one step early: division may land a step high
+    out = [_tidy(round((start + i) * width, digits)) for i in range(LINEAR_BINS + 4)]
+    while len(out) > 2 and out[1] <= low:
+        out.pop(0)
+    ends = [i for i, e in enumerate(out) if e > high]
+    out = out[: ends[0] + 1] if ends else out
+    if out[0] > low or out[-1] <= high or any(b <= a for a, b in pairwise(out)):
+        return [low, math.nextafter(high, math.inf)]
     return out
 
 
@@ -91,7 +98,7 @@ def edges(low: float, high: float, whole: bool) -> tuple[list[float], bool]:
     """Bin edges covering ``low .. high`` (both included) and whether they are 1-3-10 (log)."""
     if whole and high - low <= SPAN_PER_VALUE:
         return [int(low) + i for i in range(int(high - low) + 2)], False
-    if low >= 0 and high >= LOG_RATIO * max(low, 1.0):
+    if low >= 0 and LOG_RATIO * max(low, 1.0) <= high < 1e300:  # 10.0 ** 309 overflows
         return [_tidy(e) for e in _log_edges(low, high)], True
     return _linear_edges(low, high), False
 

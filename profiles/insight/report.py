@@ -75,9 +75,11 @@ def compare(
 
 
 def _part(tally: Tally, dim: Dimension) -> Part:
-    part = tally.parts.get(dim.name)
-    if part is None:  # a tally of other dimensions: this one is empty there
-        return Tally(tally.name, [dim]).parts[dim.name]
+    """``tally``'s part for ``dim``: empty when the tally was made without it."""
+    empty = Tally(tally.name, [dim]).parts[dim.name]
+    part = tally.parts.get(dim.name, empty)
+    if type(part) is not type(empty):
+        raise ValueError(f"{tally.name}: {dim.name} is not tallied as a {dim.kind}")
     return part
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import statistics
 
 import numpy as np
@@ -81,3 +82,25 @@ def test_every_value_falls_in_one_bin(groups: list[dict[float, int]]) -> None:
 
 def test_histogram_without_values() -> None:
     assert histogram([{}, {}]) is None
+
+
+@settings(max_examples=300, deadline=1000)
+@given(
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.booleans(),
+)
+def test_edges_cover_any_finite_range(a: float, b: float, whole: bool) -> None:
+    low, high = min(a, b), max(a, b)
+    whole = whole and low.is_integer() and high.is_integer()
+    bins, log = edges(low, high, whole)
+    assert bins[0] <= low and high < bins[-1] and len(bins) <= (640 if log else 25)
+    assert all(x < y for x, y in itertools.pairwise(bins))
+
+
+@pytest.mark.parametrize(
+    "low,high", [(1e6, 1e6 + 1.2e-10), (1e-320, 2e-320), (-1e308, 1e308), (0.0, 1.7e308)]
+)
+def test_edges_at_the_limits_of_floats(low: float, high: float) -> None:
+    bins, _ = edges(low, high, False)
+    assert bins[0] <= low and high < bins[-1]

@@ -311,6 +311,16 @@ def test_no_audience() -> None:
         compare([], as_of=AS_OF)
 
 
+def test_tallies_of_other_dimensions() -> None:
+    other = _tally("b", [({"city": "Paris"}, {})], [Dimension("city", "City", "category")])
+    report = compare([_tally("a", A), other], as_of=AS_OF)
+    assert _section(report, "city")["counts"] == [[0, 4], [1, 0]]  # a: all (unknown)
+    assert _section(report, "age_band")["known"] == [3, 0]
+    clash = _tally("c", [], [Dimension("age_band", "Age", "number")])
+    with pytest.raises(ValueError, match="age_band is not tallied as a category"):
+        compare([_tally("a", A), clash], as_of=AS_OF)
+
+
 def test_an_empty_audience_beside_a_full_one() -> None:
     report = compare([Tally("none", DIMS), _tally("a", A)], as_of=AS_OF)
     spend = _section(report, "spend_total")
