@@ -51,6 +51,11 @@ bench-report: $(VENV)/.installed
 insight-demo: $(VENV)/.installed
 	$(BIN)/python docs/examples/insight/demo.py .portrait/insight-demo --docs
 
+## bench-insight: `portrait insight` of two segments over 1M stored profiles (100k first): time,
+## profiles/s and the command's peak RSS at both sizes (bounded memory, issue 16; about 3 minutes)
+bench-insight: $(VENV)/.installed
+	$(BIN)/python -m bench.insight --profiles 1000000
+
 ## bench-api: GET /v1/profiles/{id} of the real `portrait api` at 1,000 req/s and at its highest
 ## sustained rate, beside a raw Redis GET of the same keys from the same client (about 2 minutes)
 bench-api: $(VENV)/.installed
