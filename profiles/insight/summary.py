@@ -126,9 +126,20 @@ class _Reader:
         return " and ".join(v.rsplit(".", 1)[-1] for v, _ in top) or None
 
     def median_spend(self) -> str | None:
-        section = self._known("spend_total")
+        """The median spend; where it is 0, the median orders (a log without prices, such as
+        Taobao's, has buyers who spent 0), or that most have not bought."""
+        median = self._median("spend_total")
+        if median is None or median > 0:
+            return None if median is None else f"median spend {number(median)}"
+        orders = self._median("orders_total")
+        if orders:
+            return f"median {number(orders)} order{'s' if orders != 1 else ''}"
+        return "most have not bought"
+
+    def _median(self, name: str) -> float | None:
+        section = self._known(name)
         median = section["quantiles"]["p50"][self.index] if section else None
-        return None if median is None else f"median spend {number(median)}"
+        return None if median is None else float(median)
 
     def lifecycle(self) -> str | None:
         stage = self._commonest("lifecycle")

@@ -87,6 +87,13 @@ CASES: list[tuple[str, Users, str]] = [
     ("median spend", users(2, spend_total=50) + users(1, spend_total=99), "Median spend 50."),
     ("median spend, decimals", users(1, spend_total=74.5), "Median spend 74.5."),
     ("median spend, thousands", users(1, spend_total=1234), "Median spend 1,230."),
+    ("no spend, no order", users(3, spend_total=0, orders_total=0), "Most have not bought."),
+    (
+        "orders without prices",
+        users(2, spend_total=0, orders_total=3) + users(1, spend_total=0, orders_total=1),
+        "Median 3 orders.",
+    ),
+    ("one order", users(1, spend_total=0, orders_total=1), "Median 1 order."),
     (
         "churn",
         users(3, lifecycle="churn_risk") + users(1, lifecycle="new"),
