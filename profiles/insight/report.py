@@ -101,7 +101,11 @@ def _order(name: str, totals: dict[str, int]) -> list[str]:
     return ordered + rest[: max(0, TOP - len(ordered))]
 
 
-def _category(dim: Dimension, parts: Sequence[Part], users: list[int]) -> dict[str, Any] | None:
+def _values(
+    parts: Sequence[Part], leave_out: frozenset[str]
+) -> tuple[list[dict[str, int]], list[int], dict[str, int]] | None:
+    """Each audience's users per value and known users, and the users per value over every
+    audience (but the values left out); None when no audience knows a value."""
     counts_by = [p.counts for p in parts if isinstance(p, Values)]
     known = [p.known for p in parts if isinstance(p, Values)]
     if not any(known):
@@ -109,8 +113,16 @@ def _category(dim: Dimension, parts: Sequence[Part], users: list[int]) -> dict[s
     totals: dict[str, int] = {}
     for counts in counts_by:
         for v, n in counts.items():
-            if v not in (OTHER, UNKNOWN):
+            if v not in leave_out:
                 totals[v] = totals.get(v, 0) + n
+    return counts_by, known, totals
+
+
+def _category(dim: Dimension, parts: Sequence[Part], users: list[int]) -> dict[str, Any] | None:
+    found = _values(parts, frozenset({OTHER, UNKNOWN}))
+    if found is None:
+        return None
+    counts_by, known, totals = found
     shown = _order(dim.name, totals)
     rows = [[c.get(v, 0) for v in shown] for c in counts_by]
     for row, c, k in zip(rows, counts_by, known, strict=True):
@@ -155,14 +167,10 @@ def _number(dim: Dimension, parts: Sequence[Part], users: list[int]) -> dict[str
 
 
 def _list(dim: Dimension, parts: Sequence[Part], users: list[int]) -> dict[str, Any] | None:
-    counts_by = [p.counts for p in parts if isinstance(p, Values)]
-    known = [p.known for p in parts if isinstance(p, Values)]
-    if not any(known):
+    found = _values(parts, frozenset())
+    if found is None:
         return None
-    totals: dict[str, int] = {}
-    for counts in counts_by:
-        for v, n in counts.items():
-            totals[v] = totals.get(v, 0) + n
+    counts_by, known, totals = found
     shown = sorted((v for v in totals if v != OTHER), key=lambda v: (-totals[v], v))[:TOP]
     values = shown + ([OTHER] if totals.get(OTHER) else [])
     table = [[c.get(v, 0) for v in values] for c in counts_by]

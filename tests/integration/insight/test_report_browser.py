@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import re
 from html import unescape
-from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
@@ -20,6 +19,7 @@ import pytest
 from streams.insight.html import write
 from tests.integration.api import browser
 from tests.unit.streams.insight import fixture_report, section_tests
+from tests.unit.streams.insight.page import Page
 
 pytestmark = pytest.mark.skipif(
     browser.chromium() is None, reason="chromium is not installed (bash .ci/install-chromium)"
@@ -28,33 +28,6 @@ pytestmark = pytest.mark.skipif(
 ARTEFACTS = Path(".portrait/artefacts/insight-browser")
 SHOTS = (("desktop", 1280, 2400), ("desktop-full", 1280, 5200), ("phone", 390, 2400),
          ("phone-full", 390, 8000))  # fmt: skip
-
-
-class Dom(HTMLParser):
-    """Start tags with their attributes, the figure around each top-level svg, the text."""
-
-    def __init__(self, text: str) -> None:
-        super().__init__(convert_charrefs=True)
-        self.elements: list[tuple[str, dict[str, str]]] = []
-        self.svg_in: list[str] = []
-        self.figure: str | None = None
-        self.text: list[str] = []
-        self.feed(text)
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        attributes = {k: v or "" for k, v in attrs}
-        self.elements.append((tag, attributes))
-        if tag == "figure":
-            self.figure = attributes.get("data-name")
-        elif tag == "svg" and self.figure is not None:
-            self.svg_in.append(self.figure)
-            self.figure = None
-
-    def handle_data(self, data: str) -> None:
-        self.text.append(data)
-
-    def classed(self, tag: str, cls: str) -> list[dict[str, str]]:
-        return [a for t, a in self.elements if t == tag and cls in a.get("class", "").split()]
 
 
 @pytest.fixture(scope="module")
@@ -69,15 +42,15 @@ def test_report_dom_after_load(report_url: str) -> None:
     dom_text, console = browser.dump_dom_and_console(report_url)
     assert not [line for line in console if "Uncaught" in line or "Failed to load" in line]
     assert not [line for line in console if "Content Security Policy" in line], console
-    dom = Dom(dom_text)
+    dom = Page(dom_text)
     names = [s["name"] for s in report["sections"]]
-    assert [a["data-name"] for a in dom.classed("section", "section")] == names
+    assert [a["data-name"] for a in dom.having("section", "section")] == names
     assert dom.svg_in == names  # every figure drawn inline, inside its section's figure
     assert len([t for t, _ in dom.elements if t == "svg"]) == len(names)
-    assert len(dom.classed("table", "tests")) == 1
+    assert len(dom.having("table", "tests")) == 1
     rows = [a["data-section"] for t, a in dom.elements if t == "tr" and "data-section" in a]
     assert rows == [name for name, _ in section_tests(report)] and len(rows) == report["tests"]
-    summaries = [a["data-audience"] for a in dom.classed("div", "summary")]
+    summaries = [a["data-audience"] for a in dom.having("div", "summary")]
     assert summaries == [str(i) for i in range(len(report["audiences"]))]
     shown = " ".join("".join(dom.text).split())
     for audience in report["audiences"]:
