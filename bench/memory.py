@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import os
 import statistics
 import sys
@@ -26,6 +27,7 @@ from redis.asyncio import Redis
 
 from bench.progress import Progress, note
 from profiles import codec
+from profiles.config import ModelConfig
 from profiles.events import Event, from_dict
 from profiles.model import ProfileModel, State
 from streams.app.embedded import EmbeddedRedis
@@ -120,7 +122,7 @@ async def measure(redis: Redis, model: ProfileModel, user_ids: list[str]) -> dic
 async def run(args: argparse.Namespace, redis_url: str) -> dict[str, Any]:
     redis = redis_client(redis_url)
     await redis.flushdb()
-    model = ProfileModel()
+    model = ProfileModel(model_config(args.model_set))
     store = ProfileStore(redis, "")
     if args.source == "simulated":
         events = await build(simulated(args.users, args.days, args.activity), model, store)
@@ -133,12 +135,32 @@ async def run(args: argparse.Namespace, redis_url: str) -> dict[str, Any]:
     return result
 
 
+def model_config(pairs: list[str]) -> ModelConfig:
+    """The default model with ``NAME=VALUE`` fields of :class:`ModelConfig` replaced (numbers),
+    e.g. ``affinity_max_entries=32``: what a smaller state costs and gives, measured alike."""
+    config = ModelConfig()
+    for pair in pairs:
+        name, sep, text = pair.partition("=")
+        current = getattr(config, name, None)
+        if not sep or not isinstance(current, int | float) or isinstance(current, bool):
+            raise SystemExit(f"--model-set {pair}: not NAME=NUMBER of a number ModelConfig field")
+        config = dataclasses.replace(config, **{name: type(current)(text)})
+    return config
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--users", type=int, default=100_000)
     p.add_argument("--days", type=int, default=30)
     p.add_argument("--activity", type=float, default=0.08, help="persona session-rate factor")
     p.add_argument("--source", choices=("simulated", *REAL), default="simulated")
+    p.add_argument(
+        "--model-set",
+        action="append",
+        default=[],
+        metavar="NAME=NUMBER",
+        help="a ModelConfig field, e.g. affinity_max_entries=32 (repeatable)",
+    )
     args = p.parse_args()
     url = os.environ.get("REDIS_URL")
     if url:
