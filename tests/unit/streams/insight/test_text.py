@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from streams.insight.text import describe_test, number, p_value, share
@@ -54,6 +54,8 @@ def test_describe_test(test: dict[str, Any] | None, why: str | None, text: str) 
 
 
 @given(st.floats(min_value=0, max_value=1))
+@example(0.0075)  # on the half: CI drew it
 def test_share_is_a_percentage_of_one_decimal(value: float) -> None:
     text = share(value)
-    assert text.endswith(" %") and float(text[:-2]) == pytest.approx(100 * value, abs=0.05)
+    # one decimal is within half a tenth; a value on the half (0.75) may print either way
+    assert text.endswith(" %") and float(text[:-2]) == pytest.approx(100 * value, abs=0.05 + 1e-9)
