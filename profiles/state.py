@@ -107,6 +107,16 @@ class State(msgspec.Struct, array_like=True):
     def orders(self) -> int:
         return self.money.orders
 
+    def orders_on(self, day: int) -> int:
+        """Orders on a UTC day (epoch day; 0 once the day left the kept buckets)."""
+        bucket = self.money.days.get(day)
+        return int(bucket[1]) if bucket else 0
+
+    def events_on(self, day: int) -> int:
+        """Behaviour events on a UTC day (0 once the day left the kept buckets)."""
+        bucket = self.counters["b"].get(day)
+        return sum(bucket) if bucket else 0
+
     @property
     def spend(self) -> float:
         return self.money.spend

@@ -45,7 +45,12 @@ RECALL: Final = "trc"  # hash of the user's win-backs awaiting a return
 # tombstone fence ("fence": "partition:offset") that keeps an older write from bringing an erased
 # profile back (streams/privacy, docs/privacy.md)
 PRIVACY: Final = "gdpr"
-USER_KINDS: Final = (PROFILE, PENDING, SENT, SENSITIVITY, FEEDBACK_SEEN, RECALL, PRIVACY)
+# hash: per experiment the user's arm ("<experiment>" -> "arm|exposed_ms|baseline") and counts
+# ("<experiment>|sent:<channel>", "<experiment>|<feedback status>") (docs/experiments.md)
+EXPERIMENT: Final = "tx"
+USER_KINDS: Final = (
+    PROFILE, PENDING, SENT, SENSITIVITY, FEEDBACK_SEEN, RECALL, PRIVACY, EXPERIMENT,
+)  # fmt: skip
 # Identity (docs/identity.md). IDENTIFIER keys are tagged by an identifier ("kind:value"), the
 # others by a profile key, as the per-user kinds above.
 IDENTIFIER: Final = "idn"  # string: the canonical identifier of the identifier's person
@@ -96,6 +101,10 @@ class Keys:
     def privacy(self, user_id: str) -> str:
         return self.user(PRIVACY, user_id)
 
+    def experiment(self, user_id: str) -> str:
+        """The user's experiment arms and their counts."""
+        return self.user(EXPERIMENT, user_id)
+
     def identifier(self, text: str) -> str:
         """The person of an identifier (``kind:value``, profiles/identity.py)."""
         return self.user(IDENTIFIER, text)
@@ -127,6 +136,11 @@ class Keys:
     def recall_index(self) -> str:
         """Sorted set user id -> latest deadline of a pending recall (streams/feedback)."""
         return self.shared("trecall")
+
+    def experiment_ledger(self, experiment: str) -> str:
+        """Sorted set user id -> exposure time (ms) of everyone an experiment assigned: the
+        report's list of users (their arms are in each user's :meth:`experiment` hash)."""
+        return self.shared(f"tx:l:{experiment}")
 
     def segment_members(self, segment: str) -> str:
         """Set of a segment's members (user ids), kept exact by the fenced write: its size is

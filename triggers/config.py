@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Final
+from typing import Final, Literal
 
 MINUTE_MS: Final = 60_000
 HOUR_MS: Final = 3_600_000
@@ -23,6 +23,10 @@ KINDS: Final = (
     "high_value_welcome",
     "campaign",
 )
+
+HOLDOUT: Final = "holdout"  # the experiment arm that receives nothing
+SendTime = Literal["now", "active_hour", "fixed_hour"]
+Metric = Literal["converted", "recalled"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,6 +103,39 @@ class SchedulerConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class Variant:
+    """One arm that receives the trigger; a field left None keeps the trigger's own setting."""
+
+    name: str
+    weight: float
+    channel: str | None = None
+    copy: str | None = None  # a template or copy key for the delivery service
+    send_time: SendTime | None = None  # now / the user's next active hour / ``hour`` local
+    hour: int | None = None  # local hour of day, with send_time fixed_hour only
+
+
+@dataclass(frozen=True, slots=True)
+class Experiment:
+    """Variants of the triggers of ``kinds`` and ``campaigns``, measured against a holdout."""
+
+    name: str
+    kinds: frozenset[str]
+    campaigns: frozenset[str]
+    holdout: float  # share of the users who receive nothing
+    variants: tuple[Variant, ...]
+    metric: Metric = "converted"
+    mde: float = 0.02  # smallest absolute uplift worth detecting (2 points)
+    alpha: float = 0.05  # two-sided, over all variants (Bonferroni)
+    power: float = 0.8
+    horizon: int | None = None  # users per arm to decide at; None: from the holdout's rate
+    window_days: int = 7  # an outcome counts on the exposure day (after it) and this many more
+
+    def applies(self, kind: str, campaign: str | None) -> bool:
+        """A trigger of ``kind`` (for ``campaign``, when it is one) is in this experiment."""
+        return kind in self.kinds or (campaign is not None and campaign in self.campaigns)
+
+
+@dataclass(frozen=True, slots=True)
 class TriggerConfig:
     enabled: bool = True
     kinds: Mapping[str, KindConfig] = field(default_factory=_kinds)
@@ -114,6 +151,8 @@ class TriggerConfig:
             {"push": "triggers.push", "sms": "triggers.sms", "email": "triggers.email"}
         )
     )
+
+    experiments: tuple[Experiment, ...] = ()  # triggers/experiments.py, docs/experiments.md
 
     def kind(self, name: str) -> KindConfig:
         return self.kinds.get(name) or KindConfig(enabled=False)

@@ -13,6 +13,7 @@ nothing (triggers/experiment_stats.py). Written in the config as a list of mappi
         - {name: urgent, weight: 1, copy: cart_urgent, send_time: active_hour}
         - {name: sms_at_8, weight: 2, channel: sms, send_time: fixed_hour, hour: 8}
       metric: converted                 # or recalled (win_back only); mde, alpha, power, horizon
+      window_days: 7                    # outcomes counted from exposure to the end of day +7
 
 Assignment is a pure function of the experiment's name and the user id (:func:`assign`), so every
 worker, the report and a rerun agree without storing anything first; the wiring records the arm
@@ -25,18 +26,21 @@ import hashlib
 import math
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any, Final, Literal, NoReturn
+from dataclasses import replace
+from typing import Any, Final, NoReturn
 
 from profiles.rules.catalogue import unknown
-from triggers.config import CHANNELS, KINDS
+from triggers.config import CHANNELS, HOLDOUT, KINDS, Experiment, Metric, SendTime, Variant
+from triggers.model import Trigger
 
-HOLDOUT: Final = "holdout"
-SendTime = Literal["now", "active_hour", "fixed_hour"]
-Metric = Literal["converted", "recalled"]
+__all__ = ["HOLDOUT", "Experiment", "ExperimentError", "Metric", "SendTime", "Variant", "assign",
+           "enrol", "find", "parse_experiments", "split"]  # fmt: skip
+
 SEND_TIMES: Final = ("now", "active_hour", "fixed_hour")
 METRICS: Final = ("converted", "recalled")
 MAX_HOLDOUT: Final = 0.5
+# the profile keeps 180 days of day buckets (profiles/aggregators.py): a window must end well inside
+MAX_WINDOW_DAYS: Final = 90
 _NAME: Final = re.compile(r"[a-z][a-z0-9_]{0,63}")
 _CAMPAIGN: Final = re.compile(r"[A-Za-z0-9_.-]{1,64}")  # a campaign_id (triggers/campaign.py)
 
@@ -45,41 +49,21 @@ class ExperimentError(ValueError):
     """A bad experiment definition: one line, ``experiments[0].variants[1].hour: message``."""
 
 
-@dataclass(frozen=True, slots=True)
-class Variant:
-    """One arm that receives the trigger; a field left None keeps the trigger's own setting."""
-
-    name: str
-    weight: float
-    channel: str | None = None
-    copy: str | None = None  # a template or copy key for the delivery service
-    send_time: SendTime | None = None  # now / the user's next active hour / ``hour`` local
-    hour: int | None = None  # local hour of day, with send_time fixed_hour only
-
-
-@dataclass(frozen=True, slots=True)
-class Experiment:
-    """Variants of the triggers of ``kinds`` and ``campaigns``, measured against a holdout."""
-
-    name: str
-    kinds: frozenset[str]
-    campaigns: frozenset[str]
-    holdout: float  # share of the users who receive nothing
-    variants: tuple[Variant, ...]
-    metric: Metric = "converted"
-    mde: float = 0.02  # smallest absolute uplift worth detecting (2 points)
-    alpha: float = 0.05  # two-sided, over all variants (Bonferroni)
-    power: float = 0.8
-    horizon: int | None = None  # users per arm to decide at; None: from the holdout's rate
-
-    def applies(self, kind: str, campaign: str | None) -> bool:
-        """A trigger of ``kind`` (for ``campaign``, when it is one) is in this experiment."""
-        return kind in self.kinds or (campaign is not None and campaign in self.campaigns)
-
-
 def find(experiments: tuple[Experiment, ...], kind: str, campaign: str | None) -> Experiment | None:
     """The experiment a trigger belongs to; parsing makes sure there is at most one."""
     return next((e for e in experiments if e.applies(kind, campaign)), None)
+
+
+def enrol(trigger: Trigger, experiment: Experiment, arm: str) -> Trigger:
+    """The trigger in ``arm`` (the user's recorded arm): marked with it, and with the arm's
+    send-time policy; channel and copy are applied when it is sent (triggers/policy.py)."""
+    t = replace(trigger, arm=(experiment.name, arm))
+    variant = next((v for v in experiment.variants if v.name == arm), None)
+    if variant is None or variant.send_time is None:
+        return t
+    if variant.send_time == "fixed_hour":
+        return replace(t, at_active_hour=False, at_hour=variant.hour)
+    return replace(t, at_active_hour=variant.send_time == "active_hour", at_hour=None)
 
 
 def _unit(*parts: str) -> float:
@@ -130,7 +114,7 @@ def split(experiment: Experiment) -> dict[str, float]:
 
 _EXPERIMENT_KEYS: Final = (
     "name", "kinds", "campaigns", "holdout", "variants", "metric", "mde", "alpha", "power",
-    "horizon",
+    "horizon", "window_days",
 )  # fmt: skip
 _VARIANT_KEYS: Final = ("name", "weight", "channel", "copy", "send_time", "hour")
 
@@ -203,10 +187,13 @@ def _experiment(raw: object, path: str) -> Experiment:
     horizon = m.get("horizon")
     if horizon is not None and (type(horizon) is not int or horizon < 1):
         _fail(f"{path}.horizon", f"expected a whole number of users >= 1, got {horizon!r}")
+    window = m.get("window_days", 7)
+    if type(window) is not int or not 0 <= window <= MAX_WINDOW_DAYS:
+        _fail(f"{path}.window_days", f"expected whole days 0..{MAX_WINDOW_DAYS}, got {window!r}")
     return Experiment(
         _name(m["name"], f"{path}.name"), frozenset(kinds), frozenset(campaigns), holdout,
         _variants(m["variants"], f"{path}.variants"), metric, rates["mde"], rates["alpha"],
-        rates["power"], horizon,
+        rates["power"], horizon, window,
     )  # fmt: skip
 
 

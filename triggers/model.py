@@ -46,6 +46,10 @@ class Trigger:
     # (fence id, offset) of the record that made it: the stored profile must have applied that
     # record before the trigger is judged on it (the trigger is written before the profile)
     source: tuple[str, int] | None = None
+    # an experiment's arm (triggers/experiments.py), set once when the trigger is first judged
+    # valid: (experiment, arm); the arm is the user's recorded one (sticky)
+    arm: tuple[str, str] | None = None
+    at_hour: int | None = None  # still to be moved to this local hour (a fixed_hour variant)
 
     @property
     def lazy(self) -> bool:
@@ -74,17 +78,20 @@ class Trigger:
                 "ah": self.at_active_hour,
                 "df": self.deferrals,
                 **({"src": list(self.source)} if self.source is not None else {}),
+                **({"x": list(self.arm)} if self.arm is not None else {}),
+                **({"ah8": self.at_hour} if self.at_hour is not None else {}),
             }
         )
 
     @classmethod
     def decode(cls, blob: bytes | str) -> Trigger:
         r = orjson.loads(blob)
-        src = r.get("src")
+        src, arm = r.get("src"), r.get("x")
         return cls(
             r["id"], r["k"], r["u"], r["d"], r["c"], r["e"], r["p"], tuple(r["ch"]), r["pl"],
             r.get("cid"), r.get("ah", False), r.get("df", 0),
             (str(src[0]), int(src[1])) if src else None,
+            (str(arm[0]), str(arm[1])) if arm else None, r.get("ah8"),
         )  # fmt: skip
 
 
@@ -121,5 +128,7 @@ def message(trigger: Trigger, channel: str, sent_at: int) -> dict[str, Any]:
         "expires_at": rfc3339(trigger.expires_at),
         "priority": trigger.priority,
         "campaign_id": trigger.campaign_id,
+        "experiment": trigger.arm[0] if trigger.arm else None,
+        "variant": trigger.arm[1] if trigger.arm else None,
         "payload": trigger.payload,
     }

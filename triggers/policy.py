@@ -13,7 +13,7 @@ from typing import Any
 
 from profiles.timeutil import DAY_MS
 from triggers.clock import in_quiet, minute_of_day, next_local
-from triggers.config import TriggerConfig
+from triggers.config import HOLDOUT, TriggerConfig, Variant
 from triggers.model import Trigger
 from triggers.rules import cart_payload
 
@@ -42,6 +42,8 @@ class UserContext:
     last_seen_at: int | None
     sensitivity: Mapping[str, int] = field(default_factory=dict)
     fences: Mapping[str, int] = field(default_factory=dict)  # the stored profile's, per partition
+    orders_today: int = 0  # the profile's orders on the UTC day of ``now`` (an exposure's baseline)
+    events_today: int = 0  # ... and behaviour events
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,7 +73,9 @@ class Policy:
         self.policy = config.policy
         self.order = order
 
-    def decide(self, t: Trigger, ctx: UserContext, now: int) -> Decision:
+    def screen(self, t: Trigger, ctx: UserContext, now: int) -> Drop | Defer | None:
+        """Expired, judged too early, or no longer true; None: the trigger holds now. An
+        experiment's arm is drawn only for a trigger that holds (its exposure)."""
         if now >= t.expires_at:
             return Drop("suppressed", "expired")
         if t.source is not None and ctx.fences.get(t.source[0], -1) < t.source[1]:
@@ -80,6 +84,21 @@ class Policy:
         stale = self._stale(t, ctx)
         if stale is not None:
             return Drop("cancelled", stale)
+        return None
+
+    def decide(self, t: Trigger, ctx: UserContext, now: int) -> Decision:
+        screened = self.screen(t, ctx, now)
+        if screened is not None:
+            return screened
+        if t.arm is not None and t.arm[1] == HOLDOUT:
+            return Drop("held_out", t.arm[0])
+        if t.at_hour is not None:  # a fixed_hour variant: wait for that local hour
+            if minute_of_day(now, ctx.timezone) // 60 != t.at_hour:
+                at = next_local(now, ctx.timezone, t.at_hour * 60)
+                if at >= t.expires_at:
+                    return Drop("suppressed", "expired")
+                return Defer(replace(t.deferred(at), at_hour=None), "fixed_hour")
+            t = replace(t, at_hour=None)
         if t.at_active_hour and ctx.peak_hour is not None and not self._in_hour(now, ctx):
             at = next_local(now, ctx.timezone, ctx.peak_hour * 60)
             if now < at < t.expires_at and not self.quiet(at, ctx.timezone):
@@ -90,7 +109,20 @@ class Policy:
                 return Drop("suppressed", "expired")
             return Defer(t.deferred(at), "quiet_hours")
         t, channels = self._finish(t, ctx, now)
+        variant = self._variant(t)
+        if variant is not None and variant.copy is not None:
+            t = replace(t, payload={**t.payload, "copy": variant.copy})
+        if variant is not None and variant.channel is not None:
+            return Send(t, (variant.channel,))  # the arm's channel alone: no fall-through
         return Send(t, self.order(ctx.sensitivity, channels))
+
+    def _variant(self, t: Trigger) -> Variant | None:
+        if t.arm is None:
+            return None
+        experiment = next((e for e in self.config.experiments if e.name == t.arm[0]), None)
+        if experiment is None:  # ended meanwhile: the trigger goes out as it is
+            return None
+        return next((v for v in experiment.variants if v.name == t.arm[1]), None)
 
     @staticmethod
     def _in_hour(now: int, ctx: UserContext) -> bool:

@@ -141,6 +141,9 @@ def _parser() -> argparse.ArgumentParser:
     from streams.app.insight_cli import add_parser as add_insight_parser
 
     add_insight_parser(sub)
+    from streams.app.experiment_cli import add_parser as add_experiment_parser
+
+    add_experiment_parser(sub)
     return p
 
 
@@ -247,6 +250,10 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         from streams.app.insight_cli import insight_main
 
         return insight_main(settings, args)
+    if args.command == "experiment":
+        from streams.app.experiment_cli import experiment_main
+
+        return experiment_main(settings, args)
     if args.command == "up":
         from streams.app.up import up_main
 

@@ -28,6 +28,12 @@ class FeedbackMetrics(Sensor):
             ["kind", "channel", "status"],
             registry=r,
         )
+        self.experiment = Counter(
+            "portrait_experiment_feedback_total",
+            "Feedback on an experiment's messages by the user's arm, each (trigger, status) once",
+            ["experiment", "arm", "status"],
+            registry=r,
+        )
         self.rejected = Counter(
             "portrait_feedback_rejected_total",
             "Malformed feedback messages sent to the feedback DLQ, by reason",
@@ -61,6 +67,8 @@ class FeedbackMetrics(Sensor):
         for c in counted:
             if c.new:
                 self.feedback.labels(c.kind, c.channel, c.feedback.status).inc()
+                if c.experiment:
+                    self.experiment.labels(c.experiment, c.arm, c.feedback.status).inc()
             else:
                 self.duplicates.labels(c.feedback.status).inc()
 

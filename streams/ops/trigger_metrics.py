@@ -16,7 +16,7 @@ import orjson
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from streams.ops.sensor import BatchReport, Sensor
-from triggers.config import CHANNELS, KINDS
+from triggers.config import CHANNELS, HOLDOUT, KINDS
 
 log = logging.getLogger("portrait.triggers")
 
@@ -94,6 +94,18 @@ class TriggerMetrics(Sensor):
             ["kind", "channel"],
             registry=r,
         )
+        self.experiment = Counter(
+            "portrait_experiment_events_total",
+            "Experiment arms: users assigned, held out (sent nothing) and messages sent",
+            ["experiment", "arm", "event"],
+            registry=r,
+        )
+        self.experiment_cost = Counter(
+            "portrait_experiment_cost_total",
+            "What an experiment arm's messages cost (triggers.cost per channel)",
+            ["experiment", "arm"],
+            registry=r,
+        )
         self.backlog = Gauge("portrait_trigger_backlog", "Pending triggers", registry=r)
         self.overdue = Gauge(
             "portrait_trigger_overdue",
@@ -140,6 +152,9 @@ class TriggerMetrics(Sensor):
         self.deferred.labels(kind, reason).inc()
 
     def on_dropped(self, kind: str, outcome: str, reason: str) -> None:
+        if outcome == "held_out":  # reason: the experiment
+            self.experiment.labels(reason, HOLDOUT, "held_out").inc()
+            return
         family = self.cancelled if outcome == "cancelled" else self.suppressed
         family.labels(kind, reason).inc()
 
@@ -147,6 +162,13 @@ class TriggerMetrics(Sensor):
         self.published.labels(kind, channel).inc()
         self.cost.labels(kind, channel).inc(self.cost_per_message.get(channel, 0.0))
         self.due_to_published.labels(kind).observe(latency_s)
+
+    def on_experiment(self, experiment: str, arm: str, event: str, channel: str = "") -> None:
+        self.experiment.labels(experiment, arm, event).inc()
+        if event == "sent":
+            self.experiment_cost.labels(experiment, arm).inc(
+                self.cost_per_message.get(channel, 0.0)
+            )
 
     def on_message(self, body: dict[str, Any]) -> None:
         """Log about one published message a second: what the demo shows firing."""

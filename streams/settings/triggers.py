@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 import msgspec
 from msgspec import UNSET, UnsetType
 
-from streams.settings.base import Section, decode
+from streams.settings.base import ConfigError, Section, decode
 from streams.settings.values import Clock, Duration
 from triggers.config import (
     CHANNELS,
@@ -26,6 +26,7 @@ from triggers.config import (
     TriggerConfig,
     WinBackConfig,
 )
+from triggers.experiments import Experiment, ExperimentError, parse_experiments
 
 if TYPE_CHECKING:
     Channel = str
@@ -140,6 +141,38 @@ class TopicNames(Section):
     email: Name | UnsetType = UNSET
 
 
+class VariantSection(Section):
+    """An experiment arm that receives the trigger (triggers/experiments.py)."""
+
+    name: Name
+    weight: float
+    channel: Channel | UnsetType = UNSET  # the arm's one channel (no fall-through)
+    copy: Name | UnsetType = UNSET  # a template or copy key, in the message's payload
+    send_time: Literal["now", "active_hour", "fixed_hour"] | UnsetType = UNSET
+    hour: int | UnsetType = UNSET  # local hour 0..23, with send_time fixed_hour
+
+
+class ExperimentSection(Section, kw_only=True):
+    """Variants of trigger kinds or campaigns against a holdout (docs/experiments.md)."""
+
+    name: Name
+    kinds: Name | list[Name] | UnsetType = UNSET
+    campaigns: Name | list[Name] | UnsetType = UNSET
+    holdout: float  # 0 .. 0.5 of the users receive nothing
+    variants: Annotated[list[VariantSection], msgspec.Meta(min_length=1)]
+    metric: Literal["converted", "recalled"] | UnsetType = UNSET
+    mde: float | UnsetType = UNSET  # smallest absolute uplift worth detecting (0.02)
+    alpha: float | UnsetType = UNSET  # two-sided, over all variants (0.05)
+    power: float | UnsetType = UNSET  # (0.8)
+    horizon: int | UnsetType = UNSET  # users per arm to decide at (else from mde and power)
+    window_days: int | UnsetType = UNSET  # outcome days after the exposure day (7)
+
+    def raw(self) -> dict[str, Any]:
+        values = _set(self)
+        values["variants"] = [_set(v) for v in self.variants]
+        return values
+
+
 class TriggersSection(Section):
     enabled: bool | UnsetType = UNSET  # false: the worker schedules nothing
     recall_window: Duration | UnsetType = UNSET  # a win-back recalls a user back within this
@@ -153,6 +186,7 @@ class TriggersSection(Section):
     first_purchase: KindSection | UnsetType = UNSET
     high_value_welcome: KindSection | UnsetType = UNSET
     campaign: KindSection | UnsetType = UNSET
+    experiments: list[ExperimentSection] | UnsetType = UNSET
 
     def to_config(self) -> TriggerConfig:
         base = TriggerConfig()
@@ -171,7 +205,16 @@ class TriggersSection(Section):
                 values["recall_window_ms"] = int(value)
             elif key == "enabled":
                 values[key] = value
+            elif key == "experiments":
+                values[key] = _experiments(value)
         return dataclasses.replace(base, kinds=MappingProxyType(kinds), **values)
+
+
+def _experiments(sections: list[ExperimentSection]) -> tuple[Experiment, ...]:
+    try:
+        return parse_experiments([e.raw() for e in sections], "triggers.experiments")
+    except ExperimentError as exc:
+        raise ConfigError(str(exc)) from None
 
 
 def _tuple(value: str | list[str]) -> tuple[str, ...]:

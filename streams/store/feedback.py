@@ -36,6 +36,8 @@ class Counted:
     new: bool  # False: this (trigger_id, status) was counted before
     kind: str  # "unknown" when no sent record names the trigger
     channel: str
+    experiment: str = ""  # the sent trigger's experiment ('' none)
+    arm: str = ""  # the user's arm in it
 
 
 class FeedbackStore:
@@ -75,8 +77,13 @@ class FeedbackStore:
         replies = await self._run(calls)
         out: list[Counted] = []
         deadlines: dict[str, int] = {}
-        for f, (outcome, kind, channel, deadline) in zip(items, replies, strict=True):
-            out.append(Counted(f, as_text(outcome) == "new", as_text(kind), as_text(channel)))
+        for f, (outcome, kind, channel, deadline, experiment, arm) in zip(
+            items, replies, strict=True
+        ):
+            out.append(
+                Counted(f, as_text(outcome) == "new", as_text(kind), as_text(channel),
+                        as_text(experiment), as_text(arm))
+            )  # fmt: skip
             if int(deadline):
                 deadlines[f.user_id] = max(int(deadline), deadlines.get(f.user_id, 0))
         await self._index(deadlines)
@@ -84,7 +91,7 @@ class FeedbackStore:
 
     def _feedback_call(self, f: Feedback) -> tuple[list[str], list[Any]]:
         u, k = f.user_id, self.keys
-        keys = [k.sent(u), k.feedback_seen(u), k.sensitivity(u), k.recall(u)]
+        keys = [k.sent(u), k.feedback_seen(u), k.sensitivity(u), k.recall(u), k.experiment(u)]
         args = [f.trigger_id, f.status, f.at, f.channel or "", f.offer or "", self.seen_ttl]
         args += [self.sensitivity_ttl, self.window, self.recall_ttl, RECALL_KIND]
         return keys, args

@@ -20,11 +20,13 @@ local function split(s)
 end
 """
 
-# KEYS: sent hash, seen hash, sensitivity hash, recall record hash.
+# KEYS: sent hash, seen hash, sensitivity hash, recall record hash, experiment hash.
 # ARGV: 1 trigger id, 2 status, 3 at ms, 4 channel from the message ('' none), 5 offer from the
 # message ('' none), 6 seen ttl ms, 7 sensitivity ttl ms, 8 recall window ms, 9 recall ttl ms,
 # 10 the kind that recalls ('win_back').
-# Returns {'new' | 'dup', kind, channel, deadline ms of a pending recall or '0'}. The counts move
+# Returns {'new' | 'dup', kind, channel, deadline ms of a pending recall or '0', the sent
+# trigger's experiment ('' none), the user's arm in it ('' none)}; a new status of a trigger in
+# an experiment is counted in the user's experiment hash ("<experiment>|<status>"). The counts move
 # only for 'new' (the first time this trigger id has this status); the recall registration is
 # idempotent and its deadline is returned every time so that the caller's index write is redone
 # after a crash between this script and it.
@@ -34,14 +36,23 @@ FEEDBACK: Final = (
 local rec = redis.call('HGET', KEYS[1], ARGV[1])
 local kind, channel, offer = 'unknown', ARGV[4], ARGV[5]
 local sent = 0
+local p5 = nil
 if rec then
   local p = split(rec)
   channel, kind, sent = p[1], p[2], tonumber(p[3]) or 0
   if p[4] and p[4] ~= '' then offer = p[4] end
+  p5 = p[5]
 end
 if channel == '' then channel = 'unknown' end
 local first = redis.call('HSETNX', KEYS[2], ARGV[1] .. '|' .. ARGV[2], ARGV[3])
 redis.call('PEXPIRE', KEYS[2], ARGV[6])
+local experiment, arm = '', ''
+if rec and p5 and p5 ~= '' then
+  experiment = p5
+  local record = redis.call('HGET', KEYS[5], experiment)
+  if record then arm = string.match(record, '^([^|]*)') end
+  if first == 1 then redis.call('HINCRBY', KEYS[5], experiment .. '|' .. ARGV[2], 1) end
+end
 if first == 1 and rec then
   redis.call('HINCRBY', KEYS[3], channel .. ':' .. ARGV[2], 1)
   redis.call('HINCRBY', KEYS[3], 'kind:' .. kind .. ':' .. ARGV[2], 1)
@@ -64,8 +75,8 @@ if rec and kind == ARGV[10] and ARGV[2] == 'delivered' then
     deadline = r[5]
   end
 end
-if first == 1 then return {'new', kind, channel, deadline} end
-return {'dup', kind, channel, deadline}
+if first == 1 then return {'new', kind, channel, deadline, experiment, arm} end
+return {'dup', kind, channel, deadline, experiment, arm}
 """
 )
 

@@ -67,9 +67,10 @@ return due
 
 # The decision point's atomic half: caps and the minimum gap, counted from the user's sent
 # records ("channel|kind|sent_ms"), checked and reserved in one step so that two schedulers
-# never pass a cap together. KEYS: pending hash, sent hash. ARGV: slot, id, channel, now,
-# local day start, local week start, day cap (-1: none), week cap (-1: none), min gap ms,
-# forget sent records older than this, the record to store, dedupe ttl ms.
+# never pass a cap together. KEYS: pending hash, sent hash, experiment hash. ARGV: slot, id,
+# channel, now, local day start, local week start, day cap (-1: none), week cap (-1: none), min
+# gap ms, forget sent records older than this, the record to store, dedupe ttl ms, the
+# trigger's experiment ('' none: else its count of messages sent on the channel moves with it).
 # Returns {'ok'}, {'resend'} (reserved before: a crash between reserve and ack), {'gone'},
 # {'cap_day'}, {'cap_week'} or {'min_gap', last sent ms}.
 RESERVE: Final = """
@@ -97,6 +98,9 @@ if cap_week >= 0 and week >= cap_week then return {'cap_week'} end
 if gap > 0 and last > 0 and now - last < gap then return {'min_gap', last} end
 redis.call('HSET', KEYS[2], ARGV[2], ARGV[11])
 redis.call('PEXPIRE', KEYS[2], ARGV[12])
+if ARGV[13] and ARGV[13] ~= '' then
+  redis.call('HINCRBY', KEYS[3], ARGV[13] .. '|sent:' .. ARGV[3], 1)
+end
 return {'ok'}
 """
 

@@ -48,17 +48,30 @@ class Reservation:
 
 @dataclass(frozen=True, slots=True)
 class SentRecord:
+    """``channel|kind|sent_ms|offer|experiment``: the feedback script attributes by it."""
+
     channel: str
     kind: str
     sent_at: int
+    offer: str = ""
+    experiment: str = ""  # the trigger's experiment ('' none): its feedback counts per user
 
     def encode(self) -> str:
-        return f"{self.channel}|{self.kind}|{self.sent_at}"
+        base = f"{self.channel}|{self.kind}|{self.sent_at}"
+        return f"{base}|{self.offer}|{self.experiment}" if self.offer or self.experiment else base
 
     @classmethod
     def decode(cls, raw: bytes | str) -> SentRecord:
-        channel, kind, sent = as_text(raw).split("|")[:3]
-        return cls(channel, kind, int(sent))
+        channel, kind, sent, offer, experiment = ([*as_text(raw).split("|"), "", ""])[:5]
+        return cls(channel, kind, int(sent), offer, experiment)
+
+
+def sent_record(t: Trigger, channel: str, now: int) -> SentRecord:
+    offer = t.payload.get("offer")
+    return SentRecord(
+        channel, t.kind, now, offer if isinstance(offer, str) and "|" not in offer else "",
+        t.arm[0] if t.arm else "",
+    )  # fmt: skip
 
 
 class TriggerStore:
@@ -144,13 +157,15 @@ class TriggerStore:
         pipe = self.redis.pipeline(transaction=False)
         for t, channel, now, limits in asks:
             await self._reserve(
-                [self.keys.pending(t.user_id), self.keys.sent(t.user_id)],
+                [self.keys.pending(t.user_id), self.keys.sent(t.user_id),
+                 self.keys.experiment(t.user_id)],
                 [
                     t.slot, t.trigger_id, channel, now, limits.day_start, limits.week_start,
                     -1 if limits.cap_day is None else limits.cap_day,
                     -1 if limits.cap_week is None else limits.cap_week,
                     limits.min_gap_ms, limits.forget_before,
-                    SentRecord(channel, t.kind, now).encode(), limits.dedupe_ms,
+                    sent_record(t, channel, now).encode(), limits.dedupe_ms,
+                    t.arm[0] if t.arm else "",
                 ],
                 client=pipe,
             )  # fmt: skip

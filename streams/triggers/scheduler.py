@@ -18,10 +18,13 @@ from redis.asyncio import Redis
 
 from profiles.codec import decode
 from profiles.model import ProfileModel
+from streams.store.experiments import ExperimentStore
 from streams.store.profiles import ProfileStore
 from streams.store.triggers import Limits, TriggerStore
 from triggers.clock import calendar_starts
-from triggers.config import Cap, TriggerConfig
+from triggers.config import Cap, Experiment, TriggerConfig
+from triggers.experiment_outcome import Exposure, baseline
+from triggers.experiments import assign, enrol, find
 from triggers.model import Trigger, message
 from triggers.policy import Defer, Drop, Policy, UserContext
 from triggers.rules import TriggerRules
@@ -40,6 +43,9 @@ class Observer(Protocol):
     def on_deferred(self, kind: str, reason: str) -> None: ...
     def on_dropped(self, kind: str, outcome: str, reason: str) -> None: ...
     def on_published(self, kind: str, channel: str, latency_s: float) -> None: ...
+    def on_experiment(self, experiment: str, arm: str, event: str, channel: str = "") -> None:
+        """A user ``assigned`` to an arm, or an arm's message ``sent`` on ``channel``."""
+
     def on_message(self, body: dict[str, Any]) -> None:
         """A published message (for a sample log line); the default does nothing."""
 
@@ -58,6 +64,7 @@ class Scheduler:
         self.redis = redis
         self.store = TriggerStore(redis, namespace)
         self.profiles = ProfileStore(redis, namespace)
+        self.experiments = ExperimentStore(redis, namespace)
         self.model = model
         self.rules = TriggerRules(model, policy.config)
         self.policy = policy
@@ -101,6 +108,7 @@ class Scheduler:
         asks: list[tuple[Trigger, list[str], str | None]] = []  # channels left, first cap hit
         for t in wave:
             self.observer.on_fired(t.kind)
+        for t in await self._enrol(wave, contexts, now):
             d = self.policy.decide(t, contexts[t.user_id], now)
             if isinstance(d, Drop):
                 finish.append((t, d.outcome, d.reason))
@@ -134,6 +142,33 @@ class Scheduler:
             asks = retry
         await self._finish(finish)
 
+    async def _enrol(
+        self, wave: list[Trigger], contexts: Mapping[str, UserContext], now: int
+    ) -> list[Trigger]:
+        """Put each trigger of an experiment that holds now in its user's arm: the recorded one,
+        else the drawn one, recorded now with the exposure (one round trip for the wave)."""
+        asks: list[tuple[int, Experiment]] = []
+        for i, t in enumerate(wave):
+            if t.arm is None and self.config.experiments:
+                e = find(self.config.experiments, t.kind, t.campaign_id)
+                if e is not None and self.policy.screen(t, contexts[t.user_id], now) is None:
+                    asks.append((i, e))
+        if not asks:
+            return wave
+        items = []
+        for i, e in asks:
+            ctx = contexts[wave[i].user_id]
+            base = ctx.orders_today if e.metric == "converted" else ctx.events_today
+            items.append((wave[i].user_id, e.name, Exposure(assign(e, wave[i].user_id), now, base)))
+        out = list(wave)
+        for (i, e), (exposure, new) in zip(
+            asks, await self.experiments.assign_many(items), strict=True
+        ):
+            if new:
+                self.observer.on_experiment(e.name, exposure.arm, "assigned")
+            out[i] = enrol(wave[i], e, exposure.arm)
+        return out
+
     async def _finish(self, finish: list[tuple[Trigger, str, str]]) -> None:
         done = await self.store.finish_many([(t, o == "deferred") for t, o, _ in finish])
         for (t, outcome, reason), still_ours in zip(finish, done, strict=True):
@@ -152,6 +187,8 @@ class Scheduler:
         await self.store.finish_many([(t, False) for t, _ in out])
         for t, ch in out:
             self.observer.on_published(t.kind, ch, max(0.0, (published - t.due_at) / 1000))
+            if t.arm is not None:
+                self.observer.on_experiment(t.arm[0], t.arm[1], "sent", ch)
         self.observer.on_message(message(out[0][0], out[0][1], sent_at))
 
     def _limits(self, channel: str, ctx: UserContext, now: int) -> Limits:
@@ -191,6 +228,8 @@ class Scheduler:
             state.last_seen,
             sensitivity,
             state.fences,
+            baseline(state, "converted", now),
+            baseline(state, "recalled", now),
         )
 
     async def backlog(self) -> tuple[int, int]:

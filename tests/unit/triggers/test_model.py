@@ -27,6 +27,8 @@ CAMPAIGN = dataclasses.replace(FULL, kind="campaign", campaign_id="spring", payl
         CAMPAIGN,
         dataclasses.replace(FULL, payload={}, channels=("email",), at_active_hour=False),
         dataclasses.replace(FULL, user_id="anon:x\u00e9", payload={"q": "caf\u00e9", "n": None}),
+        dataclasses.replace(FULL, arm=("cart_copy", "urgent"), at_hour=8),
+        dataclasses.replace(FULL, arm=("cart_copy", "holdout"), at_hour=0),
     ],
 )
 def test_encode_decode_round_trip(trigger: Trigger) -> None:
@@ -109,6 +111,7 @@ def test_deferred_moves_due_and_counts() -> None:
              "user_id": "u1", "due_at": "2024-05-31T10:30:00.123Z",
              "created_at": "2024-05-31T10:00:00.123Z", "sent_at": "2024-05-31T10:30:00.456Z",
              "expires_at": "2024-06-01T10:30:00.123Z", "priority": 80, "campaign_id": None,
+             "experiment": None, "variant": None,
              "payload": FULL.payload},
         ),
         (
@@ -117,7 +120,16 @@ def test_deferred_moves_due_and_counts() -> None:
              "user_id": "u1", "due_at": "1970-01-01T00:00:00.001Z",
              "created_at": "1970-01-01T00:00:00.000Z", "sent_at": "2000-01-01T00:00:00.000Z",
              "expires_at": "2024-06-01T10:30:00.123Z", "priority": 80, "campaign_id": "spring",
+             "experiment": None, "variant": None,
              "payload": {}},
+        ),
+        (
+            dataclasses.replace(FULL, arm=("cart_copy", "urgent"), payload={}), "push", T,
+            {"trigger_id": "cart_reminder-abc", "kind": "cart_reminder", "channel": "push",
+             "user_id": "u1", "due_at": "2024-05-31T10:30:00.123Z",
+             "created_at": "2024-05-31T10:00:00.123Z", "sent_at": "2024-05-31T10:00:00.123Z",
+             "expires_at": "2024-06-01T10:30:00.123Z", "priority": 80, "campaign_id": None,
+             "experiment": "cart_copy", "variant": "urgent", "payload": {}},
         ),
     ],
 )  # fmt: skip

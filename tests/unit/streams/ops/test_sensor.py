@@ -46,7 +46,7 @@ class Broken(Sensor):
 def test_the_interface_has_the_worker_scheduler_feedback_and_ops_hooks() -> None:
     assert HOOKS == [
         "on_assigned", "on_backlog", "on_batch_written", "on_cache_size", "on_census",
-        "on_commit_failed", "on_deferred", "on_dropped", "on_feedback_counted",
+        "on_commit_failed", "on_deferred", "on_dropped", "on_experiment", "on_feedback_counted",
         "on_feedback_rejected", "on_feedback_retry", "on_feedback_up", "on_fired", "on_lag",
         "on_message", "on_published", "on_recall_registered", "on_redis_command",
         "on_redis_error", "on_redis_retry", "on_worker_up",
@@ -172,7 +172,7 @@ def test_a_sensor_is_what_the_scheduler_observes() -> None:
     from streams.triggers.scheduler import Observer
 
     hooks = [name for name in vars(Observer) if name.startswith("on_")]
-    assert len(hooks) == 5
+    assert len(hooks) == 6
     for name in hooks:
         theirs = inspect.signature(getattr(Observer, name)).parameters
         ours = inspect.signature(getattr(Sensor, name)).parameters

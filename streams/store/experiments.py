@@ -1,0 +1,119 @@
+"""Experiment arms in Redis: each user's recorded arm (sticky) and the experiment's ledger.
+
+A user's arm is recorded the first time a trigger of the experiment holds for them (their
+exposure), in the user's hash ``portrait:tx:{uid}`` (field = experiment, value
+:class:`triggers.experiment_outcome.Exposure`), and the user joins the experiment's ledger, a
+sorted set ``portrait:tx:l:<experiment>`` of exposure times that the report walks. The record
+wins over the hash on every later trigger: a change of weights or holdout moves new users only.
+The per-user counts next to it (``<experiment>|sent:<channel>`` and ``<experiment>|<status>``)
+are written by the scheduler's reservation and the feedback script, each in the same atomic
+call as what it counts (streams/store/trigger_lua.py, feedback_lua.py).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
+from typing import Final
+
+from redis.asyncio import Redis
+
+from streams.names import Keys
+from streams.store.triggers import as_text
+from triggers.experiment_outcome import Exposure
+
+# KEYS: the user's experiment hash, the experiment's ledger. ARGV: experiment, the exposure to
+# record, user id. Returns {1 if recorded now else 0, the recorded exposure}.
+ASSIGN: Final = """
+local cur = redis.call('HGET', KEYS[1], ARGV[1])
+if cur then return {0, cur} end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+local at = string.match(ARGV[2], '^[^|]*|(%d+)')
+redis.call('ZADD', KEYS[2], 'NX', at, ARGV[3])
+return {1, ARGV[2]}
+"""
+
+# KEYS: the user's experiment hash, then the ledgers of its experiments. ARGV: user id.
+FORGET: Final = """
+for i = 2, #KEYS do redis.call('ZREM', KEYS[i], ARGV[1]) end
+return redis.call('DEL', KEYS[1])
+"""
+
+
+@dataclass(slots=True)
+class Member:
+    """One user of an experiment as the report reads them."""
+
+    user_id: str
+    exposure: Exposure | None  # None: erased meanwhile
+    counts: dict[str, int] = field(default_factory=dict)  # "sent:push", "delivered", ...
+
+
+class ExperimentStore:
+    def __init__(self, redis: Redis, namespace: str) -> None:
+        self.redis = redis
+        self.keys = Keys(namespace)
+        self._assign = redis.register_script(ASSIGN)
+        self._forget = redis.register_script(FORGET)
+
+    async def assign_many(
+        self, items: Sequence[tuple[str, str, Exposure]]
+    ) -> list[tuple[Exposure, bool]]:
+        """Record ``(user, experiment, exposure)`` each unless the user has an arm already;
+        return the recorded exposure (the earlier one wins) and whether it is new."""
+        if not items:
+            return []
+        pipe = self.redis.pipeline(transaction=False)
+        for user, experiment, exposure in items:
+            await self._assign(
+                [self.keys.experiment(user), self.keys.experiment_ledger(experiment)],
+                [experiment, exposure.encode(), user],
+                client=pipe,
+            )
+        replies = await pipe.execute()
+        return [(Exposure.decode(as_text(r[1])), bool(int(r[0]))) for r in replies]
+
+    async def arms(self, user_id: str) -> dict[str, Exposure]:
+        """The user's recorded arms by experiment."""
+        raw = await self.redis.hgetall(self.keys.experiment(user_id))
+        return {
+            as_text(k): Exposure.decode(as_text(v)) for k, v in raw.items() if "|" not in as_text(k)
+        }
+
+    async def forget(self, user_id: str) -> int:
+        """Drop the user's arms and counts and take them off every ledger (an erasure)."""
+        names = list(await self.arms(user_id))
+        keys = [self.keys.experiment(user_id), *map(self.keys.experiment_ledger, names)]
+        return int(await self._forget(keys, [user_id]))
+
+    async def size(self, experiment: str) -> int:
+        return int(await self.redis.zcard(self.keys.experiment_ledger(experiment)))
+
+    async def members(self, experiment: str, chunk: int = 1000) -> AsyncIterator[list[Member]]:
+        """The ledger in chunks of ``chunk`` users, oldest exposure first, with each user's
+        record and counts (one round trip per chunk)."""
+        ledger = self.keys.experiment_ledger(experiment)
+        start = 0
+        while True:
+            page = await self.redis.zrange(ledger, start, start + chunk - 1)
+            users = [as_text(u) for u in page]  # type: ignore[arg-type]
+            if not users:
+                return
+            pipe = self.redis.pipeline(transaction=False)
+            for user in users:
+                pipe.hgetall(self.keys.experiment(user))
+            rows = await pipe.execute()
+            yield [_member(user, experiment, row) for user, row in zip(users, rows, strict=True)]
+            start += len(users)
+
+
+def _member(user: str, experiment: str, row: dict[bytes, bytes]) -> Member:
+    member = Member(user, None)
+    prefix = experiment + "|"
+    for key, value in row.items():
+        name = as_text(key)
+        if name == experiment:
+            member.exposure = Exposure.decode(as_text(value))
+        elif name.startswith(prefix):
+            member.counts[name[len(prefix) :]] = int(value)
+    return member
