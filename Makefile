@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: demo test check lint imports types bench bench-api bench-report bench-insight insight-demo faults clean tools model-fit
+.PHONY: demo test check lint imports types bench bench-api bench-report bench-insight bench-experiments insight-demo faults clean tools model-fit
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -65,6 +65,11 @@ bench-api: $(VENV)/.installed
 ## simulator's known truth) and applied by the stream: accuracy, AUC, coverage (about a minute)
 model-fit: $(VENV)/.installed
 	$(BIN)/python -m bench.model_fit
+
+## bench-experiments: 200 seeded A/B experiments through the real worker, scheduler, feedback
+## service and a simulated provider: how often each interval holds the true uplift (>= 95 %)
+bench-experiments: $(VENV)/.installed
+	$(BIN)/python -m bench.experiments --runs 200
 
 ## faults: the fault suite, long (worker and Redis kills, a frozen broker, a duplicate storm,
 ## a tiny cache): a table of events, kills, restarts, users compared, lost, doubled (10-20 min)

@@ -150,6 +150,7 @@ class Privacy:
             "triggers": {"pending": pending, "sent": stored.sent},
             "feedback": {"counts": stored.sensitivity, "seen": stored.feedback_seen},
             "recall": stored.recall,
+            "experiments": stored.experiments,
             "privacy": stored.privacy,
         }
 

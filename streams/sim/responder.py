@@ -20,9 +20,11 @@ from typing import Any, Final
 
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.structs import TopicPartition
 
 from profiles.events import parse_ts
 from streams.connect.clients import kafka_options
+from streams.connect.topics import ensure_topics
 from streams.names import TOPIC_EVENTS, TOPIC_FEEDBACK
 from streams.settings.tree import Settings
 
@@ -86,35 +88,54 @@ def replies(message: Mapping[str, Any], responses: Responses) -> Reply:
     return feedback, purchase
 
 
-async def respond(
-    settings: Settings, responses: Responses, expect: int, group_id: str, timeout_ms: int = 30_000
-) -> int:
-    """Answer ``expect`` trigger messages (then return their count), or fewer once the topics
-    stay empty for ``timeout_ms``."""
-    topics = sorted({settings.topic(t) for t in settings.triggers.topics.values()})
-    consumer = AIOKafkaConsumer(
-        *topics, **kafka_options(settings), group_id=group_id, auto_offset_reset="earliest",
-        enable_auto_commit=False,
-    )  # fmt: skip
-    producer = AIOKafkaProducer(**kafka_options(settings), acks="all", linger_ms=5)
-    await consumer.start()
-    await producer.start()
-    answered = 0
-    try:
-        while answered < expect:
-            batch = await consumer.getmany(timeout_ms=timeout_ms)
+class Provider:
+    """The simulated provider: reads every trigger topic from its start (no consumer group)
+    and answers what it reads; :meth:`answer` returns the messages it answered."""
+
+    def __init__(self, settings: Settings, responses: Responses) -> None:
+        self.settings = settings
+        self.responses = responses
+        self.topics = sorted({settings.topic(t) for t in settings.triggers.topics.values()})
+        self.consumer = AIOKafkaConsumer(
+            **kafka_options(settings), enable_auto_commit=False, auto_offset_reset="earliest"
+        )
+        self.producer = AIOKafkaProducer(**kafka_options(settings), acks="all", linger_ms=5)
+
+    async def __aenter__(self) -> Provider:
+        await ensure_topics(self.settings, self.topics)
+        await self.consumer.start()
+        await self.producer.start()
+        parts: list[TopicPartition] = []
+        for topic in self.topics:
+            found = self.consumer.partitions_for_topic(topic) or set()
+            while not found:
+                await self.consumer.force_metadata_update()
+                found = self.consumer.partitions_for_topic(topic) or set()
+            parts.extend(TopicPartition(topic, p) for p in found)
+        self.consumer.assign(parts)
+        await self.consumer.seek_to_beginning(*parts)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.producer.stop()
+        await self.consumer.stop()
+
+    async def answer(self, expect: int, timeout_ms: int = 30_000) -> list[dict[str, Any]]:
+        """Answer ``expect`` messages (fewer once nothing came for ``timeout_ms``)."""
+        answered: list[dict[str, Any]] = []
+        while len(answered) < expect:
+            batch = await self.consumer.getmany(
+                timeout_ms=timeout_ms, max_records=expect - len(answered)
+            )
             if not batch:
                 break
             for records in batch.values():
                 for record in records:
-                    await _answer(producer, settings, orjson.loads(record.value), responses)
-                    answered += 1
-            await producer.flush()
-            await consumer.commit()
-    finally:
-        await producer.stop()
-        await consumer.stop()
-    return answered
+                    message = orjson.loads(record.value)
+                    await _answer(self.producer, self.settings, message, self.responses)
+                    answered.append(message)
+        await self.producer.flush()
+        return answered
 
 
 async def _answer(

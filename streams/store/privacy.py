@@ -1,6 +1,7 @@
 """What the store holds about one user, read whole (the right of access) or erased whole.
 
-Erase is one Lua call: the user's own keys (profile, pending triggers, sent history, feedback
+Erase is one Lua call (after a first one that takes the user off the ledgers of the experiments
+it was in, with its arms): the user's own keys (profile, pending triggers, sent history, feedback
 counts and dedupe, recall watch) go, the user leaves the shared indexes (trigger due index,
 recall index, the rules' due index of the user's partition, every segment it was a member of,
 each exit written to that partition's ``profile.changes`` outbox), and the privacy marker records
@@ -10,13 +11,14 @@ the erasure as *pending* until the worker reaches the erase event (streams/pipel
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
 from redis.asyncio import Redis
 
 from streams.names import Keys
+from streams.store.experiments import ExperimentStore
 from streams.store.triggers import as_text
 from triggers.config import KINDS
 
@@ -72,18 +74,21 @@ class Stored:
     recall: dict[str, str]
     privacy: dict[str, str]
     segments: list[str]
+    experiments: dict[str, str] = field(default_factory=dict)  # arms and their counts
 
     @property
     def empty(self) -> bool:
         return self.profile is None and not any(
-            (self.pending, self.sent, self.sensitivity, self.feedback_seen, self.recall)
-        )
+            (self.pending, self.sent, self.sensitivity, self.feedback_seen, self.recall,
+             self.experiments)
+        )  # fmt: skip
 
 
 class PrivacyStore:
     def __init__(self, redis: Redis, namespace: str) -> None:
         self.redis = redis
         self.keys = Keys(namespace)
+        self.experiments = ExperimentStore(redis, namespace)
         self._erase = redis.register_script(ERASE)
 
     def _own(self, user_id: str) -> list[str]:
@@ -110,21 +115,24 @@ class PrivacyStore:
         keys += [k.changes_outbox(home), *(k.segment_members(name) for name, _ in exits)]
         args: list[Any] = [user_id, erase_id, now_ms, int(suppress), orjson.dumps(KINDS)]
         args += [m for _, m in exits]
+        arms = await self.experiments.forget(user_id)  # first: its ledgers are named in it
         cancelled, deleted, exited = await self._erase(keys, args)
         names = [exits[int(i) - 1][0] for i in exited]
-        return Erased(int(cancelled), int(deleted), names)
+        return Erased(int(cancelled), int(deleted) + arms, names)
 
     async def read(self, user_id: str, segments: Sequence[str]) -> Stored:
         """Every key of the user and its memberships among ``segments``, in one round trip."""
         k = self.keys
         pipe = self.redis.pipeline(transaction=False)
         pipe.get(k.profile(user_id))
-        for key in (k.pending, k.sent, k.sensitivity, k.feedback_seen, k.recall, k.privacy):
+        for key in (
+            k.pending, k.sent, k.sensitivity, k.feedback_seen, k.recall, k.privacy, k.experiment
+        ):  # fmt: skip
             pipe.hgetall(key(user_id))
         for name in segments:
             pipe.sismember(k.segment_members(name), user_id)
         profile, pending, *hashes = await pipe.execute()
-        member = hashes[5:]
+        member = hashes[6:]
         return Stored(
             profile=profile if isinstance(profile, bytes) and profile else None,
             pending={as_text(s): bytes(v) for s, v in pending.items()},
@@ -133,6 +141,7 @@ class PrivacyStore:
             feedback_seen=_text(hashes[2]),
             recall=_text(hashes[3]),
             privacy=_text(hashes[4]),
+            experiments=_text(hashes[5]),
             segments=[n for n, m in zip(segments, member, strict=True) if m],
         )
 
