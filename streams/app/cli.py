@@ -69,6 +69,10 @@ def _parser() -> argparse.ArgumentParser:
     sim.add_argument("--seed", type=int, default=42)
     sim.add_argument("--bad-rate", type=SHARE, default=0.0, help="share of malformed events")
     sim.add_argument("--time-scale", type=POSITIVE, default=1.0)
+    sim.add_argument(
+        "--respond", action="store_true", help="also answer trigger messages as a simulated "
+        "provider: feedback, and purchases with known probabilities (streams/sim/responder.py)",
+    )  # fmt: skip
 
     profile = sub.add_parser("profile", help="read profiles")
     psub = profile.add_subparsers(dest="profile_command", required=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import dataclasses
 import logging
 import os
@@ -105,6 +106,16 @@ def run_worker_processes(settings: Settings, processes: int, *, show_changes: fl
     return 0
 
 
+async def _respond(settings: Settings, seed: int) -> None:
+    """The simulated provider of ``portrait simulate --respond`` until cancelled."""
+    from streams.sim.responder import DEMO_RESPONSES, Provider
+
+    responses = dataclasses.replace(DEMO_RESPONSES, seed=seed)
+    async with Provider(settings, responses) as provider:
+        log.info("answering trigger messages as a simulated provider")
+        await provider.serve()
+
+
 def run_simulator_main(settings: Settings, args: argparse.Namespace) -> int:
     """``portrait simulate``: 0 when done or stopped; a failure raises (streams.errors)."""
     from streams.sim.simulate import SimulatorMetrics, run_simulation
@@ -127,12 +138,18 @@ def run_simulator_main(settings: Settings, args: argparse.Namespace) -> int:
                 topic=settings.topic(TOPIC_EVENTS),
             )
         )
+        provider = asyncio.ensure_future(_respond(settings, args.seed)) if args.respond else None
         _on_stop_signals(task.cancel)
         try:
             sent = await task
             log.info("simulator sent %d events", sent)
         except asyncio.CancelledError:
             log.info("simulator stopped")
+        finally:
+            if provider is not None:
+                provider.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await provider
 
     asyncio.run(main())
     return 0

@@ -53,6 +53,7 @@ def up_main(settings: Settings, args: argparse.Namespace) -> int:
                 str(args.rate),
                 "--bad-rate",
                 str(args.bad_rate),
+                "--respond",
             ]
             children.append(_spawn("simulator", sim_args, services, config))
         try:
@@ -67,11 +68,20 @@ def up_main(settings: Settings, args: argparse.Namespace) -> int:
 
 
 # Without a PORTRAIT_CONFIG of the user's, the demo's triggers fire fast enough to watch: a cart
-# left 20 s gets its reminder (logged by the worker), at any hour of the day.
+# left 20 s gets its reminder (logged by the worker), at any hour of the day; and the reminders
+# are an experiment (docs/experiments.md) that the simulated provider answers (`--simulate`).
 DEMO_TRIGGERS = """\
 triggers:
   cart_reminder: {delay: 20s}
   policy: {quiet_hours: null, min_gap: 5m}
+  experiments:
+    - name: cart_copy
+      kinds: [cart_reminder]
+      holdout: 0.2
+      window_days: 0
+      variants:
+        - {name: plain, weight: 1}
+        - {name: urgent, weight: 1, copy: urgent, channel: sms}
 """
 
 

@@ -67,6 +67,14 @@ class Responses:
         return statuses, buys
 
 
+# What `portrait simulate --respond` (and so `portrait up --simulate`) answers with: the demo's
+# experiment (streams/app/up.py) sends an "urgent" copy by SMS against plain pushes.
+DEMO_RESPONSES: Final = Responses(
+    convert_by_channel={"push": 0.1, "sms": 0.15, "email": 0.05},
+    convert_by_copy={"urgent": 0.25},
+    buy_after_ms=60_000,
+)
+
 Reply = tuple[list[dict[str, Any]], dict[str, Any] | None]
 
 
@@ -120,6 +128,15 @@ class Provider:
         await self.producer.stop()
         await self.consumer.stop()
 
+    async def serve(self) -> None:
+        """Answer every message as it comes, until cancelled."""
+        while True:
+            batch = await self.consumer.getmany(timeout_ms=1000, max_records=1000)
+            for records in batch.values():
+                for record in records:
+                    await _answer(self.producer, self.settings, _json(record.value), self.responses)
+            await self.producer.flush()
+
     async def answer(self, expect: int, timeout_ms: int = 30_000) -> list[dict[str, Any]]:
         """Answer ``expect`` messages (fewer once nothing came for ``timeout_ms``)."""
         answered: list[dict[str, Any]] = []
@@ -131,16 +148,23 @@ class Provider:
                 break
             for records in batch.values():
                 for record in records:
-                    message = orjson.loads(record.value)
+                    message = _json(record.value)
                     await _answer(self.producer, self.settings, message, self.responses)
                     answered.append(message)
         await self.producer.flush()
         return answered
 
 
+def _json(value: bytes | None) -> dict[str, Any]:
+    doc = orjson.loads(value or b"{}")
+    return doc if isinstance(doc, dict) else {}
+
+
 async def _answer(
     producer: AIOKafkaProducer, settings: Settings, message: dict[str, Any], r: Responses
 ) -> None:
+    if "trigger_id" not in message or "user_id" not in message:
+        return  # not a trigger message: a provider would dead-letter it
     feedback, purchase = replies(message, r)
     key = str(message["user_id"]).encode()
     for body in feedback:

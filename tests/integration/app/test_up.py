@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -16,7 +17,7 @@ pytestmark = pytest.mark.integration
 REPO = Path(__file__).resolve().parents[3]
 
 
-RATE_FOR = ("--rate", "200", "--for", "25")
+RATE_FOR = ("--rate", "200", "--for", "45")
 
 
 def test_up_with_simulator_shows_profiles_changing_and_stops_cleanly(tmp_path: Path) -> None:
@@ -31,6 +32,7 @@ def test_up_with_simulator_shows_profiles_changing_and_stops_cleanly(tmp_path: P
         )  # fmt: skip
         try:
             read = read_a_profile_from_the_api(log)
+            experiment = report_the_experiment(log, tmp_path)
             returncode = child.wait(120)
         finally:
             child.kill()
@@ -45,6 +47,40 @@ def test_up_with_simulator_shows_profiles_changing_and_stops_cleanly(tmp_path: P
     assert (tmp_path / ".portrait" / "tansu.log").exists()
     user, status, body = read
     assert (status, body["user_id"]) == (200, user), body  # the printed token reads profiles
+    arms = {row["arm"]: row for row in experiment["arms"]}
+    assert set(arms) == {"holdout", "plain", "urgent"}
+    assert arms["holdout"]["users"] > 0 and arms["holdout"]["sent"] == 0
+    assert arms["urgent"]["sent_by_channel"].keys() <= {"sms"}
+    for variant in ("plain", "urgent"):
+        interval = arms[variant]["uplift"]
+        assert interval["low"] <= interval["diff"] <= interval["high"], interval
+
+
+def report_the_experiment(log: Path, cwd: Path, timeout: float = 40.0) -> dict:  # type: ignore[type-arg]
+    """The demo's experiment on cart reminders (20 s after the add), read while up runs, once
+    its holdout and a variant have users: the report as JSON, outcomes as of two days on."""
+    deadline = time.monotonic() + timeout
+    as_of = str(int(time.time() * 1000) + 2 * 86_400_000)
+    while time.monotonic() < deadline:
+        out = log.read_text()
+        kafka = re.search(r"^export KAFKA_BOOTSTRAP_SERVERS=(\S+)$", out, re.M)
+        redis = re.search(r"^export REDIS_URL=(\S+)$", out, re.M)
+        if kafka and redis:
+            env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": kafka.group(1),
+                   "REDIS_URL": redis.group(1),
+                   "PORTRAIT_CONFIG": str(cwd / ".portrait" / "demo.yaml")}  # fmt: skip
+            done = subprocess.run(
+                [sys.executable, "-m", "streams.app.cli", "experiment", "report", "cart_copy",
+                 "--as-of", as_of, "--json", "--quiet"],
+                cwd=REPO, env=env, capture_output=True, text=True, timeout=30,
+            )  # fmt: skip
+            assert done.returncode == 0, done.stderr
+            report = json.loads(done.stdout)
+            users = {row["arm"]: row["users"] for row in report["arms"]}
+            if users["holdout"] and users["plain"] + users["urgent"]:
+                return report  # type: ignore[no-any-return]
+        time.sleep(1.0)
+    raise AssertionError(f"no exposed users in the demo's experiment within {timeout} s")
 
 
 def read_a_profile_from_the_api(log: Path, timeout: float = 60.0) -> tuple[str, int, dict]:  # type: ignore[type-arg]
