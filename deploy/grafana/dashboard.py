@@ -115,6 +115,23 @@ ROWS: list[tuple[str, list[tuple[str, str, list[Query]]]]] = [
             (ratio("portrait_trigger_cost_total", "portrait_trigger_recalled_total", "channel"),
              "{{channel}}")]),
     ]),
+    ("Experiments (docs/experiments.md)", [
+        ("Users assigned and held out, by arm", "ops", [
+            (rate("portrait_experiment_events_total", "experiment, arm, event",
+                  '{event=~"assigned|held_out"}'), "{{experiment}} {{arm}} {{event}}")]),
+        ("Messages sent by arm", "ops", [
+            (rate("portrait_experiment_events_total", "experiment, arm", '{event="sent"}'),
+             "{{experiment}} {{arm}}")]),
+        ("Click rate by arm: clicked / sent (1 h)", "percentunit", [
+            (ratio('portrait_experiment_feedback_total{status="clicked"}',
+                   'portrait_experiment_events_total{event="sent"}', "experiment, arm"),
+             "{{experiment}} {{arm}}")]),
+        ("Feedback by arm and status", "ops", [
+            (rate("portrait_experiment_feedback_total", "experiment, arm, status"),
+             "{{experiment}} {{arm}} {{status}}")]),
+        ("Cost by arm", "short", [
+            (rate("portrait_experiment_cost_total", "experiment, arm"), "{{experiment}} {{arm}}")]),
+    ]),
     ("Redis", [
         ("Command latency", "s", quantiles("portrait_redis_command_seconds", by="command")),
         ("Commands", "ops", [

@@ -61,7 +61,7 @@ def worker_services(settings: Settings, metrics: WorkerMetrics) -> WorkerService
     if not settings.triggers.enabled:
         return WorkerServices(EventWorker(settings, metrics, registry=metrics.registry))
     config = settings.triggers
-    trigger_metrics = TriggerMetrics(metrics.registry, config.cost)
+    trigger_metrics = TriggerMetrics(metrics.registry, config.cost, config.experiments)
     refresher = RecallRefresher(settings, config, clock=wall_clock_ms)
     worker = EventWorker(
         settings,
@@ -73,7 +73,7 @@ def worker_services(settings: Settings, metrics: WorkerMetrics) -> WorkerService
     extras: list[faust.Service] = [
         refresher,
         TriggerService(settings, trigger_metrics, clock=wall_clock_ms),
-        FeedbackService(settings, config, FeedbackMetrics(metrics.registry)),
+        FeedbackService(settings, config, FeedbackMetrics(metrics.registry, config.experiments)),
     ]
     if config.kind("campaign").enabled:
         extras.append(CampaignService(settings, config, metrics.registry))

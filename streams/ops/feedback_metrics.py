@@ -14,12 +14,14 @@ from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from streams.ops.sensor import Sensor
 from streams.store.feedback import Counted
-from triggers.config import CHANNELS, KINDS
+from triggers.config import CHANNELS, KINDS, Experiment
 from triggers.feedback import STATUSES
 
 
 class FeedbackMetrics(Sensor):
-    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+    def __init__(
+        self, registry: CollectorRegistry | None = None, experiments: Sequence[Experiment] = ()
+    ) -> None:
         self.registry = registry if registry is not None else CollectorRegistry()
         r = self.registry
         self.feedback = Counter(
@@ -34,6 +36,10 @@ class FeedbackMetrics(Sensor):
             ["experiment", "arm", "status"],
             registry=r,
         )
+        for e in experiments:  # every arm that is sent something, at 0 from the start
+            for v in e.variants:
+                for status in STATUSES:
+                    self.experiment.labels(e.name, v.name, status)
         self.rejected = Counter(
             "portrait_feedback_rejected_total",
             "Malformed feedback messages sent to the feedback DLQ, by reason",

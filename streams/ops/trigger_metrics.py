@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import orjson
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from streams.ops.sensor import BatchReport, Sensor
-from triggers.config import CHANNELS, HOLDOUT, KINDS
+from triggers.config import CHANNELS, HOLDOUT, KINDS, Experiment
 
 log = logging.getLogger("portrait.triggers")
 
@@ -33,7 +33,10 @@ _DUE_BUCKETS = (
 
 class TriggerMetrics(Sensor):
     def __init__(
-        self, registry: CollectorRegistry | None = None, cost: Mapping[str, float] | None = None
+        self,
+        registry: CollectorRegistry | None = None,
+        cost: Mapping[str, float] | None = None,
+        experiments: Sequence[Experiment] = (),
     ) -> None:
         self.registry = registry if registry is not None else CollectorRegistry()
         self.cost_per_message = dict(cost or {})
@@ -113,6 +116,17 @@ class TriggerMetrics(Sensor):
             registry=r,
         )
         self._init_series()
+        self._init_experiments(experiments)
+
+    def _init_experiments(self, experiments: Sequence[Experiment]) -> None:
+        """The configured experiments' arms at 0: each panel shows every arm from the start."""
+        for e in experiments:
+            self.experiment.labels(e.name, HOLDOUT, "assigned")
+            self.experiment.labels(e.name, HOLDOUT, "held_out")
+            for v in e.variants:
+                self.experiment.labels(e.name, v.name, "assigned")
+                self.experiment.labels(e.name, v.name, "sent")
+                self.experiment_cost.labels(e.name, v.name)
 
     def _init_series(self) -> None:
         """Every series a panel reads exists from the start: a rate of 0, not "No data"."""

@@ -74,6 +74,11 @@ def selectors(expr: str) -> set[Selector]:
     return found
 
 
+# the experiment panels read the arms of the configured experiments (each at 0 from the start)
+EXPERIMENT = {"name": "cart_copy", "kinds": ["cart_reminder"], "holdout": 0.2,
+              "variants": [{"name": "plain", "weight": 1}]}  # fmt: skip
+
+
 def read_selectors() -> dict[Selector, list[str]]:
     """Every selector of the dashboard and the alerts, with who reads it."""
     readers: dict[Selector, list[str]] = {}
@@ -141,7 +146,7 @@ def test_every_series_a_panel_or_alert_reads_exists_at_zero_on_the_first_scrape(
 ) -> None:
     readers = read_selectors()
     assert len(readers) > 40  # the parse found the dashboard's and the alerts' selectors
-    worker = WorkerProcess(settings, tmp_path)
+    worker = WorkerProcess(settings, tmp_path, {"triggers": {"experiments": [EXPERIMENT]}})
     url = f"http://127.0.0.1:{worker.port}/metrics"
     worker.start()
     try:

@@ -53,12 +53,23 @@ class Stack:
     seed: int
 
 
+EXPERIMENT = {
+    "name": "cart_copy", "kinds": ["cart_reminder"], "holdout": 0.2,
+    "variants": [{"name": "plain", "weight": 1},
+                 {"name": "urgent", "weight": 1, "copy": "urgent", "channel": "sms"}],
+}  # fmt: skip
+
+
 def _config(namespace: str) -> dict[str, Any]:
     return {
         "topics": {"partitions": 4, "prefix": namespace},
         "worker": {"poll_timeout_ms": 50, "redis_retry_initial_ms": 50},
         # cart reminders fire within the proof's window
-        "triggers": {"cart_reminder": {"delay": "2s"}, "policy": {"quiet_hours": None}},
+        "triggers": {
+            "cart_reminder": {"delay": "2s"},
+            "policy": {"quiet_hours": None},
+            "experiments": [EXPERIMENT],
+        },  # the experiment panels read its arms
     }
 
 

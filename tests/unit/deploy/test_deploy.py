@@ -20,7 +20,8 @@ from tests.integration.ops.prometheus import ALERTS, as_probe, metric_names, req
 DEPLOY = Path(__file__).resolve().parents[3] / "deploy"
 DATASOURCE_UID = "portrait-prometheus"
 ROWS = {"Throughput", "Freshness and latency", "Consumer lag", "Errors and dead letters",
-        "Triggers and recall", "Redis", "Profiles and segments", "Workers"}  # fmt: skip
+        "Triggers and recall", "Experiments (docs/experiments.md)", "Redis",
+        "Profiles and segments", "Workers"}  # fmt: skip
 
 
 def _yaml(path: Path) -> Any:
