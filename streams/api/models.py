@@ -47,6 +47,9 @@ class ProfileDocument(BaseModel):
     segments_since: dict[str, str | None] | None = None
     rules_version: str | None = None
     marketing: dict[str, Any] | None = None
+    experiments: dict[str, dict[str, Any]] | None = Field(
+        None, description="Experiment -> the user's recorded arm and exposure time"
+    )
 
 
 class BatchGetRequest(BaseModel):

@@ -143,7 +143,9 @@ class Privacy:
             "user_id": user_id,
             "exported_at": rfc3339(as_of_ms),
             "profile": (
-                self.reader.view(user_id, state, stored.sensitivity, as_of_ms) if state else None
+                self.reader.view(user_id, state, stored.sensitivity, as_of_ms, stored.experiments)
+                if state
+                else None
             ),
             "stored_state": state_dict(state) if state else None,
             "segments": stored.segments,

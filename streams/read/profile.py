@@ -13,7 +13,9 @@ from profiles import codec
 from profiles.model import ProfileModel, State
 from profiles.rules.engine import RulesEngine
 from profiles.rules.ruleset import RuleSet
+from profiles.timeutil import rfc3339
 from streams.names import Keys
+from triggers.experiment_outcome import Exposure
 from triggers.sensitivity import marketing_tags, parse_counts
 
 Document = dict[str, Any]
@@ -42,17 +44,23 @@ class ProfileReader:
         for user_id in unique:
             pipe.get(self.keys.profile(user_id))
             pipe.hgetall(self.keys.sensitivity(user_id))
+            pipe.hgetall(self.keys.experiment(user_id))
         replies = await pipe.execute()
         found: dict[str, Document] = {}
         for i, user_id in enumerate(unique):
-            raw, counts = replies[2 * i], replies[2 * i + 1]
+            raw, counts, arms = replies[3 * i : 3 * i + 3]
             if raw is None:
                 continue
-            found[user_id] = self.view(user_id, codec.decode(raw), counts, as_of_ms)
+            found[user_id] = self.view(user_id, codec.decode(raw), counts, as_of_ms, arms)
         return found
 
     def view(
-        self, user_id: str, state: State, counts: Mapping[Any, Any], as_of_ms: int
+        self,
+        user_id: str,
+        state: State,
+        counts: Mapping[Any, Any],
+        as_of_ms: int,
+        arms: Mapping[Any, Any] | None = None,
     ) -> Document:
         """The document of a loaded state (pure: the model's view plus the rules' one)."""
         doc = self.model.view(user_id, state, as_of_ms)
@@ -63,7 +71,20 @@ class ProfileReader:
         doc["segments_since"] = rules["segments_since"]
         doc["rules_version"] = rules["rules_version"]
         doc["marketing"] = marketing_tags(parse_counts(counts))  # docs/feedback.md
+        doc["experiments"] = experiments(arms or {})  # docs/experiments.md
         return doc
+
+
+def experiments(raw: Mapping[Any, Any]) -> dict[str, dict[str, Any]]:
+    """The user's recorded arms: experiment -> ``{"arm", "exposed_at"}`` (counts left out)."""
+    out: dict[str, dict[str, Any]] = {}
+    for key, value in raw.items():
+        name = key.decode() if isinstance(key, bytes) else str(key)
+        if "|" in name:
+            continue
+        exposure = Exposure.decode(value.decode() if isinstance(value, bytes) else str(value))
+        out[name] = {"arm": exposure.arm, "exposed_at": rfc3339(exposure.at)}
+    return dict(sorted(out.items()))
 
 
 def select(doc: Document, fields: Sequence[str]) -> Document:

@@ -75,6 +75,11 @@ def _command_line(settings: Settings, design: Design, run: Run) -> None:
     listed = portrait("experiment", "list", env=env)
     line = f"{run.name}: cart_reminder; converted within 1 days; holdout 30 %, plain 35 %, "
     assert listed.stdout.startswith(line + "urgent 35 %"), listed.stdout
+    user = run.messages[0]["user_id"]
+    profile = portrait("profile", "get", user, env=env)
+    assert profile.returncode == 0, profile.stderr
+    arm = json.loads(profile.stdout)["experiments"][run.name]
+    assert arm["arm"] == run.messages[0]["variant"] and arm["exposed_at"].endswith("Z")
     missing = portrait("experiment", "report", "nope", env=env)
     assert missing.returncode == EXIT_NOT_FOUND
     assert missing.stderr.strip().count("\n") == 0 and "no experiment 'nope'" in missing.stderr
