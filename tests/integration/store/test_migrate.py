@@ -132,17 +132,17 @@ async def test_the_command_counts_then_moves(
     users = [namespace + "cli"]
     await seed(redis, namespace, users)
     env = service_env(settings)  # PORTRAIT_CONFIG names the namespace
-    kinds = "gdpr 1, p2 1, tdue 1, tf 1, tq 1, tr 1, trc 1, trecall 1, ts 1"
+    kinds = "gdpr 1, p2 1, tdue 1, tf 1, tq 1, tr 1, trc 1, trecall 1, ts 1, tx 1"
 
     dry = portrait("migrate-keys", "--dry-run", "--quiet", env=env)
     assert (dry.returncode, dry.stderr) == (0, "")
     assert dry.stdout == (
-        f"portrait migrate-keys ({namespace!r}, dry run): 9 keys to move ({kinds}); 0 taken\n"
+        f"portrait migrate-keys ({namespace!r}, dry run): 10 keys to move ({kinds}); 0 taken\n"
     )
     run = portrait("migrate-keys", env=env)
     assert run.returncode == 0, run.stderr
     assert run.stdout == (
-        f"portrait migrate-keys ({namespace!r}): 9 keys found ({kinds}); 9 moved, "
+        f"portrait migrate-keys ({namespace!r}): 10 keys found ({kinds}); 10 moved, "
         "0 left in place (new name taken)\n"
     )
     assert run.stderr.startswith("portrait migrate-keys: "), run.stderr
