@@ -11,7 +11,7 @@ again on more users is peeking too); the uplift rows show every measured user.
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Final
 
 from triggers.config import HOLDOUT, Experiment
@@ -83,7 +83,9 @@ class Tally:
         variants = [self.arms[v.name] for v in e.variants]
         first = decision([a.arm() for a in variants], holdout.arm(), e).horizon
         frozen = [a.arm(first) for a in variants]
-        hint = decision(frozen, holdout.arm(first), e)
+        # decided at that horizon: re-deriving it from the first users' holdout alone could ask
+        # for more users than were cut, and keep the verdict at keep_running for good
+        hint = decision(frozen, holdout.arm(first), replace(e, horizon=first))
         alpha = e.alpha / len(variants)
         shares = split(e)
         rows = []
