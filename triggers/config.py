@@ -130,6 +130,10 @@ class Experiment:
     horizon: int | None = None  # users per arm to decide at; None: from the holdout's rate
     window_days: int = 7  # an outcome counts on the exposure day (after it) and this many more
 
+    def variant(self, name: str) -> Variant | None:
+        """The variant called ``name``; None for the holdout or a name it no longer has."""
+        return next((v for v in self.variants if v.name == name), None)
+
     def applies(self, kind: str, campaign: str | None) -> bool:
         """A trigger of ``kind`` (for ``campaign``, when it is one) is in this experiment."""
         return kind in self.kinds or (campaign is not None and campaign in self.campaigns)

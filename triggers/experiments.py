@@ -34,7 +34,7 @@ from triggers.config import CHANNELS, HOLDOUT, KINDS, Experiment, Metric, SendTi
 from triggers.model import Trigger
 
 __all__ = ["HOLDOUT", "Experiment", "ExperimentError", "Metric", "SendTime", "Variant", "assign",
-           "enrol", "find", "parse_experiments", "split"]  # fmt: skip
+           "enrol", "find", "named", "parse_experiments", "split"]  # fmt: skip
 
 SEND_TIMES: Final = ("now", "active_hour", "fixed_hour")
 METRICS: Final = ("converted", "recalled")
@@ -58,12 +58,17 @@ def enrol(trigger: Trigger, experiment: Experiment, arm: str) -> Trigger:
     """The trigger in ``arm`` (the user's recorded arm): marked with it, and with the arm's
     send-time policy; channel and copy are applied when it is sent (triggers/policy.py)."""
     t = replace(trigger, arm=(experiment.name, arm))
-    variant = next((v for v in experiment.variants if v.name == arm), None)
+    variant = experiment.variant(arm)
     if variant is None or variant.send_time is None:
         return t
     if variant.send_time == "fixed_hour":
         return replace(t, at_active_hour=False, at_hour=variant.hour)
     return replace(t, at_active_hour=variant.send_time == "active_hour", at_hour=None)
+
+
+def named(experiments: tuple[Experiment, ...], name: str) -> Experiment | None:
+    """The experiment called ``name``; None when the configuration no longer has it."""
+    return next((e for e in experiments if e.name == name), None)
 
 
 def _unit(*parts: str) -> float:

@@ -14,6 +14,7 @@ from typing import Any
 from profiles.timeutil import DAY_MS
 from triggers.clock import in_quiet, minute_of_day, next_local
 from triggers.config import HOLDOUT, TriggerConfig, Variant
+from triggers.experiments import named
 from triggers.model import Trigger
 from triggers.rules import cart_payload
 
@@ -119,10 +120,10 @@ class Policy:
     def _variant(self, t: Trigger) -> Variant | None:
         if t.arm is None:
             return None
-        experiment = next((e for e in self.config.experiments if e.name == t.arm[0]), None)
+        experiment = named(self.config.experiments, t.arm[0])
         if experiment is None:  # ended meanwhile: the trigger goes out as it is
             return None
-        return next((v for v in experiment.variants if v.name == t.arm[1]), None)
+        return experiment.variant(t.arm[1])
 
     @staticmethod
     def _in_hour(now: int, ctx: UserContext) -> bool:

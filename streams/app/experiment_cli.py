@@ -22,7 +22,7 @@ from streams.errors import NotFound
 from streams.ops.progress import ProgressLine
 from streams.settings.tree import Settings
 from triggers.config import Experiment
-from triggers.experiments import split
+from triggers.experiments import named, split
 
 
 def add_parser(sub: Any) -> None:
@@ -76,8 +76,8 @@ def experiment_main(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _find(experiments: tuple[Experiment, ...], name: str) -> Experiment:
-    for e in experiments:
-        if e.name == name:
-            return e
+    found = named(experiments, name)
+    if found is not None:
+        return found
     known = ", ".join(e.name for e in experiments) or "none is configured"
     raise NotFound(f"no experiment {name!r} in triggers.experiments ({known})")
