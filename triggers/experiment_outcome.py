@@ -20,6 +20,7 @@ the assignment is random, so such events fall on every arm alike and the uplift 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Final
 
@@ -45,6 +46,12 @@ class Exposure:
     def decode(cls, raw: str) -> Exposure:
         arm, at, base = ([*raw.split(SEPARATOR), "0", "0"])[:3]
         return cls(arm, int(at or 0), int(base or 0))
+
+
+def recorded_arms(fields: Mapping[str, str]) -> dict[str, Exposure]:
+    """The arms of a user's experiment hash (``experiment -> arm|exposed_ms|baseline``), its
+    counts (``experiment|...``) left out."""
+    return {k: Exposure.decode(v) for k, v in fields.items() if SEPARATOR not in k}
 
 
 def _count(state: State, metric: Metric, day: int) -> int:

@@ -15,7 +15,8 @@ from profiles.rules.engine import RulesEngine
 from profiles.rules.ruleset import RuleSet
 from profiles.timeutil import rfc3339
 from streams.names import Keys
-from triggers.experiment_outcome import Exposure
+from streams.store.triggers import as_text
+from triggers.experiment_outcome import recorded_arms
 from triggers.sensitivity import marketing_tags, parse_counts
 
 Document = dict[str, Any]
@@ -77,14 +78,11 @@ class ProfileReader:
 
 def experiments(raw: Mapping[Any, Any]) -> dict[str, dict[str, Any]]:
     """The user's recorded arms: experiment -> ``{"arm", "exposed_at"}`` (counts left out)."""
-    out: dict[str, dict[str, Any]] = {}
-    for key, value in raw.items():
-        name = key.decode() if isinstance(key, bytes) else str(key)
-        if "|" in name:
-            continue
-        exposure = Exposure.decode(value.decode() if isinstance(value, bytes) else str(value))
-        out[name] = {"arm": exposure.arm, "exposed_at": rfc3339(exposure.at)}
-    return dict(sorted(out.items()))
+    fields = {as_text(k): as_text(v) for k, v in raw.items()}
+    return {
+        name: {"arm": x.arm, "exposed_at": rfc3339(x.at)}
+        for name, x in sorted(recorded_arms(fields).items())
+    }
 
 
 def select(doc: Document, fields: Sequence[str]) -> Document:

@@ -20,7 +20,7 @@ from redis.asyncio import Redis
 
 from streams.names import Keys
 from streams.store.triggers import as_text
-from triggers.experiment_outcome import Exposure
+from triggers.experiment_outcome import Exposure, recorded_arms
 
 # KEYS: the user's experiment hash, the experiment's ledger. ARGV: experiment, the exposure to
 # record, user id. Returns {1 if recorded now else 0, the recorded exposure}.
@@ -76,9 +76,7 @@ class ExperimentStore:
     async def arms(self, user_id: str) -> dict[str, Exposure]:
         """The user's recorded arms by experiment."""
         raw = await self.redis.hgetall(self.keys.experiment(user_id))
-        return {
-            as_text(k): Exposure.decode(as_text(v)) for k, v in raw.items() if "|" not in as_text(k)
-        }
+        return recorded_arms({as_text(k): as_text(v) for k, v in raw.items()})
 
     async def forget(self, user_id: str) -> int:
         """Drop the user's arms and counts and take them off every ledger (an erasure)."""

@@ -17,7 +17,7 @@ from typing import Any, Protocol
 from redis.asyncio import Redis
 
 from profiles.codec import decode
-from profiles.model import ProfileModel
+from profiles.model import ProfileModel, State
 from streams.store.experiments import ExperimentStore
 from streams.store.profiles import ProfileStore
 from streams.store.triggers import Limits, TriggerStore
@@ -228,9 +228,14 @@ class Scheduler:
             state.last_seen,
             sensitivity,
             state.fences,
-            baseline(state, "converted", now),
-            baseline(state, "recalled", now),
+            *self._baselines(state, now),
         )
+
+    def _baselines(self, state: State, now: int) -> tuple[int, int]:
+        """Today's orders and events (an exposure's baseline), read only when experiments run."""
+        if not self.config.experiments:
+            return 0, 0
+        return baseline(state, "converted", now), baseline(state, "recalled", now)
 
     async def backlog(self) -> tuple[int, int]:
         return await self.store.backlog(self.clock(), self.config.scheduler.overdue_ms)
