@@ -121,7 +121,8 @@ class Lab:
         """One experiment; the lab must be :meth:`running` with the same design."""
         k, self.runs = self.runs, self.runs + 1
         name, t0 = f"exp{k}_{seed}", NOON + k * DAY
-        users = [f"{self.namespace}r{k}u{i:04d}" for i in range(design.users)]
+        # keys and topics carry the namespace: ids without it make every run the same draw
+        users = [f"r{k}u{i:04d}" for i in range(design.users)]
         rng = random.Random(seed)
         organic = sorted(u for u in users if rng.random() < design.organic)
         self.clock.now = t0
