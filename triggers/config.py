@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from fnmatch import fnmatchcase
 from types import MappingProxyType
 from typing import Final, Literal
 
@@ -140,6 +141,23 @@ class Experiment:
 
 
 @dataclass(frozen=True, slots=True)
+class RecallConfig:
+    """Which messages are recall messages, and how a recall is judged (docs/recall.md)."""
+
+    kinds: frozenset[str] = frozenset({"win_back"})  # trigger kinds whose messages recall
+    campaigns: tuple[str, ...] = ()  # campaign ids (fnmatch patterns) whose messages recall
+    follow_up_ms: int = 30 * DAY_MS  # a recalled user is judged lost again over this span
+    lost_after_ms: int = 14 * DAY_MS  # ...when its last this-long holds no behaviour event
+    retention_ms: int = 90 * DAY_MS  # recall records and the ledger are kept this long
+
+    def watches(self, kind: str, campaign_id: str | None) -> bool:
+        """A message of ``kind`` (of campaign ``campaign_id``) is a recall message."""
+        if kind in self.kinds:
+            return True
+        return campaign_id is not None and any(fnmatchcase(campaign_id, p) for p in self.campaigns)
+
+
+@dataclass(frozen=True, slots=True)
 class TriggerConfig:
     enabled: bool = True
     kinds: Mapping[str, KindConfig] = field(default_factory=_kinds)
@@ -150,6 +168,7 @@ class TriggerConfig:
         default_factory=lambda: MappingProxyType({"push": 0.0, "sms": 0.05, "email": 0.001})
     )
     recall_window_ms: int = DAY_MS  # a win-back recalls a user who comes back within this
+    recall: RecallConfig = field(default_factory=RecallConfig)
     topics: Mapping[str, str] = field(
         default_factory=lambda: MappingProxyType(
             {"push": "triggers.push", "sms": "triggers.sms", "email": "triggers.email"}

@@ -55,6 +55,7 @@ class Sent:
     channel: str
     user_id: str
     sent_at: int
+    campaign_id: str | None = None  # the campaign of a campaign's message
 
 
 def _object(value: bytes | None) -> dict[str, Any]:
@@ -125,4 +126,5 @@ def decode_sent(value: bytes | None) -> Sent:
         _ident(doc, "channel", "bad_field"),
         _ident(doc, "user_id", "missing_user"),
         sent_at,
+        _label(doc, "campaign_id", None),
     )

@@ -19,9 +19,11 @@ from streams.settings.base import ConfigError, Section, decode
 from streams.settings.values import Clock, Duration
 from triggers.config import (
     CHANNELS,
+    DAY_MS,
     Cap,
     KindConfig,
     PolicyConfig,
+    RecallConfig,
     SchedulerConfig,
     TriggerConfig,
     WinBackConfig,
@@ -173,6 +175,36 @@ class ExperimentSection(Section, kw_only=True):
         return values
 
 
+class RecallSection(Section):
+    """Which messages recall, and how recalled users are judged later (docs/recall.md)."""
+
+    kinds: Name | list[Name] | UnsetType = UNSET  # trigger kinds (win_back)
+    campaigns: Name | list[Name] | UnsetType = UNSET  # campaign id patterns (fnmatch)
+    follow_up: Duration | UnsetType = UNSET  # judged lost again over this span (30d)
+    lost_after: Duration | UnsetType = UNSET  # ...when its last this-long is silent (14d)
+    retention: Duration | UnsetType = UNSET  # records and the ledger kept this long (90d)
+
+    def to_config(self, window_ms: int) -> RecallConfig:
+        values: dict[str, Any] = {}
+        for key, value in _set(self).items():
+            if key in ("kinds", "campaigns"):
+                values[key] = _tuple(value)
+            else:
+                values[f"{key}_ms"] = int(value)
+        if "kinds" in values:
+            values["kinds"] = frozenset(values["kinds"])
+        config = RecallConfig(**values)
+        if config.lost_after_ms > config.follow_up_ms:
+            raise ConfigError("triggers.recall: lost_after must not exceed follow_up")
+        least = window_ms + config.follow_up_ms + 7 * DAY_MS
+        if config.retention_ms < least:
+            raise ConfigError(
+                f"triggers.recall: retention must cover recall_window + follow_up + 7d"
+                f" ({least // DAY_MS} days)"
+            )
+        return config
+
+
 class TriggersSection(Section):
     enabled: bool | UnsetType = UNSET  # false: the worker schedules nothing
     recall_window: Duration | UnsetType = UNSET  # a win-back recalls a user back within this
@@ -187,6 +219,7 @@ class TriggersSection(Section):
     high_value_welcome: KindSection | UnsetType = UNSET
     campaign: KindSection | UnsetType = UNSET
     experiments: list[ExperimentSection] | UnsetType = UNSET
+    recall: RecallSection | UnsetType = UNSET
 
     def to_config(self) -> TriggerConfig:
         base = TriggerConfig()
@@ -207,6 +240,9 @@ class TriggersSection(Section):
                 values[key] = value
             elif key == "experiments":
                 values[key] = _experiments(value)
+        window = values.get("recall_window_ms", base.recall_window_ms)
+        section = self.recall if isinstance(self.recall, RecallSection) else RecallSection()
+        values["recall"] = section.to_config(window)
         return dataclasses.replace(base, kinds=MappingProxyType(kinds), **values)
 
 

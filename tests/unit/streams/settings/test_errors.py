@@ -71,6 +71,11 @@ def load(tmp_path: Path, text: str) -> Settings:
         ("profile: {default_timezone: Mars/Olympus}",
          "profile.default_timezone: unknown time zone 'Mars/Olympus'"),
         ("profile: {bucket_days: 30}", "profile: bucket_days must be at least 180"),
+        ("triggers: {recall: {follow_up: 10d, lost_after: 14d}}",
+         "triggers.recall: lost_after must not exceed follow_up"),
+        ("triggers: {recall: {retention: 20d}}",
+         "triggers.recall: retention must cover recall_window + follow_up + 7d (38 days)"),
+        ("triggers: {recall: {campaigns: [1]}}", "triggers.recall.campaigns"),
     ],
 )  # fmt: skip
 def test_error_table(tmp_path: Path, text: str, message: str) -> None:
@@ -101,7 +106,7 @@ def nest(path: str, leaf: dict[str, Any]) -> dict[str, Any]:
 
 def test_every_section_is_walked() -> None:
     paths = {path for path, _ in SECTIONS}
-    assert len(SECTIONS) == len(paths) == 28
+    assert len(SECTIONS) == len(paths) == 29
     assert {"", "profile.layers", "triggers.policy.caps.email", "triggers.win_back"} <= paths
 
 
@@ -167,4 +172,4 @@ def test_every_key_of_every_section_is_suggested_for_its_typos() -> None:
                     decode(nest(path, {typo: 1}), PortraitFile)
                 assert str(caught.value).endswith(f": unknown key; did you mean {key}?")
                 checked += 1
-    assert (sum(len(keys) for _, keys in SECTIONS), checked) == (184, 552)  # + experiments
+    assert (sum(len(keys) for _, keys in SECTIONS), checked) == (190, 570)  # + experiments, recall
