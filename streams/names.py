@@ -137,6 +137,12 @@ class Keys:
         """Sorted set user id -> latest deadline of a pending recall (streams/feedback)."""
         return self.shared("trecall")
 
+    @property
+    def recall_ledger(self) -> str:
+        """Sorted set ``<trigger_id>|<user id>`` -> send time of every recall message (the
+        recall report's list, streams/store/feedback.py)."""
+        return self.shared("trl")
+
     def experiment_ledger(self, experiment: str) -> str:
         """Sorted set user id -> exposure time (ms) of everyone an experiment assigned: the
         report's list of users (their arms are in each user's :meth:`experiment` hash)."""

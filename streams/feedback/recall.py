@@ -54,6 +54,7 @@ class RecallTracker:
             namespace,
             recall_window_ms=config.recall_window_ms,
             seen_ttl_ms=config.policy.dedupe_ms,
+            recall=config.recall,
         )
         self.overlap_ms = overlap_ms
         self.full_every = full_every

@@ -72,6 +72,7 @@ class FeedbackService(faust.Service):
             settings.topics.prefix,
             recall_window_ms=config.recall_window_ms,
             seen_ttl_ms=config.policy.dedupe_ms,
+            recall=config.recall,
         )
         self.producer = AIOKafkaProducer(**kafka_options(settings), acks="all", linger_ms=5)
         self.dlq = KafkaDeadLetters(self.producer, settings.topic(TOPIC_FEEDBACK_DLQ))
@@ -124,6 +125,7 @@ class FeedbackService(faust.Service):
                 return
             try:
                 await self.store.forget_expired(self.clock() - INDEX_GRACE_MS)
+                await self.store.trim_ledger(self.clock())
             except Exception as exc:  # next round; the index only grows meanwhile
                 log.warning("recall index cleanup failed: %r", exc)
 

@@ -7,6 +7,8 @@ Keys (streams/names.py ``Keys``, each under the deployment's namespace):
 - ``sensitivity(uid)`` hash of sensitivity counts (triggers/sensitivity.py)
 - ``recall(uid)`` hash of recall records (streams/store/feedback_lua.py)
 - ``recall_index`` sorted set: user id -> latest deadline of a pending recall
+- ``recall_ledger`` sorted set: ``<trigger_id>|<user id>`` -> send time of every recall message
+  (the recall report's list, docs/recall.md), trimmed after ``RecallConfig.retention_ms``
 """
 
 from __future__ import annotations
@@ -20,12 +22,11 @@ from redis.asyncio import Redis
 from streams.names import Keys
 from streams.store import feedback_lua
 from streams.store.triggers import as_text
-from triggers.config import DAY_MS
+from triggers.config import DAY_MS, RecallConfig
 from triggers.feedback import Feedback, Sent
 from triggers.sensitivity import parse_counts
 
 SENSITIVITY_TTL_MS: Final = 365 * DAY_MS  # refreshed by every count: a silent user's go after
-RECALL_KIND: Final = "win_back"
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,13 +50,17 @@ class FeedbackStore:
         recall_window_ms: int,
         seen_ttl_ms: int,
         sensitivity_ttl_ms: int = SENSITIVITY_TTL_MS,
+        recall: RecallConfig | None = None,
     ) -> None:
         self.redis = redis
         self.keys = Keys(namespace)
         self.window = recall_window_ms
         self.seen_ttl = seen_ttl_ms
         self.sensitivity_ttl = sensitivity_ttl_ms
-        self.recall_ttl = recall_window_ms + 7 * DAY_MS  # a late delivery still finds it
+        self.recall = recall or RecallConfig()
+        # a late delivery still finds the record, and the report reads it for the retention
+        self.recall_ttl = max(recall_window_ms + 7 * DAY_MS, self.recall.retention_ms)
+        self._recall_kinds = "," + ",".join(sorted(self.recall.kinds)) + ","
         self._scripts = {
             script: redis.register_script(script)
             for script in (feedback_lua.FEEDBACK, feedback_lua.REGISTER, feedback_lua.RETURNED)
@@ -77,7 +82,8 @@ class FeedbackStore:
         replies = await self._run(calls)
         out: list[Counted] = []
         deadlines: dict[str, int] = {}
-        for f, (outcome, kind, channel, deadline, experiment, arm) in zip(
+        ledger: dict[str, int] = {}
+        for f, (outcome, kind, channel, deadline, experiment, arm, sent) in zip(
             items, replies, strict=True
         ):
             out.append(
@@ -86,26 +92,37 @@ class FeedbackStore:
             )  # fmt: skip
             if int(deadline):
                 deadlines[f.user_id] = max(int(deadline), deadlines.get(f.user_id, 0))
-        await self._index(deadlines)
+            if int(sent):
+                ledger[ledger_member(f.trigger_id, f.user_id)] = int(sent)
+        await self._index(deadlines, ledger)
         return out
 
     def _feedback_call(self, f: Feedback) -> tuple[list[str], list[Any]]:
         u, k = f.user_id, self.keys
         keys = [k.sent(u), k.feedback_seen(u), k.sensitivity(u), k.recall(u), k.experiment(u)]
         args = [f.trigger_id, f.status, f.at, f.channel or "", f.offer or "", self.seen_ttl]
-        args += [self.sensitivity_ttl, self.window, self.recall_ttl, RECALL_KIND]
+        args += [self.sensitivity_ttl, self.window, self.recall_ttl, self._recall_kinds]
         return keys, args
 
     async def register(self, sent: Sequence[Sent]) -> int:
-        """Watch the users of sent win-backs from their send time; return how many are pending."""
-        wins = [s for s in sent if s.kind == RECALL_KIND]
+        """Watch the users of sent recall messages (``RecallConfig.watches``) from their send
+        time and list the messages in the ledger; return how many users are pending."""
+        wins = [s for s in sent if self.recall.watches(s.kind, s.campaign_id)]
         if not wins:
             return 0
         calls = [
             (
                 feedback_lua.REGISTER,
-                [self.keys.recall(s.user_id)],
-                [s.trigger_id, s.kind, s.channel, s.sent_at, self.window, self.recall_ttl],
+                [self.keys.recall(s.user_id), self.keys.feedback_seen(s.user_id)],
+                [
+                    s.trigger_id,
+                    s.kind,
+                    s.channel,
+                    s.sent_at,
+                    self.window,
+                    self.recall_ttl,
+                    s.campaign_id or "",
+                ],
             )
             for s in wins
         ]
@@ -113,12 +130,20 @@ class FeedbackStore:
         for s, deadline in zip(wins, await self._run(calls), strict=True):
             if int(deadline):
                 deadlines[s.user_id] = max(int(deadline), deadlines.get(s.user_id, 0))
-        await self._index(deadlines)
+        ledger = {ledger_member(s.trigger_id, s.user_id): s.sent_at for s in wins}
+        await self._index(deadlines, ledger)
         return len(deadlines)
 
-    async def _index(self, deadlines: dict[str, int]) -> None:
+    async def _index(self, deadlines: dict[str, int], ledger: dict[str, int]) -> None:
+        """The shared keys, written after the users' own (idempotent: redone after a crash)."""
+        if not (deadlines or ledger):
+            return
+        pipe = self.redis.pipeline(transaction=False)
         if deadlines:
-            await self.redis.zadd(self.keys.recall_index, deadlines, gt=True)
+            pipe.zadd(self.keys.recall_index, deadlines, gt=True)
+        if ledger:
+            pipe.zadd(self.keys.recall_ledger, ledger, nx=True)
+        await pipe.execute()
 
     async def returned(
         self, visits: Sequence[tuple[str, int]]
@@ -143,6 +168,31 @@ class FeedbackStore:
     async def forget_expired(self, before_ms: int) -> int:
         """Drop users whose every recall window ended before ``before_ms`` from the index."""
         return int(await self.redis.zremrangebyscore(self.keys.recall_index, "-inf", before_ms))
+
+    async def trim_ledger(self, now_ms: int) -> int:
+        """Drop the ledger's messages sent longer than the retention ago (their records expire)."""
+        before = now_ms - self.recall.retention_ms
+        return int(await self.redis.zremrangebyscore(self.keys.recall_ledger, "-inf", f"({before}"))
+
+
+def ledger_member(trigger_id: str, user_id: str) -> str:
+    """A recall message in the ledger (trigger ids hold no ``|``: triggers/feedback.py)."""
+    return f"{trigger_id}|{user_id}"
+
+
+def parse_ledger_member(member: str) -> tuple[str, str]:
+    """(trigger id, user id) of a ledger member."""
+    trigger_id, _, user_id = member.partition("|")
+    return trigger_id, user_id
+
+
+async def forget_recall_ledger(redis: Redis, keys: Keys, user_id: str) -> int:
+    """Remove the user's recall messages from the ledger (erasure: before the records go)."""
+    trigger_ids = [as_text(t) for t in await redis.hkeys(keys.recall(user_id))]
+    if not trigger_ids:
+        return 0
+    members = [ledger_member(t, user_id) for t in trigger_ids]
+    return int(await redis.zrem(keys.recall_ledger, *members))
 
 
 async def load_sensitivity(redis: Redis, keys: Keys, user_id: str) -> dict[str, int]:

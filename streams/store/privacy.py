@@ -19,6 +19,7 @@ from redis.asyncio import Redis
 
 from streams.names import Keys
 from streams.store.experiments import ExperimentStore
+from streams.store.feedback import forget_recall_ledger
 from streams.store.triggers import as_text
 from triggers.config import KINDS
 
@@ -116,6 +117,7 @@ class PrivacyStore:
         args: list[Any] = [user_id, erase_id, now_ms, int(suppress), orjson.dumps(KINDS)]
         args += [m for _, m in exits]
         arms = await self.experiments.forget(user_id)  # first: its ledgers are named in it
+        await forget_recall_ledger(self.redis, k, user_id)  # first: the records name the ledger's
         cancelled, deleted, exited = await self._erase(keys, args)
         names = [exits[int(i) - 1][0] for i in exited]
         return Erased(int(cancelled), int(deleted) + arms, names)
