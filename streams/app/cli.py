@@ -148,6 +148,9 @@ def _parser() -> argparse.ArgumentParser:
     from streams.app.experiment_cli import add_parser as add_experiment_parser
 
     add_experiment_parser(sub)
+    from streams.app.recall_cli import add_parser as add_recall_parser
+
+    add_recall_parser(sub)
     return p
 
 
@@ -258,6 +261,10 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         from streams.app.experiment_cli import experiment_main
 
         return experiment_main(settings, args)
+    if args.command == "recall":
+        from streams.app.recall_cli import recall_main
+
+        return recall_main(settings, args)
     if args.command == "up":
         from streams.app.up import up_main
 
