@@ -63,7 +63,7 @@ class RecallMessage:
 
     @classmethod
     def decode(cls, trigger_id: str, user_id: str, raw: str) -> RecallMessage:
-        p = [*raw.split("|"), "", "", ""][:9]
+        p = [*raw.split("|"), *[""] * 9][:9]
         recalled = int(p[6] or 0) if p[5] == "r" else 0
         if p[5] == "r" and not recalled:  # recalled before the time was recorded
             recalled = int(p[3] or 0) or int(p[2] or 0)

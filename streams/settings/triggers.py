@@ -193,10 +193,16 @@ class RecallSection(Section):
                 values[f"{key}_ms"] = int(value)
         if "kinds" in values:
             values["kinds"] = frozenset(values["kinds"])
+        for key in ("follow_up", "lost_after"):  # judged on the profile's UTC day counts
+            span = values.get(f"{key}_ms", DAY_MS)
+            if span < DAY_MS or span % DAY_MS:
+                raise ConfigError(f"triggers.recall.{key}: a whole number of days, at least 1d")
         config = RecallConfig(**values)
         if config.lost_after_ms > config.follow_up_ms:
             raise ConfigError("triggers.recall: lost_after must not exceed follow_up")
         least = window_ms + config.follow_up_ms + 7 * DAY_MS
+        if "retention_ms" not in values:  # the default stretches to a long recall_window
+            return dataclasses.replace(config, retention_ms=max(config.retention_ms, least))
         if config.retention_ms < least:
             raise ConfigError(
                 f"triggers.recall: retention must cover recall_window + follow_up + 7d"
