@@ -28,6 +28,7 @@ from streams.api import (
     routes_insight,
     routes_privacy,
     routes_profiles,
+    routes_recall,
     routes_segments,
     routes_ui,
 )
@@ -71,7 +72,10 @@ def create_app(ctx: ApiContext) -> FastAPI:
     app.state.ctx = ctx
     app.state.tokens = ctx.tokens
     errors.install(app)
-    routes = (routes_profiles, routes_segments, routes_events, routes_privacy, routes_insight)
+    routes = (
+        routes_profiles, routes_segments, routes_events, routes_privacy, routes_insight,
+        routes_recall,
+    )  # fmt: skip
     for module in routes:
         app.include_router(module.router)
     routes_ui.mount(app)

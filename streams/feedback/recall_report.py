@@ -59,10 +59,15 @@ async def read_messages(
         for trigger_id, user_id in pairs:
             pipe.hget(keys.recall(user_id), trigger_id)
         for (trigger_id, user_id), raw in zip(pairs, await pipe.execute(), strict=True):
-            if raw is None:
+            if raw is None:  # the user was erased, or the record outlived its retention
                 missing += 1
                 continue
-            message = RecallMessage.decode(trigger_id, user_id, as_text(raw))
+            try:
+                message = RecallMessage.decode(trigger_id, user_id, as_text(raw))
+            except ValueError:  # not a record: counted apart, the report goes on
+                log.warning("recall record %s of %s is unreadable: %r", trigger_id, user_id, raw)
+                missing += 1
+                continue
             by_user.setdefault(user_id, []).append(message)
         done += len(members)
         if progress is not None:

@@ -10,11 +10,13 @@ below computes from the scenario alone, with the rules of docs/recall.md written
 
 from __future__ import annotations
 
+import dataclasses
 import random
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
+import httpx
 import orjson
 import pytest
 from redis.asyncio import Redis
@@ -28,6 +30,7 @@ from streams.settings.tree import Settings
 from streams.store.feedback import FeedbackStore, forget_recall_ledger
 from streams.store.profiles import ProfileStore, Write
 from streams.store.triggers import SentRecord
+from tests.integration.api.live import live_api
 from tests.integration.app.test_cli import portrait, service_env
 from tests.integration.helpers import DAY, T0, ev
 from triggers.config import RecallConfig, TriggerConfig
@@ -305,3 +308,42 @@ async def test_the_ledger_keeps_the_retention(
     assert await store.trim_ledger(T0 + RECALL.retention_ms + 1) == 1
     left = [m.decode() for m in await redis.zrange(Keys(ns).recall_ledger, 0, -1)]
     assert left == [f"wb-2|{new}"]
+
+
+async def test_the_api_answers_the_same_report(
+    redis: Redis, settings: Settings, namespace: str
+) -> None:
+    users = scenario(5, namespace, n=30)
+    await play(redis, settings, users)
+    oracle_recalls(users)
+    served = dataclasses.replace(
+        settings, triggers=dataclasses.replace(settings.triggers, recall=RECALL)
+    )
+    params = {"since": str(SINCE), "until": str(UNTIL), "as_of": str(T0 + 45 * DAY)}
+    async with (
+        live_api(served) as api,
+        httpx.AsyncClient(base_url=api.url, headers=api.auth("read"), timeout=30) as http,
+    ):
+        answer = await http.get("/v1/recall", params=params)
+        assert answer.status_code == 200, answer.text
+        check(answer.json(), oracle(users, T0 + 45 * DAY))
+        bad = await http.get("/v1/recall", params={**params, "since": "yesterday"})
+        assert bad.status_code == 400 and bad.json()["error"]["message"].startswith("since:")
+        backwards = await http.get("/v1/recall", params={"since": str(UNTIL), "until": str(SINCE)})
+        assert backwards.status_code == 400
+        long = await http.get("/v1/recall", params={"since": str(T0 - 200 * DAY)})
+        assert long.status_code == 400 and "portrait recall report" in long.text
+
+
+async def test_a_gone_or_unreadable_record_is_counted_apart(
+    redis: Redis, settings: Settings, namespace: str
+) -> None:
+    ns = settings.topics.prefix
+    store = FeedbackStore(redis, ns, recall_window_ms=WINDOW, seen_ttl_ms=DAY, recall=RECALL)
+    a, b, c = (namespace + name for name in "abc")
+    await store.register([Sent(f"wb-{u}", "win_back", "sms", u, T0 + 1) for u in (a, b, c)])
+    await redis.delete(Keys(ns).recall(a))  # expired
+    await redis.hset(Keys(ns).recall(b), "wb-" + b, "win_back|sms|soon|0|0|p")  # corrupt
+    report = await read_recall_report(redis, ns, RECALL, PRICES, (SINCE, UNTIL), T0 + DAY)
+    assert report["missing"] == 2, report
+    assert report["overall"]["sent"] == 1 and report["channels"]["sms"]["users"] == 1
