@@ -10,6 +10,7 @@ below computes from the scenario alone, with the rules of docs/recall.md written
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import random
 from collections.abc import AsyncIterator
@@ -19,22 +20,26 @@ from typing import Any
 import httpx
 import orjson
 import pytest
+from prometheus_client import CollectorRegistry
 from redis.asyncio import Redis
 
 from profiles.events import from_dict
 from profiles.model import ProfileModel
 from streams.feedback.recall import RecallTracker
 from streams.feedback.recall_report import read_recall_report
-from streams.names import Keys
+from streams.feedback.service import run_feedback
+from streams.names import TOPIC_FEEDBACK, Keys
 from streams.settings.tree import Settings
 from streams.store.feedback import FeedbackStore, forget_recall_ledger
 from streams.store.profiles import ProfileStore, Write
 from streams.store.triggers import SentRecord
 from tests.integration.api.live import live_api
 from tests.integration.app.test_cli import portrait, service_env
-from tests.integration.helpers import DAY, T0, ev
+from tests.integration.feedback.test_feedback import produce
+from tests.integration.helpers import DAY, T0, ev, wait_until
 from triggers.config import RecallConfig, TriggerConfig
 from triggers.feedback import Feedback, Sent
+from triggers.model import Trigger, message
 
 pytestmark = pytest.mark.integration
 RECALL = RecallConfig(campaigns=("winback-*",))
@@ -347,3 +352,57 @@ async def test_a_gone_or_unreadable_record_is_counted_apart(
     report = await read_recall_report(redis, ns, RECALL, PRICES, (SINCE, UNTIL), T0 + DAY)
     assert report["missing"] == 2, report
     assert report["overall"]["sent"] == 1 and report["channels"]["sms"]["users"] == 1
+
+
+async def test_the_feedback_service_lists_a_recall_campaigns_messages(
+    redis: Redis, settings: Settings, namespace: str
+) -> None:
+    """Through the real broker: a campaign's message on its topic, matched by the pattern, is
+    registered with its campaign id and listed in the ledger; another campaign's is not."""
+    ns = settings.topics.prefix
+    back, sale = namespace + "back", namespace + "sale"
+
+    def made(user: str, campaign: str) -> Trigger:
+        tid = f"campaign-{user}"
+        return Trigger(tid, "campaign", user, T0, T0, T0 + DAY, 50, ("push",), campaign_id=campaign)
+
+    for user in (back, sale):
+        await redis.hset(
+            Keys(ns).sent(user), f"campaign-{user}", SentRecord("push", "campaign", T0).encode()
+        )
+    registry, stop = CollectorRegistry(), asyncio.Event()
+    task = asyncio.ensure_future(
+        run_feedback(settings, CONFIG, registry=registry, stop=stop, clock=lambda: T0 + DAY)
+    )
+    try:
+        messages = [
+            message(made(back, "winback-may"), "push", T0),
+            message(made(sale, "may-sale"), "push", T0),
+        ]
+        await produce(settings, CONFIG.topics["push"], messages)
+        await produce(
+            settings,
+            TOPIC_FEEDBACK,
+            [
+                {
+                    "trigger_id": f"campaign-{back}",
+                    "user_id": back,
+                    "status": "clicked",
+                    "at": T0 + 9,
+                }
+            ],
+        )
+
+        async def clicked() -> bool:
+            raw = await redis.hget(Keys(ns).recall(back), f"campaign-{back}")
+            return raw is not None and raw.decode().split("|")[7] == "1"
+
+        await wait_until(clicked, what="the campaign's click in its recall record")
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 30)
+    members = [m.decode() for m in await redis.zrange(Keys(ns).recall_ledger, 0, -1)]
+    assert members == [f"campaign-{back}|{back}"]
+    record = (await redis.hget(Keys(ns).recall(back), f"campaign-{back}")).decode().split("|")
+    assert (record[0], record[1], record[8]) == ("campaign", "push", "winback-may")
+    assert await redis.hgetall(Keys(ns).recall(sale)) == {}
