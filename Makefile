@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: demo test check lint imports types bench bench-api bench-report bench-insight bench-experiments insight-demo faults clean tools model-fit
+.PHONY: demo test check lint imports types bench bench-api bench-report bench-insight bench-experiments bench-recall insight-demo faults clean tools model-fit
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -70,6 +70,11 @@ model-fit: $(VENV)/.installed
 ## service and a simulated provider: how often each interval holds the true uplift (>= 95 %)
 bench-experiments: $(VENV)/.installed
 	$(BIN)/python -m bench.experiments --runs 200
+
+## bench-recall: `portrait recall report` over 1M recall messages (100k first): time and the
+## command's peak RSS and its growth per message (issue 16; about 2 minutes)
+bench-recall: $(VENV)/.installed
+	$(BIN)/python -m bench.recall --messages 1000000
 
 ## faults: the fault suite, long (worker and Redis kills, a frozen broker, a duplicate storm,
 ## a tiny cache): a table of events, kills, restarts, users compared, lost, doubled (10-20 min)

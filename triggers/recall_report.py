@@ -27,6 +27,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from sys import intern
 from typing import Any, Final
 
 from triggers.config import DAY_MS, RecallConfig
@@ -67,9 +68,10 @@ class RecallMessage:
         recalled = int(p[6] or 0) if p[5] == "r" else 0
         if p[5] == "r" and not recalled:  # recalled before the time was recorded
             recalled = int(p[3] or 0) or int(p[2] or 0)
+        kind, channel, campaign = intern(p[0]), intern(p[1]), intern(p[8])  # a few, shared
         return cls(
-            trigger_id, user_id, p[0], p[1], int(p[2] or 0), int(p[3] or 0), recalled,
-            p[7] == "1", p[8],
+            trigger_id, user_id, kind, channel, int(p[2] or 0), int(p[3] or 0), recalled,
+            p[7] == "1", campaign,
         )  # fmt: skip
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
+from sys import intern
 from typing import Any
 
 from redis.asyncio import Redis
@@ -54,7 +55,7 @@ async def read_messages(
         members = [as_text(m) for m in page]  # type: ignore[arg-type]
         if not members:
             break
-        pairs = [parse_ledger_member(m) for m in members]
+        pairs = [(t, intern(u)) for t, u in map(parse_ledger_member, members)]  # one id a user
         pipe = redis.pipeline(transaction=False)
         for trigger_id, user_id in pairs:
             pipe.hget(keys.recall(user_id), trigger_id)
