@@ -32,7 +32,6 @@ import sys
 import tempfile
 import uuid
 from collections.abc import Sequence
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -42,13 +41,12 @@ import redis
 from bench.insight_measure import peak_at
 from bench.memory import HOUR, T0, build, simulated
 from bench.progress import Progress, note
+from bench.results import on_redis, save
 from bench.throughput import code_digest, versions
 from profiles.model import ProfileModel
-from streams.app.embedded import EmbeddedRedis
 from streams.names import Keys
 from streams.store.profiles import Write
 
-RESULTS_DIR = Path(__file__).resolve().parent / "results"
 SEGMENTS = ("half_a", "half_b")  # even users, odd users
 RULES = "segments:\n" + "".join(
     f"  - name: {name}\n    where: {{events_total: {{'>=': 0}}}}\n" for name in SEGMENTS
@@ -230,20 +228,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--activity", type=float, default=0.08, help="persona session-rate factor")
     p.add_argument("--chunk", type=int, default=10_000, help="profiles per MSET")
     args = p.parse_args(argv)
-    url = os.environ.get("REDIS_URL")
-    if url:
-        result = run(args, url, external=True)
-    else:
-        server = EmbeddedRedis()
-        server.start()
-        try:
-            result = run(args, server.url, external=False)
-        finally:
-            server.stop()
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
-    path = RESULTS_DIR / f"{stamp}-insight.json"
-    path.write_bytes(orjson.dumps({"stamp": stamp, **result}, option=orjson.OPT_INDENT_2))
+    result = on_redis(lambda url, external: run(args, url, external))
+    path = save("insight", result)
     print(table(result))
     note(f"result: {path}")
     return 0

@@ -28,7 +28,6 @@ import subprocess
 import sys
 import tempfile
 import uuid
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -36,15 +35,14 @@ import orjson
 import redis
 
 from bench.progress import Progress, note
+from bench.results import on_redis, save
 from bench.throughput import code_digest, versions
 from profiles.config import ModelConfig
 from profiles.events import from_dict
 from profiles.model import ProfileModel
-from streams.app.embedded import EmbeddedRedis
 from streams.names import Keys
 from streams.store.feedback import ledger_member
 
-RESULTS_DIR = Path(__file__).resolve().parent / "results"
 DAY = 86_400_000
 T0 = 1_700_000_000_000 // DAY * DAY
 SPAN_DAYS = 30
@@ -160,20 +158,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--recalled", type=float, default=0.3, help="share of messages that recalled")
     p.add_argument("--seed", type=int, default=16)
     args = p.parse_args(argv)
-    url = os.environ.get("REDIS_URL")
-    if url:
-        result = run(args, url, external=True)
-    else:
-        server = EmbeddedRedis()
-        server.start()
-        try:
-            result = run(args, server.url, external=False)
-        finally:
-            server.stop()
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
-    path = RESULTS_DIR / f"{stamp}-recall.json"
-    path.write_bytes(orjson.dumps({"stamp": stamp, **result}, option=orjson.OPT_INDENT_2))
+    result = on_redis(lambda url, external: run(args, url, external))
+    path = save("recall", result)
     print(table(result))
     note(f"figures in {path}")
     return 0

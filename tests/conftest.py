@@ -13,9 +13,10 @@ import dataclasses
 import logging
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 
 import pytest
+from redis.asyncio import Redis
 
 from streams.app.embedded import Services, embedded_services
 from streams.settings.tree import Settings, TopicsConfig, WorkerConfig
@@ -74,6 +75,16 @@ def settings(services: Services, namespace: str) -> Settings:
         topics=TopicsConfig(partitions=4, prefix=namespace),
         worker=WorkerConfig(poll_timeout_ms=50, redis_retry_initial_ms=50, redis_retry_max_ms=500),
     )
+
+
+@pytest.fixture
+async def redis(settings: Settings) -> AsyncIterator[Redis]:
+    """A client of the test's Redis (closed after the test)."""
+    client = Redis.from_url(settings.redis_url)
+    try:
+        yield client
+    finally:
+        await client.aclose()
 
 
 def with_worker(settings: Settings, **changes: object) -> Settings:

@@ -9,15 +9,14 @@ hint of the fixed-horizon test (triggers/experiment_report.py).
 from __future__ import annotations
 
 import argparse
-import asyncio
 import sys
+from collections.abc import Mapping
 from typing import Any
 
-import orjson
+from redis.asyncio import Redis
 
 from streams.app.argtypes import moment
-from streams.app.read import parse_as_of
-from streams.connect.clients import redis_client
+from streams.app.read import parse_as_of, report_main
 from streams.errors import NotFound
 from streams.ops.progress import ProgressLine
 from streams.settings.tree import Settings
@@ -53,26 +52,19 @@ def experiment_main(settings: Settings, args: argparse.Namespace) -> int:
     def progress(done: int, total: int) -> None:
         line.status(f"{line.label}: {done:,} of {total:,} users", done=done)
 
-    async def read() -> dict[str, Any]:
+    async def read(redis: Redis) -> dict[str, Any]:
         from streams.experiments.report import read_report
 
-        redis = redis_client(settings, socket_connect_timeout=5, socket_timeout=30)
-        try:
-            prices = dict(settings.triggers.cost)
-            ns = settings.topics.prefix
-            return await read_report(redis, ns, experiment, prices, as_of_ms, progress)
-        finally:
-            await redis.aclose()
+        prices, ns = dict(settings.triggers.cost), settings.topics.prefix
+        return await read_report(redis, ns, experiment, prices, as_of_ms, progress)
 
-    report = asyncio.run(read())
-    line.status(f"{line.label}: done", final=True)
-    if args.json:
-        sys.stdout.write(orjson.dumps(report, option=orjson.OPT_INDENT_2).decode() + "\n")
-    else:
-        from triggers.experiment_report import text
+    return report_main(settings, line, read, args.json, _text)
 
-        print(text(report))
-    return 0
+
+def _text(report: Mapping[str, Any]) -> str:
+    from triggers.experiment_report import text
+
+    return text(dict(report))
 
 
 def _find(experiments: tuple[Experiment, ...], name: str) -> Experiment:

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
 import sys
 import time
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
 
 import orjson
+from redis.asyncio import Redis
 
 from profiles.events import parse_moment
 from profiles.model import ProfileModel
 from streams.connect.clients import redis_client
 from streams.errors import NotFound
+from streams.ops.progress import ProgressLine
 from streams.read.profile import ProfileReader
 from streams.settings.tree import Settings
 from streams.store.identity import IdentityStore
@@ -43,4 +48,30 @@ async def profile_get_main(settings: Settings, user_id: str, as_of: str | None) 
     sys.stdout.write(
         orjson.dumps(doc, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS).decode() + "\n"
     )
+    return 0
+
+
+def report_main(
+    settings: Settings,
+    line: ProgressLine,
+    read: Callable[[Redis], Awaitable[dict[str, Any]]],
+    as_json: bool,
+    text: Callable[[Mapping[str, Any]], str],
+) -> int:
+    """A report command's end: ``read`` on a Redis client of the settings (the progress line
+    closed after it), then the report as indented JSON or as ``text``."""
+
+    async def run() -> dict[str, Any]:
+        redis = redis_client(settings, socket_connect_timeout=5, socket_timeout=30)
+        try:
+            return await read(redis)
+        finally:
+            await redis.aclose()
+
+    report = asyncio.run(run())
+    line.status(f"{line.label}: done", final=True)
+    if as_json:
+        sys.stdout.write(orjson.dumps(report, option=orjson.OPT_INDENT_2).decode() + "\n")
+    else:
+        print(text(report))
     return 0

@@ -9,15 +9,13 @@ The period is of send times (default: the 30 days before ``--until``, itself def
 from __future__ import annotations
 
 import argparse
-import asyncio
-import sys
+from collections.abc import Mapping
 from typing import Any
 
-import orjson
+from redis.asyncio import Redis
 
 from streams.app.argtypes import moment
-from streams.app.read import parse_as_of
-from streams.connect.clients import redis_client
+from streams.app.read import parse_as_of, report_main
 from streams.errors import CommandError
 from streams.ops.progress import ProgressLine
 from streams.settings.tree import Settings
@@ -48,25 +46,17 @@ def recall_main(settings: Settings, args: argparse.Namespace) -> int:
     def progress(phase: str, done: int, total: int) -> None:
         line.status(f"{line.label}: {done:,} of {total:,} {phase}", done=done)
 
-    async def read() -> dict[str, Any]:
+    async def read(redis: Redis) -> dict[str, Any]:
         from streams.feedback.recall_report import read_recall_report
 
-        redis = redis_client(settings, socket_connect_timeout=5, socket_timeout=30)
-        try:
-            t = settings.triggers
-            return await read_recall_report(
-                redis, settings.topics.prefix, t.recall, dict(t.cost), (since_ms, until_ms),
-                as_of_ms, progress,
-            )  # fmt: skip
-        finally:
-            await redis.aclose()
+        t, period = settings.triggers, (since_ms, until_ms)
+        ns, prices = settings.topics.prefix, dict(t.cost)
+        return await read_recall_report(redis, ns, t.recall, prices, period, as_of_ms, progress)
 
-    report = asyncio.run(read())
-    line.status(f"{line.label}: done", final=True)
-    if args.json:
-        sys.stdout.write(orjson.dumps(report, option=orjson.OPT_INDENT_2).decode() + "\n")
-    else:
-        from triggers.recall_report import text
+    return report_main(settings, line, read, args.json, _text)
 
-        print(text(report))
-    return 0
+
+def _text(report: Mapping[str, Any]) -> str:
+    from triggers.recall_report import text
+
+    return text(report)

@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import random
-from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -203,15 +202,6 @@ async def play(redis: Redis, settings: Settings, users: list[User]) -> None:
         if u.active_days:
             writes.append(Write(u.uid, 0, 0, model.encode(state)))
     assert await ProfileStore(redis, ns).write(writes) == []
-
-
-@pytest.fixture
-async def redis(settings: Settings) -> AsyncIterator[Redis]:
-    client = Redis.from_url(settings.redis_url)
-    try:
-        yield client
-    finally:
-        await client.aclose()
 
 
 def check(report: dict[str, Any], expected: dict[str, Any]) -> None:

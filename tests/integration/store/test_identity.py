@@ -3,15 +3,12 @@ that hand the absorbed profile over, and the compare-and-set that makes a stale 
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import orjson
 import pytest
 from redis.asyncio import Redis
 
 from profiles.identity import Identifier, IdentityRules, plan
 from streams.names import Keys, due_member
-from streams.settings.tree import Settings
 from streams.store.identity import Applied, IdentityStore
 
 pytestmark = pytest.mark.integration
@@ -21,13 +18,6 @@ U = Identifier("user_id", "u-1")
 A1, A2 = Identifier("anonymous_id", "a-1"), Identifier("anonymous_id", "a-2")
 DEVICE = Identifier("device_id", "dev-1")
 AT = 1_717_000_000_000
-
-
-@pytest.fixture
-async def redis(settings: Settings) -> AsyncIterator[Redis]:
-    client = Redis.from_url(settings.redis_url)
-    yield client
-    await client.aclose()
 
 
 @pytest.fixture

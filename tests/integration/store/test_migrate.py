@@ -4,7 +4,6 @@ resumable, a dry run that moves nothing, taken names left alone."""
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import AsyncIterator
 
 import pytest
 from redis.asyncio import Redis
@@ -17,15 +16,6 @@ from tests.integration.app.test_cli import portrait, service_env
 pytestmark = pytest.mark.integration
 OLD = Keys("")  # the per-user names and the recall index before the namespace
 HASHES = [kind for kind in USER_KINDS if kind != "p2"]
-
-
-@pytest.fixture
-async def redis(settings: Settings) -> AsyncIterator[Redis]:
-    client = Redis.from_url(settings.redis_url)
-    try:
-        yield client
-    finally:
-        await client.aclose()
 
 
 async def seed(redis: Redis, namespace: str, users: list[str]) -> None:

@@ -4,8 +4,6 @@ suppressed user never gets a state, and those writes' pending triggers go with t
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import pytest
 from redis.asyncio import Redis
 
@@ -16,13 +14,6 @@ from streams.store.profiles import ProfileStore, Refusals, Write
 from tests.integration.store.test_store import blob, write
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-async def redis(settings: Settings) -> AsyncIterator[Redis]:
-    client = Redis.from_url(settings.redis_url)
-    yield client
-    await client.aclose()
 
 
 def erase_write(user: str, offset: int, erase_id: str, state: bool = False) -> Write:

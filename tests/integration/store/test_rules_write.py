@@ -4,8 +4,6 @@ fence, a batch write's retry there is a no-op, and a write below the fence chang
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import orjson
 import pytest
 from redis.asyncio import Redis
@@ -17,15 +15,6 @@ from streams.store.profiles import ProfileStore, RulesDelta, Write
 from streams.store.segments import SegmentStore
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-async def redis(settings: Settings) -> AsyncIterator[Redis]:
-    client = Redis.from_url(settings.redis_url)
-    try:
-        yield client
-    finally:
-        await client.aclose()
 
 
 def _write(
