@@ -2,10 +2,10 @@
 
 The ledger (``Keys.recall_ledger``) lists every recall message by send time; each chunk of the
 period's messages costs one round trip for their records (streams/store/feedback_lua.py). The
-messages are grouped by user (memory: the period's messages, ~200 bytes each), then the profiles
-of the recalled users whose follow-up has ended are read in chunks to judge re-churn from their
-per-day counts (triggers/recall_report.py). A message whose record is gone (erased user, record
-past its retention) is counted apart as ``missing``.
+messages are grouped by user (memory: the period's messages, ~450 bytes each, bench/recall.py),
+then the profiles of the recalled users whose follow-up has ended are read in chunks to judge
+re-churn from their per-day counts (triggers/recall_report.py). A message whose record is gone
+(erased user, record past its retention) is counted apart as ``missing``.
 """
 
 from __future__ import annotations

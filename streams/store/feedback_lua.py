@@ -40,9 +40,9 @@ end
 # message is noted in its record (made here when the registration has not come yet); a new
 # status of a trigger in an experiment is counted in the user's experiment hash
 # ("<experiment>|<status>"). The counts move only for 'new' (the first time this trigger id has
-# this status); the recall registration is
-# idempotent and its deadline is returned every time so that the caller's index write is redone
-# after a crash between this script and it.
+# this status); the recall registration is idempotent, and its deadline and send time are
+# returned every time so that the caller's index and ledger writes are redone after a crash
+# between this script and them.
 FEEDBACK: Final = (
     _SPLIT
     + """
