@@ -14,6 +14,7 @@ from redis.asyncio import Redis
 
 from streams.connect.topics import ensure_topics
 from streams.errors import kafka_unreachable, redis_unreachable
+from streams.settings.security import mask_url
 from streams.settings.tree import Settings
 
 log = logging.getLogger("portrait")
@@ -38,6 +39,11 @@ async def connect(
         await asyncio.wait_for(redis.ping(), s.worker.startup_timeout_s)
     except Exception as exc:  # refused, timed out, auth, DNS: all one line for the user
         raise StartupError(redis_unreachable(s.redis_url, exc)) from exc
+    refusal = await asyncio.wait_for(
+        cluster_refusal(redis, s.redis_url), s.worker.startup_timeout_s
+    )
+    if refusal:
+        raise StartupError(refusal)
     try:
         await asyncio.wait_for(
             ensure_topics(
@@ -52,6 +58,23 @@ async def connect(
             await start()
     except (TimeoutError, KafkaError, OSError) as exc:
         raise StartupError(kafka_unreachable(s.kafka_bootstrap_servers, exc)) from exc
+
+
+async def cluster_refusal(redis: Redis, url: str, timeout_s: float = 20.0) -> str | None:
+    """Why the store cannot run on this Redis: a Redis Cluster node (the store's multi-user
+    scripts and shared indexes span hash slots, so a cluster would refuse them mid-run with
+    ``CROSSSLOT`` or ``MOVED``). None for a single Redis, or when ``INFO`` is not allowed."""
+    try:
+        info = await asyncio.wait_for(redis.info("cluster"), timeout_s)
+    except Exception:  # an ACL user without INFO, a slow answer: the calls themselves will tell
+        return None
+    if int(info.get("cluster_enabled", 0)) != 1:
+        return None
+    return (
+        f"Redis at {mask_url(url)} (REDIS_URL) is a Redis Cluster node; Portrait's store needs"
+        " one Redis (a primary, with replicas if you like) until cluster support lands"
+        " (docs/operations.md)"
+    )
 
 
 async def close_all(closers: Sequence[Callable[[], Awaitable[object]]]) -> None:

@@ -22,6 +22,7 @@ from redis.asyncio import Redis
 from profiles.model import ModelConfig, ProfileModel
 from profiles.rules.engine import RulesEngine
 from streams.connect.clients import redis_client
+from streams.connect.lifecycle import cluster_refusal
 from streams.errors import redis_unreachable
 from streams.pipeline.processor import BatchProcessor, BatchStats, Record
 from streams.pipeline.retry import Backoff
@@ -149,4 +150,8 @@ async def _redis(settings: Settings) -> Redis:
     except Exception as exc:  # refused, timed out, auth, DNS: all one line for the user
         await redis.aclose()
         raise ReplayError(redis_unreachable(settings.redis_url, exc)) from exc
+    refusal = await cluster_refusal(redis, settings.redis_url, settings.worker.startup_timeout_s)
+    if refusal:
+        await redis.aclose()
+        raise ReplayError(refusal)
     return redis
