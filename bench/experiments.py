@@ -29,6 +29,7 @@ from pathlib import Path
 from statistics import NormalDist, fmean
 
 from bench.progress import Progress, note
+from bench.results import stop_cleanly_on_sigterm
 from streams.app.embedded import Services, embedded_services
 from streams.settings.tree import Settings, TopicsConfig, WorkerConfig
 from tests.integration.experiments.harness import Design, Lab, Run
@@ -114,6 +115,7 @@ def table(runs: list[Run], users: int, seconds: float) -> tuple[str, bool]:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
+    stop_cleanly_on_sigterm()
     started = time.monotonic()
     with services() as found:
         note(f"running {args.runs} experiments of {args.users} users")

@@ -22,6 +22,7 @@ from functools import partial
 from pathlib import Path
 
 from bench.progress import note
+from bench.results import stop_cleanly_on_sigterm
 from streams.app.embedded import Services, embedded_services
 from streams.settings.tree import Settings
 from tests.integration.faults.fault_checks import Load
@@ -109,6 +110,7 @@ async def run_all(services: Services, tmp: Path, only: set[str], scale: float) -
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
+    stop_cleanly_on_sigterm()
     only = set(args.only.split(","))
     with (
         tempfile.TemporaryDirectory(prefix="portrait-faults-") as tmp,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -16,9 +17,16 @@ RESULTS_DIR = Path(__file__).resolve().parent / "results"
 T = TypeVar("T")
 
 
+def stop_cleanly_on_sigterm() -> None:
+    """A SIGTERM (``kill``, a CI timeout) unwinds like Ctrl-C, so that the ``finally`` blocks
+    stop the embedded broker and valkey instead of leaving them running."""
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+
+
 def on_redis(run: Callable[[str, bool], T]) -> T:
     """``run(url, external)`` against ``REDIS_URL`` (external: only the run's own keys may be
-    touched), else against an embedded valkey stopped afterwards."""
+    touched), else against an embedded valkey stopped afterwards, a SIGTERM included."""
+    stop_cleanly_on_sigterm()
     url = os.environ.get("REDIS_URL")
     if url:
         return run(url, True)
