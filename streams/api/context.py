@@ -40,9 +40,10 @@ class Erasure(Protocol):
 
 
 class PrivacyService(Protocol):
-    """streams/privacy/service.py: erase and export one user (GDPR)."""
+    """streams/privacy/service.py: erase, unsuppress and export one user (GDPR)."""
 
     async def erase(self, user_id: str, *, suppress: bool, actor: str) -> Erasure: ...
+    async def unsuppress(self, user_id: str, *, actor: str) -> dict[str, Any] | None: ...
     async def export(
         self, user_id: str, as_of_ms: int, actor: str = ""
     ) -> dict[str, Any] | None: ...

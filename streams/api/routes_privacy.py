@@ -1,5 +1,6 @@
 """GDPR over HTTP (docs/privacy.md): ``DELETE /v1/profiles/{user_id}`` erases everything stored
-about a user (``?suppress=true``: and refuses their later events), ``GET
+about a user (``?suppress=true``: and refuses their later events; ``DELETE
+/v1/profiles/{user_id}/suppression`` lets them in again), ``GET
 /v1/profiles/{user_id}/export`` returns all of it. Both are the privacy service's
 (streams/privacy), audited there with the caller's token as the actor; both need ``admin``."""
 
@@ -35,6 +36,22 @@ async def erase(
 ) -> Response:
     done = await service(ctx).erase(user_id, suppress=suppress, actor=who.actor)
     return JSONOut(done.as_dict())
+
+
+@router.delete(
+    "/profiles/{user_id}/suppression",
+    responses=errors(401, 403, 404, 422, 500, 503),
+    summary="Lift a user's suppression: their later events are let in again (audited)",
+)
+async def unsuppress(
+    ctx: Ctx,
+    user_id: PathId,
+    who: Principal = Depends(require("admin")),  # noqa: B008
+) -> Response:
+    lifted = await service(ctx).unsuppress(user_id, actor=who.actor)
+    if lifted is None:
+        raise not_found(f"user {user_id!r} is not suppressed")
+    return JSONOut(lifted)
 
 
 @router.get(

@@ -86,6 +86,10 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="also keep the user out: later events go to the DLQ (reason suppressed)",
     )
+    unsuppress = psub.add_parser(
+        "unsuppress", help="let a suppressed user's later events in again (consent given back)"
+    )
+    unsuppress.add_argument("user_id")
     export = psub.add_parser("export", help="print everything stored about a user as JSON")
     export.add_argument("user_id")
 
@@ -203,7 +207,7 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         from streams.app.runner import run_simulator_main
 
         return run_simulator_main(settings, args)
-    if args.command == "profile" and args.profile_command in ("erase", "export"):
+    if args.command == "profile" and args.profile_command in ("erase", "export", "unsuppress"):
         from streams.app.privacy_cli import privacy_main
 
         return privacy_main(settings, args)

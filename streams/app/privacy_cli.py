@@ -1,5 +1,6 @@
-"""``portrait profile erase USER [--suppress]`` and ``portrait profile export USER``: the GDPR
-operations of the API (docs/privacy.md) from the command line, audited as ``cli:<login>``."""
+"""``portrait profile erase USER [--suppress]``, ``portrait profile unsuppress USER`` and
+``portrait profile export USER``: the GDPR operations of the API (docs/privacy.md) from the
+command line, audited as ``cli:<login>``."""
 
 from __future__ import annotations
 
@@ -51,6 +52,14 @@ def privacy_main(settings: Settings, args: argparse.Namespace) -> int:
             )
         )
         _print(out.as_dict())
+        return 0
+    if args.profile_command == "unsuppress":
+        lifted = asyncio.run(
+            _with_privacy(settings, lambda p: p.unsuppress(user_id, actor=actor()))
+        )
+        if lifted is None:
+            raise NotFound(f"user {user_id!r} is not suppressed")
+        _print(lifted)
         return 0
     now = parse_as_of(None)
     doc = asyncio.run(_with_privacy(settings, lambda p: p.export(user_id, now, actor())))

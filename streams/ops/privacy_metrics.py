@@ -23,6 +23,12 @@ class PrivacyMetrics:
             ["outcome"],
             registry=r,
         )
+        self.unsuppressed = Counter(
+            "portrait_privacy_unsuppressed_total",
+            "Suppressions lifted (the user's later events are let in again), by outcome",
+            ["outcome"],
+            registry=r,
+        )
         self.keys = Counter(
             "portrait_privacy_erased_keys_total", "Per-user Redis keys deleted by erasures",
             registry=r,
@@ -43,6 +49,7 @@ class PrivacyMetrics:
             self.erasures.labels(flag)
         for outcome in ("found", "not_found"):
             self.exports.labels(outcome)
+            self.unsuppressed.labels(outcome)
         for op in ("erase", "export"):
             self.seconds.labels(op)
 
@@ -51,6 +58,9 @@ class PrivacyMetrics:
         self.keys.inc(keys)
         self.triggers.inc(triggers)
         self.seconds.labels("erase").observe(seconds)
+
+    def on_unsuppressed(self, found: bool) -> None:
+        self.unsuppressed.labels("found" if found else "not_found").inc()
 
     def on_exported(self, found: bool, seconds: float) -> None:
         self.exports.labels("found" if found else "not_found").inc()

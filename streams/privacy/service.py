@@ -4,7 +4,8 @@ Erase (docs/privacy.md): one atomic Lua call deletes what the store holds and ma
 *pending*; then an ``erase`` event, keyed by the user, goes to the events topic (acks=all) so the
 worker, reaching it in the user's partition, forgets whatever it still held. Until then the
 store refuses every write of that user (a batch in flight, a re-evaluation, a zombie owner).
-With ``suppress`` the marker stays and later events of the user go to the DLQ (``suppressed``).
+With ``suppress`` the marker stays and later events of the user go to the DLQ (``suppressed``)
+until ``unsuppress`` lifts it.
 """
 
 from __future__ import annotations
@@ -125,6 +126,19 @@ class Privacy:
             suppress, erased.keys_deleted, erased.triggers_cancelled, time.perf_counter() - started
         )
         return out
+
+    async def unsuppress(self, user_id: str, *, actor: str) -> dict[str, Any] | None:
+        """Lift the user's suppression (consent given again): their later events build a new
+        profile from nothing; what was erased stays erased, events sent meanwhile stay in the
+        DLQ. None when the user was not suppressed."""
+        now = rfc3339(int(time.time() * 1000)) or ""
+        tombstone_ms = int(self.settings.worker.erase_tombstone_s * 1000)
+        lifted = await self.store.unsuppress(user_id, tombstone_ms)
+        self.metrics.on_unsuppressed(lifted)
+        if not lifted:
+            return None
+        await self.store.audit({"op": "unsuppress", "user_id": user_id, "actor": actor, "at": now})
+        return {"user_id": user_id, "unsuppressed_at": now, "actor": actor}
 
     async def export(self, user_id: str, as_of_ms: int, actor: str = "") -> dict[str, Any] | None:
         """Everything stored about the user as JSON-ready data; None if nothing is."""

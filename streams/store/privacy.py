@@ -56,6 +56,17 @@ return {cancelled, deleted, exited}
 """
 
 
+# KEYS[1]: the user's privacy marker. ARGV[1]: the tombstone's lifetime in ms. Lifts the
+# suppression: the marker is then an ordinary erasure's tombstone (its fence kept, expiring after
+# ARGV[1]; while an erasure is still pending, the worker's write that completes it sets that).
+# Returns 1, or 0 when the user was not suppressed.
+UNSUPPRESS = """
+if redis.call('HDEL', KEYS[1], 'suppressed') == 0 then return 0 end
+if redis.call('HEXISTS', KEYS[1], 'pending') == 0 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
+return 1
+"""
+
+
 @dataclass(frozen=True, slots=True)
 class Erased:
     triggers_cancelled: int
@@ -91,6 +102,7 @@ class PrivacyStore:
         self.keys = Keys(namespace)
         self.experiments = ExperimentStore(redis, namespace)
         self._erase = redis.register_script(ERASE)
+        self._unsuppress = redis.register_script(UNSUPPRESS)
 
     def _own(self, user_id: str) -> list[str]:
         k = self.keys
@@ -149,6 +161,11 @@ class PrivacyStore:
 
     async def marker(self, user_id: str) -> dict[str, str]:
         return _text(await self.redis.hgetall(self.keys.privacy(user_id)))
+
+    async def unsuppress(self, user_id: str, tombstone_ms: int) -> bool:
+        """Let the user's later events in again; False when they were not suppressed."""
+        marker = self.keys.privacy(user_id)
+        return bool(await self._unsuppress([marker], [max(1, tombstone_ms)]))
 
     async def audit(self, fields: dict[Any, Any], maxlen: int = 1_000_000) -> None:
         """One audited operation (who, when, what) on the privacy audit stream."""

@@ -330,6 +330,15 @@ async def test_erase_and_export_go_through_the_privacy_service(settings: Setting
         await wait_until(gone, what="the erased profile to be gone")
         after = await http.get(f"/v1/profiles/{user}/export")
         assert after.status_code == 404 or after.json()["profile"] is None, after.text
+        lift = f"/v1/profiles/{user}/suppression"
+        error_of(await http.delete(lift), 404, "not_found")  # erased, not suppressed
+        suppressed = await http.delete(f"/v1/profiles/{user}", params={"suppress": "true"})
+        assert suppressed.status_code == 200 and suppressed.json()["suppressed"] is True
+        error_of(await http.delete(lift, headers=api.auth("read")), 403, "forbidden")
+        lifted = await http.delete(lift)
+        assert lifted.status_code == 200 and lifted.json()["user_id"] == user, lifted.text
+        assert lifted.json()["actor"]
+        error_of(await http.delete(lift), 404, "not_found")
 
 
 async def test_an_unreachable_redis_stops_the_start_in_one_line(settings: Settings) -> None:

@@ -187,6 +187,55 @@ async def test_suppressed_user_events_go_to_the_dlq(settings: Settings, namespac
     assert gone.returncode == 1 and "nothing is stored" in gone.stderr
 
 
+async def test_an_unsuppressed_user_starts_again_from_nothing(
+    settings: Settings, namespace: str
+) -> None:
+    """Consent given back: after `portrait profile unsuppress`, the user's later events build a
+    new profile (the ones sent while suppressed stay in the DLQ); the marker becomes an ordinary
+    tombstone that expires; the operation is audited; a second one is a one-line exit 1."""
+    erin = namespace + "erin"
+    env = service_env(settings)
+    ns = settings.topics.prefix
+    async with running_worker(settings) as registry:
+        await produce(settings, [ev("view", erin, NOON, item_id="i1")])
+        await wait_until(lambda: _has_profile(settings, erin), what="erin's profile")
+        erase = portrait("profile", "erase", erin, "--suppress", env=env)
+        assert erase.returncode == 0, erase.stderr
+        await erase_reached(settings, erin)
+        await produce(settings, [ev("view", erin, NOON + 1, item_id="i2")])
+
+        async def refused() -> bool:
+            return metric(registry, "portrait_dlq_total", reason="suppressed") == 1
+
+        await wait_until(refused, what="the suppressed event in the DLQ")
+        lifted = portrait("profile", "unsuppress", erin, env=env)
+        assert lifted.returncode == 0, lifted.stderr
+        await produce(settings, [ev("view", erin, NOON + 2, item_id="i3")])
+        await wait_until(lambda: _has_profile(settings, erin), what="erin's new profile")
+        assert metric(registry, "portrait_dlq_total", reason="suppressed") == 1
+    state = (await load_states(settings, [erin]))[erin]
+    assert state.newest == NOON + 2, "a new profile: nothing from before the erasure"
+    assert orjson.loads(lifted.stdout)["user_id"] == erin
+    async with contextlib.AsyncExitStack() as stack:
+        redis = redis_client(settings)
+        stack.push_async_callback(redis.aclose)
+        marker = await redis.hgetall(Keys(ns).privacy(erin))
+        assert b"suppressed" not in marker
+        assert (
+            0 < await redis.pttl(Keys(ns).privacy(erin)) <= settings.worker.erase_tombstone_s * 1000
+        )
+        audit = await redis.xrange(Keys(ns).privacy_audit)
+    ops = [
+        (fields[b"op"], fields[b"user_id"])
+        for _, fields in audit
+        if fields[b"user_id"] == erin.encode()
+    ]
+    assert ops == [(b"erase", erin.encode()), (b"unsuppress", erin.encode())]
+    again = portrait("profile", "unsuppress", erin, env=env)
+    assert again.returncode == 1 and again.stderr.count("\n") == 1
+    assert "is not suppressed" in again.stderr
+
+
 async def _has_profile(settings: Settings, user: str) -> bool:
     return user in await load_states(settings, [user])
 
