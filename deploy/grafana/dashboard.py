@@ -42,8 +42,8 @@ def quantiles(metric: str, by: str = "", qs: tuple[float, ...] = (0.5, 0.99)) ->
 
 
 def ratio(numerator: str, denominator: str, by: str = "") -> str:
-    """Over the last hour, all kinds together (a recall is attributed to the win-back's kind,
-    while cost and messages come from every kind)."""
+    """Over the last hour, all kinds together (recalls and recall messages are of the recall
+    kinds, docs/recall.md; cost comes from every kind)."""
     group = f" by ({by})" if by else ""
     return f"sum{group} (increase({numerator}[1h])) / sum{group} (increase({denominator}[1h]))"
 
@@ -106,9 +106,9 @@ ROWS: list[tuple[str, list[tuple[str, str, list[Query]]]]] = [
             (rate("portrait_triggers_published_total", "kind, channel"), "{{kind}} {{channel}}")]),
         ("Feedback by status", "ops", [
             (rate("portrait_trigger_feedback_total", "status"), "{{status}}")]),
-        ("Recall rate: recalled / published (1 h)", "percentunit", [
-            (ratio("portrait_trigger_recalled_total", "portrait_triggers_published_total"), "all"),
-            (ratio("portrait_trigger_recalled_total", "portrait_triggers_published_total",
+        ("Recall rate: recalled / recall messages (1 h)", "percentunit", [
+            (ratio("portrait_trigger_recalled_total", "portrait_recall_messages_total"), "all"),
+            (ratio("portrait_trigger_recalled_total", "portrait_recall_messages_total",
                    "channel"), "{{channel}}")]),
         ("Cost per recalled user (1 h)", "short", [
             (ratio("portrait_trigger_cost_total", "portrait_trigger_recalled_total"), "all"),

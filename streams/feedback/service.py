@@ -146,7 +146,9 @@ class FeedbackService(faust.Service):
         if letters:
             await self._retry("dlq", lambda: self.dlq.send_many(letters))
         self.metrics.on_feedback_counted(counted)
-        self.metrics.on_recall_registered(registered)
+        self.metrics.on_recall_registered(registered.pending)
+        listed = registered.listed + [(c.kind, c.channel) for c in counted if c.listed]
+        self.metrics.on_recall_listed(listed)
         for letter in letters:
             self.metrics.on_feedback_rejected(letter.reason)
 

@@ -57,6 +57,12 @@ class FeedbackMetrics(Sensor):
             "Win-back sends whose recall window is watched (read from the trigger topics)",
             registry=r,
         )
+        self.listed = Counter(
+            "portrait_recall_messages_total",
+            "Recall messages listed for the recall report, each once (docs/recall.md)",
+            ["kind", "channel"],
+            registry=r,
+        )
         self.redis_retries = Counter(
             "portrait_feedback_redis_retries_total",
             "Feedback-service operations retried after a Redis or Kafka error",
@@ -68,6 +74,8 @@ class FeedbackMetrics(Sensor):
             for channel in CHANNELS:
                 for status in STATUSES:
                     self.feedback.labels(kind, channel, status)
+        for channel in CHANNELS:  # recall messages are win-backs unless triggers.recall says more
+            self.listed.labels("win_back", channel)
 
     def on_feedback_counted(self, counted: Sequence[Counted]) -> None:
         for c in counted:
@@ -83,6 +91,10 @@ class FeedbackMetrics(Sensor):
 
     def on_recall_registered(self, n: int) -> None:
         self.registered.inc(n)
+
+    def on_recall_listed(self, listed: Sequence[tuple[str, str]]) -> None:
+        for kind, channel in listed:
+            self.listed.labels(kind, channel).inc()
 
     def on_feedback_retry(self, op: str) -> None:
         self.redis_retries.labels(op).inc()

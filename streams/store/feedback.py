@@ -14,7 +14,7 @@ Keys (streams/names.py ``Keys``, each under the deployment's namespace):
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Final
 
 from redis.asyncio import Redis
@@ -39,6 +39,15 @@ class Counted:
     channel: str
     experiment: str = ""  # the sent trigger's experiment ('' none)
     arm: str = ""  # the user's arm in it
+    listed: bool = False  # this feedback put its recall message in the ledger (the first time)
+
+
+@dataclass(frozen=True, slots=True)
+class Registered:
+    """What one registration of sent messages did."""
+
+    pending: int  # users with a recall now watched
+    listed: list[tuple[str, str]]  # (kind, channel) of each recall message new to the ledger
 
 
 class FeedbackStore:
@@ -82,7 +91,7 @@ class FeedbackStore:
         replies = await self._run(calls)
         out: list[Counted] = []
         deadlines: dict[str, int] = {}
-        ledger: dict[str, int] = {}
+        ledger: dict[str, tuple[int, int]] = {}  # member -> (send time, first item's index)
         for f, (outcome, kind, channel, deadline, experiment, arm, sent) in zip(
             items, replies, strict=True
         ):
@@ -93,8 +102,11 @@ class FeedbackStore:
             if int(deadline):
                 deadlines[f.user_id] = max(int(deadline), deadlines.get(f.user_id, 0))
             if int(sent):
-                ledger[ledger_member(f.trigger_id, f.user_id)] = int(sent)
-        await self._index(deadlines, ledger)
+                ledger.setdefault(ledger_member(f.trigger_id, f.user_id), (int(sent), len(out) - 1))
+        listed = await self._index(deadlines, {m: sent for m, (sent, _) in ledger.items()})
+        for member in listed:
+            i = ledger[member][1]
+            out[i] = replace(out[i], listed=True)
         return out
 
     def _feedback_call(self, f: Feedback) -> tuple[list[str], list[Any]]:
@@ -104,12 +116,12 @@ class FeedbackStore:
         args += [self.sensitivity_ttl, self.window, self.recall_ttl, self._recall_kinds]
         return keys, args
 
-    async def register(self, sent: Sequence[Sent]) -> int:
+    async def register(self, sent: Sequence[Sent]) -> Registered:
         """Watch the users of sent recall messages (``RecallConfig.watches``) from their send
-        time and list the messages in the ledger; return how many users are pending."""
+        time and list the messages in the ledger."""
         wins = [s for s in sent if self.recall.watches(s.kind, s.campaign_id)]
         if not wins:
-            return 0
+            return Registered(0, [])
         calls = [
             (
                 feedback_lua.REGISTER,
@@ -130,20 +142,26 @@ class FeedbackStore:
         for s, deadline in zip(wins, await self._run(calls), strict=True):
             if int(deadline):
                 deadlines[s.user_id] = max(int(deadline), deadlines.get(s.user_id, 0))
-        ledger = {ledger_member(s.trigger_id, s.user_id): s.sent_at for s in wins}
-        await self._index(deadlines, ledger)
-        return len(deadlines)
+        by_member = {ledger_member(s.trigger_id, s.user_id): s for s in wins}
+        listed = await self._index(deadlines, {m: s.sent_at for m, s in by_member.items()})
+        return Registered(
+            len(deadlines), [(by_member[m].kind, by_member[m].channel) for m in listed]
+        )
 
-    async def _index(self, deadlines: dict[str, int], ledger: dict[str, int]) -> None:
-        """The shared keys, written after the users' own (idempotent: redone after a crash)."""
+    async def _index(self, deadlines: dict[str, int], ledger: dict[str, int]) -> list[str]:
+        """The shared keys, written after the users' own (idempotent: redone after a crash);
+        returns the ledger members that were not there yet."""
         if not (deadlines or ledger):
-            return
+            return []
         pipe = self.redis.pipeline(transaction=False)
         if deadlines:
             pipe.zadd(self.keys.recall_index, deadlines, gt=True)
-        if ledger:
-            pipe.zadd(self.keys.recall_ledger, ledger, nx=True)
-        await pipe.execute()
+        members = list(ledger)
+        for member in members:  # one ZADD each: its reply says whether the member is new
+            pipe.zadd(self.keys.recall_ledger, {member: ledger[member]}, nx=True)
+        replies = await pipe.execute()
+        added = replies[1:] if deadlines else replies
+        return [m for m, n in zip(members, added, strict=True) if int(n)]
 
     async def returned(
         self, visits: Sequence[tuple[str, int]]

@@ -35,7 +35,7 @@ from streams.store.triggers import SentRecord
 from tests.integration.api.live import live_api
 from tests.integration.app.test_cli import portrait, service_env
 from tests.integration.feedback.test_feedback import produce
-from tests.integration.helpers import DAY, T0, ev, wait_until
+from tests.integration.helpers import DAY, T0, ev, metric, wait_until
 from triggers.config import RecallConfig, TriggerConfig
 from triggers.feedback import Feedback, Sent
 from triggers.model import Trigger, message
@@ -393,6 +393,29 @@ async def test_the_feedback_service_lists_a_recall_campaigns_messages(
         await asyncio.wait_for(task, 30)
     members = [m.decode() for m in await redis.zrange(Keys(ns).recall_ledger, 0, -1)]
     assert members == [f"campaign-{back}|{back}"]
+    listed = metric(registry, "portrait_recall_messages_total", kind="campaign", channel="push")
+    assert listed == 1, "the message and its click list it once"
     record = (await redis.hget(Keys(ns).recall(back), f"campaign-{back}")).decode().split("|")
     assert (record[0], record[1], record[8]) == ("campaign", "push", "winback-may")
     assert await redis.hgetall(Keys(ns).recall(sale)) == {}
+
+
+async def test_each_recall_message_is_listed_once_whatever_comes_first(
+    redis: Redis, settings: Settings, namespace: str
+) -> None:
+    ns = settings.topics.prefix
+    store = FeedbackStore(redis, ns, recall_window_ms=WINDOW, seen_ttl_ms=DAY, recall=RECALL)
+    first, late = namespace + "first", namespace + "late"
+    for user in (first, late):
+        await redis.hset(
+            Keys(ns).sent(user), f"wb-{user}", SentRecord("sms", "win_back", T0).encode()
+        )
+    sent = [Sent(f"wb-{u}", "win_back", "sms", u, T0) for u in (first, late)]
+    registered = await store.register(sent[:1])
+    assert (registered.pending, registered.listed) == (1, [("win_back", "sms")])
+    assert (await store.register(sent[:1])).listed == [], "a redelivered message is listed once"
+    twice = [Feedback(f"wb-{late}", late, "delivered", T0 + 5)] * 2
+    counted = await store.count([*twice, Feedback(f"wb-{first}", first, "delivered", T0 + 5)])
+    assert [c.listed for c in counted] == [True, False, False]
+    assert (await store.register(sent[1:])).listed == [], "its delivery listed it first"
+    assert await redis.zcard(Keys(ns).recall_ledger) == 2
