@@ -12,9 +12,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import orjson
 from redis.asyncio import Redis
+from redis.asyncio.cluster import RedisCluster
 
 from profiles.codec import decode
 from profiles.model import State
@@ -227,7 +229,7 @@ class ProfileStore:
         out: dict[str, bytes] = {}
         for start in range(0, len(user_ids), self.chunk):
             part = user_ids[start : start + self.chunk]
-            blobs = await self.redis.mget([self.keys.profile(u) for u in part])
+            blobs = await _mget(self.redis, [self.keys.profile(u) for u in part])
             out.update(
                 (uid, blob)
                 for uid, blob in zip(part, blobs, strict=True)
@@ -302,3 +304,11 @@ class ProfileStore:
         """Every user with a profile (SCAN: for tools and tests, not the hot path)."""
         pattern = self.keys.user_pattern(PROFILE)
         return [user_id_from_key(k.decode()) async for k in self.redis.scan_iter(pattern, count)]
+
+
+async def _mget(redis: Redis, keys: list[str]) -> list[Any]:
+    """MGET; on Redis Cluster, where one MGET may not span slots, one per slot, in parallel
+    across the primaries (``mget_nonatomic``; docs/cluster.md)."""
+    if isinstance(redis, RedisCluster):
+        return list(await redis.mget_nonatomic(keys))
+    return list(await redis.mget(keys))

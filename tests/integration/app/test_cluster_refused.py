@@ -10,21 +10,13 @@ from pathlib import Path
 import orjson
 import pytest
 
-from streams.app.embedded import EmbeddedRedis
 from streams.settings.tree import Settings
 from tests.integration.app.test_cli import portrait, service_env
+from tests.integration.cluster import ClusterNode
 from tests.integration.helpers import T0, ev
 
 pytestmark = pytest.mark.integration
 _LOG = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} (INFO|DEBUG|WARNING) ")
-
-
-class ClusterNode(EmbeddedRedis):
-    """One valkey with cluster mode on (no slots assigned: enough to be a cluster node)."""
-
-    def command(self) -> list[str]:
-        conf = self.log_path.parent / f"nodes-{self.port}.conf"
-        return [*super().command(), "--cluster-enabled", "yes", "--cluster-config-file", str(conf)]
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,74 @@
+"""Feedback, recall and the recall report on a real three-master Redis Cluster (docs/cluster.md).
+
+The feedback store's scripts each name one user's keys and its shared-key writes follow them as
+separate idempotent commands, so they run on a cluster as they are, once their pipelines load
+missing scripts on every primary; the report's profile reads go per slot. The seeded scenario of
+test_recall_report.py runs here through the cluster client and must give the oracle's figures,
+with the users spread over every primary."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+
+import pytest
+from redis.asyncio.cluster import RedisCluster
+from redis.crc import key_slot
+
+from streams.feedback.recall_report import read_recall_report
+from streams.names import Keys
+from streams.settings.tree import Settings
+from tests.integration.cluster import SLOTS, ClusterNode, embedded_cluster
+from tests.integration.feedback.test_recall_report import (
+    PRICES,
+    RECALL,
+    SINCE,
+    UNTIL,
+    check,
+    oracle,
+    oracle_recalls,
+    play,
+    scenario,
+)
+from tests.integration.helpers import DAY, T0
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def nodes() -> Iterator[list[ClusterNode]]:
+    with embedded_cluster(3) as started:
+        yield started
+
+
+@pytest.fixture
+async def cluster(nodes: list[ClusterNode]) -> AsyncIterator[RedisCluster]:
+    client = RedisCluster(host="127.0.0.1", port=nodes[0].port)
+    await client.initialize()
+    try:
+        yield client
+    finally:
+        await client.aclose()
+
+
+async def test_the_recall_report_on_a_cluster_equals_the_oracle(
+    cluster: RedisCluster, nodes: list[ClusterNode], settings: Settings, namespace: str
+) -> None:
+    await cluster.execute_command("SCRIPT", "FLUSH", target_nodes=RedisCluster.ALL_NODES)
+    users = scenario(3, namespace)
+    await play(cluster, settings, users)  # type: ignore[arg-type]
+    oracle_recalls(users)
+    keys = Keys(settings.topics.prefix)
+    thirds = {key_slot(keys.recall(u.uid).encode()) * 3 // SLOTS for u in users}
+    assert thirds == {0, 1, 2}, "the users' keys live on every primary"
+    as_of = T0 + 45 * DAY
+    report = await read_recall_report(
+        cluster,
+        settings.topics.prefix,
+        RECALL,
+        PRICES,
+        (SINCE, UNTIL),
+        as_of,
+        chunk=7,  # type: ignore[arg-type]
+    )
+    check(report, oracle(users, as_of))
+    assert report["missing"] == 0 and report["overall"]["recalled"] >= 10
