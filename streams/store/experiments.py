@@ -19,6 +19,7 @@ from typing import Final
 from redis.asyncio import Redis
 
 from streams.names import Keys
+from streams.store.scripts import Call, run_scripts
 from streams.store.triggers import as_text
 from triggers.experiment_outcome import Exposure, recorded_arms
 
@@ -63,14 +64,15 @@ class ExperimentStore:
         return the recorded exposure (the earlier one wins) and whether it is new."""
         if not items:
             return []
-        pipe = self.redis.pipeline(transaction=False)
-        for user, experiment, exposure in items:
-            await self._assign(
+        calls: list[Call] = [
+            (
+                self._assign,
                 [self.keys.experiment(user), self.keys.experiment_ledger(experiment)],
                 [experiment, exposure.encode(), user],
-                client=pipe,
             )
-        replies = await pipe.execute()
+            for user, experiment, exposure in items
+        ]
+        replies = await run_scripts(self.redis, calls)
         return [(Exposure.decode(as_text(r[1])), bool(int(r[0]))) for r in replies]
 
     async def arms(self, user_id: str) -> dict[str, Exposure]:

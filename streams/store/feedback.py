@@ -18,10 +18,10 @@ from dataclasses import dataclass, replace
 from typing import Any, Final
 
 from redis.asyncio import Redis
-from redis.exceptions import NoScriptError
 
 from streams.names import Keys
 from streams.store import feedback_lua
+from streams.store.scripts import run_scripts
 from streams.store.triggers import as_text
 from triggers.config import DAY_MS, RecallConfig
 from triggers.feedback import Feedback, Sent
@@ -77,28 +77,8 @@ class FeedbackStore:
         }
 
     async def _run(self, calls: Sequence[tuple[str, list[str], list[Any]]]) -> list[Any]:
-        """Run each call's script in one pipeline. A single Redis's pipeline loads missing
-        scripts first; a cluster's does not (docs/cluster.md), so the calls a primary answered
-        NOSCRIPT are run again once the scripts are loaded on every primary (only those: the
-        others have run, and a second run would report them as repeats)."""
-        replies = await self._pipeline(calls)
-        missing = [i for i, r in enumerate(replies) if isinstance(r, NoScriptError)]
-        if missing:
-            for script in self._scripts:
-                await self.redis.script_load(script)
-            again = await self._pipeline([calls[i] for i in missing])
-            for i, reply in zip(missing, again, strict=True):
-                replies[i] = reply
-        failed = next((r for r in replies if isinstance(r, Exception)), None)
-        if failed is not None:
-            raise failed
-        return replies
-
-    async def _pipeline(self, calls: Sequence[tuple[str, list[str], list[Any]]]) -> list[Any]:
-        pipe = self.redis.pipeline(transaction=False)
-        for script, keys, args in calls:
-            await self._scripts[script](keys, args, client=pipe)
-        return list(await pipe.execute(raise_on_error=False))
+        """Run each call's script in one pipeline (streams/store/scripts.py)."""
+        return await run_scripts(self.redis, [(self._scripts[s], k, a) for s, k, a in calls])
 
     async def count(self, items: Sequence[Feedback]) -> list[Counted]:
         """Count each feedback once, attribute it to its sent trigger, register win-backs'

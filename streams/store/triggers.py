@@ -18,6 +18,7 @@ from redis.asyncio import Redis
 
 from streams.names import Keys, due_member, parse_due_member
 from streams.store import trigger_lua as lua
+from streams.store.scripts import Call, run_scripts
 from triggers.model import Cancel, Op, Schedule, Trigger
 
 Rebuild = Callable[[str, str, int], "Trigger | None"]
@@ -154,39 +155,30 @@ class TriggerStore:
         self, asks: Sequence[tuple[Trigger, str, int, Limits]]
     ) -> list[Reservation]:
         """Reserve ``(trigger, channel, now, limits)`` each, in one round trip (each atomic)."""
-        pipe = self.redis.pipeline(transaction=False)
-        for t, channel, now, limits in asks:
-            await self._reserve(
-                [self.keys.pending(t.user_id), self.keys.sent(t.user_id),
-                 self.keys.experiment(t.user_id)],
-                [
-                    t.slot, t.trigger_id, channel, now, limits.day_start, limits.week_start,
-                    -1 if limits.cap_day is None else limits.cap_day,
-                    -1 if limits.cap_week is None else limits.cap_week,
-                    limits.min_gap_ms, limits.forget_before,
-                    sent_record(t, channel, now).encode(), limits.dedupe_ms,
-                    t.arm[0] if t.arm else "",
-                ],
-                client=pipe,
-            )  # fmt: skip
-        replies = await pipe.execute() if asks else []
+        replies = await run_scripts(self.redis, [self._reserve_call(*ask) for ask in asks])
         return [Reservation(as_text(r[0]), int(r[1]) if len(r) > 1 else 0) for r in replies]
+
+    def _reserve_call(self, t: Trigger, channel: str, now: int, limits: Limits) -> Call:
+        k, uid = self.keys, t.user_id
+        caps = [-1 if cap is None else cap for cap in (limits.cap_day, limits.cap_week)]
+        args: list[Any] = [t.slot, t.trigger_id, channel, now, limits.day_start, limits.week_start]
+        args += caps
+        args += [limits.min_gap_ms, limits.forget_before, sent_record(t, channel, now).encode()]
+        args += [limits.dedupe_ms, t.arm[0] if t.arm else ""]
+        return self._reserve, [k.pending(uid), k.sent(uid), k.experiment(uid)], args
 
     async def finish_many(self, items: Sequence[tuple[Trigger, bool]]) -> list[bool]:
         """Finish each trigger in one round trip: ``(t, True)`` moves ``t`` to its (new) due
         time, ``(t, False)`` removes it (sent, suppressed, expired). False where the pending
         trigger is no longer this one (replaced or cancelled meanwhile): it is left alone."""
-        pipe = self.redis.pipeline(transaction=False)
-        for t, defer in items:
-            await self._finish(
-                [self.keys.pending(t.user_id), self.due],
-                [t.slot, t.trigger_id, due_member(t.slot, t.user_id),
-                 "defer" if defer else "done", t.due_at if defer else 0,
-                 t.encode() if defer else ""],
-                client=pipe,
-            )  # fmt: skip
-        replies = await pipe.execute() if items else []
+        replies = await run_scripts(self.redis, [self._finish_call(*item) for item in items])
         return [bool(r) for r in replies]
+
+    def _finish_call(self, t: Trigger, defer: bool) -> Call:
+        member = due_member(t.slot, t.user_id)
+        args: list[Any] = [t.slot, t.trigger_id, member, "defer" if defer else "done"]
+        args += [t.due_at, t.encode()] if defer else [0, ""]
+        return self._finish, [self.keys.pending(t.user_id), self.due], args
 
     async def backlog(self, now: int, overdue_ms: int) -> tuple[int, int]:
         """Pending triggers, and of them those due longer than ``overdue_ms`` ago."""
