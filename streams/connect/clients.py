@@ -15,11 +15,12 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from typing import Any, TypeAlias
+from typing import Any, TypeAlias, cast
 
 from aiokafka.conn import ScramAuthenticator
 from aiokafka.errors import AuthenticationFailedError
 from redis.asyncio import Redis
+from redis.asyncio.cluster import RedisCluster
 
 from streams.settings.security import kafka_tls_context
 from streams.settings.tree import Settings
@@ -58,7 +59,7 @@ def redis_options(settings: Settings) -> dict[str, Any]:
         options["username"] = sec.username
     if sec.password:
         options["password"] = sec.password
-    if settings.redis_url.startswith("rediss://"):
+    if settings.redis_url.startswith(("rediss://", "rediss+cluster://")):
         options["ssl_cert_reqs"] = "required"
         options["ssl_check_hostname"] = sec.ssl_check_hostname
         for name in ("ssl_ca_certs", "ssl_certfile", "ssl_keyfile"):
@@ -68,10 +69,17 @@ def redis_options(settings: Settings) -> dict[str, Any]:
 
 
 def redis_client(redis: RedisTarget, *, kind: type[Redis] = Redis, **kwargs: Any) -> Redis:
-    """An asyncio Redis client (of class ``kind``) for ``redis``; ``kwargs``: timeouts etc."""
-    if isinstance(redis, str):
-        return kind.from_url(redis, **kwargs)
-    return kind.from_url(redis.redis_url, **redis_options(redis), **kwargs)
+    """An asyncio Redis client (of class ``kind``) for ``redis``; ``kwargs``: timeouts etc. A
+    ``redis+cluster://`` URL gives a ``RedisCluster``, which serves the commands the stores
+    send one slot at a time (docs/cluster.md: which stores are ready for it)."""
+    url, options = (
+        (redis, {}) if isinstance(redis, str) else (redis.redis_url, redis_options(redis))
+    )
+    scheme, sep, rest = url.partition("://")
+    if scheme.endswith("+cluster"):
+        plain = f"{scheme.removesuffix('+cluster')}{sep}{rest}"
+        return cast(Redis, RedisCluster.from_url(plain, **options, **kwargs))
+    return kind.from_url(url, **options, **kwargs)
 
 
 def _refused_scram_is_a_kafka_error(

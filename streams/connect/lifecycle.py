@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable, Sequence
 import faust
 from aiokafka.errors import KafkaError
 from redis.asyncio import Redis
+from redis.asyncio.cluster import RedisCluster
 
 from streams.connect.topics import ensure_topics
 from streams.errors import kafka_unreachable, redis_unreachable
@@ -64,16 +65,22 @@ async def cluster_refusal(redis: Redis, url: str, timeout_s: float = 20.0) -> st
     """Why the store cannot run on this Redis: a Redis Cluster node (the store's multi-user
     scripts and shared indexes span hash slots, so a cluster would refuse them mid-run with
     ``CROSSSLOT`` or ``MOVED``). None for a single Redis, or when ``INFO`` is not allowed."""
+    if isinstance(redis, RedisCluster):  # a redis+cluster:// URL
+        return _refusal(url)
     try:
         info = await asyncio.wait_for(redis.info("cluster"), timeout_s)
     except Exception:  # an ACL user without INFO, a slow answer: the calls themselves will tell
         return None
     if int(info.get("cluster_enabled", 0)) != 1:
         return None
+    return _refusal(url)
+
+
+def _refusal(url: str) -> str:
     return (
         f"Redis at {mask_url(url)} (REDIS_URL) is a Redis Cluster node; Portrait's store needs"
         " one Redis (a primary, with replicas if you like) until cluster support lands"
-        " (docs/operations.md)"
+        " (docs/cluster.md)"
     )
 
 

@@ -22,7 +22,7 @@ from streams.settings.base import ConfigError, Section, build, section_of
 
 KAFKA_PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
 SASL_MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
-REDIS_SCHEMES = ("redis", "rediss", "unix")
+REDIS_SCHEMES = ("redis", "rediss", "unix", "redis+cluster", "rediss+cluster")  # docs/cluster.md
 MASK = "***"
 
 
@@ -110,7 +110,8 @@ def redis_security(section: Section, env: Mapping[str, str], url: str) -> RedisS
         raise ConfigError("REDIS_URL names a user and redis_security.username is set: use one")
     files = {"ssl_ca_certs": sec.ssl_ca_certs, "ssl_certfile": sec.ssl_certfile,
              "ssl_keyfile": sec.ssl_keyfile}  # fmt: skip
-    _check_tls_files("redis_security", files, parts.scheme == "rediss", "a rediss:// REDIS_URL")
+    tls = parts.scheme in ("rediss", "rediss+cluster")
+    _check_tls_files("redis_security", files, tls, "a rediss:// REDIS_URL")
     return sec
 
 
@@ -119,7 +120,8 @@ def check_redis_url(url: str, source: str) -> str:
     parts = urlsplit(url)
     if parts.scheme not in REDIS_SCHEMES:
         raise ConfigError(
-            f"{source} {mask_url(url)!r}: scheme must be redis://, rediss:// or unix://"
+            f"{source} {mask_url(url)!r}: scheme must be redis://, rediss://, unix:// or, for a"
+            " Redis Cluster, redis+cluster:// or rediss+cluster://"
         )
     try:
         parts.port  # noqa: B018  # raises on a port that is not a number or out of range

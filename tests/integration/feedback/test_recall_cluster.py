@@ -9,7 +9,9 @@ with the users spread over every primary."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
+import orjson
 import pytest
 from redis.asyncio.cluster import RedisCluster
 from redis.crc import key_slot
@@ -17,6 +19,7 @@ from redis.crc import key_slot
 from streams.feedback.recall_report import read_recall_report
 from streams.names import Keys
 from streams.settings.tree import Settings
+from tests.integration.app.test_cli import portrait, service_env
 from tests.integration.cluster import SLOTS, ClusterNode, embedded_cluster
 from tests.integration.feedback.test_recall_report import (
     PRICES,
@@ -72,3 +75,24 @@ async def test_the_recall_report_on_a_cluster_equals_the_oracle(
     )
     check(report, oracle(users, as_of))
     assert report["missing"] == 0 and report["overall"]["recalled"] >= 10
+
+
+async def test_the_command_reads_a_cluster_url_and_the_worker_refuses_it(
+    cluster: RedisCluster, nodes: list[ClusterNode], settings: Settings, namespace: str,
+    tmp_path: Path,
+) -> None:  # fmt: skip
+    users = scenario(9, namespace, n=30)
+    await play(cluster, settings, users)  # type: ignore[arg-type]
+    oracle_recalls(users)
+    config = tmp_path / "portrait.yaml"
+    config.write_text(f"topics: {{prefix: '{settings.topics.prefix}'}}\n"
+                      "triggers: {recall: {campaigns: ['winback-*']}}\n")  # fmt: skip
+    url = f"redis+cluster://127.0.0.1:{nodes[1].port}/0"
+    env = {**service_env(settings), "REDIS_URL": url, "PORTRAIT_CONFIG": str(config)}
+    span = ["--since", str(SINCE), "--until", str(UNTIL), "--as-of", str(T0 + 45 * DAY)]
+    done = portrait("recall", "report", *span, "--json", "--quiet", env=env)
+    assert done.returncode == 0, done.stderr
+    check(orjson.loads(done.stdout), oracle(users, T0 + 45 * DAY))
+    worker = portrait("worker", env={**env, "PORTRAIT_METRICS_PORT": "0"})
+    assert worker.returncode == 2, worker.stderr
+    assert "is a Redis Cluster node" in worker.stderr and "Traceback" not in worker.stderr

@@ -18,6 +18,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.conn import ScramAuthenticator
 from aiokafka.errors import AuthenticationFailedError, KafkaError
+from redis.asyncio.cluster import RedisCluster
 from redis.asyncio.connection import Connection, SSLConnection, UnixDomainSocketConnection
 
 from streams.connect.clients import kafka_options, redis_client, redis_options
@@ -151,6 +152,30 @@ def redis(url: str = "redis://r:6379/0", **security: Any) -> Settings:
 )  # fmt: skip
 def test_redis_options(settings: Settings, expected: dict[str, Any]) -> None:
     assert redis_options(settings) == expected
+
+
+@pytest.mark.parametrize(
+    "settings,host,port,extra",
+    [
+        (redis("redis+cluster://c1:7000/0"), "c1", 7000, {}),
+        (redis("redis+cluster://c2:7001", password="p5"), "c2", 7001, {"password": "p5"}),
+        (redis("rediss+cluster://c3:7002", ssl_ca_certs="/ca.pem"), "c3", 7002,
+         {"ssl_ca_certs": "/ca.pem", "ssl_cert_reqs": "required"}),
+    ],
+)  # fmt: skip
+async def test_a_cluster_url_gives_a_cluster_client(
+    settings: Settings, host: str, port: int, extra: dict[str, Any]
+) -> None:
+    client = redis_client(settings, socket_timeout=30)
+    try:
+        assert isinstance(client, RedisCluster)
+        [seed] = client.startup_nodes  # not connected yet: the URL's node is the seed
+        assert (seed.host, seed.port) == (host, port)
+        kwargs = seed.connection_kwargs
+        assert {k: kwargs.get(k) for k in extra} == extra
+        assert kwargs["socket_timeout"] == 30
+    finally:
+        await client.aclose()
 
 
 @pytest.mark.parametrize(
