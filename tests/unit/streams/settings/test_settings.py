@@ -321,7 +321,7 @@ def test_redis_url_schemes_accepted(tmp_path: Path, url: str) -> None:
          "redis_url in PORTRAIT_CONFIG holds a password"),
         ("redis_url: foo://u:s3cret@h:6379/0", {}, r"'foo://u:\*\*\*@h:6379/0': scheme must be"),
         # REDIS_URL
-        ("", {"REDIS_URL": "foo://x"}, "scheme must be redis://, rediss://, unix:// or, for a Redis"),
+        ("", {"REDIS_URL": "foo://x"}, "scheme must be redis://, rediss://, unix:// or, for a"),
         ("", {"REDIS_URL": "localhost:6379"}, "scheme must be"),
         ("redis_url: http://h/0", {}, "redis_url 'http://h/0': scheme must be"),
         # Kafka
