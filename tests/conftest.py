@@ -17,9 +17,11 @@ from collections.abc import AsyncIterator, Iterator
 
 import pytest
 from redis.asyncio import Redis
+from redis.asyncio.cluster import RedisCluster
 
 from streams.app.embedded import Services, embedded_services
 from streams.settings.tree import Settings, TopicsConfig, WorkerConfig
+from tests.integration.cluster import ClusterNode, embedded_cluster
 
 log = logging.getLogger("tests")
 
@@ -81,6 +83,25 @@ def settings(services: Services, namespace: str) -> Settings:
 async def redis(settings: Settings) -> AsyncIterator[Redis]:
     """A client of the test's Redis (closed after the test)."""
     client = Redis.from_url(settings.redis_url)
+    try:
+        yield client
+    finally:
+        await client.aclose()
+
+
+@pytest.fixture(scope="module")
+def cluster_nodes() -> Iterator[list[ClusterNode]]:
+    """A three-master Redis Cluster of embedded valkeys (tests/integration/cluster.py)."""
+    with embedded_cluster(3) as started:
+        yield started
+
+
+@pytest.fixture
+async def cluster(cluster_nodes: list[ClusterNode]) -> AsyncIterator[RedisCluster]:
+    """A client of :func:`cluster_nodes`; every primary starts the test without scripts."""
+    client = RedisCluster(host="127.0.0.1", port=cluster_nodes[0].port)
+    await client.initialize()
+    await client.execute_command("SCRIPT", "FLUSH", target_nodes=RedisCluster.ALL_NODES)
     try:
         yield client
     finally:

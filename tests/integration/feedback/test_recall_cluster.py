@@ -8,7 +8,6 @@ with the users spread over every primary."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import orjson
@@ -20,7 +19,7 @@ from streams.feedback.recall_report import read_recall_report
 from streams.names import Keys
 from streams.settings.tree import Settings
 from tests.integration.app.test_cli import portrait, service_env
-from tests.integration.cluster import SLOTS, ClusterNode, embedded_cluster
+from tests.integration.cluster import SLOTS, ClusterNode
 from tests.integration.feedback.test_recall_report import (
     PRICES,
     RECALL,
@@ -37,26 +36,9 @@ from tests.integration.helpers import DAY, T0
 pytestmark = pytest.mark.integration
 
 
-@pytest.fixture(scope="module")
-def nodes() -> Iterator[list[ClusterNode]]:
-    with embedded_cluster(3) as started:
-        yield started
-
-
-@pytest.fixture
-async def cluster(nodes: list[ClusterNode]) -> AsyncIterator[RedisCluster]:
-    client = RedisCluster(host="127.0.0.1", port=nodes[0].port)
-    await client.initialize()
-    try:
-        yield client
-    finally:
-        await client.aclose()
-
-
 async def test_the_recall_report_on_a_cluster_equals_the_oracle(
-    cluster: RedisCluster, nodes: list[ClusterNode], settings: Settings, namespace: str
+    cluster: RedisCluster, cluster_nodes: list[ClusterNode], settings: Settings, namespace: str
 ) -> None:
-    await cluster.execute_command("SCRIPT", "FLUSH", target_nodes=RedisCluster.ALL_NODES)
     users = scenario(3, namespace)
     await play(cluster, settings, users)  # type: ignore[arg-type]
     oracle_recalls(users)
@@ -78,7 +60,7 @@ async def test_the_recall_report_on_a_cluster_equals_the_oracle(
 
 
 async def test_the_command_reads_a_cluster_url_and_the_worker_refuses_it(
-    cluster: RedisCluster, nodes: list[ClusterNode], settings: Settings, namespace: str,
+    cluster: RedisCluster, cluster_nodes: list[ClusterNode], settings: Settings, namespace: str,
     tmp_path: Path,
 ) -> None:  # fmt: skip
     users = scenario(9, namespace, n=30)
@@ -87,7 +69,7 @@ async def test_the_command_reads_a_cluster_url_and_the_worker_refuses_it(
     config = tmp_path / "portrait.yaml"
     config.write_text(f"topics: {{prefix: '{settings.topics.prefix}'}}\n"
                       "triggers: {recall: {campaigns: ['winback-*']}}\n")  # fmt: skip
-    url = f"redis+cluster://127.0.0.1:{nodes[1].port}/0"
+    url = f"redis+cluster://127.0.0.1:{cluster_nodes[1].port}/0"
     env = {**service_env(settings), "REDIS_URL": url, "PORTRAIT_CONFIG": str(config)}
     span = ["--since", str(SINCE), "--until", str(UNTIL), "--as-of", str(T0 + 45 * DAY)]
     done = portrait("recall", "report", *span, "--json", "--quiet", env=env)

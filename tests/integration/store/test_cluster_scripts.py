@@ -6,8 +6,6 @@ run must not run twice (a counting script would report its second run as a repea
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
-
 import pytest
 from redis.asyncio import Redis
 from redis.asyncio.cluster import RedisCluster
@@ -18,7 +16,7 @@ from streams.store.feedback import FeedbackStore
 from streams.store.feedback_lua import FEEDBACK
 from streams.store.scripts import run_scripts
 from streams.store.triggers import Limits, SentRecord, TriggerStore
-from tests.integration.cluster import ClusterNode, embedded_cluster
+from tests.integration.cluster import ClusterNode
 from tests.integration.helpers import DAY, T0
 from triggers.feedback import Feedback
 from triggers.model import Trigger
@@ -27,31 +25,14 @@ pytestmark = pytest.mark.integration
 NO_CAPS = Limits(0, 0, None, None, 0, 0, DAY)
 
 
-@pytest.fixture(scope="module")
-def nodes() -> Iterator[list[ClusterNode]]:
-    with embedded_cluster(3) as started:
-        yield started
-
-
-@pytest.fixture
-async def cluster(nodes: list[ClusterNode]) -> AsyncIterator[RedisCluster]:
-    client = RedisCluster(host="127.0.0.1", port=nodes[0].port)
-    await client.initialize()
-    await client.execute_command("SCRIPT", "FLUSH", target_nodes=RedisCluster.ALL_NODES)
-    try:
-        yield client
-    finally:
-        await client.aclose()
-
-
 def users(namespace: str, n: int = 24) -> list[str]:
     return [f"{namespace}u{i}" for i in range(n)]
 
 
 async def test_feedback_counts_once_when_one_primary_had_the_script(
-    cluster: RedisCluster, nodes: list[ClusterNode], namespace: str
+    cluster: RedisCluster, cluster_nodes: list[ClusterNode], namespace: str
 ) -> None:
-    one = Redis(port=nodes[0].port)
+    one = Redis(port=cluster_nodes[0].port)
     await one.script_load(FEEDBACK)  # this primary has it, the others answer NOSCRIPT
     await one.aclose()
     keys = Keys(namespace)
