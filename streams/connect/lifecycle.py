@@ -40,9 +40,7 @@ async def connect(
         await asyncio.wait_for(redis.ping(), s.worker.startup_timeout_s)
     except Exception as exc:  # refused, timed out, auth, DNS: all one line for the user
         raise StartupError(redis_unreachable(s.redis_url, exc)) from exc
-    refusal = await asyncio.wait_for(
-        cluster_refusal(redis, s.redis_url), s.worker.startup_timeout_s
-    )
+    refusal = await cluster_refusal(redis, s.redis_url, s.worker.startup_timeout_s)
     if refusal:
         raise StartupError(refusal)
     try:
@@ -61,7 +59,7 @@ async def connect(
         raise StartupError(kafka_unreachable(s.kafka_bootstrap_servers, exc)) from exc
 
 
-async def cluster_refusal(redis: Redis, url: str, timeout_s: float = 20.0) -> str | None:
+async def cluster_refusal(redis: Redis, url: str, timeout_s: float) -> str | None:
     """Why the store cannot run on this Redis: a Redis Cluster node (the store's multi-user
     scripts and shared indexes span hash slots, so a cluster would refuse them mid-run with
     ``CROSSSLOT`` or ``MOVED``). None for a single Redis, or when ``INFO`` is not allowed."""
