@@ -4,6 +4,13 @@ Layout (streams/names.py): per user a hash of pending triggers by slot and a has
 trigger ids; one sorted set of due times for everyone. A scheduler claims due members by moving
 their score to the end of a lease; one that dies before finishing leaves them to be claimed
 again when the lease ends (at-least-once: the ``trigger_id`` lets consumers drop a repeat).
+
+On a single Redis, scheduling and finishing are each one atomic script over the due index and
+the users' hashes. On Redis Cluster (a ``RedisCluster`` client) no script may span slots, so
+:mod:`streams.store.triggers_cluster` splits them: the due index and each user's hashes are
+written by separate scripts, in an order that leaves at worst a due member with no record after
+a crash, which :meth:`TriggerStore.claim` tidies (or, for a lazy kind, rebuilds). Claims,
+reservations and reads are the same on both.
 """
 
 from __future__ import annotations
@@ -15,11 +22,13 @@ from typing import Any
 
 import orjson
 from redis.asyncio import Redis
+from redis.asyncio.cluster import RedisCluster
 
 from streams.names import Keys, due_member, parse_due_member
 from streams.store import trigger_lua as lua
 from streams.store.scripts import Call, run_scripts
-from triggers.model import Cancel, Op, Schedule, Trigger
+from streams.store.triggers_cluster import ClusterTriggers, step
+from triggers.model import Cancel, Op, Trigger
 
 Rebuild = Callable[[str, str, int], "Trigger | None"]
 
@@ -84,29 +93,23 @@ class TriggerStore:
         self._claim = redis.register_script(lua.CLAIM)
         self._reserve = redis.register_script(lua.RESERVE)
         self._finish = redis.register_script(lua.FINISH)
+        # on Redis Cluster APPLY and FINISH span slots: split per user (triggers_cluster.py)
+        self._cluster = (
+            ClusterTriggers(redis, self.keys) if isinstance(redis, RedisCluster) else None
+        )
 
     async def apply(self, ops: Sequence[Op], chunk: int = 500) -> Counter[tuple[str, str]]:
-        """Schedule and cancel, one Lua call per ``chunk`` operations; count ``(kind, outcome)``:
+        """Schedule and cancel, ``chunk`` operations at a time; count ``(kind, outcome)``:
         scheduled, updated, sent (already sent: not scheduled again), ``cancelled:<reason>``,
         none (nothing was pending to cancel)."""
         counts: Counter[tuple[str, str]] = Counter()
         for start in range(0, len(ops), chunk):
             part = ops[start : start + chunk]
-            keys, meta, blobs = [self.due], [], []
-            for op in part:
-                if isinstance(op, Schedule):
-                    t = op.trigger
-                    record = b"" if t.lazy else t.encode()
-                    mode, slot, tid, due = ("l" if t.lazy else "s"), t.slot, t.trigger_id, t.due_at
-                    user = t.user_id
-                else:
-                    record, mode, slot, tid, due, user = b"", "c", op.slot, "", 0, op.user_id
-                keys += [self.keys.pending(user), self.keys.sent(user)]
-                meta.append((mode, slot, tid, str(due), due_member(slot, user), len(record)))
-                blobs.append(record)
-            replies = await self._apply(keys, [orjson.dumps(meta), b"".join(blobs)])
-            for op, reply in zip(part, replies, strict=True):
-                outcome = as_text(reply)
+            if self._cluster is not None:
+                replies = await self._cluster.apply(part)
+            else:
+                replies = await self._apply_atomic(part)
+            for op, outcome in zip(part, replies, strict=True):
                 if isinstance(op, Cancel):
                     kind = op.slot.split(":")[0]
                     counts[
@@ -116,13 +119,24 @@ class TriggerStore:
                     counts[(op.trigger.kind, outcome)] += 1
         return counts
 
+    async def _apply_atomic(self, ops: Sequence[Op]) -> list[str]:
+        """One APPLY call over the due index and every user of ``ops`` (a single Redis)."""
+        keys, meta = [self.due], []
+        steps = [step(op) for op in ops]
+        for s in steps:
+            keys += [self.keys.pending(s.user), self.keys.sent(s.user)]
+            meta.append((s.mode, s.slot, s.trigger_id, str(s.due), s.member, len(s.record)))
+        replies = await self._apply(keys, [orjson.dumps(meta), b"".join(s.record for s in steps)])
+        return [as_text(reply) for reply in replies]
+
     async def claim(
         self, now: int, lease_ms: int, limit: int, rebuild: Rebuild | None = None
     ) -> list[Trigger]:
         """Take up to ``limit`` due triggers for ``lease_ms``. A member with no stored record
         is either cancelled meanwhile (tidied away) or a lazy kind, which ``rebuild`` makes
         from ``(slot, user, due)`` and which is stored from then on."""
-        flat = await self._claim([self.due], [now, now + lease_ms, limit])
+        lease_until = now + lease_ms
+        flat = await self._claim([self.due], [now, lease_until, limit])
         if not flat:
             return []
         parsed = [(*parse_due_member(as_text(m)), int(float(d))) for m, d in pairs(flat)]
@@ -142,14 +156,25 @@ class TriggerStore:
             else:
                 built.append(t)
         if orphans:
-            await self.redis.zrem(self.due, *orphans)
+            await self._tidy(orphans, lease_until)
         if built:  # HSETNX: a record written meanwhile (a deferral, a new schedule) wins
             pipe = self.redis.pipeline(transaction=False)
             for t in built:
                 pipe.hsetnx(self.keys.pending(t.user_id), t.slot, t.encode())
             stored = await pipe.execute()
             out.extend(t for t, ok in zip(built, stored, strict=True) if ok)
+        if self._cluster is not None:
+            self._cluster.claimed(now, lease_until, [due_member(t.slot, t.user_id) for t in out])
         return out
+
+    async def _tidy(self, orphans: Sequence[str], lease_until: int) -> None:
+        """Drop due members with no record (cancelled meanwhile, or a cluster write cut short
+        between its index and its user script). On a cluster only while they still hold this
+        claim's lease: a schedule made since (index first, record next) must stand."""
+        if self._cluster is None:
+            await self.redis.zrem(self.due, *orphans)
+        else:
+            await self._cluster.settle([(m, "", (str(lease_until),)) for m in orphans])
 
     async def reserve_many(
         self, asks: Sequence[tuple[Trigger, str, int, Limits]]
@@ -168,9 +193,12 @@ class TriggerStore:
         return self._reserve, [k.pending(uid), k.sent(uid), k.experiment(uid)], args
 
     async def finish_many(self, items: Sequence[tuple[Trigger, bool]]) -> list[bool]:
-        """Finish each trigger in one round trip: ``(t, True)`` moves ``t`` to its (new) due
-        time, ``(t, False)`` removes it (sent, suppressed, expired). False where the pending
-        trigger is no longer this one (replaced or cancelled meanwhile): it is left alone."""
+        """Finish each trigger in one round trip (two on a cluster): ``(t, True)`` moves ``t``
+        to its (new) due time, ``(t, False)`` removes it (sent, suppressed, expired). False where
+        the pending trigger is no longer this one (replaced or cancelled meanwhile): it is left
+        alone."""
+        if self._cluster is not None:
+            return await self._cluster.finish(items)
         replies = await run_scripts(self.redis, [self._finish_call(*item) for item in items])
         return [bool(r) for r in replies]
 
