@@ -48,7 +48,10 @@ PRIVACY: Final = "gdpr"
 # hash: per experiment the user's arm ("<experiment>" -> "arm|exposed_ms|baseline") and counts
 # ("<experiment>|sent:<channel>", "<experiment>|<feedback status>") (docs/experiments.md)
 EXPERIMENT: Final = "tx"
-USER_KINDS: Final = (
+# list of JSON entries: the shared writes (member sets, outbox, due index) a profile write made
+# on Redis Cluster implies, until they are made (streams/store/follow_up.py); usually absent
+FOLLOW_UP: Final = "rd"
+USER_KINDS: Final = (  # the kinds older releases named otherwise (streams/store/migrate.py)
     PROFILE, PENDING, SENT, SENSITIVITY, FEEDBACK_SEEN, RECALL, PRIVACY, EXPERIMENT,
 )  # fmt: skip
 # Identity (docs/identity.md). IDENTIFIER keys are tagged by an identifier ("kind:value"), the
@@ -104,6 +107,10 @@ class Keys:
     def experiment(self, user_id: str) -> str:
         """The user's experiment arms and their counts."""
         return self.user(EXPERIMENT, user_id)
+
+    def follow_up(self, user_id: str) -> str:
+        """The shared writes a cluster profile write left to make (streams/store/follow_up.py)."""
+        return self.user(FOLLOW_UP, user_id)
 
     def identifier(self, text: str) -> str:
         """The person of an identifier (``kind:value``, profiles/identity.py)."""
@@ -167,6 +174,11 @@ class Keys:
         """Sorted set user id -> the next moment a rule can flip by time alone, per partition
         of the events topic (only the partition's owner evaluates its users)."""
         return self.shared(f"seg:due:{partition}")
+
+    def rules_dirty(self, partition: int | str) -> str:
+        """Set of the users of a partition whose cluster profile write may still have shared
+        writes to make (their :meth:`follow_up` lists): the owner sweeps it."""
+        return self.shared(f"seg:dirty:{partition}")
 
     @property
     def rules_versions(self) -> str:

@@ -6,6 +6,12 @@ counts and dedupe, recall watch) go, the user leaves the shared indexes (trigger
 recall index, the rules' due index of the user's partition, every segment it was a member of,
 each exit written to that partition's ``profile.changes`` outbox), and the privacy marker records
 the erasure as *pending* until the worker reaches the erase event (streams/pipeline/erasure.py).
+
+On Redis Cluster, where no call may span slots, the same end state is reached in steps that are
+each safe to repeat (streams/store/privacy_cluster.py): the user's due members, one script on
+the user's slot (the marker first, then the keys), then the shared indexes and segments, each
+exit sent before the user leaves the member set. The experiments' ledgers and the recall ledger
+are left as here, first (streams/store/experiments.py, feedback.py).
 """
 
 from __future__ import annotations
@@ -16,10 +22,12 @@ from typing import Any
 
 import orjson
 from redis.asyncio import Redis
+from redis.asyncio.cluster import RedisCluster
 
 from streams.names import Keys
 from streams.store.experiments import ExperimentStore
 from streams.store.feedback import forget_recall_ledger
+from streams.store.privacy_cluster import ClusterErase, Progress
 from streams.store.triggers import as_text
 from triggers.config import KINDS
 
@@ -102,6 +110,8 @@ class PrivacyStore:
         self.keys = Keys(namespace)
         self.experiments = ExperimentStore(redis, namespace)
         self._erase = redis.register_script(ERASE)
+        # one atomic call on a single Redis; steps each safe to repeat on a cluster
+        self.split = ClusterErase(redis, self.keys) if isinstance(redis, RedisCluster) else None
         self._unsuppress = redis.register_script(UNSUPPRESS)
 
     def _own(self, user_id: str) -> list[str]:
@@ -121,18 +131,36 @@ class PrivacyStore:
         home: int,
         exits: Sequence[tuple[str, bytes]],
     ) -> Erased:
-        """Erase the user's data in one atomic call; ``exits`` are (segment, its exit message)
-        for every segment the user may be a member of."""
+        """Erase the user's data in one atomic call (on a cluster, in steps that end the same);
+        ``exits`` are (segment, its exit message) for every segment the user may be in."""
+        arms = await self.experiments.forget(user_id)  # first: its ledgers are named in it
+        await forget_recall_ledger(self.redis, self.keys, user_id)  # first: records name them
+        if self.split is not None:
+            done = await self.split.run(
+                self._own(user_id), user_id, erase_id, now_ms,
+                suppress=suppress, home=home, exits=exits,
+            )  # fmt: skip
+        else:
+            done = await self._erase_atomic(user_id, erase_id, now_ms, suppress, home, exits)
+        return Erased(done.cancelled, done.deleted + arms, [exits[i][0] for i in done.exited])
+
+    async def _erase_atomic(
+        self,
+        user_id: str,
+        erase_id: str,
+        now_ms: int,
+        suppress: bool,
+        home: int,
+        exits: Sequence[tuple[str, bytes]],
+    ) -> Progress:
+        """The one ERASE call, its reply as the cluster's steps give theirs."""
         k = self.keys
         keys = [*self._own(user_id), k.due, k.recall_index, k.rules_due(home)]
         keys += [k.changes_outbox(home), *(k.segment_members(name) for name, _ in exits)]
         args: list[Any] = [user_id, erase_id, now_ms, int(suppress), orjson.dumps(KINDS)]
         args += [m for _, m in exits]
-        arms = await self.experiments.forget(user_id)  # first: its ledgers are named in it
-        await forget_recall_ledger(self.redis, k, user_id)  # first: the records name the ledger's
         cancelled, deleted, exited = await self._erase(keys, args)
-        names = [exits[int(i) - 1][0] for i in exited]
-        return Erased(int(cancelled), int(deleted) + arms, names)
+        return Progress(int(cancelled), int(deleted), [int(i) - 1 for i in exited])
 
     async def read(self, user_id: str, segments: Sequence[str]) -> Stored:
         """Every key of the user and its memberships among ``segments``, in one round trip."""
