@@ -30,7 +30,7 @@ from profiles.rules.engine import RulesEngine
 from profiles.rules.ruleset import RuleSet
 from streams.ops.progress import ProgressLine
 from streams.store.profiles import ProfileStore
-from streams.store.segments import SegmentStore
+from streams.store.segments import ScanCursor, SegmentStore
 
 CHUNK: Final = 1000  # members per SSCAN/SCAN step and states per MGET
 EVERYONE: Final = "all"  # the audience of every profile (a SCAN of the profile keys)
@@ -104,13 +104,11 @@ class Scanner:
             async for ids in self.segments.members(audience, self.chunk):
                 yield ids
             return
-        cursor = 0
-        while True:
+        cursor = ScanCursor()  # on Redis Cluster: one primary after the other
+        while not cursor.done:
             cursor, ids = await self.segments.scan_profiles(cursor, self.chunk)
             if ids:
                 yield ids
-            if cursor == 0:
-                return
 
     async def _add(self, ids: list[str], out: Scanned) -> None:
         raw = await self.store.load_raw(ids)

@@ -29,7 +29,7 @@ from streams.pipeline.rules_hook import delta
 from streams.settings.base import ConfigError
 from streams.settings.rules import RulesSource
 from streams.store.profiles import Write
-from streams.store.segments import SegmentStore
+from streams.store.segments import ScanCursor, SegmentStore
 
 log = logging.getLogger("portrait.rules")
 T = TypeVar("T")
@@ -46,11 +46,13 @@ class UpkeepStats:
 
 @dataclass(slots=True)
 class _Scan:
-    """A re-evaluation pass over every stored profile, one SCAN chunk per round."""
+    """A re-evaluation pass over every stored profile, one SCAN chunk per round. The cursor
+    lives here only, in memory (a restarted worker starts the pass again); on Redis Cluster it
+    stands for one primary's SCAN and the primaries done (streams/store/segments.py)."""
 
     version: str
     partitions: set[str]
-    cursor: int = 0
+    cursor: ScanCursor = field(default_factory=ScanCursor)
     scanned: int = 0
     started: float = field(default_factory=time.monotonic)
     logged: float = field(default_factory=time.monotonic)
@@ -182,13 +184,13 @@ class RulesUpkeep:
         before = len(stats.transitions)
         await self._evaluate_stored(users, targets, now_ms, stats)
         stats.rescored_users += len(users)
-        if time.monotonic() - scan.logged >= 10 or cursor == 0:
+        if time.monotonic() - scan.logged >= 10 or cursor.done:
             scan.logged = time.monotonic()
             log.info(
                 "re-evaluating under rules %s: %d profiles scanned, %d transitions this round",
                 scan.version, scan.scanned, len(stats.transitions) - before,
             )  # fmt: skip
-        if cursor == 0:
+        if cursor.done:
             await self._retry(lambda: self.segments.mark_version(targets, scan.version))
             log.info(
                 "rules %s: re-evaluation done (%d profiles in %.1f s)",

@@ -23,6 +23,7 @@ from typing import Any
 
 import orjson
 from redis.asyncio import Redis
+from redis.asyncio.cluster import RedisCluster
 
 from profiles.identity import Identifier, Person, Step, audit
 from streams.names import (
@@ -161,11 +162,19 @@ class IdentityStore:
 
     async def persons(self, idents: Sequence[Identifier]) -> dict[Identifier, Person]:
         """The person of each identifier the graph knows (unknown ones are left out), read in
-        two round trips: every identifier's canonical, then every person's identifiers."""
+        two round trips: every identifier's canonical, then every person's identifiers. On
+        Redis Cluster the first is one MGET per slot, in parallel across the primaries
+        (``mget_nonatomic``), since each identifier key is in its own slot; the second is a
+        pipeline, which a cluster splits per node."""
         idents = list(dict.fromkeys(idents))
         if not idents:
             return {}
-        found = await self.redis.mget([self.keys.identifier(i.text) for i in idents])
+        names = [self.keys.identifier(i.text) for i in idents]
+        found: Any
+        if isinstance(self.redis, RedisCluster):  # one MGET may not span slots there
+            found = await self.redis.mget_nonatomic(names)
+        else:
+            found = await self.redis.mget(names)
         canon = {i: Identifier.parse(as_text(c)) for i, c in zip(idents, found, strict=True) if c}
         people = sorted(set(canon.values()))
         async with self.redis.pipeline(transaction=False) as pipe:
@@ -185,7 +194,9 @@ class IdentityStore:
         outbox: str,
     ) -> Applied:
         """Carry out ``steps`` if every identifier of ``read`` still has the person ``known``
-        gave it (and every such person its size); the audit messages go to ``outbox``."""
+        gave it (and every such person its size); the audit messages go to ``outbox``. A
+        refused step changes nothing and has no message (the caller counts it)."""
+        steps = [s for s in steps if s.action != "refused"]  # APPLY knows links and merges
         if not steps:
             return Applied(True, [])
         cas = [[i.text, known[i].canonical.text if i in known else ""] for i in read]

@@ -10,6 +10,7 @@ from typing import Any
 
 import orjson
 from redis.asyncio import Redis
+from redis.asyncio.cluster import ClusterNode, RedisCluster
 
 from streams.names import PROFILE, Keys, user_id_from_key
 
@@ -21,6 +22,24 @@ class Outboxed:
     entry_id: bytes
     user_id: str
     value: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class ScanCursor:
+    """Where a scan of every profile stands (:meth:`SegmentStore.scan_profiles`): start from
+    ``ScanCursor()``, stop once ``done``; callers keep it between steps and read nothing else.
+
+    On a single Redis ``position`` is the SCAN cursor. On Redis Cluster a SCAN cursor only
+    means something to the primary that issued it, so the scan goes through the primaries one
+    at a time, in name order: ``node`` names the primary being scanned (None: the next one not
+    yet ``visited``), ``position`` is its cursor, and ``visited`` holds the primaries whose
+    SCAN has come back to 0. Nodes are named, not numbered, so that a primary added or
+    replaced mid-scan is still scanned in full (a list index would shift)."""
+
+    position: int = 0
+    node: str | None = None
+    visited: frozenset[str] = frozenset()
+    done: bool = False
 
 
 class SegmentStore:
@@ -50,13 +69,47 @@ class SegmentStore:
         )
         return [u.decode() for u in raw]
 
-    async def scan_profiles(self, cursor: int, count: int) -> tuple[int, list[str]]:
-        """One SCAN step over every profile: the next cursor (0: done) and the user ids."""
+    async def scan_profiles(self, cursor: ScanCursor, count: int) -> tuple[ScanCursor, list[str]]:
+        """One SCAN step over every profile: the next cursor and the user ids (SCAN's
+        guarantee: a profile present for the whole scan is returned at least once). On Redis
+        Cluster the step scans one primary (``target_nodes``); the cursor is ``done`` after
+        the step that finishes the last primary."""
+        if cursor.done:
+            return cursor, []
+        if isinstance(self.redis, RedisCluster):
+            return await self._scan_cluster(self.redis, cursor, count)
         keys: Any
-        cursor, keys = await self.redis.scan(
-            cursor, match=self.keys.user_pattern(PROFILE), count=count
+        position, keys = await self.redis.scan(
+            cursor.position, match=self.keys.user_pattern(PROFILE), count=count
         )
-        return int(cursor), [user_id_from_key(k.decode()) for k in keys]
+        return ScanCursor(int(position), done=int(position) == 0), self._user_ids(keys)
+
+    async def _scan_cluster(
+        self, redis: RedisCluster, cursor: ScanCursor, count: int
+    ) -> tuple[ScanCursor, list[str]]:
+        primaries = {node.name: node for node in redis.get_primaries()}
+        node = _node_to_scan(primaries, cursor)
+        if node is None:  # every primary scanned (or the cluster lost its last one)
+            return ScanCursor(visited=cursor.visited, done=True), []
+        # a primary taken up afresh (the first, or the one after a failover) starts at 0
+        start = cursor.position if node.name == cursor.node else 0
+        replies: Any
+        keys: Any
+        replies, keys = await redis.scan(
+            start, match=self.keys.user_pattern(PROFILE), count=count, target_nodes=node
+        )
+        position = int(replies[node.name])
+        if position != 0:
+            return ScanCursor(position, node.name, cursor.visited), self._user_ids(keys)
+        visited = cursor.visited | {node.name}
+        # done now, not one empty step later: the caller finishes with the last keys, as on
+        # a single Redis
+        done = _node_to_scan(primaries, ScanCursor(visited=visited)) is None
+        return ScanCursor(visited=visited, done=done), self._user_ids(keys)
+
+    @staticmethod
+    def _user_ids(keys: Any) -> list[str]:
+        return [user_id_from_key(k.decode()) for k in keys]
 
     async def stale_partitions(self, partitions: Collection[str], version: str) -> set[str]:
         """Of these partitions, those whose profiles were last re-evaluated under other rules."""
@@ -97,3 +150,13 @@ class SegmentStore:
                 yield sorted({m.decode() for m in chunk})
             if cursor == 0:
                 return
+
+
+def _node_to_scan(primaries: dict[str, ClusterNode], cursor: ScanCursor) -> ClusterNode | None:
+    """The primary the cursor's next step scans: the one it is on while that node is still a
+    primary, else the first (by name) not yet visited. A primary that failed over mid-scan is
+    left: its replica, promoted under another name, holds its keys and is scanned in full."""
+    if cursor.node is not None and cursor.node in primaries:
+        return primaries[cursor.node]
+    left = sorted(name for name in primaries if name not in cursor.visited)
+    return primaries[left[0]] if left else None

@@ -130,3 +130,22 @@ async def test_two_users_are_never_merged(store: IdentityStore) -> None:
     steps = plan(RULES, other, [email], known)
     assert [(s.action, s.reason) for s in steps] == [("refused", "limit_user_id")]
     assert (await store.persons([email]))[email].canonical == U
+
+
+async def test_a_refused_link_changes_nothing(redis: Redis, store: IdentityStore) -> None:
+    """Two user ids claiming one email: the second link is refused (a person holds one user
+    id) and nothing changes. The store used to run it as a merge of nothing: an empty
+    identifier in the person, ``idn:{}`` and ``mv:{}`` written, '' reported absorbed."""
+    keys = store.keys
+    email = Identifier("email", "ann@example.com")
+    await link(store, U, email)
+    before = await outbox(redis, keys)
+    other = Identifier("user_id", "u-2")
+    known = await store.persons([other, email])
+    steps = plan(RULES, other, [email], known)
+    assert [s.action for s in steps] == ["refused"]
+    applied = await store.apply(steps, known, [other, email], AT, "login", keys.changes_outbox(0))
+    assert applied == Applied(True, [])
+    assert not await redis.exists(keys.identifier(""), keys.moved(""), keys.person("u-2"))
+    assert (await store.persons([email]))[email].canonical == U
+    assert await outbox(redis, keys) == before
