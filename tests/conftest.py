@@ -14,6 +14,7 @@ import logging
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from typing import cast
 
 import pytest
 from redis.asyncio import Redis
@@ -106,6 +107,14 @@ async def cluster(cluster_nodes: list[ClusterNode]) -> AsyncIterator[RedisCluste
         yield client
     finally:
         await client.aclose()
+
+
+@pytest.fixture(params=["single", "cluster"])
+def either(request: pytest.FixtureRequest) -> Redis:
+    """The test's Redis, then a three-master Redis Cluster: a store test run on both gives the
+    same results on both (docs/cluster.md)."""
+    name = "redis" if request.param == "single" else "cluster"
+    return cast(Redis, request.getfixturevalue(name))
 
 
 def with_worker(settings: Settings, **changes: object) -> Settings:

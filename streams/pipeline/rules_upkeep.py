@@ -42,6 +42,7 @@ class UpkeepStats:
     transitions: list[Transition] = field(default_factory=list)
     reloads: int = 0
     reload_errors: int = 0
+    follow_ups: int = 0  # users whose shared writes a crash had left (Redis Cluster)
 
 
 @dataclass(slots=True)
@@ -108,6 +109,9 @@ class RulesUpkeep:
         stats = UpkeepStats()
         parts = {str(p) for p in owned}
         self._reload(stats)
+        # Redis Cluster: the shared writes a crash left after their states (none on one Redis)
+        store = self.processor.store
+        stats.follow_ups = await self._retry(lambda: store.finish_follow_ups(sorted(parts)))
         changes = self.processor.changes
         if changes is not None:  # leftovers of a crash, a rebalance or a replay
             await self._retry(lambda: changes.flush(sorted(parts)))

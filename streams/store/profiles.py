@@ -5,12 +5,17 @@ The write is a Lua script that sets the state only when the incoming offset is a
 stored for that partition, so a replay after a crash, or a zombie owner after a rebalance, can
 never put an older state over a newer one. One EVALSHA carries a whole chunk of users, its
 states packed into one argument (redis-py's per-argument packing was the cost to cut); one MGET
-loads a chunk.
+loads a chunk. The script is in streams/store/profile_lua.py.
+
+On Redis Cluster (a ``redis+cluster://`` URL) no call may span slots: the write is one call per
+user, pipelined (one round trip per node), and the shared keys it changes (segment member sets,
+outboxes, due indexes) follow it durably (streams/store/follow_up.py); loads are one MGET per
+slot (docs/cluster.md).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,146 +26,12 @@ from redis.asyncio.cluster import RedisCluster
 from profiles.codec import decode
 from profiles.model import State
 from profiles.timeutil import DAY_MS
-from streams.names import ABSORBING, MOVED, PENDING, PRIVACY, PROFILE, Keys, user_id_from_key
+from streams import names as n
+from streams.names import Keys, user_id_from_key
+from streams.store.follow_up import Done, FollowUps
+from streams.store.profile_lua import FENCED_WRITE
+from streams.store.scripts import run_scripts
 from triggers.config import KINDS
-
-# KEYS[i]: a profile. ARGV[1]: JSON [[partition, offset, length, exact, delta, home, erase],
-# ...] per key; ARGV[2]: the state blobs, concatenated; ARGV[3]: JSON list of rule deltas [added
-# segments, removed segments, profile.changes messages, due moment] that meta's 1-based `delta`
-# points to (0: none), whose outbox and due entries go to the `home` partition (the user's
-# partition of the events topic; a replay's fence is not one); ARGV[4..6]: the key prefixes of
-# segment member sets, outboxes and due indexes; ARGV[7..8]: those of the privacy markers and
-# pending triggers, ARGV[9] the trigger due index, ARGV[10] the tombstone's lifetime in ms,
-# ARGV[11] the trigger kinds as JSON (a lazy kind is due with no pending record) (streams/names.py,
-# docs/privacy.md); ARGV[12..13]: the key prefixes of the identity hand-overs and moved markers
-# (docs/identity.md).
-#
-# A stored state starts with its fences, "p:offset,p:offset;" (profiles/codec.py). A write
-# lands when its offset is above the fence stored for its partition (or equal to it, for an
-# `exact` write: the rules' own re-evaluation of a stored state), and its rule delta with it,
-# atomically: the member sets, the outbox (published later by the partition's owner) and the
-# due index. A fence equal to the offset for a batch write means this very write already landed
-# (a retried chunk), which is a no-op.
-#
-# Where no profile is stored, or the write completes an erasure (`erase`: its id), the user's
-# privacy marker has its say first: while an erasure is on its way through the partition (a
-# `pending` id other than this write's) nothing lands; a tombstone `fence` refuses an older
-# write as a stored profile's fence would; a `suppressed` user gets no state at all. Those
-# writes' pending triggers (written before the states) go too. An erase write without a state
-# leaves only the tombstone, for ARGV[10] ms unless the user is suppressed.
-#
-# Identity: a profile merged into another (its `moved` marker set, its state handed over) gets no
-# state again: the write is refused and reported, so that its owner forwards the events. A
-# survivor's write that folds handed-over states in (meta's 8th item: [[profile, segments it was
-# in, exit messages], ...]) removes the hand-overs, the absorbed profiles' memberships and writes
-# their exits to the outbox, with the state.
-# Returns {refused, suppressed, moved}: 1-based indexes of the keys not written (fence, erasure on
-# its way), of the suppressed users' and of the moved profiles'.
-FENCED_WRITE = """
-local meta = cjson.decode(ARGV[1])
-local blobs = ARGV[2]
-local deltas = cjson.decode(ARGV[3])
-local members, outbox, due = ARGV[4], ARGV[5], ARGV[6]
-local privacy, pending, tdue, ttl = ARGV[7], ARGV[8], ARGV[9], ARGV[10]
-local kinds = cjson.decode(ARGV[11])
-local absorbing, moved_at = ARGV[12], ARGV[13]
-local pos = 1
-local skipped, suppressed, moved = {}, {}, {}
-
-local function drop_triggers(user)
-  local tq = pending .. '{' .. user .. '}'
-  for _, slot in ipairs(redis.call('HKEYS', tq)) do
-    redis.call('ZREM', tdue, slot .. '\\031' .. user)
-  end
-  for _, kind in ipairs(kinds) do redis.call('ZREM', tdue, kind .. '\\031' .. user) end
-  redis.call('DEL', tq)
-end
-
--- 'write', 'skip', 'suppressed' or 'erased' (landed: the tombstone and nothing else)
-local function verdict(user, partition, offset, at, absent, erase, has_state)
-  local mk = privacy .. '{' .. user .. '}'
-  local r = redis.call('HMGET', mk, 'pending', 'suppressed', 'fence')
-  local pend, sup, mfence = r[1], r[2], r[3]
-  if pend and pend ~= erase then return 'skip' end
-  if absent and mfence then
-    local p, o = string.match(mfence, '^(.*):(%-?%d+)$')
-    if p == partition and offset <= tonumber(o) then return 'skip' end
-  end
-  if pend then redis.call('HDEL', mk, 'pending') end
-  if sup then
-    redis.call('HSET', mk, 'fence', partition .. ':' .. at)
-    return 'suppressed'
-  end
-  if erase ~= '' and not has_state then
-    redis.call('HSET', mk, 'fence', partition .. ':' .. at)
-    redis.call('PEXPIRE', mk, ttl)
-    return 'erased'
-  end
-  if erase ~= '' then redis.call('DEL', mk) end  -- the new profile's own fence takes over
-  if absent and redis.call('EXISTS', moved_at .. '{' .. user .. '}') == 1 then return 'moved' end
-  return 'write'
-end
-
-for i, key in ipairs(KEYS) do
-  local m = meta[i]
-  local partition = m[1]
-  local offset = tonumber(m[2])  -- sent as a string: Lua prints big integers with an exponent
-  local blob = string.sub(blobs, pos, pos + m[3] - 1)
-  pos = pos + m[3]
-  local head = redis.call('GETRANGE', key, 0, 4095)
-  local fence = -1
-  local stop = string.find(head, ';', 1, true)
-  if stop then
-    for p, o in string.gmatch(string.sub(head, 1, stop - 1), '([^:,]+):(%-?%d+)') do
-      if p == partition then fence = tonumber(o) end
-    end
-  end
-  local user = string.match(key, '{(.*)}$')
-  local say = 'write'
-  if offset > fence or (m[4] == 1 and offset == fence) then
-    if head == '' or m[7] ~= '' then
-      say = verdict(user, partition, offset, m[2], head == '', m[7], m[3] > 0)
-    end
-  elseif offset < fence then
-    say = 'skip'
-  else
-    say = 'landed'
-  end
-  if say == 'write' then
-    redis.call('SET', key, blob)
-    for _, gone in ipairs(m[8]) do
-      redis.call('HDEL', absorbing .. '{' .. user .. '}', gone[1])
-      for _, name in ipairs(gone[2]) do redis.call('SREM', members .. name, gone[1]) end
-      for _, msg in ipairs(gone[3]) do
-        redis.call('XADD', outbox .. m[6], '*', 'm', msg)
-      end
-    end
-    if m[5] > 0 then
-      local d = deltas[m[5]]
-      local home = m[6]
-      for _, name in ipairs(d[1]) do redis.call('SADD', members .. name, user) end
-      for _, name in ipairs(d[2]) do redis.call('SREM', members .. name, user) end
-      for _, msg in ipairs(d[3]) do
-        redis.call('XADD', outbox .. home, '*', 'm', msg)
-      end
-      if d[4] == '0' then
-        redis.call('ZREM', due .. home, user)
-      else
-        redis.call('ZADD', due .. home, d[4], user)
-      end
-    end
-  elseif say == 'skip' then
-    skipped[#skipped + 1] = i
-    if head == '' then drop_triggers(user) end
-  elseif say == 'suppressed' then
-    suppressed[#suppressed + 1] = i
-    drop_triggers(user)
-  elseif say == 'moved' then
-    moved[#moved + 1] = i
-  end
-end
-return {skipped, suppressed, moved}
-"""
 
 
 @dataclass(frozen=True, slots=True)
@@ -217,11 +88,13 @@ class ProfileStore:
         self.keys = Keys(namespace)
         self.chunk = chunk
         self._write = redis.register_script(FENCED_WRITE)  # NOSCRIPT: redis-py loads it again
+        # Redis Cluster: one call per user, the shared writes after it (docs/cluster.md)
+        self.follow_ups = FollowUps(redis, self.keys) if isinstance(redis, RedisCluster) else None
         keys = self.keys
         self._prefixes = (
             keys.segment_members(""), keys.changes_outbox(""), keys.rules_due(""),
-            keys.user_prefix(PRIVACY), keys.user_prefix(PENDING), keys.due, str(tombstone_ms),
-            orjson.dumps(KINDS).decode(), keys.user_prefix(ABSORBING), keys.user_prefix(MOVED),
+            keys.user_prefix(n.PRIVACY), keys.user_prefix(n.PENDING), keys.due, str(tombstone_ms),
+            orjson.dumps(KINDS).decode(), keys.user_prefix(n.ABSORBING), keys.user_prefix(n.MOVED),
         )  # fmt: skip
 
     async def load_raw(self, user_ids: Sequence[str]) -> dict[str, bytes]:
@@ -255,55 +128,97 @@ class ProfileStore:
 
     async def write_all(self, writes: Sequence[Write]) -> Refusals:
         """Write the states; the users refused, and the suppressed ones apart."""
-        refused: list[str] = []
-        suppressed: list[str] = []
-        moved: list[str] = []
+        out = Refusals([], [], [])
         for start in range(0, len(writes), self.chunk):
             part = writes[start : start + self.chunk]
-            deltas: list[tuple[list[str], list[str], list[str], str]] = []
-            meta = []
-            for w in part:
-                delta = 0
-                if w.rules is not None:
-                    d = w.rules
-                    deltas.append(
-                        (
-                            list(d.added),
-                            list(d.removed),
-                            [m.decode() for m in d.messages],
-                            str(d.due),
-                        )
-                    )
-                    delta = len(deltas)
-                home = str(w.partition if w.home is None else w.home)
-                gone = [
-                    [a.profile, list(a.segments), [m.decode() for m in a.messages]]
-                    for a in w.absorbed
-                ]
-                meta.append(
-                    (
-                        str(w.partition), str(w.offset), len(w.state), int(w.exact), delta,
-                        home, w.erase, gone,
-                    )
-                )  # fmt: skip
-            args: list[bytes | str] = [
-                orjson.dumps(meta),
-                b"".join(w.state for w in part),
-                orjson.dumps(deltas) if deltas else b"[]",
-                *self._prefixes,
-            ]
-            skipped, kept_out, gone = await self._write(
-                [self.keys.profile(w.user_id) for w in part], args
-            )
-            refused.extend(part[int(i) - 1].user_id for i in skipped)
-            suppressed.extend(part[int(i) - 1].user_id for i in kept_out)
-            moved.extend(part[int(i) - 1].user_id for i in gone)
-        return Refusals(refused, suppressed, moved)
+            if self.follow_ups is None:
+                answers = [await self._write(*_call(self.keys, part, self._prefixes, ""))]
+                owners = [part]
+            else:
+                answers = await self._write_deferred(part)
+                owners = [[w] for w in part]
+            for (skipped, kept_out, gone, *_), mine in zip(answers, owners, strict=True):
+                out.refused.extend(mine[int(i) - 1].user_id for i in skipped)
+                out.suppressed.extend(mine[int(i) - 1].user_id for i in kept_out)
+                out.moved.extend(mine[int(i) - 1].user_id for i in gone)
+        return out
+
+    async def _write_deferred(self, part: Sequence[Write]) -> list[list[Any]]:
+        """Redis Cluster: one call per user on its own slot, the shared writes after it
+        (streams/store/follow_up.py)."""
+        assert self.follow_ups is not None
+        follow = self.keys.user_prefix(n.FOLLOW_UP)
+        marked = [(w.user_id, _home(w)) for w in part if w.rules is not None or w.absorbed]
+        await self.follow_ups.mark(marked)
+        answers = await run_scripts(
+            self.redis,
+            [(self._write, *_call(self.keys, [w], self._prefixes, follow)) for w in part],
+        )
+        await self.follow_ups.make(
+            [
+                Done(w.user_id, _home(w), list(a[3]), a[4] or b"")
+                for w, a in zip(part, answers, strict=True)
+            ],
+            marked,
+        )
+        return [list(a) for a in answers]
+
+    async def finish_follow_ups(self, partitions: Iterable[str]) -> int:
+        """Make the shared writes a crash left behind on Redis Cluster, for the partitions
+        the caller owns (none on one Redis, where they are atomic with the state)."""
+        return 0 if self.follow_ups is None else await self.follow_ups.sweep(partitions)
 
     async def user_ids(self, count: int = 1000) -> list[str]:
         """Every user with a profile (SCAN: for tools and tests, not the hot path)."""
-        pattern = self.keys.user_pattern(PROFILE)
+        pattern = self.keys.user_pattern(n.PROFILE)
         return [user_id_from_key(k.decode()) async for k in self.redis.scan_iter(pattern, count)]
+
+
+def _home(w: Write) -> str:
+    return str(w.partition if w.home is None else w.home)
+
+
+def _call(
+    keys: Keys, part: Sequence[Write], prefixes: Sequence[str], follow: str
+) -> tuple[list[str], list[Any]]:
+    """The keys and arguments of one FENCED_WRITE call over ``part``."""
+    deltas: list[tuple[list[str], list[str], list[str], str]] = []
+    meta = []
+    for w in part:
+        delta = 0
+        if w.rules is not None:
+            d = w.rules
+            deltas.append(
+                (list(d.added), list(d.removed), [m.decode() for m in d.messages], str(d.due))
+            )
+            delta = len(deltas)
+        gone = [[a.profile, list(a.segments), [m.decode() for m in a.messages]] for a in w.absorbed]
+        meta.append(
+            (
+                str(w.partition),
+                str(w.offset),
+                len(w.state),
+                int(w.exact),
+                delta,
+                _home(w),
+                w.erase,
+                gone,
+            )
+        )
+    args: list[Any] = [
+        orjson.dumps(meta),
+        b"".join(w.state for w in part),
+        orjson.dumps(deltas) if deltas else b"[]",
+        *prefixes,
+        follow,
+    ]
+    named = [keys.profile(w.user_id) for w in part]
+    if follow:  # one user: every key the script touches, declared (migrations: see FENCED_WRITE)
+        u = part[0].user_id
+        named += [
+            keys.privacy(u), keys.pending(u), keys.moved(u), keys.absorbing(u), keys.follow_up(u),
+        ]  # fmt: skip
+    return named, args
 
 
 async def _mget(redis: Redis, keys: list[str]) -> list[Any]:

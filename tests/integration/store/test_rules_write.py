@@ -36,8 +36,9 @@ async def _members(redis: Redis, keys: Keys, segment: str) -> set[str]:
 
 
 async def test_the_delta_lands_with_the_state_or_not_at_all(
-    redis: Redis, settings: Settings, namespace: str
+    either: Redis, settings: Settings, namespace: str
 ) -> None:
+    redis = either  # one Redis, then a cluster
     keys = Keys(namespace)
     store = ProfileStore(redis, namespace)
     segments = SegmentStore(redis, namespace)
@@ -72,8 +73,9 @@ async def test_the_delta_lands_with_the_state_or_not_at_all(
 
 
 async def test_many_users_in_one_chunk_keep_their_own_deltas(
-    redis: Redis, settings: Settings, namespace: str
+    either: Redis, settings: Settings, namespace: str
 ) -> None:
+    redis = either  # one Redis, then a cluster
     keys = Keys(namespace)
     store = ProfileStore(redis, namespace, chunk=7)
     users = [f"{namespace}u{i}" for i in range(40)]

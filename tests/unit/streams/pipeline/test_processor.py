@@ -31,7 +31,7 @@ TOPIC = "events"
 
 
 class FakeStore:
-    """In-memory ProfileStore with the semantics of ``streams.store.profiles.FENCED_WRITE``.
+    """In-memory ProfileStore with the semantics of ``streams.store.profile_lua.FENCED_WRITE``.
 
     ``fail_loads`` / ``fail_writes`` raise a Redis ConnectionError on that many next calls.
     """
