@@ -22,6 +22,7 @@ from aiokafka.errors import AuthenticationFailedError
 from redis.asyncio import Redis
 from redis.asyncio.cluster import RedisCluster
 
+from streams.connect import cluster_asking  # noqa: F401  (ASK redirects on one connection)
 from streams.settings.security import kafka_tls_context
 from streams.settings.tree import Settings
 
