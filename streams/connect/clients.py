@@ -69,7 +69,13 @@ def redis_options(settings: Settings) -> dict[str, Any]:
     return options
 
 
-def redis_client(redis: RedisTarget, *, kind: type[Redis] = Redis, **kwargs: Any) -> Redis:
+def redis_client(
+    redis: RedisTarget,
+    *,
+    kind: type[Redis] = Redis,
+    cluster_kind: type[RedisCluster] = RedisCluster,
+    **kwargs: Any,
+) -> Redis:
     """An asyncio Redis client (of class ``kind``) for ``redis``; ``kwargs``: timeouts etc. A
     ``redis+cluster://`` URL gives a ``RedisCluster``, which serves the commands the stores
     send one slot at a time (docs/cluster.md: which stores are ready for it)."""
@@ -79,7 +85,7 @@ def redis_client(redis: RedisTarget, *, kind: type[Redis] = Redis, **kwargs: Any
     scheme, sep, rest = url.partition("://")
     if scheme.endswith("+cluster"):
         plain = f"{scheme.removesuffix('+cluster')}{sep}{rest}"
-        return cast(Redis, RedisCluster.from_url(plain, **options, **kwargs))
+        return cast(Redis, cluster_kind.from_url(plain, **options, **kwargs))
     return kind.from_url(url, **options, **kwargs)
 
 

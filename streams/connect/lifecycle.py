@@ -40,7 +40,9 @@ async def connect(
         await asyncio.wait_for(redis.ping(), s.worker.startup_timeout_s)
     except Exception as exc:  # refused, timed out, auth, DNS: all one line for the user
         raise StartupError(redis_unreachable(s.redis_url, exc)) from exc
-    refusal = await cluster_refusal(redis, s.redis_url, s.worker.startup_timeout_s)
+    refusal = await cluster_refusal(
+        redis, s.redis_url, s.worker.startup_timeout_s, identity=s.identity.enabled
+    )
     if refusal:
         raise StartupError(refusal)
     try:
@@ -59,12 +61,16 @@ async def connect(
         raise StartupError(kafka_unreachable(s.kafka_bootstrap_servers, exc)) from exc
 
 
-async def cluster_refusal(redis: Redis, url: str, timeout_s: float) -> str | None:
-    """Why the store cannot run on this Redis: a Redis Cluster node (the store's multi-user
-    scripts and shared indexes span hash slots, so a cluster would refuse them mid-run with
-    ``CROSSSLOT`` or ``MOVED``). None for a single Redis, or when ``INFO`` is not allowed."""
+async def cluster_refusal(
+    redis: Redis, url: str, timeout_s: float, *, identity: bool = False
+) -> str | None:
+    """Why the store cannot run on this Redis: a Redis Cluster node named by a plain URL (the
+    client would send multi-slot calls to one node, refused mid-run with ``CROSSSLOT`` or
+    ``MOVED``: a ``redis+cluster://`` URL writes one slot at a time), or identity resolution on
+    a cluster (its merges span slots: docs/cluster.md). None otherwise, or when ``INFO`` is not
+    allowed."""
     if isinstance(redis, RedisCluster):  # a redis+cluster:// URL
-        return _refusal(url)
+        return _identity_refusal(url) if identity else None
     try:
         info = await asyncio.wait_for(redis.info("cluster"), timeout_s)
     except Exception:  # an ACL user without INFO, a slow answer: the calls themselves will tell
@@ -75,9 +81,18 @@ async def cluster_refusal(redis: Redis, url: str, timeout_s: float) -> str | Non
 
 
 def _refusal(url: str) -> str:
+    scheme, _, rest = mask_url(url).partition("://")
     return (
-        f"Redis at {mask_url(url)} (REDIS_URL) is a Redis Cluster node; Portrait's store needs"
-        " one Redis (a primary, with replicas if you like) until cluster support lands"
+        f"Redis at {mask_url(url)} (REDIS_URL) is a Redis Cluster node; name the cluster as"
+        f" {scheme}+cluster://{rest} so the store sends each call to its slot's node"
+        " (docs/cluster.md)"
+    )
+
+
+def _identity_refusal(url: str) -> str:
+    return (
+        f"Redis at {mask_url(url)} (REDIS_URL) is a Redis Cluster, where identity resolution"
+        " does not run yet (its merges span hash slots): set identity.enabled to false"
         " (docs/cluster.md)"
     )
 

@@ -1,11 +1,12 @@
 """Redis command latency and errors, observed at the client (no change to the store's code).
 
-:class:`TimedRedis` is redis-py's asyncio client with ``execute_command`` timed: every command
+:class:`TimedRedis` (and :class:`TimedRedisCluster`, for a ``redis+cluster://`` URL) is
+redis-py's asyncio client with ``execute_command`` timed: every command
 the worker sends (the store's EVALSHA per chunk of users written, its MGET per chunk loaded, the
 census's SCAN and GET, pings) is one observation of ``portrait_redis_command_seconds{command}``,
-and every failed one counts in ``portrait_redis_errors_total{kind}``. Pipelines are not used
-by the worker and not timed. The cost is two clock reads and one histogram observation per
-command, i.e. per chunk of up to 1000 users, not per event.
+and every failed one counts in ``portrait_redis_errors_total{kind}``. Pipelines (feedback,
+trigger reservations, a cluster's per-user writes) are not timed. The cost is two clock reads
+and one histogram observation per command, i.e. per chunk of up to 1000 users, not per event.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Any, cast
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from redis import exceptions as rx
 from redis.asyncio import Redis
+from redis.asyncio.cluster import RedisCluster
 
 from streams.connect.clients import redis_client
 from streams.ops.sensor import Sensor
@@ -70,20 +72,20 @@ class RedisMetrics(Sensor):
         self.errors.labels(error_kind(exc)).inc()
 
 
-class TimedRedis(Redis):
-    """``Redis`` whose commands report to a :class:`Sensor` (set ``timing`` after
-    construction: ``from_url`` passes its keyword arguments on to the connection pool)."""
+class _Timed:
+    """``execute_command`` timed and its errors counted, for a client class below."""
 
     timing: Sensor | None = None
 
     async def execute_command(self, *args: Any, **options: Any) -> Any:
+        run = super().execute_command  # type: ignore[misc]
         timing = self.timing
         if timing is None:
-            return await super().execute_command(*args, **options)  # type: ignore[no-untyped-call]
+            return await run(*args, **options)
         command = str(args[0]).split(" ", 1)[0].upper() if args else "?"
         started = time.perf_counter()
         try:
-            result = await super().execute_command(*args, **options)  # type: ignore[no-untyped-call]
+            result = await run(*args, **options)
         except BaseException as exc:
             if isinstance(exc, Exception):
                 timing.on_redis_error(exc)
@@ -92,8 +94,17 @@ class TimedRedis(Redis):
         return result
 
 
+class TimedRedis(_Timed, Redis):  # type: ignore[misc]  # redis-py's own bases disagree
+    """``Redis`` whose commands report to a :class:`Sensor` (set ``timing`` after
+    construction: ``from_url`` passes its keyword arguments on to the connection pool)."""
+
+
+class TimedRedisCluster(_Timed, RedisCluster):  # type: ignore[misc]
+    """``RedisCluster`` (a ``redis+cluster://`` URL) whose commands report the same way."""
+
+
 def timed_redis(settings: Settings, timing: Sensor, **kwargs: Any) -> Redis:
     """The worker's client for ``settings``' Redis (its credentials and TLS included)."""
-    client = cast(TimedRedis, redis_client(settings, kind=TimedRedis, **kwargs))
-    client.timing = timing
+    client = redis_client(settings, kind=TimedRedis, cluster_kind=TimedRedisCluster, **kwargs)
+    cast(_Timed, client).timing = timing
     return client

@@ -7,6 +7,7 @@ import asyncio
 from typing import Any
 
 import pytest
+from redis.asyncio.cluster import RedisCluster
 
 from streams.connect.lifecycle import cluster_refusal
 
@@ -42,4 +43,19 @@ async def test_refusal(answer: Any, delay: float, refused: bool) -> None:
     assert (reason is not None) == refused
     if reason is not None:
         assert "is a Redis Cluster node" in reason and "redis.example:6379" in reason
+        assert "redis+cluster://portrait:***@redis.example:6379/0" in reason  # what to name
         assert "s3cret" not in reason and "\n" not in reason
+
+
+class FakeCluster(RedisCluster):
+    def __init__(self) -> None:  # no connection: only isinstance matters
+        pass
+
+
+@pytest.mark.parametrize("identity", [True, False])
+async def test_a_cluster_url_is_refused_only_with_identity(identity: bool) -> None:
+    url = "redis+cluster://redis.example:6379"
+    reason = await cluster_refusal(FakeCluster(), url, 0.2, identity=identity)  # type: ignore[arg-type]
+    assert (reason is not None) == identity
+    if reason is not None:
+        assert "set identity.enabled to false" in reason and "\n" not in reason
