@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import zlib
 from dataclasses import dataclass
 from typing import Final
 
@@ -32,6 +33,7 @@ FEEDBACK_GROUP: Final = "portrait-feedback"
 KEY_ROOT: Final = "portrait"
 SCHEMA_VERSION: Final = 2  # v1 kept a JSON state in a hash under portrait:p:; replay to migrate
 DUE_SEPARATOR: Final = "\x1f"
+DUE_SHARDS: Final = 16  # keys of the trigger due index on Redis Cluster (Keys.due_for)
 
 # Per-user kinds. A string for the profile, not a hash: a hash whose state field passes 64 bytes
 # leaves the compact listpack encoding and costs ~270 bytes per user against ~60 for a string.
@@ -135,9 +137,22 @@ class Keys:
 
     @property
     def due(self) -> str:
-        """Sorted set of every pending trigger's due time (member: :func:`due_member`). One
-        key: on Redis Cluster it lives in one slot."""
+        """Sorted set of every pending trigger's due time (member: :func:`due_member`), on one
+        Redis (on a cluster: :meth:`due_for`)."""
         return self.shared("tdue")
+
+    def due_for(self, user_id: str, cluster: bool) -> str:
+        """The trigger due index key holding ``user_id``'s entries: :attr:`due` on one Redis; on
+        Redis Cluster one of :data:`DUE_SHARDS` keys (``tdue:{n}``, n by a hash of the user id),
+        so that the index, which every schedule, claim and finish goes through, spreads over
+        the primaries instead of loading one (docs/cluster.md)."""
+        if not cluster:
+            return self.due
+        return self.shared(f"tdue:{{{zlib.crc32(user_id.encode()) % DUE_SHARDS}}}")
+
+    def due_all(self, cluster: bool) -> list[str]:
+        """Every key of the trigger due index (the scheduler claims from each)."""
+        return [self.shared(f"tdue:{{{n}}}") for n in range(DUE_SHARDS)] if cluster else [self.due]
 
     @property
     def recall_index(self) -> str:

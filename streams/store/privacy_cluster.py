@@ -120,7 +120,8 @@ class ClusterErase:
     async def _unschedule(self, user_id: str) -> int:
         """Step 1: the due members of the pending slots stored now and of every kind."""
         slots = [as_text(s) for s in await self.redis.hkeys(self.keys.pending(user_id))]
-        return int(await self.redis.zrem(self.keys.due, *self._due_members(user_id, slots)))
+        due = self.keys.due_for(user_id, True)  # its shard of the trigger due index
+        return int(await self.redis.zrem(due, *self._due_members(user_id, slots)))
 
     async def _erase_user(
         self, own: list[str], erase_id: str, now_ms: int, *, suppress: bool
@@ -137,7 +138,7 @@ class ClusterErase:
         """Step 3: (due members removed, whether each of ``segments`` counts the user)."""
         k = self.keys
         pipe = self.redis.pipeline(transaction=False)
-        pipe.zrem(k.due, *self._due_members(user_id, slots))
+        pipe.zrem(k.due_for(user_id, True), *self._due_members(user_id, slots))
         pipe.zrem(k.recall_index, user_id)
         pipe.zrem(k.rules_due(home), user_id)
         pipe.srem(k.rules_dirty(home), user_id)  # its follow-up list went in step 2

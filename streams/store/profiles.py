@@ -205,6 +205,8 @@ def _call(
                 gone,
             )
         )
+    if follow:  # one user: the shard of the trigger due index holding the user's entries
+        prefixes = [*prefixes[:5], keys.due_for(part[0].user_id, True), *prefixes[6:]]
     args: list[Any] = [
         orjson.dumps(meta),
         b"".join(w.state for w in part),

@@ -1,7 +1,8 @@
 """Pending triggers in Redis: durable across restarts and rebalances, claimed atomically.
 
 Layout (streams/names.py): per user a hash of pending triggers by slot and a hash of sent
-trigger ids; one sorted set of due times for everyone. A scheduler claims due members by moving
+trigger ids; one sorted set of due times for everyone (on Redis Cluster, 16 of them, a user's
+entries in the one its id hashes to: ``Keys.due_for``). A scheduler claims due members by moving
 their score to the end of a lease; one that dies before finishing leaves them to be claimed
 again when the lease ends (at-least-once: the ``trigger_id`` lets consumers drop a repeat).
 
@@ -88,7 +89,9 @@ class TriggerStore:
     def __init__(self, redis: Redis, namespace: str) -> None:
         self.redis = redis
         self.keys = Keys(namespace)
-        self.due = self.keys.due
+        cluster = isinstance(redis, RedisCluster)
+        self.due = self.keys.due  # one Redis; on a cluster the index is sharded (due_keys)
+        self.due_keys = self.keys.due_all(cluster)
         self._apply = redis.register_script(lua.APPLY)
         self._claim = redis.register_script(lua.CLAIM)
         self._reserve = redis.register_script(lua.RESERVE)
@@ -136,7 +139,7 @@ class TriggerStore:
         is either cancelled meanwhile (tidied away) or a lazy kind, which ``rebuild`` makes
         from ``(slot, user, due)`` and which is stored from then on."""
         lease_until = now + lease_ms
-        flat = await self._claim([self.due], [now, lease_until, limit])
+        flat = await self._claim_due(now, lease_until, limit)
         if not flat:
             return []
         parsed = [(*parse_due_member(as_text(m)), int(float(d))) for m, d in pairs(flat)]
@@ -166,6 +169,34 @@ class TriggerStore:
         if self._cluster is not None:
             self._cluster.claimed(now, lease_until, [due_member(t.slot, t.user_id) for t in out])
         return out
+
+    async def _claim_due(self, now: int, lease_until: int, limit: int) -> list[Any]:
+        """CLAIM on the due index. On a cluster, whose index is sharded, the ``limit`` earliest
+        due members over all shards, as one key would give them: a look at each shard's
+        earliest first, then one CLAIM per shard holding some of them, up to the last one's
+        due (pipelined: two round trips)."""
+        if self._cluster is None:
+            return list(await self._claim([self.due], [now, lease_until, limit]))
+        pipe = self.redis.pipeline(transaction=False)
+        for key in self.due_keys:
+            pipe.zrangebyscore(key, "-inf", now, start=0, num=limit, withscores=True)
+        heads = [
+            (float(score), member, shard)
+            for shard, rows in enumerate(await pipe.execute())
+            for member, score in rows
+        ]
+        first = sorted(heads)[:limit]  # by due, then member: a sorted set's own order
+        if not first:
+            return []
+        upto = int(first[-1][0])
+        taken = Counter(shard for _, _, shard in first)
+        calls: list[Call] = [
+            (self._claim, [self.due_keys[shard]], [upto, lease_until, n])
+            for shard, n in taken.items()
+        ]
+        got = [pair for reply in await run_scripts(self.redis, calls) for pair in pairs(reply)]
+        got.sort(key=lambda pair: (float(pair[1]), pair[0]))  # in due order, as from one key
+        return [item for pair in got for item in pair]
 
     async def _tidy(self, orphans: Sequence[str], lease_until: int) -> None:
         """Drop due members with no record (cancelled meanwhile, or a cluster write cut short
@@ -211,14 +242,18 @@ class TriggerStore:
     async def backlog(self, now: int, overdue_ms: int) -> tuple[int, int]:
         """Pending triggers, and of them those due longer than ``overdue_ms`` ago."""
         pipe = self.redis.pipeline(transaction=False)
-        pipe.zcard(self.due)
-        pipe.zcount(self.due, "-inf", now - overdue_ms)
-        total, overdue = await pipe.execute()
-        return int(total), int(overdue)
+        for key in self.due_keys:
+            pipe.zcard(key)
+            pipe.zcount(key, "-inf", now - overdue_ms)
+        counts = await pipe.execute()
+        return sum(map(int, counts[::2])), sum(map(int, counts[1::2]))
 
     async def next_due(self) -> int | None:
-        first = await self.redis.zrange(self.due, 0, 0, withscores=True)
-        return int(first[0][1]) if first else None
+        pipe = self.redis.pipeline(transaction=False)
+        for key in self.due_keys:
+            pipe.zrange(key, 0, 0, withscores=True)
+        firsts = [int(first[0][1]) for first in await pipe.execute() if first]
+        return min(firsts, default=None)
 
     async def pending(self, user_id: str) -> dict[str, Trigger]:
         raw = await self.redis.hgetall(self.keys.pending(user_id))

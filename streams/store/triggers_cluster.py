@@ -25,7 +25,7 @@ The outcomes are those a single Redis gives for the same operations: the lazy
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeAlias, cast
 
@@ -33,7 +33,7 @@ import orjson
 from redis.asyncio import Redis
 from redis.asyncio.cluster import RedisCluster
 
-from streams.names import Keys, due_member
+from streams.names import Keys, due_member, parse_due_member
 from streams.store import trigger_lua as lua
 from streams.store.scripts import Call, run_scripts
 from triggers.model import Op, Schedule, Trigger
@@ -103,11 +103,26 @@ class ClusterTriggers:
         return outcomes
 
     async def _index_first(self, held: dict[str, int]) -> dict[str, int | None]:
-        if not held:
-            return {}
-        entries = [[member, str(at)] for member, at in held.items()]
-        replaced = await self._index([self.keys.due], [orjson.dumps(entries)])
-        return {m: score(r) for m, r in zip(held, replaced, strict=True)}
+        """INDEX on each shard of the due index the members fall in (pipelined)."""
+        shards = self._by_shard(held)
+        calls: list[Call] = [
+            (self._index, [key], [orjson.dumps([[m, str(held[m])] for m in members])])
+            for key, members in shards.items()
+        ]
+        before: dict[str, int | None] = {}
+        for members, replaced in zip(shards.values(), await self._run(calls), strict=True):
+            before.update((m, score(r)) for m, r in zip(members, replaced, strict=True))
+        return before
+
+    def _by_shard(self, members: Iterable[str]) -> dict[str, list[str]]:
+        """Due members grouped by the shard of the due index holding them (Keys.due_for)."""
+        out: dict[str, list[str]] = {}
+        for member in members:
+            out.setdefault(self._shard(member), []).append(member)
+        return out
+
+    def _shard(self, member: str) -> str:
+        return self.keys.due_for(parse_due_member(member)[1], True)
 
     async def _run_users(self, steps: Sequence[Step]) -> list[str]:
         """One APPLY_USER per user (its operations in order); the replies in ``steps`` order."""
@@ -153,8 +168,11 @@ class ClusterTriggers:
         self._leases.update(dict.fromkeys(members, lease_until))
 
     async def settle(self, moves: Sequence[Move]) -> None:
-        if moves:
-            await self._settle([self.keys.due], [orjson.dumps(moves)])
+        """SETTLE the moves on each shard of the due index they fall in (pipelined)."""
+        shards: dict[str, list[Move]] = {}
+        for move in moves:  # in order: two moves of one member keep theirs
+            shards.setdefault(self._shard(move[0]), []).append(move)
+        await self._run([(self._settle, [key], [orjson.dumps(m)]) for key, m in shards.items()])
 
     async def _run(self, calls: Sequence[Call]) -> list[Any]:
         # run_scripts is typed for a single Redis; a cluster's pipeline takes the same calls

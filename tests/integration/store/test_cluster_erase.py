@@ -48,6 +48,7 @@ async def seed(client: Redis, namespace: str, users: list[str]) -> None:
     """Every kind of key an erasure touches, with TTLs where the store sets them; the last
     user is a bystander who stays."""
     k = Keys(namespace)
+    on_cluster = isinstance(client, RedisCluster)
     await ExperimentStore(client, namespace).assign_many(
         [(u, "e1", Exposure("plain", T0 + i, i)) for i, u in enumerate(users)]
         + [(u, "e2", Exposure("holdout", T0, 0)) for u in users[::4]]
@@ -56,12 +57,14 @@ async def seed(client: Redis, namespace: str, users: list[str]) -> None:
         if i % 7:
             await client.set(k.profile(u), f"state {i}".encode())
         await client.hset(k.pending(u), "cart_reminder", orjson.dumps({"id": f"c{i}"}))
-        await client.zadd(k.due, {due_member("cart_reminder", u): T0 + i})
+        await client.zadd(k.due_for(u, on_cluster), {due_member("cart_reminder", u): T0 + i})
         if i % 3 == 0:  # a campaign's slot is no trigger kind: only the pending hash names it
             await client.hset(k.pending(u), "campaign:spring", orjson.dumps({"id": f"s{i}"}))
-            await client.zadd(k.due, {due_member("campaign:spring", u): T0 + 2 * i})
+            await client.zadd(
+                k.due_for(u, on_cluster), {due_member("campaign:spring", u): T0 + 2 * i}
+            )
         if i % 2 == 0:  # a lazy kind: due with no pending record
-            await client.zadd(k.due, {due_member("win_back", u): T0 + 3 * i})
+            await client.zadd(k.due_for(u, on_cluster), {due_member("win_back", u): T0 + 3 * i})
         await client.hset(k.sent(u), f"c{i}", f"push|cart_reminder|{T0}")
         await client.pexpire(k.sent(u), TTL_MS)
         await client.hset(k.sensitivity(u), "push:opened", i)
@@ -170,7 +173,7 @@ async def test_a_trigger_scheduled_before_the_marker_is_cancelled_too(
         steps = split_steps(split, i, user)
         assert [await anext(steps) for _ in range(3)][-1] == "due members"
         await client.hset(keys.pending(user), "campaign:later", b"{}")  # meanwhile
-        await client.zadd(keys.due, {due_member("campaign:later", user): T0})
+        await client.zadd(keys.due_for(user, True), {due_member("campaign:later", user): T0})
         async for _ in steps:
             pass
         assert (await erase(split, i, user)).triggers_cancelled == 0  # none was left

@@ -24,12 +24,19 @@ Items = list[tuple[str, str, Exposure]]
 
 async def dump(client: Redis, namespace: str) -> dict[str, tuple[str, Any, bool]]:
     """Every key of the namespace: (type, content, whether it expires); a stream's entries by
-    their fields (ids differ between two servers)."""
+    their fields (ids differ between two servers); the trigger due index's shards on a cluster
+    as the one key of a single Redis (Keys.due_for)."""
     out: dict[str, tuple[str, Any, bool]] = {}
+    shards = set(Keys(namespace).due_all(True))
     async for raw in client.scan_iter(match=f"{namespace}*", count=1000):
         key = as_text(raw)
         kind = as_text(await client.type(key))
-        out[key] = (kind, await _content(client, key, kind), await client.pttl(key) > 0)
+        entry = (kind, await _content(client, key, kind), await client.pttl(key) > 0)
+        if key in shards:
+            key, held = Keys(namespace).due, out.get(Keys(namespace).due)
+            if held is not None:
+                entry = (kind, sorted([*held[1], *entry[1]], key=lambda m: (m[1], m[0])), False)
+        out[key] = entry
     return out
 
 
@@ -40,7 +47,7 @@ async def _content(client: Redis, key: str, kind: str) -> Any:
         return await client.hgetall(key)
     if kind == "set":
         return sorted(await client.smembers(key))
-    if kind == "zset":
+    if kind == "zset":  # by score, then member (zrange's own order)
         return await client.zrange(key, 0, -1, withscores=True)
     if kind == "list":
         return await client.lrange(key, 0, -1)

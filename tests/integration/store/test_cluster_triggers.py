@@ -132,7 +132,10 @@ async def state(client: Redis, keys: Keys, users: Sequence[str]) -> Any:
         pending = await client.hgetall(keys.pending(u))
         sent = await client.hgetall(keys.sent(u))
         per_user[u] = (sorted(pending.items()), sorted(sent.items()))
-    return per_user, await client.zrange(keys.due, 0, -1, withscores=True)
+    due = []  # the index's entries, from its one key or from all its shards on a cluster
+    for key in keys.due_all(isinstance(client, RedisCluster)):
+        due += await client.zrange(key, 0, -1, withscores=True)
+    return per_user, sorted(due, key=lambda m: (m[1], m[0]))
 
 
 def users_of(namespace: str, n: int = 40) -> list[str]:
@@ -154,6 +157,11 @@ async def test_a_cluster_ends_where_a_single_redis_ends(
     finished = single[5][0]
     assert False in finished and True in finished, "finishes both ours and replaced"
     assert single[-1][1][1], "something is left pending"
+    # the cluster's due index is sharded over the primaries (Keys.due_for): these users' entries
+    # went to most shards, on every primary, and some are still there
+    shards = {keys.due_for(u, True) for u in users}
+    assert len(shards) >= 12 and len({str(cluster.get_node_from_key(k)) for k in shards}) == 3
+    assert sum([await cluster.zcard(k) for k in shards]) == len(single[-1][1][1])
 
 
 async def test_claim_tidies_a_member_whose_record_is_gone(
@@ -166,11 +174,16 @@ async def test_claim_tidies_a_member_whose_record_is_gone(
     a, b, c = users_of(namespace, 3)
     await store.apply([Schedule(trigger(a, "cart_reminder", T0))])
     await cluster.hdel(keys.pending(a), "cart_reminder")
-    await cluster.zadd(keys.due, {due_member("cart_reminder", b): T0})
-    await cluster.zadd(keys.due, {due_member("win_back", c): T0})
+    await cluster.zadd(keys.due_for(b, True), {due_member("cart_reminder", b): T0})
+    await cluster.zadd(keys.due_for(c, True), {due_member("win_back", c): T0})
     claimed = await store.claim(T0 + 1, LEASE, 10, rebuild)
     assert [(t.user_id, t.slot) for t in claimed] == [(c, "win_back")]
-    assert await cluster.zrange(keys.due, 0, -1) == [due_member("win_back", c).encode()]
+    assert await cluster.zrange(keys.due_for(c, True), 0, -1) == [
+        due_member("win_back", c).encode()
+    ]
+    assert await cluster.zcard(keys.due_for(b, True)) == (
+        keys.due_for(b, True) == keys.due_for(c, True)
+    )
     assert await store.pending(c) == {"win_back": claimed[0]}
 
 
@@ -197,7 +210,7 @@ async def test_a_schedule_between_the_two_steps_of_a_finish_stands(
     assert await store.finish_many([(claimed, False)]) == [True]
     assert await store.pending(u) == {"cart_reminder": newer}
     member = due_member("cart_reminder", u)
-    assert await cluster.zscore(keys.due, member) == T0 + DAY
+    assert await cluster.zscore(keys.due_for(u, True), member) == T0 + DAY
 
 
 async def test_a_claim_between_the_index_and_the_records_takes_nothing(
@@ -225,5 +238,7 @@ async def test_a_claim_between_the_index_and_the_records_takes_nothing(
     assert await store.apply([Schedule(due)]) == Counter({("cart_reminder", "scheduled"): 1})
     assert taken == []
     assert await store.pending(u) == {"cart_reminder": due}
-    assert await cluster.zscore(keys.due, due_member("cart_reminder", u)) == now - 60_000
+    assert (
+        await cluster.zscore(keys.due_for(u, True), due_member("cart_reminder", u)) == now - 60_000
+    )
     assert await other.claim(now, LEASE, 10) == [due]

@@ -91,7 +91,9 @@ async def _kept(settings: Settings, users: list[str]) -> dict[str, Any]:
                 due[m.decode()] = score
         assert due == {u: s.rules.due for u, s in states.items() if s.rules.due}
         pending: dict[str, list[str]] = {}
-        tdue = {m.decode() for m in await redis.zrange(keys.due, 0, -1)}
+        tdue = set()  # the trigger due index: on a cluster, all its shards
+        for key in keys.due_all(True):
+            tdue |= {m.decode() for m in await redis.zrange(key, 0, -1)}
         for u in users:
             slots = sorted(slot.decode() for slot in await redis.hkeys(keys.pending(u)))
             assert all(due_member(slot, u) in tdue for slot in slots), (u, slots)
@@ -197,7 +199,7 @@ async def test_slots_moving_during_the_run_lose_nothing(
     events = _events(s.topics.prefix, 300, 6_000, now)
     users = sorted({e["user_id"] for e in events})
     busiest = [u for u, _ in Counter(e["user_id"] for e in events).most_common(30)]
-    shared = [keys.due, keys.rules_due(0), keys.rules_due(1), keys.changes_outbox(2)]
+    shared = [*keys.due_all(True)[:4], keys.rules_due(0), keys.rules_due(1), keys.changes_outbox(2)]
     shared += [keys.segment_members(seg.name) for seg in s.rules.segments[:6]]
     slots = sorted({key_slot(k.encode()) for k in [*map(keys.profile, busiest), *shared]})
     moved = 0
