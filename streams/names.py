@@ -33,7 +33,7 @@ FEEDBACK_GROUP: Final = "portrait-feedback"
 KEY_ROOT: Final = "portrait"
 SCHEMA_VERSION: Final = 2  # v1 kept a JSON state in a hash under portrait:p:; replay to migrate
 DUE_SEPARATOR: Final = "\x1f"
-DUE_SHARDS: Final = 16  # keys of the trigger due index on Redis Cluster (Keys.due_for)
+DUE_SHARDS: Final = 16  # keys of a sharded index on Redis Cluster (sharded(), Keys.due_for)
 
 # Per-user kinds. A string for the profile, not a hash: a hash whose state field passes 64 bytes
 # leaves the compact listpack encoding and costs ~270 bytes per user against ~60 for a string.
@@ -146,13 +146,11 @@ class Keys:
         Redis Cluster one of :data:`DUE_SHARDS` keys (``tdue:{n}``, n by a hash of the user id),
         so that the index, which every schedule, claim and finish goes through, spreads over
         the primaries instead of loading one (docs/cluster.md)."""
-        if not cluster:
-            return self.due
-        return self.shared(f"tdue:{{{zlib.crc32(user_id.encode()) % DUE_SHARDS}}}")
+        return sharded(self.due, user_id, cluster)
 
     def due_all(self, cluster: bool) -> list[str]:
         """Every key of the trigger due index (the scheduler claims from each)."""
-        return [self.shared(f"tdue:{{{n}}}") for n in range(DUE_SHARDS)] if cluster else [self.due]
+        return shards(self.due, cluster)
 
     @property
     def recall_index(self) -> str:
@@ -218,6 +216,21 @@ class Keys:
         """A SCAN pattern of the ``kind`` keys whose user id matches ``user_glob`` (the
         namespace needs no escaping: it is a topic prefix, ``[a-zA-Z0-9._-]``)."""
         return self.user(kind, user_glob)
+
+
+def sharded(key: str, user_id: str, cluster: bool) -> str:
+    """The shard of a deployment-wide ``key`` (an index over users) that holds ``user_id``: the
+    key itself on one Redis; on Redis Cluster ``<key>:{n}``, n = crc32(user id) mod
+    :data:`DUE_SHARDS`, so that an index every user's writes go through spreads over the
+    primaries (the hash tag ``{n}``: shard n of every index shares a slot)."""
+    if not cluster:
+        return key
+    return f"{key}:{{{zlib.crc32(user_id.encode()) % DUE_SHARDS}}}"
+
+
+def shards(key: str, cluster: bool) -> list[str]:
+    """Every shard of ``key`` (:func:`sharded`): readers of the whole index go through each."""
+    return [f"{key}:{{{n}}}" for n in range(DUE_SHARDS)] if cluster else [key]
 
 
 def user_id_from_key(key: str) -> str:
