@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: demo test check lint imports types bench bench-api bench-report bench-insight bench-experiments bench-recall insight-demo faults clean tools model-fit
+.PHONY: demo test check lint imports types bench bench-api bench-report bench-insight bench-experiments bench-recall bench-cluster insight-demo faults clean tools model-fit
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -75,6 +75,11 @@ bench-experiments: $(VENV)/.installed
 ## command's peak RSS and its growth per message (issue 16; about 2 minutes)
 bench-recall: $(VENV)/.installed
 	$(BIN)/python -m bench.recall --messages 1000000
+
+## bench-cluster: the worker on one Redis and on a 3-master Redis Cluster over the same events:
+## events/s, the cluster's over the single's, worker and Redis CPU per event (docs/cluster.md)
+bench-cluster: $(VENV)/.installed
+	$(BIN)/python -m bench.cluster --events 200000
 
 ## faults: the fault suite, long (worker and Redis kills, a frozen broker, a duplicate storm,
 ## a tiny cache): a table of events, kills, restarts, users compared, lost, doubled (10-20 min)
