@@ -5,7 +5,8 @@
 
 The runs: ``bench.throughput`` on synthetic traffic (with the naive faust agent) and on the
 replayed Taobao slice, ``bench.latency`` (live traffic at 1k events/s and at half the measured
-maximum, against a plain consumer at the same rate), ``bench.scaleout`` (1, 2, 4 workers). The
+maximum, against a plain consumer at the same rate), ``bench.scaleout`` (1, 2, 4 workers),
+``bench.cluster`` (the worker on one Redis and on a Redis Cluster). The
 page: a table and a plot per question (throughput by source against the ceiling, the latency
 CDF, scale-out and its model), each with the command that measured it and the result file.
 Plots are PNGs drawn with matplotlib (``pip install -e '.[bench]'``) into docs/img/.
@@ -28,12 +29,13 @@ RUNS: tuple[tuple[str, ...], ...] = (
     ("bench.throughput", "--source", "taobao", "--wait-quiet", "30"),
     ("bench.latency", "--rate", "1000", "--rate-share", "0.5"),
     ("bench.scaleout",),
+    ("bench.cluster",),
 )
 Result = dict[str, Any]
 
 
 def kind_of(path: Path) -> str:
-    """``throughput``, ``latency`` or ``scaleout``, from the result file's name."""
+    """``throughput``, ``latency``, ``scaleout`` or ``cluster``, from the result file's name."""
     stem = path.stem
     return stem.split("-", 1)[1] if "-" in stem else "throughput"
 
@@ -52,7 +54,7 @@ def newest(results: Path) -> dict[str, Result]:
         variant = data.get("config", {}).get("worker_set")
         if kind == "throughput" and "worker" in data and "produce" in data and not variant:
             out[f"throughput:{data['config']['source']}"] = data
-        elif kind in ("latency", "scaleout"):
+        elif kind in ("latency", "scaleout", "cluster"):
             out[kind] = data
     return out
 
@@ -107,6 +109,30 @@ def scaleout_rows(found: dict[str, Result]) -> tuple[list[list[str]], list[list[
     ]  # fmt: skip
     model = [[str(m["cores"]), str(m["workers"]), _rate(m["per_s"])] for m in data["model"]]
     return measured, model
+
+
+def cluster_section(found: dict[str, Result]) -> list[str]:
+    """The worker on one Redis and on a Redis Cluster (``bench.cluster``), if measured."""
+    data = found.get("cluster")
+    if data is None:
+        return []
+    rows = [
+        [name, _rate(r["per_s"]), str(r["worker_us_per_event"]), str(r["redis_us_per_event"]),
+         str(r["redis_commands_per_event"])]
+        for name, r in (("one Redis", data["single"]), ("Redis Cluster", data["cluster"]))
+    ]  # fmt: skip
+    masters = data.get("config", {}).get("masters", 3)
+    return [
+        "\n## Redis Cluster\n\n",
+        f"`python -m bench.cluster`: the worker over the same events on one Redis, then on a "
+        f"{masters}-master cluster (`redis+cluster://`, docs/cluster.md), identity off on both. "
+        "On this 2-core machine the primaries share the cores with the worker and the broker, so "
+        "this is what the cluster path costs (a script call per user instead of per 1000, the "
+        "shared writes after it, sharded indexes), not what more machines would give. Redis "
+        "figures are summed over the primaries.\n\n",
+        table(["Redis", "events/s", "worker µs/event", "Redis µs/event", "commands/event"], rows),
+        f"\nCluster / one Redis: {data['cluster_over_single']}.\n",
+    ]
 
 
 def table(head: list[str], rows: list[list[str]]) -> str:
@@ -249,6 +275,7 @@ def render(found: dict[str, Result], img: Path) -> str:
     ]
     if measured:
         parts.append("\n" + plot("bench-scaleout", draw_scaleout(found), img))
+    parts += cluster_section(found)
     sources = sorted({r["_file"] for r in found.values()})
     links = ", ".join(f"[{s}](bench-results/{s}.gz)" for s in sources)
     parts.append(f"\nResult files (gzipped JSON, without latency series): {links}\n")

@@ -88,3 +88,30 @@ def test_the_page_has_every_table_and_plot(tmp_path: Path) -> None:
 def test_no_results_is_one_line_and_exit_1(tmp_path: Path, capsys: Any) -> None:
     assert main(["--results", str(tmp_path), "--out", str(tmp_path / "b.md")]) == 1
     assert capsys.readouterr().err.count("\n") == 1
+
+
+CLUSTER = {
+    "config": {"masters": 3},
+    "single": {"per_s": 12_000, "worker_us_per_event": 70.0, "redis_us_per_event": 5.5,
+               "redis_commands_per_event": 1.2},
+    "cluster": {"per_s": 8_000, "worker_us_per_event": 95.0, "redis_us_per_event": 12.0,
+                "redis_commands_per_event": 2.5},
+    "cluster_over_single": 0.667,
+}  # fmt: skip
+
+
+def test_the_cluster_section_when_measured(tmp_path: Path) -> None:
+    results, docs = tmp_path / "results", tmp_path / "docs"
+    docs.mkdir()
+    write(results, "20260102T000000Z.json", throughput("synthetic", 300_000, 60_000))
+    out = str(docs / "benchmarks.md")
+    assert main(["--results", str(results), "--out", out]) == 0
+    assert "## Redis Cluster" not in (docs / "benchmarks.md").read_text()  # not measured
+    write(results, "20260102T000001Z-cluster.json", CLUSTER)
+    assert main(["--results", str(results), "--out", out]) == 0
+    page = (docs / "benchmarks.md").read_text()
+    assert "3-master cluster" in page
+    assert "| one Redis | 12,000 | 70.0 | 5.5 | 1.2 |" in page
+    assert "| Redis Cluster | 8,000 | 95.0 | 12.0 | 2.5 |" in page
+    assert "Cluster / one Redis: 0.667." in page
+    assert "](bench-results/20260102T000001Z-cluster.json.gz)" in page
