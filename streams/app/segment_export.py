@@ -3,9 +3,12 @@
 The members come from the segment's Redis SET (``Keys.segment_members``), which the worker's
 fenced write keeps exact, by SSCAN in chunks: a segment of millions streams in constant memory
 but for the ids already written (SSCAN may return a member twice while the set is rehashed; the
-export writes each once). ``--tags`` reads the chunk's states (one MGET) and writes the values
-as ``portrait profile get`` shows them as of ``--as-of``: the rule, model and manual tags by
-the rules engine's view (profiles/rules/engine.py), the built-in ones by the model.
+export writes each once). On Redis Cluster the set is sharded by the user id: the segment store
+SSCANs one shard after the other (no user is in two) and the progress's total is the sum of
+their SCARDs (streams/store/segments.py). ``--tags`` reads the chunk's states (one MGET) and
+writes the values as ``portrait profile get`` shows them as of ``--as-of``: the rule, model and
+manual tags by the rules engine's view (profiles/rules/engine.py), the built-in ones by the
+model.
 """
 
 from __future__ import annotations

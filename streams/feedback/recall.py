@@ -3,11 +3,12 @@
 The feedback service registers a win-back when it is published (its window runs from the send
 time) and moves the window to start at the delivery when the ``delivered`` feedback arrives;
 each registration puts the user in the sorted set ``portrait:trecall`` (score: the latest
-deadline). The event worker keeps that set in memory (:meth:`RecallTracker.refresh`, run
-periodically) so that :meth:`RecallTracker.watching` costs one set lookup per user on the hot
-path, and hands the watched users of each batch to :meth:`RecallTracker.returned`, which turns
-each pending recall into a recalled one in one Lua call per user: exactly once, however many
-workers see the user, because the state change is atomic in Redis.
+deadline; on Redis Cluster 16 such sets, sharded by user id: streams/store/feedback.py). The
+event worker keeps that set in memory (:meth:`RecallTracker.refresh`, run periodically) so
+that :meth:`RecallTracker.watching` costs one set lookup per user on the hot path, and hands
+the watched users of each batch to :meth:`RecallTracker.returned`, which turns each pending
+recall into a recalled one in one Lua call per user: exactly once, however many workers see the
+user, because the state change is atomic in Redis.
 """
 
 from __future__ import annotations
@@ -22,7 +23,6 @@ from redis.asyncio import Redis
 from streams.connect.clients import redis_client
 from streams.settings.tree import Settings
 from streams.store.feedback import FeedbackStore
-from streams.store.triggers import as_text
 from triggers.config import MINUTE_MS, TriggerConfig
 
 log = logging.getLogger("portrait.recall")
@@ -71,16 +71,17 @@ class RecallTracker:
         return len(self._watched)
 
     async def refresh(self, now_ms: int) -> None:
-        """Read new registrations from the index and drop locally the expired ones."""
+        """Read new registrations from the index and drop locally the expired ones. On Redis
+        Cluster the index is 16 keys (a user in the one its id hashes to): the read goes
+        through all of them in one pipeline (``FeedbackStore.deadlines_after``), so a pending
+        recall in any shard is watched."""
         full = self._max_seen is None or self._refreshes % self.full_every == 0
         self._refreshes += 1
         low = now_ms - self.grace_ms
         if not full:
             assert self._max_seen is not None
             low = max(low, self._max_seen - self.overlap_ms)
-        index = self.store.keys.recall_index
-        rows = await self.redis.zrangebyscore(index, f"({low}", "+inf", withscores=True)
-        fresh = {as_text(row[0]): int(row[1]) for row in rows}  # type: ignore[arg-type]
+        fresh = await self.store.deadlines_after(low)  # every shard's, on a cluster
         fresh = {u: d for u, d in fresh.items() if self._done.get(u) != d}  # not re-watched
         if full:
             self._watched = fresh

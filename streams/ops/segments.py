@@ -1,7 +1,9 @@
 """Segment sizes and transitions, as Prometheus sees them (docs/rules.md).
 
 A segment's members are a Redis SET kept exact by the worker's fenced write
-(``Keys.segment_members``), so its size is one SCARD: exact, never a sample. The worker calls
+(``Keys.segment_members``), so its size is one SCARD: exact, never a sample. On Redis Cluster
+the set is sharded by the user id (a user in one shard only), and the size the sum of the
+shards' SCARDs (streams/store/segments.py ``SegmentStore.sizes``), as exact. The worker calls
 :meth:`SegmentSizes.refresh` every few seconds (one pipelined round trip for every segment of
 the current rules) and hands each batch's transitions to :meth:`SegmentSizes.observe`.
 """
@@ -36,7 +38,8 @@ class Sizes(Protocol):
 
 
 class SegmentSizes:
-    """``portrait_segment_members{segment}`` (gauge, SCARD) and
+    """``portrait_segment_members{segment}`` (gauge, SCARD; summed over the shards on a
+    cluster) and
     ``portrait_segment_transitions_total{segment,change}`` (counter).
 
     ``segments`` gives the names of the current rules' segments at each refresh: rules are

@@ -9,6 +9,13 @@ Keys (streams/names.py ``Keys``, each under the deployment's namespace):
 - ``recall_index`` sorted set: user id -> latest deadline of a pending recall
 - ``recall_ledger`` sorted set: ``<trigger_id>|<user id>`` -> send time of every recall message
   (the recall report's list, docs/recall.md), trimmed after ``RecallConfig.retention_ms``
+
+On Redis Cluster both sorted sets are sharded as the trigger due index is (streams/names.py
+``sharded``): 16 keys each (``trecall:{n}``, ``trl:{n}``), a user's entries in the one its id
+hashes to, so that every feedback batch's index and ledger writes spread over the primaries
+instead of loading one. Writes name the user's shard; whole-index reads and trims go through
+every shard in one pipeline (the cluster client sends it per node, in parallel). A single Redis
+keeps the one key of each, and every call is as before.
 """
 
 from __future__ import annotations
@@ -18,8 +25,9 @@ from dataclasses import dataclass, replace
 from typing import Any, Final
 
 from redis.asyncio import Redis
+from redis.asyncio.cluster import RedisCluster
 
-from streams.names import Keys
+from streams.names import Keys, sharded, shards
 from streams.store import feedback_lua
 from streams.store.scripts import run_scripts
 from streams.store.triggers import as_text
@@ -64,6 +72,9 @@ class FeedbackStore:
     ) -> None:
         self.redis = redis
         self.keys = Keys(namespace)
+        self.cluster = isinstance(redis, RedisCluster)  # the index and ledger are sharded
+        self.index_keys = shards(self.keys.recall_index, self.cluster)
+        self.ledger_keys = shards(self.keys.recall_ledger, self.cluster)
         self.window = recall_window_ms
         self.seen_ttl = seen_ttl_ms
         self.sensitivity_ttl = sensitivity_ttl_ms
@@ -148,18 +159,32 @@ class FeedbackStore:
 
     async def _index(self, deadlines: dict[str, int], ledger: dict[str, int]) -> list[str]:
         """The shared keys, written after the users' own (idempotent: redone after a crash);
-        returns the ledger members that were not there yet."""
+        returns the ledger members that were not there yet. Each deadline goes to its user's
+        shard of the index (one ``ZADD GT`` per shard named), each ledger member to its user's
+        shard of the ledger; one pipeline in all (on a cluster, one round trip per node)."""
         if not (deadlines or ledger):
             return []
         pipe = self.redis.pipeline(transaction=False)
-        if deadlines:
-            pipe.zadd(self.keys.recall_index, deadlines, gt=True)
+        by_shard = self._index_shards(deadlines)
+        for key, part in by_shard.items():
+            pipe.zadd(key, part, gt=True)
         members = list(ledger)
         for member in members:  # one ZADD each: its reply says whether the member is new
-            pipe.zadd(self.keys.recall_ledger, {member: ledger[member]}, nx=True)
-        replies = await pipe.execute()
-        added = replies[1:] if deadlines else replies
+            pipe.zadd(self._ledger_key(member), {member: ledger[member]}, nx=True)
+        added = (await pipe.execute())[len(by_shard) :]
         return [m for m, n in zip(members, added, strict=True) if int(n)]
+
+    def _index_shards(self, deadlines: dict[str, int]) -> dict[str, dict[str, int]]:
+        """``deadlines`` by the index key holding each user (one key on a single Redis)."""
+        out: dict[str, dict[str, int]] = {}
+        for user_id, deadline in deadlines.items():
+            key = sharded(self.keys.recall_index, user_id, self.cluster)
+            out.setdefault(key, {})[user_id] = deadline
+        return out
+
+    def _ledger_key(self, member: str) -> str:
+        """The ledger key of a member: its user's shard on a cluster."""
+        return sharded(self.keys.recall_ledger, parse_ledger_member(member)[1], self.cluster)
 
     async def returned(
         self, visits: Sequence[tuple[str, int]]
@@ -181,14 +206,31 @@ class FeedbackStore:
             out.append((user, int(reply[0]), pairs))
         return out
 
+    async def deadlines_after(self, low_ms: int) -> dict[str, int]:
+        """Every indexed user whose latest deadline is after ``low_ms``, with it: each shard's
+        part in one pipeline (a user is in one shard only, so the parts do not overlap)."""
+        pipe = self.redis.pipeline(transaction=False)
+        for key in self.index_keys:
+            pipe.zrangebyscore(key, f"({low_ms}", "+inf", withscores=True)
+        return {as_text(user): int(score) for rows in await pipe.execute() for user, score in rows}
+
     async def forget_expired(self, before_ms: int) -> int:
-        """Drop users whose every recall window ended before ``before_ms`` from the index."""
-        return int(await self.redis.zremrangebyscore(self.keys.recall_index, "-inf", before_ms))
+        """Drop users whose every recall window ended before ``before_ms`` from the index (every
+        shard of it, in one pipeline)."""
+        return await self._trim(self.index_keys, "-inf", before_ms)
 
     async def trim_ledger(self, now_ms: int) -> int:
-        """Drop the ledger's messages sent longer than the retention ago (their records expire)."""
+        """Drop the ledger's messages sent longer than the retention ago (their records expire),
+        in every shard, in one pipeline."""
         before = now_ms - self.recall.retention_ms
-        return int(await self.redis.zremrangebyscore(self.keys.recall_ledger, "-inf", f"({before}"))
+        return await self._trim(self.ledger_keys, "-inf", f"({before}")
+
+    async def _trim(self, keys: list[str], low: int | str, high: int | str) -> int:
+        """``ZREMRANGEBYSCORE`` on each of ``keys`` in one pipeline: the members removed."""
+        pipe = self.redis.pipeline(transaction=False)
+        for key in keys:
+            pipe.zremrangebyscore(key, low, high)
+        return sum(int(n) for n in await pipe.execute())
 
 
 def ledger_member(trigger_id: str, user_id: str) -> str:
@@ -203,12 +245,15 @@ def parse_ledger_member(member: str) -> tuple[str, str]:
 
 
 async def forget_recall_ledger(redis: Redis, keys: Keys, user_id: str) -> int:
-    """Remove the user's recall messages from the ledger (erasure: before the records go)."""
+    """Remove the user's recall messages from the ledger (erasure: before the records go). On
+    Redis Cluster they are all in the user's shard of the ledger (``sharded``), the key the
+    feedback store wrote them to; one Redis has the one key."""
     trigger_ids = [as_text(t) for t in await redis.hkeys(keys.recall(user_id))]
     if not trigger_ids:
         return 0
     members = [ledger_member(t, user_id) for t in trigger_ids]
-    return int(await redis.zrem(keys.recall_ledger, *members))
+    ledger = sharded(keys.recall_ledger, user_id, isinstance(redis, RedisCluster))
+    return int(await redis.zrem(ledger, *members))
 
 
 async def load_sensitivity(redis: Redis, keys: Keys, user_id: str) -> dict[str, int]:

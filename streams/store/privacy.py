@@ -11,7 +11,9 @@ On Redis Cluster, where no call may span slots, the same end state is reached in
 each safe to repeat (streams/store/privacy_cluster.py): the user's due members, one script on
 the user's slot (the marker first, then the keys), then the shared indexes and segments, each
 exit sent before the user leaves the member set. The experiments' ledgers and the recall ledger
-are left as here, first (streams/store/experiments.py, feedback.py).
+are left as here, first (streams/store/experiments.py, feedback.py). There each segment's member
+set is sharded by the user id (streams/names.py ``sharded``): the steps and :meth:`read` name the
+user's shard.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ import orjson
 from redis.asyncio import Redis
 from redis.asyncio.cluster import RedisCluster
 
-from streams.names import Keys
+from streams.names import Keys, sharded
 from streams.store.experiments import ExperimentStore
 from streams.store.feedback import forget_recall_ledger
 from streams.store.privacy_cluster import ClusterErase, Progress
@@ -171,8 +173,9 @@ class PrivacyStore:
             k.pending, k.sent, k.sensitivity, k.feedback_seen, k.recall, k.privacy, k.experiment
         ):  # fmt: skip
             pipe.hgetall(key(user_id))
+        cluster = self.split is not None  # each member set sharded: the user's shard
         for name in segments:
-            pipe.sismember(k.segment_members(name), user_id)
+            pipe.sismember(sharded(k.segment_members(name), user_id, cluster), user_id)
         profile, pending, *hashes = await pipe.execute()
         member = hashes[6:]
         return Stored(

@@ -16,7 +16,9 @@ erasure is a sequence of steps, each safe to run again, that ends in the same st
    sweep would otherwise make: the user back in member sets).
 3. ``leave_indexes``: again the due members (slots scheduled between 1 and 2),
    the recall index, the rules' due index and the partition's follow-up dirty set; and which
-   segments count the user.
+   segments count the user. The trigger due index, the recall index and each segment's member
+   set are sharded by the user id on a cluster (streams/names.py ``sharded``): each step names
+   the user's shard, the one the writers put the user in.
 4. ``publish_exits``: each exit on the partition's outbox, *before* step 5 takes the user off
    the member set, so that a crash in between makes the retry send the exit again (the outbox
    is at-least-once, streams/pipeline/changes.py) rather than lose it.
@@ -34,7 +36,7 @@ from typing import Final
 
 from redis.asyncio import Redis
 
-from streams.names import Keys, due_member, user_id_from_key
+from streams.names import Keys, due_member, sharded, user_id_from_key
 from streams.store.triggers import as_text
 from triggers.config import KINDS
 
@@ -139,11 +141,11 @@ class ClusterErase:
         k = self.keys
         pipe = self.redis.pipeline(transaction=False)
         pipe.zrem(k.due_for(user_id, True), *self._due_members(user_id, slots))
-        pipe.zrem(k.recall_index, user_id)
+        pipe.zrem(sharded(k.recall_index, user_id, True), user_id)  # its shard of the index
         pipe.zrem(k.rules_due(home), user_id)
         pipe.srem(k.rules_dirty(home), user_id)  # its follow-up list went in step 2
         for name in segments:
-            pipe.sismember(k.segment_members(name), user_id)
+            pipe.sismember(self._member_key(name, user_id), user_id)
         cancelled, _, _, _, *members = await pipe.execute()
         return int(cancelled), [bool(m) for m in members]
 
@@ -160,8 +162,13 @@ class ClusterErase:
         if segments:
             pipe = self.redis.pipeline(transaction=False)
             for name in segments:
-                pipe.srem(self.keys.segment_members(name), user_id)
+                pipe.srem(self._member_key(name, user_id), user_id)
             await pipe.execute()
+
+    def _member_key(self, segment: str, user_id: str) -> str:
+        """The shard of ``segment``'s member set that holds ``user_id`` (on a cluster each
+        member set is sharded by the user id, as the profile write keeps it)."""
+        return sharded(self.keys.segment_members(segment), user_id, True)
 
     @staticmethod
     def _due_members(user_id: str, slots: list[str]) -> list[str]:

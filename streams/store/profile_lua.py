@@ -23,6 +23,11 @@ from typing import Final
 # KEYS also names the user's other keys the script touches (privacy marker, pending triggers,
 # moved marker, hand-overs, follow-up list): during a slot migration a call whose keys are not
 # all on one node is redirected or told to try again, never run on half of the user's keys.
+# ARGV[15]: '' on one Redis; on Redis Cluster the user's shard suffix (':{n}', streams/names.py
+# sharded()) that follows a member set's prefix and name: each segment's member set is 16 keys
+# there, a user's membership in the one its id hashes to, so that a broad segment's set and its
+# transitions spread over the primaries (a shard is a whole key: SADD/SREM stay idempotent). A
+# hand-over's item (meta's 8th) then carries the absorbed profile's own suffix as its 4th.
 #
 # A stored state starts with its fences, "p:offset,p:offset;" (profiles/codec.py). A write
 # lands when its offset is above the fence stored for its partition (or equal to it, for an
@@ -55,6 +60,7 @@ local privacy, pending, tdue, ttl = ARGV[7], ARGV[8], ARGV[9], ARGV[10]
 local kinds = cjson.decode(ARGV[11])
 local absorbing, moved_at = ARGV[12], ARGV[13]
 local follow = ARGV[14]
+local shard = ARGV[15] or ''
 local pos = 1
 local skipped, suppressed, moved = {}, {}, {}
 local lasting, passing = {}, {}
@@ -129,7 +135,10 @@ for i = 1, #meta do
     redis.call('SET', key, blob)
     for _, gone in ipairs(m[8]) do
       redis.call('HDEL', absorbing .. '{' .. user .. '}', gone[1])
-      for _, name in ipairs(gone[2]) do shared(lasting, 'SREM', members .. name, gone[1]) end
+      local theirs = gone[4] or ''  -- the absorbed profile's shard: not the user's
+      for _, name in ipairs(gone[2]) do
+        shared(lasting, 'SREM', members .. name .. theirs, gone[1])
+      end
       for _, msg in ipairs(gone[3]) do
         shared(lasting, 'XADD', outbox .. m[6], '*', 'm', msg)
       end
@@ -137,8 +146,8 @@ for i = 1, #meta do
     if m[5] > 0 then
       local d = deltas[m[5]]
       local home = m[6]
-      for _, name in ipairs(d[1]) do shared(lasting, 'SADD', members .. name, user) end
-      for _, name in ipairs(d[2]) do shared(lasting, 'SREM', members .. name, user) end
+      for _, name in ipairs(d[1]) do shared(lasting, 'SADD', members .. name .. shard, user) end
+      for _, name in ipairs(d[2]) do shared(lasting, 'SREM', members .. name .. shard, user) end
       for _, msg in ipairs(d[3]) do
         shared(lasting, 'XADD', outbox .. home, '*', 'm', msg)
       end

@@ -10,7 +10,9 @@ loads a chunk. The script is in streams/store/profile_lua.py.
 On Redis Cluster (a ``redis+cluster://`` URL) no call may span slots: the write is one call per
 user, pipelined (one round trip per node), and the shared keys it changes (segment member sets,
 outboxes, due indexes) follow it durably (streams/store/follow_up.py); loads are one MGET per
-slot (docs/cluster.md).
+slot (docs/cluster.md). There the trigger due index and each segment's member set are sharded
+by the user id (streams/names.py ``sharded``): the call names the user's shards, so a broad
+segment's members and transitions spread over the primaries instead of loading one.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from profiles.codec import decode
 from profiles.model import State
 from profiles.timeutil import DAY_MS
 from streams import names as n
-from streams.names import Keys, user_id_from_key
+from streams.names import Keys, sharded, user_id_from_key
 from streams.store.follow_up import Done, FollowUps
 from streams.store.profile_lua import FENCED_WRITE
 from streams.store.scripts import run_scripts
@@ -192,7 +194,6 @@ def _call(
                 (list(d.added), list(d.removed), [m.decode() for m in d.messages], str(d.due))
             )
             delta = len(deltas)
-        gone = [[a.profile, list(a.segments), [m.decode() for m in a.messages]] for a in w.absorbed]
         meta.append(
             (
                 str(w.partition),
@@ -202,7 +203,7 @@ def _call(
                 delta,
                 _home(w),
                 w.erase,
-                gone,
+                _hand_overs(w, bool(follow)),
             )
         )
     if follow:  # one user: the shard of the trigger due index holding the user's entries
@@ -213,6 +214,7 @@ def _call(
         orjson.dumps(deltas) if deltas else b"[]",
         *prefixes,
         follow,
+        member_shard(part[0].user_id) if follow else "",  # one user: its member-set shard
     ]
     named = [keys.profile(w.user_id) for w in part]
     if follow:  # one user: every key the script touches, declared (migrations: see FENCED_WRITE)
@@ -221,6 +223,24 @@ def _call(
             keys.privacy(u), keys.pending(u), keys.moved(u), keys.absorbing(u), keys.follow_up(u),
         ]  # fmt: skip
     return named, args
+
+
+def _hand_overs(w: Write, cluster: bool) -> list[list[Any]]:
+    """Meta's 8th item: per absorbed profile [its id, the segments it was in, their exits] and,
+    on Redis Cluster, the suffix of its own member-set shard (its id's, not the user's)."""
+    out: list[list[Any]] = []
+    for a in w.absorbed:
+        gone: list[Any] = [a.profile, list(a.segments), [m.decode() for m in a.messages]]
+        out.append([*gone, member_shard(a.profile)] if cluster else gone)
+    return out
+
+
+def member_shard(user_id: str) -> str:
+    """What follows a segment's member-set key for the shard that holds ``user_id`` on Redis
+    Cluster (``:{n}``): FENCED_WRITE appends it to the member-set prefix and the segment's name,
+    giving ``sharded(keys.segment_members(name), user_id, True)`` (streams/names.py); the script
+    cannot hash the id itself (no CRC32 in Redis Lua), so the caller passes it."""
+    return sharded("", user_id, True)
 
 
 async def _mget(redis: Redis, keys: list[str]) -> list[Any]:

@@ -1,6 +1,15 @@
 """The rules' Redis side besides the profile write (streams/store/profiles.py writes all of it
 atomically with the state): the ``profile.changes`` outbox of each partition, the index of
-users due for a time re-evaluation, and the segments' member sets."""
+users due for a time re-evaluation, and the segments' member sets.
+
+A segment's member set is one key on a single Redis. On Redis Cluster it is
+:data:`~streams.names.DUE_SHARDS` keys (``seg:m:<name>:{n}``, streams/names.py ``sharded``),
+a user's membership in the one its id hashes to, so that a broad segment's set and every
+transition's SADD/SREM spread over the primaries instead of loading one. The readers here merge
+the shards: a size is the sum of their SCARDs, the members are each shard's SSCAN in turn, and a
+page (:meth:`SegmentStore.page`) says which shard its cursor is in. A user is in one shard only,
+so no member is listed by two of them.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +21,7 @@ import orjson
 from redis.asyncio import Redis
 from redis.asyncio.cluster import ClusterNode, RedisCluster
 
-from streams.names import PROFILE, Keys, user_id_from_key
+from streams.names import PROFILE, Keys, shards, user_id_from_key
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,10 +51,29 @@ class ScanCursor:
     done: bool = False
 
 
+@dataclass(frozen=True, slots=True)
+class Page:
+    """One page of a segment's members (:meth:`SegmentStore.page`) and where the next starts:
+    the shard (always 0 on a single Redis, whose set is one key) and the SSCAN cursor in it;
+    ``done`` once the last shard's SSCAN has come back to 0."""
+
+    members: list[str]
+    shard: int
+    position: int
+    done: bool
+
+
 class SegmentStore:
     def __init__(self, redis: Redis, namespace: str) -> None:
         self.redis = redis
         self.keys = Keys(namespace)
+        # Redis Cluster: each member set is DUE_SHARDS keys (the module's docstring)
+        self.cluster = isinstance(redis, RedisCluster)
+
+    def member_keys(self, segment: str) -> list[str]:
+        """Every key of ``segment``'s member set: the one key on a single Redis, its shards on
+        Redis Cluster (a user's membership is in ``sharded(..., user_id, True)``)."""
+        return shards(self.keys.segment_members(segment), self.cluster)
 
     async def outbox(self, partition: int | str, count: int = 1000) -> list[Outboxed]:
         """The oldest unpublished messages of a partition, in the order they were written."""
@@ -126,22 +154,32 @@ class SegmentStore:
             )
 
     async def sizes(self, segments: Sequence[str]) -> dict[str, int]:
-        """Each segment's size (SCARD of its member set: exact), in one round trip."""
+        """Each segment's size (SCARD of its member set: exact), in one round trip. On Redis
+        Cluster the sum of its shards' SCARDs (a user is in one shard only), the pipeline
+        sending each primary its shards' SCARDs at once."""
         if not segments:
             return {}
+        keys = {name: self.member_keys(name) for name in segments}
         pipe = self.redis.pipeline(transaction=False)
         for name in segments:
-            pipe.scard(self.keys.segment_members(name))
-        counts = await pipe.execute()
-        return {name: int(n) for name, n in zip(segments, counts, strict=True)}
+            for key in keys[name]:
+                pipe.scard(key)
+        counts = iter(await pipe.execute())
+        return {name: sum(int(next(counts)) for _ in keys[name]) for name in segments}
 
     async def size(self, segment: str) -> int:
         return (await self.sizes([segment]))[segment]
 
     async def members(self, segment: str, count: int = 1000) -> AsyncIterator[list[str]]:
         """Every member of a segment, in chunks (SSCAN: a member added or removed meanwhile
-        may be missed or, rarely, returned twice; each chunk is free of repeats)."""
-        key = self.keys.segment_members(segment)
+        may be missed or, rarely, returned twice; each chunk is free of repeats). On Redis
+        Cluster each shard is SSCANned to its end in turn; no member is in two shards."""
+        for key in self.member_keys(segment):
+            async for chunk in self._sscan(key, count):
+                yield chunk
+
+    async def _sscan(self, key: str, count: int) -> AsyncIterator[list[str]]:
+        """Every member of one set, in SSCAN's chunks (each free of repeats)."""
         cursor = 0
         chunk: Any
         while True:
@@ -150,6 +188,27 @@ class SegmentStore:
                 yield sorted({m.decode() for m in chunk})
             if cursor == 0:
                 return
+
+    async def page(self, segment: str, shard: int, position: int, count: int) -> Page:
+        """One page of a segment's members from ``(shard, position)`` (``(0, 0)``: the first),
+        about ``count`` of them (SSCAN's COUNT; sorted, free of repeats): one SSCAN step of that
+        shard, as on a single Redis, where ``shard`` is 0 and the set its one key. On Redis
+        Cluster a step that ends its shard with fewer than ``count`` members goes on with the
+        next shard's first step, so that a small segment is not 16 thin pages (a page takes at
+        most one SSCAN step per shard)."""
+        keys = self.member_keys(segment)
+        found: set[str] = set()
+        raw: Any
+        while shard < len(keys):
+            after, raw = await self.redis.sscan(keys[shard], position, count=count)
+            found.update(m.decode() for m in raw)
+            position = int(after)
+            if position != 0:
+                return Page(sorted(found), shard, position, done=False)
+            shard += 1
+            if len(found) >= count and shard < len(keys):
+                return Page(sorted(found), shard, 0, done=False)
+        return Page(sorted(found), shard, 0, done=True)
 
 
 def _node_to_scan(primaries: dict[str, ClusterNode], cursor: ScanCursor) -> ClusterNode | None:

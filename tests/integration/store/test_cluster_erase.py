@@ -15,7 +15,7 @@ import pytest
 from redis.asyncio import Redis
 from redis.asyncio.cluster import RedisCluster
 
-from streams.names import Keys, due_member
+from streams.names import Keys, due_member, sharded
 from streams.store.experiments import ExperimentStore
 from streams.store.feedback import forget_recall_ledger, ledger_member
 from streams.store.privacy import Erased, PrivacyStore
@@ -71,15 +71,16 @@ async def seed(client: Redis, namespace: str, users: list[str]) -> None:
         await client.hset(k.feedback_seen(u), f"c{i}|opened", T0)
         await client.pexpire(k.feedback_seen(u), TTL_MS)
         await client.hset(k.recall(u), f"wb{i}", T0 + i)
-        await client.zadd(k.recall_ledger, {ledger_member(f"wb{i}", u): T0 + i})
-        await client.zadd(k.recall_index, {u: T0 + i})
+        ledger = sharded(k.recall_ledger, u, on_cluster)
+        await client.zadd(ledger, {ledger_member(f"wb{i}", u): T0 + i})
+        await client.zadd(sharded(k.recall_index, u, on_cluster), {u: T0 + i})
         await client.zadd(k.rules_due(home(i)), {u: T0 + i})
         if i % 5 == 0:  # an earlier erasure's tombstone: the new one keeps its fence, not its TTL
             await client.hset(k.privacy(u), "fence", "0:3")
             await client.pexpire(k.privacy(u), TTL_MS)
         for j, name in enumerate(SEGMENTS[:2]):
             if i % (j + 2) == 0:
-                await client.sadd(k.segment_members(name), u)
+                await client.sadd(sharded(k.segment_members(name), u, on_cluster), u)
 
 
 async def erase(store: PrivacyStore, i: int, user: str) -> Erased:

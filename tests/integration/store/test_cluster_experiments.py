@@ -11,7 +11,7 @@ import pytest
 from redis.asyncio import Redis
 from redis.asyncio.cluster import RedisCluster
 
-from streams.names import Keys
+from streams.names import Keys, shards
 from streams.store.experiments import ExperimentStore
 from streams.store.triggers import as_text
 from tests.integration.helpers import DAY, T0
@@ -24,20 +24,34 @@ Items = list[tuple[str, str, Exposure]]
 
 async def dump(client: Redis, namespace: str) -> dict[str, tuple[str, Any, bool]]:
     """Every key of the namespace: (type, content, whether it expires); a stream's entries by
-    their fields (ids differ between two servers); the trigger due index's shards on a cluster
-    as the one key of a single Redis (Keys.due_for)."""
+    their fields (ids differ between two servers); the shards of an index sharded on a cluster
+    (the trigger due index, the recall index and ledger, each segment's member set:
+    streams/names.py ``sharded``) as the one key of a single Redis."""
     out: dict[str, tuple[str, Any, bool]] = {}
-    shards = set(Keys(namespace).due_all(True))
     async for raw in client.scan_iter(match=f"{namespace}*", count=1000):
         key = as_text(raw)
         kind = as_text(await client.type(key))
         entry = (kind, await _content(client, key, kind), await client.pttl(key) > 0)
-        if key in shards:
-            key, held = Keys(namespace).due, out.get(Keys(namespace).due)
-            if held is not None:
-                entry = (kind, sorted([*held[1], *entry[1]], key=lambda m: (m[1], m[0])), False)
+        key = unsharded(Keys(namespace), key)
+        held = out.get(key)
+        if held is not None:  # another shard of the same index: one content, in its order
+            entry = (kind, _merged(kind, [*held[1], *entry[1]]), False)
         out[key] = entry
     return out
+
+
+def unsharded(keys: Keys, key: str) -> str:
+    """The key a single Redis keeps for ``key`` when it is a cluster shard of a sharded index
+    (``<index>:{n}``), else ``key``."""
+    base = key.rpartition(":")[0]
+    whole = (keys.due, keys.recall_index, keys.recall_ledger)
+    index = base in whole or base.startswith(keys.segment_members(""))
+    return base if index and key in shards(base, True) else key
+
+
+def _merged(kind: str, content: list[Any]) -> list[Any]:
+    """Two shards' contents as one key gives them: a sorted set by score, then member."""
+    return sorted(content, key=lambda m: (m[1], m[0])) if kind == "zset" else sorted(content)
 
 
 async def _content(client: Redis, key: str, kind: str) -> Any:

@@ -11,7 +11,7 @@ import pytest
 from redis.asyncio.cluster import RedisCluster
 
 from profiles.model import ProfileModel
-from streams.names import Keys
+from streams.names import Keys, sharded, shards
 from streams.store.follow_up import Done
 from streams.store.privacy import PrivacyStore
 from streams.store.profiles import ProfileStore, RulesDelta, Write
@@ -49,7 +49,13 @@ async def _crash_before_follow_up(store: ProfileStore, writes: list[Write]) -> N
 
 
 async def _members(cluster: RedisCluster, keys: Keys, segment: str) -> set[str]:
-    return {m.decode() for m in await cluster.smembers(keys.segment_members(segment))}
+    """The segment's members: the union of its member set's shards, each user in its own."""
+    out: set[str] = set()
+    for key in shards(keys.segment_members(segment), True):
+        found = {m.decode() for m in await cluster.smembers(key)}
+        assert all(key == sharded(keys.segment_members(segment), u, True) for u in found)
+        out |= found
+    return out
 
 
 async def _changes(segments: SegmentStore, partition: int) -> list[str]:

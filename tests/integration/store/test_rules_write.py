@@ -7,9 +7,10 @@ from __future__ import annotations
 import orjson
 import pytest
 from redis.asyncio import Redis
+from redis.asyncio.cluster import RedisCluster
 
 from profiles.model import ProfileModel
-from streams.names import Keys
+from streams.names import Keys, shards
 from streams.settings.tree import Settings
 from streams.store.profiles import ProfileStore, RulesDelta, Write
 from streams.store.segments import SegmentStore
@@ -32,7 +33,11 @@ def _message(user: str, n: int) -> bytes:
 
 
 async def _members(redis: Redis, keys: Keys, segment: str) -> set[str]:
-    return {m.decode() for m in await redis.smembers(keys.segment_members(segment))}
+    """The segment's members: on a cluster the union of its member set's shards."""
+    out: set[str] = set()
+    for key in shards(keys.segment_members(segment), isinstance(redis, RedisCluster)):
+        out |= {m.decode() for m in await redis.smembers(key)}
+    return out
 
 
 async def test_the_delta_lands_with_the_state_or_not_at_all(

@@ -19,7 +19,7 @@ from redis.crc import key_slot
 
 from profiles.model import ProfileModel
 from streams.connect.clients import redis_client
-from streams.names import Keys, due_member
+from streams.names import Keys, due_member, sharded, shards
 from streams.settings.tree import Settings
 from streams.store.profiles import ProfileStore
 from tests.integration.cluster import ClusterNode, migrate_slot
@@ -78,10 +78,12 @@ async def _kept(settings: Settings, users: list[str]) -> dict[str, Any]:
     redis: Redis = redis_client(settings)
     try:
         states = await ProfileStore(redis, ns).load_many(users)
-        members: dict[str, set[str]] = {}
+        members: dict[str, set[str]] = {}  # each segment's set: on a cluster, its shards'
         async for key in redis.scan_iter(keys.segment_pattern(), 500):
-            name = key.decode().removeprefix(keys.segment_members(""))
-            members[name] = {m.decode() for m in await redis.smembers(key)}
+            name, users_in = _segment_of(keys, key.decode()), await redis.smembers(key)
+            held = {m.decode() for m in users_in}
+            assert all(sharded(keys.segment_members(name), u, True) == key.decode() for u in held)
+            members[name] = members.get(name, set()) | held
         for u, state in states.items():
             assert {n for n, who in members.items() if u in who} == set(state.rules.members), u
         due: dict[str, float] = {}
@@ -102,6 +104,13 @@ async def _kept(settings: Settings, users: list[str]) -> dict[str, Any]:
         return {"members": members, "pending": pending}
     finally:
         await redis.aclose()
+
+
+def _segment_of(keys: Keys, key: str) -> str:
+    """The segment of a member-set shard (``seg:m:<name>:{n}``, streams/names.py sharded)."""
+    base = key.rpartition(":")[0]
+    assert key in shards(base, True), key  # the worker runs on a cluster: only shards
+    return base.removeprefix(keys.segment_members(""))
 
 
 def _same_as_the_model(
@@ -200,7 +209,8 @@ async def test_slots_moving_during_the_run_lose_nothing(
     users = sorted({e["user_id"] for e in events})
     busiest = [u for u, _ in Counter(e["user_id"] for e in events).most_common(30)]
     shared = [*keys.due_all(True)[:4], keys.rules_due(0), keys.rules_due(1), keys.changes_outbox(2)]
-    shared += [keys.segment_members(seg.name) for seg in s.rules.segments[:6]]
+    # the member sets' shards 0-3 share the due index's slots ({n}): moved above; 4-7 too
+    shared += shards(keys.segment_members(s.rules.segments[0].name), True)[4:8]
     slots = sorted({key_slot(k.encode()) for k in [*map(keys.profile, busiest), *shared]})
     moved = 0
     async with running_worker(s):

@@ -13,12 +13,12 @@ from typing import Any
 import orjson
 import pytest
 from aiokafka import AIOKafkaConsumer
-from redis.asyncio import Redis
 
-from streams.connect.clients import kafka_options
-from streams.names import TOPIC_PROFILE_CHANGES, Keys
+from streams.connect.clients import kafka_options, redis_client
+from streams.names import TOPIC_PROFILE_CHANGES
 from streams.settings.rules import RulesSource
 from streams.settings.tree import Settings
+from streams.store.segments import SegmentStore
 from tests.conftest import with_worker
 from tests.integration.helpers import (
     DAY,
@@ -91,10 +91,13 @@ class Changes:
 
 
 async def members(settings: Settings, segment: str) -> set[str]:
-    redis = Redis.from_url(settings.redis_url)
+    """The segment's members (on Redis Cluster, of all its shards: docs/cluster.md)."""
+    redis = redis_client(settings)
     try:
-        key = Keys(settings.topics.prefix).segment_members(segment)
-        return {m.decode() for m in await redis.smembers(key)}
+        found: list[str] = []
+        async for chunk in SegmentStore(redis, settings.topics.prefix).members(segment):
+            found += chunk
+        return set(found)
     finally:
         await redis.aclose()
 
