@@ -4,11 +4,11 @@
 
 Starts embedded Tansu, one valkey and a ``--masters`` cluster of cluster-mode valkeys
 (streams/app/embedded_cluster.py), produces synthetic events once, then runs ``portrait
-worker`` (a child process, the default catalogue, rules and triggers; identity off on both,
-since a cluster refuses it) over the whole topic on one Redis, rewinds its consumer group and
-runs it again on the cluster (``redis+cluster://``). Reports events/s, the cluster's rate over
-the single Redis's, the worker's CPU per event, and the Redis servers' CPU and commands per
-event (summed over the primaries). On this 2-core machine the primaries share the cores with
+worker`` (a child process, the default catalogue, rules, triggers and identity) over the whole
+topic on one Redis, rewinds its consumer group and runs it again on the cluster
+(``redis+cluster://``). Reports events/s, the cluster's rate over the single Redis's, the
+worker's CPU per event, and the Redis servers' CPU and commands per event (summed over the
+primaries). On this 2-core machine the primaries share the cores with
 the worker and the broker: the ratio is the cost of the cluster path (a script call per user, the
 follow-ups, sharded indexes), not what more machines would give. Writes
 ``bench/results/<stamp>-cluster.json``.
@@ -23,8 +23,6 @@ import time
 import uuid
 from pathlib import Path
 from typing import Any
-
-import yaml
 
 from bench.produce import create_topic, produce
 from bench.progress import note
@@ -55,9 +53,6 @@ def run_phase(
 ) -> dict[str, Any]:  # fmt: skip
     """The worker over the whole topic on ``url``; ``servers``: the Redis nodes to count."""
     worker = WorkerProcess(bootstrap, url, ns, args.partitions, workdir, name=name)
-    config = Path(worker.env["PORTRAIT_CONFIG"])
-    data = yaml.safe_load(config.read_text())
-    config.write_text(yaml.safe_dump({**data, "identity": {"enabled": False}}))
     before = [snapshot(s) for s in servers]
     started = time.perf_counter()
     worker.start()

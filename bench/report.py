@@ -125,7 +125,7 @@ def cluster_section(found: dict[str, Result]) -> list[str]:
     return [
         "\n## Redis Cluster\n\n",
         f"`python -m bench.cluster`: the worker over the same events on one Redis, then on a "
-        f"{masters}-master cluster (`redis+cluster://`, docs/cluster.md), identity off on both. "
+        f"{masters}-master cluster (`redis+cluster://`, docs/cluster.md). "
         "On this 2-core machine the primaries share the cores with the worker and the broker, so "
         "this is what the cluster path costs (a script call per user instead of per 1000, the "
         "shared writes after it, sharded indexes), not what more machines would give. Redis "

@@ -63,7 +63,11 @@ PERSON: Final = "pn"  # hash identifier -> linked at (ms), under the canonical p
 MERGES: Final = "pm"  # list of the person's merge records (JSON), under the canonical profile
 MOVED: Final = "mv"  # string: the profile an absorbed profile was merged into
 ABSORBING: Final = "pa"  # hash absorbed profile -> its state, until the survivor's next write
-IDENTITY_KINDS: Final = (IDENTIFIER, PERSON, MERGES, MOVED, ABSORBING)
+# On Redis Cluster (streams/store/identity_cluster): tagged by a lock's name, a person's
+# canonical profile or an identifier of no person (its profile, or its text if it only links).
+LOCK: Final = "pl"  # string: the token of the apply or forget holding the name (a person) now
+JOURNAL: Final = "pj"  # hash: a change's journal on its owner, or a pointer to it elsewhere
+IDENTITY_KINDS: Final = (IDENTIFIER, PERSON, MERGES, MOVED, ABSORBING, LOCK, JOURNAL)
 
 
 @dataclass(frozen=True, slots=True)

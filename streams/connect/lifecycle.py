@@ -40,9 +40,7 @@ async def connect(
         await asyncio.wait_for(redis.ping(), s.worker.startup_timeout_s)
     except Exception as exc:  # refused, timed out, auth, DNS: all one line for the user
         raise StartupError(redis_unreachable(s.redis_url, exc)) from exc
-    refusal = await cluster_refusal(
-        redis, s.redis_url, s.worker.startup_timeout_s, identity=s.identity.enabled
-    )
+    refusal = await cluster_refusal(redis, s.redis_url, s.worker.startup_timeout_s)
     if refusal:
         raise StartupError(refusal)
     try:
@@ -61,16 +59,13 @@ async def connect(
         raise StartupError(kafka_unreachable(s.kafka_bootstrap_servers, exc)) from exc
 
 
-async def cluster_refusal(
-    redis: Redis, url: str, timeout_s: float, *, identity: bool = False
-) -> str | None:
+async def cluster_refusal(redis: Redis, url: str, timeout_s: float) -> str | None:
     """Why the store cannot run on this Redis: a Redis Cluster node named by a plain URL (the
-    client would send multi-slot calls to one node, refused mid-run with ``CROSSSLOT`` or
-    ``MOVED``: a ``redis+cluster://`` URL writes one slot at a time), or identity resolution on
-    a cluster (its merges span slots: docs/cluster.md). None otherwise, or when ``INFO`` is not
-    allowed."""
+    single-node client would send calls over several slots to one node, refused mid-run with
+    ``CROSSSLOT`` or ``MOVED``: a ``redis+cluster://`` URL sends each call to its slot's node,
+    docs/cluster.md). None otherwise, or when ``INFO`` is not allowed."""
     if isinstance(redis, RedisCluster):  # a redis+cluster:// URL
-        return _identity_refusal(url) if identity else None
+        return None
     try:
         info = await asyncio.wait_for(redis.info("cluster"), timeout_s)
     except Exception:  # an ACL user without INFO, a slow answer: the calls themselves will tell
@@ -85,14 +80,6 @@ def _refusal(url: str) -> str:
     return (
         f"Redis at {mask_url(url)} (REDIS_URL) is a Redis Cluster node; name the cluster as"
         f" {scheme}+cluster://{rest} so the store sends each call to its slot's node"
-        " (docs/cluster.md)"
-    )
-
-
-def _identity_refusal(url: str) -> str:
-    return (
-        f"Redis at {mask_url(url)} (REDIS_URL) is a Redis Cluster, where identity resolution"
-        " does not run yet (its merges span hash slots): set identity.enabled to false"
         " (docs/cluster.md)"
     )
 

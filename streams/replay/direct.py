@@ -150,12 +150,7 @@ async def _redis(settings: Settings) -> Redis:
     except Exception as exc:  # refused, timed out, auth, DNS: all one line for the user
         await redis.aclose()
         raise ReplayError(redis_unreachable(settings.redis_url, exc)) from exc
-    refusal = await cluster_refusal(
-        redis,
-        settings.redis_url,
-        settings.worker.startup_timeout_s,
-        identity=settings.identity.enabled,
-    )
+    refusal = await cluster_refusal(redis, settings.redis_url, settings.worker.startup_timeout_s)
     if refusal:
         await redis.aclose()
         raise ReplayError(refusal)

@@ -37,6 +37,7 @@ from streams.names import (
     SENT,
     Keys,
 )
+from streams.store.identity_cluster import LOCK_TTL_MS, ClusterIdentity
 from streams.store.triggers import as_text
 from triggers.config import KINDS
 
@@ -148,10 +149,21 @@ class Applied:
 
 
 class IdentityStore:
-    def __init__(self, redis: Redis, namespace: str, merges_kept: int = 200) -> None:
+    def __init__(
+        self, redis: Redis, namespace: str, merges_kept: int = 200, lock_ttl_ms: int = LOCK_TTL_MS
+    ) -> None:
         self.redis = redis
         self.keys = keys = Keys(namespace)
         self.merges_kept = merges_kept
+        # On Redis Cluster APPLY and FORGET would span slots: the same changes are made in
+        # single-slot steps under per-person locks, with a journal a crash leaves to finish
+        # (streams/store/identity_cluster/); ``lock_ttl_ms`` is how long a crashed holder's
+        # locks keep others waiting.
+        self.split = (
+            ClusterIdentity(redis, keys, merges_kept, lock_ttl_ms)
+            if isinstance(redis, RedisCluster)
+            else None
+        )
         self._apply = redis.register_script(APPLY)
         self._forget = redis.register_script(FORGET)
         self._prefixes = (
@@ -195,7 +207,11 @@ class IdentityStore:
     ) -> Applied:
         """Carry out ``steps`` if every identifier of ``read`` still has the person ``known``
         gave it (and every such person its size); the audit messages go to ``outbox``. A
-        refused step changes nothing and has no message (the caller counts it)."""
+        refused step changes nothing and has no message (the caller counts it). On Redis
+        Cluster the same, in steps under per-person locks (streams/store/identity_cluster/),
+        which also finish first what a crash left of another apply on these persons."""
+        if self.split is not None:
+            return Applied(*await self.split.apply(steps, known, read, at_ms, cause, outbox))
         steps = [s for s in steps if s.action != "refused"]  # APPLY knows links and merges
         if not steps:
             return Applied(True, [])
@@ -239,7 +255,10 @@ class IdentityStore:
 
     async def forget(self, profile: str) -> int:
         """Delete ``profile``'s person from the graph (an erasure: docs/privacy.md); the
-        number of keys deleted."""
+        number of keys deleted. On Redis Cluster in steps, under the person's lock, safe to run
+        again after a crash (streams/store/identity_cluster/)."""
+        if self.split is not None:
+            return await self.split.forget(profile)
         me = Identifier.of_profile(profile)
         person = (await self.persons([me])).get(me)
         if person is None:

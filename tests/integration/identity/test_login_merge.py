@@ -1,5 +1,5 @@
 """A shopper browses and fills a cart anonymously, then logs in (docs/identity.md): a real
-broker, Redis, worker and scheduler.
+broker, Redis (one, then a three-master cluster), worker and scheduler.
 
 One profile holds all of it and equals the oracle (the pure model over the log re-keyed to the
 user), anonymous events still arriving after the merge are forwarded to it, one cart reminder
@@ -10,11 +10,13 @@ explains it.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from pathlib import Path
 from typing import Any
 
 import httpx
 import orjson
+import pytest
 from prometheus_client import CollectorRegistry
 
 from profiles.identity import Identifier
@@ -52,6 +54,15 @@ from tests.integration.triggers.trigger_helpers import (
     with_triggers,
 )
 from tests.integration.worker.test_segments import Changes, members, with_rules
+
+
+@pytest.fixture(params=["one Redis", "Redis Cluster"])
+def settings(request: pytest.FixtureRequest, settings: Settings) -> Settings:
+    """Each test on one Redis, then on a three-master Redis Cluster (docs/cluster.md)."""
+    if request.param == "one Redis":
+        return settings
+    nodes = request.getfixturevalue("cluster_nodes")
+    return dataclasses.replace(settings, redis_url=f"redis+cluster://127.0.0.1:{nodes[0].port}")
 
 
 def anon_event(etype: str, anon: str, ts: int, n: int, **props: Any) -> dict[str, Any]:
