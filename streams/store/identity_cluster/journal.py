@@ -82,6 +82,17 @@ class Journals(Locks):
         session.finished.add(id_)
         return None
 
+    async def _take(self, session: Session, names: Iterable[str]) -> AsyncIterator[str]:
+        """Take the locks of ``names``, then finish the journals a crash left under them, each
+        write named as it is made; ``session.busy`` then names a lock another holds ("": all
+        held and nothing left unfinished; else the caller waits for it and starts again)."""
+        session.busy = await self._lock(session, names)
+        if session.busy:
+            return
+        yield "locked"
+        async for name in self._resume(session):
+            yield name
+
     async def _resume(self, session: Session) -> AsyncIterator[str]:
         """Finish every journal kept under a name the session holds (taking the journal's other
         locks, then reading it again: a stage another made meanwhile is not made twice), in the

@@ -95,16 +95,12 @@ class ClusterIdentity(Journals):
             return
         deadline = asyncio.get_running_loop().time() + self.wait_s
         while True:
-            busy = await self._lock(session, names)
-            if not busy:
-                yield "locked"
-                async for name in self._resume(session):
-                    yield name
-                busy = session.busy
-            if busy:
-                if await self._wait(busy, deadline):
+            async for name in self._take(session, names):
+                yield name
+            if session.busy:
+                if await self._wait(session.busy, deadline):
                     continue
-                out.append(Outcome(False, [], f"{busy}: locked"))
+                out.append(Outcome(False, [], f"{session.busy}: locked"))
                 return
             break
         graph = await self._read(cas, sizes, steps)
@@ -182,16 +178,12 @@ class ClusterIdentity(Journals):
             if canonical is None and not await self._journals_at(names):
                 out.append(session.deleted)
                 return
-            busy = await self._lock(session, names)
-            if not busy:
-                yield "locked"
-                async for name in self._resume(session):
-                    yield name
-                busy = session.busy
-            if busy:
-                if await self._wait(busy, deadline):
+            async for name in self._take(session, names):
+                yield name
+            if session.busy:
+                if await self._wait(session.busy, deadline):
                     continue
-                raise RuntimeError(f"identity of {profile!r}: {busy} stayed locked")
+                raise RuntimeError(f"identity of {profile!r}: {session.busy} stayed locked")
             if await self._canonical(me) != canonical:  # a journal finished moved it: again
                 await self._let_go(session)
                 continue
