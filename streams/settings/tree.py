@@ -63,6 +63,11 @@ class WorkerConfig:
     # fetches of an idle worker; Tansu holds it for about half of it before it looks again,
     # which delays a live event by as much (500, aiokafka's default: a 250 ms sawtooth).
     fetch_max_wait_ms: int = 20
+    # Offsets are committed at most this often (and always on a rebalance and at stop), not
+    # after every batch: a caught-up worker makes a batch of every poll, over a hundred a
+    # second at low rates, and each commit was a Kafka round trip in the consume loop. What a
+    # crash leaves uncommitted is re-read and skipped by the fence (docs/design.md).
+    commit_interval_ms: int = 100
     # The worker's producer (profile.changes, DLQ, forwards): the store of a batch awaits its
     # sends, partition by partition, and the next batch's store awaits that store, so a linger
     # is paid several times per batch (5 ms: +60 ms at 200 events/s; bench/latency.py).

@@ -77,6 +77,7 @@ class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
                     await worker.crash(exc)
                 worker.processor.drop_cache()
         finally:
+            worker.forget_stored()  # a batch given up above leaves them to the next owner
             deadline.cancel()
             worker.giving_up = False
 
@@ -165,6 +166,8 @@ class EventWorker(faust.Service):
         self.rules.attach(self.processor)
         self._next_upkeep = 0.0
         self._last_change_log = 0.0
+        self._stored: dict[TopicPartition, int] = {}  # stored, not yet committed
+        self._commit_due = 0.0
         self.health = Health()
         ops = ops or settings.ops
         census = Census(
@@ -210,7 +213,8 @@ class EventWorker(faust.Service):
         """getmany -> prepare (CPU) while the previous batch's write is in flight -> store.
 
         Batch N+1 is decoded and applied while batch N's profile writes run in Redis (on its
-        own core); N's offsets are committed only after its writes and dead letters landed.
+        own core); N's offsets are committed only after its writes and dead letters landed,
+        and at most every ``worker.commit_interval_ms`` (always on a rebalance and at stop).
         """
         timeout_ms = self.settings.worker.poll_timeout_ms
         max_records = self.settings.worker.batch_max_records
@@ -222,7 +226,7 @@ class EventWorker(faust.Service):
                 try:
                     started = time.perf_counter()
                     prepared = await self.processor.prepare(batch) if batch else None
-                    await self._finish_pending()
+                    await self._finish_pending(commit_now=False)
                     if prepared is not None:
                         self._start_storing(batch, prepared, started)
                     await self._upkeep()
@@ -246,7 +250,7 @@ class EventWorker(faust.Service):
         if now < self._next_upkeep:
             return
         self._next_upkeep = now + self.settings.worker.rules_upkeep_interval_s
-        await self._finish_pending()
+        await self._finish_pending(commit_now=False)
         owned = [tp.partition for tp in self.consumer.assignment()]
         await self.rules.between_batches(owned, self.clock())
 
@@ -267,19 +271,39 @@ class EventWorker(faust.Service):
         task = asyncio.ensure_future(self.processor.store_prepared(prepared))
         self._pending = (task, offsets, started)
 
-    async def _finish_pending(self) -> None:
-        """Wait for the batch in flight to be stored, then commit its offsets."""
-        if self._pending is None:
+    async def _finish_pending(self, commit_now: bool = True) -> None:
+        """Wait for the batch in flight to be stored, then commit the stored offsets: now
+        (a rebalance, a stop), or once ``worker.commit_interval_ms`` has passed since the last
+        commit (between batches)."""
+        if self._pending is not None:
+            task, offsets, started = self._pending
+            self._pending = None
+            stats = await task  # Stopping propagates: then nothing is committed
+            self._stored.update(offsets)
+            self._observe(stats, started)
+        await self._commit(commit_now)
+
+    async def _commit(self, now: bool) -> None:
+        if not self._stored:
             return
-        task, offsets, started = self._pending
-        self._pending = None
-        stats = await task  # Stopping propagates: then nothing is committed
+        moment = time.monotonic()
+        if not now and moment < self._commit_due:
+            return
+        offsets, self._stored = self._stored, {}
+        self._commit_due = moment + self.settings.worker.commit_interval_ms / 1000
         try:
             await self.consumer.commit(offsets)
         except (CommitFailedError, KafkaError) as exc:
             # The fence makes the redelivery to the next owner harmless.
             log.warning("commit failed (%r); the next owner re-reads and the fence skips", exc)
             self.sensor.on_commit_failed()
+
+    def forget_stored(self) -> None:
+        """Offsets stored but not committed are not committed any more (a revocation: the
+        next owner re-reads them, and the fence skips what is stored)."""
+        self._stored = {}
+
+    def _observe(self, stats: BatchStats, started: float) -> None:
         self.sensor.on_batch_written(stats, time.perf_counter() - started, self.clock())
         self.rules.observe(stats.transitions)
         self.sensor.on_cache_size(len(self.processor.cache))
