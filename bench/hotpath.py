@@ -1,7 +1,7 @@
 """The worker's batch processor alone, without Kafka: where does its time go?
 
     python -m bench.hotpath [--events 300000] [--users 20000] [--source synthetic|taobao|rees46]
-                            [--rules none|default|pack|FILE]
+                            [--rules none|default|pack|FILE] [--without segments|triggers]
 
 Builds the real ``EventWorker`` (so its ``BatchProcessor``, ``ProfileModel`` and ``ProfileStore``
 are wired exactly as in production, nothing started), cuts the source's records into batches
@@ -195,6 +195,7 @@ async def measure(args: argparse.Namespace, url: str, rules: Rules) -> None:
         redis_url=url, topics=TopicsConfig(prefix=ns), rules_source=rules_source(rules)
     )
     worker = EventWorker(settings, WorkerMetrics(CollectorRegistry()))
+    leave_out(worker, args.without)
     r = rules.describe()
     note(f"rules {r['rules']}: {r['tags']} tags, {r['segments']} segments, {r['inputs']} inputs")
     note(f"building {args.events} {args.source} records ...")
@@ -244,6 +245,18 @@ async def measure(args: argparse.Namespace, url: str, rules: Rules) -> None:
                 await client.stop()
 
 
+def leave_out(worker: EventWorker, parts: list[str]) -> None:
+    """``--without``: what the processor costs with a part of the per-user work left out, the
+    most that making that part incremental (or free) could give."""
+    processor = worker.processor
+    if "segments" in parts:  # no segment evaluated, none recorded as changed
+        processor.model.changes.record = lambda state: {}  # type: ignore[method-assign]
+    if "triggers" in parts:
+        processor.triggers = processor.user.triggers = None
+    if parts:
+        note(f"left out: {', '.join(parts)} (an upper bound of what they cost, not a worker)")
+
+
 def _cumulative(stats: pstats.Stats, suffix: str, name: str) -> float | None:
     table: dict[tuple[str, int, str], tuple[Any, ...]] = stats.stats  # type: ignore[attr-defined]
     found = [v[3] for (file, _, func), v in table.items() if func == name and file.endswith(suffix)]
@@ -278,6 +291,9 @@ def main(argv: list[str] | None = None) -> int:
         help="the business rules evaluated (default: default)",
     )
     p.add_argument("--no-profile", action="store_true", help="only the plain run")
+    p.add_argument("--without", action="append", default=[], choices=("segments", "triggers"),
+                   help="leave a part of the per-user work out (repeatable; with --rules none,"
+                        " what the rest costs)")  # fmt: skip
     p.add_argument(
         "--worker-gc", action="store_true", help="tune the garbage collector as the worker does"
     )

@@ -500,6 +500,14 @@ def table(result: dict[str, Any]) -> str:
     ]
     if busy:
         lines.append(f"WARNING: other processes used CPU during {', '.join(busy)}: rates are low")
+    stolen = {
+        n: w["load"]["steal_cores"]
+        for n, w in phases.items()
+        if w and w.get("load", {}).get("steal_cores")
+    }
+    if stolen:
+        shown = ", ".join(f"{n} {c:.2f}" for n, c in stolen.items())
+        lines.append(f"  of the others, cores the hypervisor stole from this machine: {shown}")
     if "ratio" in result:
         r = result["ratio"]
         verdict = "meets" if r["meets_target"] else "BELOW"
