@@ -29,7 +29,7 @@ from redis.asyncio.cluster import RedisCluster
 from streams.names import Keys, sharded
 from streams.store.experiments import ExperimentStore
 from streams.store.feedback import forget_recall_ledger
-from streams.store.privacy_cluster import ClusterErase, Progress
+from streams.store.privacy_cluster import ClusterErase, Erasure, Progress
 from streams.store.triggers import as_text
 from triggers.config import KINDS
 
@@ -137,30 +137,20 @@ class PrivacyStore:
         ``exits`` are (segment, its exit message) for every segment the user may be in."""
         arms = await self.experiments.forget(user_id)  # first: its ledgers are named in it
         await forget_recall_ledger(self.redis, self.keys, user_id)  # first: records name them
+        erasure = Erasure(user_id, erase_id, now_ms, suppress, home, exits)
         if self.split is not None:
-            done = await self.split.run(
-                self._own(user_id), user_id, erase_id, now_ms,
-                suppress=suppress, home=home, exits=exits,
-            )  # fmt: skip
+            done = await self.split.run(self._own(user_id), erasure)
         else:
-            done = await self._erase_atomic(user_id, erase_id, now_ms, suppress, home, exits)
+            done = await self._erase_atomic(erasure)
         return Erased(done.cancelled, done.deleted + arms, [exits[i][0] for i in done.exited])
 
-    async def _erase_atomic(
-        self,
-        user_id: str,
-        erase_id: str,
-        now_ms: int,
-        suppress: bool,
-        home: int,
-        exits: Sequence[tuple[str, bytes]],
-    ) -> Progress:
+    async def _erase_atomic(self, e: Erasure) -> Progress:
         """The one ERASE call, its reply as the cluster's steps give theirs."""
         k = self.keys
-        keys = [*self._own(user_id), k.due, k.recall_index, k.rules_due(home)]
-        keys += [k.changes_outbox(home), *(k.segment_members(name) for name, _ in exits)]
-        args: list[Any] = [user_id, erase_id, now_ms, int(suppress), orjson.dumps(KINDS)]
-        args += [m for _, m in exits]
+        keys = [*self._own(e.user_id), k.due, k.recall_index, k.rules_due(e.home)]
+        keys += [k.changes_outbox(e.home), *(k.segment_members(name) for name, _ in e.exits)]
+        args: list[Any] = [e.user_id, e.erase_id, e.now_ms, int(e.suppress), orjson.dumps(KINDS)]
+        args += [m for _, m in e.exits]
         cancelled, deleted, exited = await self._erase(keys, args)
         return Progress(int(cancelled), int(deleted), [int(i) - 1 for i in exited])
 

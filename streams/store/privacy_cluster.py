@@ -36,7 +36,7 @@ from typing import Final
 
 from redis.asyncio import Redis
 
-from streams.names import Keys, due_member, sharded, user_id_from_key
+from streams.names import Keys, due_member, sharded
 from streams.store.triggers import as_text
 from triggers.config import KINDS
 
@@ -57,6 +57,20 @@ return {deleted, slots}
 """
 
 
+@dataclass(frozen=True, slots=True)
+class Erasure:
+    """One erasure request, as :meth:`PrivacyStore.erase` takes it: the user, the request's id
+    and time, whether its later events are suppressed, the partition whose outbox and rule
+    index hold it (``home``), and (segment, exit message) for every segment it may be in."""
+
+    user_id: str
+    erase_id: str
+    now_ms: int
+    suppress: bool
+    home: int
+    exits: Sequence[tuple[str, bytes]]
+
+
 @dataclass(slots=True)
 class Progress:
     """What an erasure's steps did so far (PrivacyStore.erase's reply is made of it)."""
@@ -74,40 +88,20 @@ class ClusterErase:
         self.keys = keys
         self._user_script = redis.register_script(ERASE_USER)
 
-    async def run(
-        self,
-        own: list[str],
-        user_id: str,
-        erase_id: str,
-        now_ms: int,
-        *,
-        suppress: bool,
-        home: int,
-        exits: Sequence[tuple[str, bytes]],
-    ) -> Progress:
+    async def run(self, own: list[str], erasure: Erasure) -> Progress:
         """Every step; ``own``: the user's keys as ``ERASE`` declares them (the marker last)."""
         done = Progress()
-        steps = self.steps(done, own, user_id, erase_id, now_ms, suppress, home, exits)
-        async for _ in steps:
+        async for _ in self.steps(done, own, erasure):
             pass
         return done
 
-    async def steps(
-        self,
-        done: Progress,
-        own: list[str],
-        user_id: str,
-        erase_id: str,
-        now_ms: int,
-        suppress: bool,
-        home: int,
-        exits: Sequence[tuple[str, bytes]],
-    ) -> AsyncIterator[str]:
+    async def steps(self, done: Progress, own: list[str], erasure: Erasure) -> AsyncIterator[str]:
         """The steps in order, each named once it has run into ``done`` (a caller that stops
         after any of them is a crash there: running all of them again ends the same)."""
+        user_id, home, exits = erasure.user_id, erasure.home, erasure.exits
         done.cancelled += await self._unschedule(user_id)
         yield "due members"
-        done.deleted, slots = await self._erase_user(own, erase_id, now_ms, suppress=suppress)
+        done.deleted, slots = await self._erase_user(own, erasure)
         yield "user script"
         segments = [name for name, _ in exits]
         more, members = await self._leave_indexes(user_id, home, slots, segments)
@@ -125,13 +119,11 @@ class ClusterErase:
         due = self.keys.due_for(user_id, True)  # its shard of the trigger due index
         return int(await self.redis.zrem(due, *self._due_members(user_id, slots)))
 
-    async def _erase_user(
-        self, own: list[str], erase_id: str, now_ms: int, *, suppress: bool
-    ) -> tuple[int, list[str]]:
+    async def _erase_user(self, own: list[str], erasure: Erasure) -> tuple[int, list[str]]:
         """Step 2: the marker, then the user's keys; (keys deleted, pending slots)."""
-        user_id = user_id_from_key(own[0])
-        named = [*own, self.keys.follow_up(user_id)]
-        deleted, slots = await self._user_script(named, [erase_id, now_ms, int(suppress)])
+        named = [*own, self.keys.follow_up(erasure.user_id)]
+        args: list[str | int] = [erasure.erase_id, erasure.now_ms, int(erasure.suppress)]
+        deleted, slots = await self._user_script(named, args)
         return int(deleted), [as_text(s) for s in slots]
 
     async def _leave_indexes(

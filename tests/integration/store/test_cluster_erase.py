@@ -19,7 +19,7 @@ from streams.names import Keys, due_member, sharded
 from streams.store.experiments import ExperimentStore
 from streams.store.feedback import forget_recall_ledger, ledger_member
 from streams.store.privacy import Erased, PrivacyStore
-from streams.store.privacy_cluster import Progress
+from streams.store.privacy_cluster import Erasure, Progress
 from tests.integration.helpers import T0
 from tests.integration.store.test_cluster_experiments import dump, nodes_of
 from triggers.experiment_outcome import Exposure
@@ -120,9 +120,8 @@ async def split_steps(store: PrivacyStore, i: int, user: str) -> AsyncGenerator[
     await forget_recall_ledger(store.redis, store.keys, user)
     yield "recall ledger"
     own = store._own(user)
-    async for step in store.split.steps(
-        Progress(), own, user, f"x{i}", NOW, bool(i % 2), home(i), exits(user)
-    ):
+    erasure = Erasure(user, f"x{i}", NOW, bool(i % 2), home(i), exits(user))
+    async for step in store.split.steps(Progress(), own, erasure):
         yield step
 
 
