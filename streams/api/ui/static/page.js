@@ -11,7 +11,11 @@
       return;
     }
     var data = JSON.parse(island.textContent);
-    var common = { height: 180, axisOptions: { xAxisMode: "tick", yAxisMode: "span" } };
+    // animate 0: frappe-charts' animated drawing swaps SVG nodes on a timer and now and then
+    // removes one twice ("removeChild ... not a child", once in CI on a loaded host)
+    var common = {
+      height: 180, animate: 0, axisOptions: { xAxisMode: "tick", yAxisMode: "span" }
+    };
     var spend = document.getElementById("chart-spend");
     if (spend && data.spend.some(function (v) { return v > 0; })) {
       new frappe.Chart(spend, Object.assign({}, common, {
