@@ -103,8 +103,10 @@ class ChangeLog:
         """Note the segments that changed since ``state.segments``; return them."""
         before: Tags = state.segments or self.baseline()
         after = self.current(state)
-        changed = {n: (before[n], v) for n, v in after.items() if v != before[n]}
         state.segments = after
+        if after == before:  # the usual batch: one C-level comparison
+            return {}
+        changed = {n: (before[n], v) for n, v in after.items() if v != before[n]}
         if changed:
             times, index = state.changes.times, state.changes.index
             now = state.newest // 1000

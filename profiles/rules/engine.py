@@ -147,10 +147,13 @@ class RulesEngine:
         self, user_id: str, state: State, new: Outcome, at_ms: int, cause: str
     ) -> list[Transition]:
         old = state.rules
-        if old.version and old.version != self.version and cause != "time":
+        version = self.version
+        if old.version == version and _same(old, new):
+            old.at = at_ms  # the usual batch: nothing changed, only the moment moves
+            return []
+        if old.version and old.version != version and cause != "time":
             cause = "rules"
         out: list[Transition] = []
-        version = self.version
         before, after = set(old.members), set(new.members)
         for name in sorted(before ^ after):
             joined = name in after
@@ -209,6 +212,15 @@ class RulesEngine:
                 current.at = moment
         state.rules.due = 0
         return out
+
+
+def _same(old: RuleState, new: Outcome) -> bool:
+    """Whether ``new`` is the outcome ``old`` holds, value types included (``_record`` tells
+    a tag's ``1`` from its ``1.0`` or ``True``)."""
+    if old.members != new.members or old.values != new.values:
+        return False
+    values = old.values
+    return all(type(v) is type(values[k]) for k, v in new.values.items())
 
 
 def _untagged(value: Any) -> bool:

@@ -322,3 +322,32 @@ def test_which_tag_changes_are_published(rules: str, old: Any, new: Any, publish
     (transition,) = engine._record("u", state, outcome, T, "event")
     assert transition.published is published
     assert state.rules.since["t"] == T // 1000  # recorded either way
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "members", "changes"),
+    [
+        pytest.param({"t": 1}, {"t": 1}, ([], []), 0, id="the same outcome: nothing"),
+        pytest.param({}, {}, (["s"], ["s"]), 0, id="the same membership: nothing"),
+        pytest.param({"t": 1}, {"t": 1.0}, ([], []), 1, id="an int becomes an equal float"),
+        pytest.param({"t": 1}, {"t": True}, ([], []), 1, id="an int becomes an equal bool"),
+        pytest.param({"t": 1}, {"t": 2}, ([], []), 1, id="a new value"),
+        pytest.param({"t": 1}, {}, ([], []), 1, id="a value goes"),
+        pytest.param({}, {}, (["s"], []), 1, id="a segment left"),
+    ],
+)
+def test_an_unchanged_outcome_moves_only_the_moment(
+    old: dict[str, Any], new: dict[str, Any], members: tuple[list[str], list[str]], changes: int
+) -> None:
+    engine = RulesEngine(MODEL, load_rules("tags:\n  - name: t\n    path: a/b\n    rule: {}\n"))
+    state = MODEL.initial()
+    rules = state.rules
+    rules.version, rules.at, rules.values, rules.members = engine.version, T, old, members[0]
+    rules.since = {"t": T // 1000}
+    out = engine._record("u", state, Outcome(new, members[1]), T + DAY_MS, "event")
+    assert len(out) == changes
+    assert state.rules.at == T + DAY_MS
+    assert state.rules.values == new and state.rules.members == members[1]
+    assert [type(v) for v in state.rules.values.values()] == [type(v) for v in new.values()]
+    if not changes:
+        assert state.rules.since == {"t": T // 1000}  # the last change stays where it was
