@@ -106,6 +106,8 @@ class ActiveHours:
         if not high * factor > 0:
             return None
         floor = high - 2e-9 / factor  # only hours within rounding distance can tie
+        if sorted(raw)[-2] < floor:
+            return raw.index(high)  # the usual case: no second hour within rounding distance
         close = [h for h in range(24) if raw[h] >= floor and raw[h] > 0]
         if len(close) == 1:
             return close[0]

@@ -106,6 +106,8 @@ class Affinity:
         factor = decay(state[0], as_of_ms, self.half_life)
         # only entries within rounding distance of the best can tie with it
         floor = high - 2e-9 / factor if factor > 0 else float("-inf")
+        if len(scores) == 1 or sorted(scores.values())[-2] < floor:
+            return best  # the usual case: no second entry within rounding distance
         close = [(k, v * factor) for k, v in scores.items() if v >= floor]
         if len(close) == 1:
             return best
