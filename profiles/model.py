@@ -228,24 +228,11 @@ class ProfileModel:
         ``names``, those only (the RFM and layer tags come together, the others one by one).
 
         Equal to the same names of :meth:`tags` (a property test holds them so)."""
-        if names is None:  # every batch: the singles read directly, in _SINGLES order
-            out = self._layered(state, as_of_ms)
-            out["top_category"] = self.categories.top(state.categories, as_of_ms)
-            out["top_brand"] = self.brands.top(state.brands, as_of_ms)
-            out["peak_hour"] = self.hours.peak_hour(state.hours, as_of_ms)
-            out["price_band"] = self.monetary.band(state.money)
-            out["purchase_gender"] = self.gender.infer(state.gender)
-            out["repeated_search"] = self.search.repeated(state.search, as_of_ms)[0]
-            devices = self.devices
-            out["device_top"] = devices.top(state.devices, 0)
-            out["channel_top"] = devices.top(state.devices, 1)
-            out["age_band"] = self.attributes.age_band(state.attributes, as_of_ms)
-            return out
-        out = {}
-        if any(name not in _SINGLES for name in names):
+        out: Tags = {}
+        if names is None or any(name not in _SINGLES for name in names):
             out.update(self._layered(state, as_of_ms))
         for name, read in _SINGLES.items():
-            if name in names:
+            if names is None or name in names:
                 out[name] = read(self, state, as_of_ms)
         return out
 
