@@ -107,21 +107,20 @@ class ChangeLog:
         if after == before:  # the usual batch: one C-level comparison
             return {}
         changed = {n: (before[n], v) for n, v in after.items() if v != before[n]}
-        if changed:
-            times, index = state.changes.times, state.changes.index
-            now = state.newest // 1000
-            if now not in times:
-                times.append(now)
-            at = times.index(now)
-            marks = bytearray(index)
-            for name in changed:
-                marks[_CODE[name]] = at
-            used = sorted(set(marks) - {NEVER})
-            if len(used) < len(times):  # drop the times no segment points to any more
-                remap = {old: new for new, old in enumerate(used)}
-                times[:] = [times[i] for i in used]
-                marks = bytearray(remap.get(m, NEVER) for m in marks)
-            state.changes = ChangeTimes(times, bytes(marks))
+        times, index = state.changes.times, state.changes.index
+        now = state.newest // 1000
+        if now not in times:
+            times.append(now)
+        at = times.index(now)
+        marks = bytearray(index)
+        for name in changed:
+            marks[_CODE[name]] = at
+        used = sorted(set(marks) - {NEVER})
+        if len(used) < len(times):  # drop the times no segment points to any more
+            remap = {old: new for new, old in enumerate(used)}
+            times[:] = [times[i] for i in used]
+            marks = bytearray(remap.get(m, NEVER) for m in marks)
+        state.changes = ChangeTimes(times, bytes(marks))
         return changed
 
     def changed_at(self, state: State, as_of_ms: int, tags: Tags) -> dict[str, int | None]:

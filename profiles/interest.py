@@ -108,9 +108,7 @@ class Affinity:
         floor = high - 2e-9 / factor if factor > 0 else float("-inf")
         if len(scores) == 1 or sorted(scores.values())[-2] < floor:
             return best  # the usual case: no second entry within rounding distance
-        close = [(k, v * factor) for k, v in scores.items() if v >= floor]
-        if len(close) == 1:
-            return best
+        close = [(k, v * factor) for k, v in scores.items() if v >= floor]  # two or more
         top: str = min(close, key=rank_key)[0]
         return top
 
