@@ -11,6 +11,13 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from aiokafka.errors import KafkaError
+from redis.exceptions import (
+    AskError,
+    ClusterError,
+    RedisClusterUnreachableError,
+    SlotNotCoveredError,
+    TryAgainError,
+)
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
@@ -27,6 +34,19 @@ TRANSIENT: tuple[type[BaseException], ...] = (
     TimeoutError,
     OSError,
 )
+# A Redis Cluster that is moving slots or failing over: a call whose keys are half-moved is told
+# TRYAGAIN, ASK and MOVED in turn until redis-py gives up ("TTL exhausted", a ClusterError, as
+# is CLUSTERDOWN); a slot no node serves yet, a topology no node answers. The same call succeeds
+# once the cluster settles, and every write is safe to repeat (the fences: docs/cluster.md).
+# A cross-slot call (ClusterCrossSlotError) stays a bug.
+CLUSTER_TRANSIENT: tuple[type[BaseException], ...] = (
+    ClusterError,
+    TryAgainError,
+    AskError,
+    SlotNotCoveredError,
+    RedisClusterUnreachableError,
+)
+TRANSIENT += CLUSTER_TRANSIENT
 
 
 class Stopping(Exception):

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from prometheus_client import CollectorRegistry
 from redis.asyncio import Redis
 from redis.crc import key_slot
 
@@ -22,7 +23,7 @@ from streams.connect.clients import redis_client
 from streams.names import Keys, due_member, sharded, shards
 from streams.settings.tree import Settings
 from streams.store.profiles import ProfileStore
-from tests.integration.cluster import ClusterNode, migrate_slot
+from tests.integration.cluster import ClusterNode, cluster_view, migrate_slot, slot_owner
 from tests.integration.helpers import (
     DAY,
     applied_total,
@@ -213,7 +214,7 @@ async def test_slots_moving_during_the_run_lose_nothing(
     shared += shards(keys.segment_members(s.rules.segments[0].name), True)[4:8]
     slots = sorted({key_slot(k.encode()) for k in [*map(keys.profile, busiest), *shared]})
     moved = 0
-    async with running_worker(s):
+    async with running_worker(s) as registry:
         await produce(s, events[:2_000])  # the keys exist, then the rest trickles in
         await wait_until(
             lambda: _past(s, users, 2_000), within=120, what="the first events applied"
@@ -227,11 +228,76 @@ async def test_slots_moving_during_the_run_lose_nothing(
         async def done() -> bool:
             return await applied_total(s, users) >= len(events)
 
-        await wait_until(done, within=120, what="every event applied")
+        try:
+            await wait_until(done, within=120, what="every event applied")
+        except AssertionError as exc:  # say where it stands: a stall, a loss, the cluster
+            applied = await applied_total(s, users)
+            retries = _samples(registry, "portrait_redis_retries_total")
+            view = await _cluster_view(cluster_nodes)
+            raise AssertionError(
+                f"{exc}: {applied} of {len(events)} applied; retries {retries}; {view}"
+            ) from exc
     assert moved > 20  # keys did move while the worker ran
     _same_as_the_model(s, events, await load_states(s, users), now + 1)
     kept = await _kept(s, users)
     assert len(kept["members"]) >= 3 and len(kept["pending"]) >= 20
+
+
+async def test_a_slot_held_half_moved_past_the_clients_redirects_loses_nothing(
+    settings: Settings, namespace: str, cluster_nodes: list[ClusterNode]
+) -> None:
+    """A migration stalls with a busy user's slot half-moved: every call over that user's keys
+    is told TRYAGAIN (some of them on each side, or not yet anywhere), ASK and MOVED in turn,
+    until redis-py gives up ("TTL exhausted"). The worker waits that out, as it waits out a
+    Redis that is down, instead of stopping; once the slot has moved, every event counts once."""
+    now = int(time.time() * 1000)
+    s = _on(settings, f"redis+cluster://127.0.0.1:{cluster_nodes[0].port}", namespace + "h.")
+    events = _events(s.topics.prefix, 40, 1_200, now)
+    users = sorted({e["user_id"] for e in events})
+    first, rest = events[:600], events[600:]
+    busiest = Counter(e["user_id"] for e in rest).most_common(1)[0][0]
+    slot = key_slot(Keys(s.topics.prefix).profile(busiest).encode())
+    source = await slot_owner(cluster_nodes[0], slot)
+    target = next(n for n in cluster_nodes if n.port != source)
+    async with running_worker(s) as registry:
+        await produce(s, first)
+        await wait_until(lambda: _past(s, users, len(first)), within=120, what="600 applied")
+
+        async def stalled() -> None:  # the busy user's events arrive while the slot is split
+            await produce(s, rest)
+
+            async def met() -> bool:
+                return sum(_samples(registry, "portrait_redis_retries_total").values()) > 0
+
+            await wait_until(met, within=60, what="the worker retrying the half-moved slot")
+
+        assert await migrate_slot(cluster_nodes, slot, target, batch=1, half_moved=stalled)
+
+        async def done() -> bool:
+            return await applied_total(s, users) >= len(events)
+
+        await wait_until(done, within=120, what="every event applied")
+    _same_as_the_model(s, events, await load_states(s, users), now + 1)
+    await _kept(s, users)
+
+
+def _samples(registry: CollectorRegistry, name: str) -> dict[str, float]:
+    """A counter's samples by label values (the worker's retries by operation)."""
+    return {
+        ",".join(sample.labels.values()): sample.value
+        for metric in registry.collect()
+        for sample in metric.samples
+        if sample.name == name
+    }
+
+
+async def _cluster_view(nodes: list[ClusterNode]) -> str:
+    clients = [Redis(port=n.port) for n in nodes]
+    try:
+        return await cluster_view(clients)
+    finally:
+        for c in clients:
+            await c.aclose()
 
 
 async def _past(settings: Settings, users: list[str], n: int) -> bool:
