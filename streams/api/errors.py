@@ -2,8 +2,10 @@
 ``{"error": {"code": "not_found", "message": "...", "status": 404}}``.
 
 The routes raise :class:`ApiError`; the handlers installed by :func:`install` turn it, FastAPI's
-validation errors (422, the first problem in one line), Starlette's own 404 and 405 and any
-unexpected exception (500, logged with its traceback, one line to the client) into that shape.
+validation errors (422, the first problem in one line), Starlette's own 404 and 405, a Redis or
+Kafka that is down or a cluster moving a slot (503 with ``Retry-After``: the same request will
+do once it is back, ``streams.pipeline.retry.TRANSIENT``) and any other exception (500, logged
+with its traceback, one line to the client) into that shape.
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 from starlette.responses import JSONResponse, Response
+
+from streams.pipeline.retry import TRANSIENT
 
 log = logging.getLogger("portrait.api")
 
@@ -110,6 +114,10 @@ def install(app: FastAPI) -> None:
         return error_response(exc.status_code, message, headers=exc.headers)
 
     async def internal(request: Request, exc: Exception) -> Response:
+        if isinstance(exc, TRANSIENT):  # not a bug: the store or the broker is away a while
+            log.warning("%s %s: %s: %s", request.method, request.url.path, type(exc).__name__, exc)
+            message = f"the store is unavailable ({type(exc).__name__}: {exc}); retry shortly"
+            return error_response(503, message, headers={"Retry-After": "1"})
         log.error("%s %s failed", request.method, request.url.path, exc_info=exc)
         return error_response(500, f"internal error ({type(exc).__name__}); see the API's log")
 

@@ -179,5 +179,9 @@ EVENTS_BODY: dict[str, Any] = {
 
 def errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
     """The error answers of a route, each in the one shape (with 401 and 403 for every route
-    behind a token, 422 for a bad parameter, 500 always)."""
-    return {s: {"model": ErrorBody, "description": CODES.get(s, "error")} for s in statuses}
+    behind a token, 422 for a bad parameter, 500 always); 503 is added to every route: any of
+    them may find Redis or Kafka away (streams/api/errors.py)."""
+    return {
+        s: {"model": ErrorBody, "description": CODES.get(s, "error")}
+        for s in sorted({*statuses, 503})
+    }
