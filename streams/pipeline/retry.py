@@ -24,16 +24,6 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 log = logging.getLogger("portrait.retry")
 T = TypeVar("T")
 
-# Errors worth retrying: the service may come back. Anything else is a bug and stops the worker
-# (before it commits), which is safer than skipping the batch.
-TRANSIENT: tuple[type[BaseException], ...] = (
-    KafkaError,
-    RedisConnectionError,
-    RedisTimeoutError,
-    ConnectionError,
-    TimeoutError,
-    OSError,
-)
 # A Redis Cluster that is moving slots or failing over: a call whose keys are half-moved is told
 # TRYAGAIN, ASK and MOVED in turn until redis-py gives up ("TTL exhausted", a ClusterError, as
 # is CLUSTERDOWN); a slot no node serves yet, a topology no node answers. The same call succeeds
@@ -46,7 +36,17 @@ CLUSTER_TRANSIENT: tuple[type[BaseException], ...] = (
     SlotNotCoveredError,
     RedisClusterUnreachableError,
 )
-TRANSIENT += CLUSTER_TRANSIENT
+# Errors worth retrying: the service (or the cluster) may come back. Anything else is a bug and
+# stops the worker (before it commits), which is safer than skipping the batch.
+TRANSIENT: tuple[type[BaseException], ...] = (
+    KafkaError,
+    RedisConnectionError,
+    RedisTimeoutError,
+    ConnectionError,
+    TimeoutError,
+    OSError,
+    *CLUSTER_TRANSIENT,
+)
 
 
 class Stopping(Exception):

@@ -60,8 +60,9 @@ async def migrate_slot(
 async def _agreed(
     clients: dict[int, aredis.Redis], slot: int, owner: int, within: float = 15.0
 ) -> None:
-    """Wait until every node names ``owner`` for ``slot`` and none holds it open, as a reshard
-    tool's check does before the next move; the nodes' views in the error if they do not."""
+    """Wait until every node names ``owner`` for ``slot`` and none holds a slot open (one
+    migration runs at a time), as a reshard tool's check does before the next move; the nodes'
+    views in the error if they do not."""
     deadline = asyncio.get_running_loop().time() + within
     while True:
         views = {port: await _owner(c, slot) for port, c in clients.items()}
@@ -71,7 +72,7 @@ async def _agreed(
         if asyncio.get_running_loop().time() > deadline:
             raise AssertionError(
                 f"slot {slot} moved to {owner}, but the nodes name {views} and "
-                f"{opened} hold slots open: {await cluster_view(list(clients.values()))}"
+                f"{opened} hold slots open: {await _view(list(clients.values()))}"
             )
         await asyncio.sleep(0.05)
 
@@ -94,21 +95,29 @@ async def _owner(client: aredis.Redis, slot: int) -> int | None:
 
 async def _open_slots(client: aredis.Redis) -> list[str]:
     """The slots this node has MIGRATING or IMPORTING (``[slot->-id]``, ``[slot-<-id]``)."""
-    for line in _text(await client.execute_command("CLUSTER", "NODES")).splitlines():
-        fields = line.split()
-        if "myself" in fields[2]:
-            return [f for f in fields[8:] if f.startswith("[")]
-    return []
+    return [f for f in (await _own_line(client)).split()[8:] if f.startswith("[")]
 
 
-async def cluster_view(clients: list[aredis.Redis]) -> str:
+async def cluster_view(nodes: list[ClusterNode]) -> str:
     """Each node's own line of ``CLUSTER NODES`` (epoch, slots, open slots): for an error."""
-    lines = []
-    for client in clients:
-        for line in _text(await client.execute_command("CLUSTER", "NODES")).splitlines():
-            if "myself" in line.split()[2]:
-                lines.append(line)
-    return " | ".join(lines)
+    clients = [aredis.Redis(port=n.port) for n in nodes]
+    try:
+        return await _view(clients)
+    finally:
+        for c in clients:
+            await c.aclose()
+
+
+async def _view(clients: list[aredis.Redis]) -> str:
+    return " | ".join([await _own_line(client) for client in clients])
+
+
+async def _own_line(client: aredis.Redis) -> str:
+    """The node's line about itself in ``CLUSTER NODES`` (flagged ``myself``)."""
+    for line in _text(await client.execute_command("CLUSTER", "NODES")).splitlines():
+        if "myself" in line.split()[2]:
+            return line
+    return ""
 
 
 def _text(raw: bytes | str) -> str:

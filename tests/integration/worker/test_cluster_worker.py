@@ -233,7 +233,7 @@ async def test_slots_moving_during_the_run_lose_nothing(
         except AssertionError as exc:  # say where it stands: a stall, a loss, the cluster
             applied = await applied_total(s, users)
             retries = _samples(registry, "portrait_redis_retries_total")
-            view = await _cluster_view(cluster_nodes)
+            view = await cluster_view(cluster_nodes)
             raise AssertionError(
                 f"{exc}: {applied} of {len(events)} applied; retries {retries}; {view}"
             ) from exc
@@ -289,15 +289,6 @@ def _samples(registry: CollectorRegistry, name: str) -> dict[str, float]:
         for sample in metric.samples
         if sample.name == name
     }
-
-
-async def _cluster_view(nodes: list[ClusterNode]) -> str:
-    clients = [Redis(port=n.port) for n in nodes]
-    try:
-        return await cluster_view(clients)
-    finally:
-        for c in clients:
-            await c.aclose()
 
 
 async def _past(settings: Settings, users: list[str], n: int) -> bool:
