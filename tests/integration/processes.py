@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
+import httpx
 import yaml
 
 from streams.app.embedded import Services, free_port
@@ -56,6 +60,21 @@ class WorkerProcess:
                 stdout=out,
                 stderr=subprocess.STDOUT,
             )
+
+    async def ready(self, within: float = 60.0) -> None:
+        """Wait until the worker answers ``/readyz`` with 200: consuming, its Redis answering. A
+        fault injected before that would meet the worker's start-up checks (which stop it on an
+        unreachable service, by design), not a running worker."""
+        url = f"http://127.0.0.1:{self.port}/readyz"
+        deadline = time.monotonic() + within
+        async with httpx.AsyncClient(timeout=2.0) as client:
+            while time.monotonic() < deadline:
+                assert self.proc is not None and self.proc.poll() is None, self.log.read_text()
+                with contextlib.suppress(httpx.HTTPError):
+                    if (await client.get(url)).status_code == 200:
+                        return
+                await asyncio.sleep(0.1)
+        raise AssertionError(f"the worker was not ready in {within}s: {self.log.read_text()}")
 
     def kill(self) -> None:
         assert self.proc is not None and self.proc.poll() is None, self.log.read_text()[-3000:]

@@ -149,6 +149,7 @@ async def redis_crash(
     stream = Stream(settings, events, load.rate)
     worker = WorkerProcess(settings, tmp, {"triggers": raw, "worker": _RETRY_FAST}, name=fsync)
     worker.start()
+    await worker.ready()  # the crashes must meet a running worker, not its start-up checks
     producing = asyncio.ensure_future(stream.run())
     try:
         for k in range(crashes):
