@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +14,7 @@ import yaml
 
 from streams.app.embedded import Services, free_port
 from streams.settings.tree import Settings
+from tests.integration.helpers import wait_until
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -66,15 +65,15 @@ class WorkerProcess:
         fault injected before that would meet the worker's start-up checks (which stop it on an
         unreachable service, by design), not a running worker."""
         url = f"http://127.0.0.1:{self.port}/readyz"
-        deadline = time.monotonic() + within
         async with httpx.AsyncClient(timeout=2.0) as client:
-            while time.monotonic() < deadline:
+
+            async def answers() -> bool:
                 assert self.proc is not None and self.proc.poll() is None, self.log.read_text()
                 with contextlib.suppress(httpx.HTTPError):
-                    if (await client.get(url)).status_code == 200:
-                        return
-                await asyncio.sleep(0.1)
-        raise AssertionError(f"the worker was not ready in {within}s: {self.log.read_text()}")
+                    return (await client.get(url)).status_code == 200
+                return False
+
+            await wait_until(answers, within, what=f"the worker ready (its log: {self.log})")
 
     def kill(self) -> None:
         assert self.proc is not None and self.proc.poll() is None, self.log.read_text()[-3000:]
