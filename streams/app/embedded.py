@@ -49,6 +49,9 @@ def free_ports(count: int) -> int:
     raise RuntimeError(f"no {count} consecutive free ports")
 
 
+_IN_USE = ("Address already in use", "AddrInUse")  # valkey's log, Tansu's
+
+
 class _ChildServer:
     """A server binary run as a child process on ``127.0.0.1:<port>``, logging to a file.
 
@@ -59,11 +62,13 @@ class _ChildServer:
     name: ClassVar[str]
 
     def __init__(self, port: int | None = None, log_dir: Path | None = None) -> None:
+        self.chose_port = port is None
         self.port = port or free_port()
         self.log_path = (log_dir or Path(tempfile.mkdtemp(prefix=f"{self.name}-"))) / (
             f"{self.name}.log"
         )
         self.process: subprocess.Popen[bytes] | None = None
+        self.started = False
 
     def command(self) -> list[str]:
         raise NotImplementedError
@@ -72,7 +77,41 @@ class _ChildServer:
         """One real client request; true when the server serves."""
         raise NotImplementedError
 
-    def start(self, timeout: float = 20.0) -> None:
+    def start(self, timeout: float = 20.0, attempts: int = 5) -> None:
+        """Start and wait until the server answers.
+
+        A port is free when ``free_port`` picks it and may be taken before the server binds it
+        (a client's ephemeral port, another server): on a first start, a server that exits
+        because its address is in use is started again on ports chosen again, up to
+        ``attempts`` times. Never for a port the caller named, nor on a restart, where clients
+        already point at it."""
+        for attempt in range(1, attempts + 1):
+            offset = self.log_path.stat().st_size if self.log_path.exists() else 0
+            try:
+                self._start(timeout)
+                self.started = True
+                return
+            except EmbeddedError as error:
+                said = self._log_since(offset)
+                in_use = any(words in said for words in _IN_USE)
+                first = not self.started and attempt < attempts
+                if not (first and in_use and self.choose_ports_again()):
+                    last = said.strip().splitlines()[-1:] or ["(nothing)"]
+                    raise EmbeddedError(f"{error}; its log's last line: {last[0][-300:]}") from None
+                log.warning("%s: a port was taken before it bound it; trying again", self.name)
+
+    def choose_ports_again(self) -> bool:
+        """New free ports for those this server chose itself; false if it chose none."""
+        if self.chose_port:
+            self.port = free_port()
+        return self.chose_port
+
+    def _log_since(self, offset: int) -> str:
+        with self.log_path.open("rb") as log_file:
+            log_file.seek(offset)
+            return log_file.read().decode(errors="replace")
+
+    def _start(self, timeout: float) -> None:
         with self.log_path.open("ab") as out:
             self.process = subprocess.Popen(
                 self.command(), stdout=out, stderr=subprocess.STDOUT, start_new_session=True
@@ -162,7 +201,7 @@ class EmbeddedRedis(_ChildServer):
     def answers(self) -> bool:
         import redis
 
-        client = redis.Redis.from_url(self.url, socket_connect_timeout=0.5)
+        client = redis.Redis.from_url(self.url, socket_connect_timeout=0.5, socket_timeout=1.0)
         try:
             return bool(client.ping())
         except (redis.exceptions.AuthenticationError, redis.exceptions.ResponseError):

@@ -27,6 +27,11 @@ class ClusterNode(EmbeddedRedis):
         return [*super().command(), "--cluster-enabled", "yes", "--cluster-config-file",
                 str(conf), "--cluster-port", str(self.bus)]  # fmt: skip
 
+    def choose_ports_again(self) -> bool:
+        super().choose_ports_again()
+        self.bus = 0  # chosen here always: command() picks a free one again
+        return True
+
 
 @contextmanager
 def embedded_cluster(masters: int = 3, timeout: float = 20.0) -> Iterator[list[ClusterNode]]:
