@@ -22,31 +22,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
 
+from streams.app.ports import free_port, free_ports
+
+__all__ = ["EmbeddedError", "EmbeddedRedis", "Services", "TansuBroker", "embedded_services",
+           "free_port", "free_ports"]  # fmt: skip
+
 log = logging.getLogger("portrait.embedded")
 
 
 class EmbeddedError(RuntimeError):
     pass
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def free_ports(count: int) -> int:
-    """The first of ``count`` consecutive free ports (``--processes``: worker i on port + i)."""
-    for _ in range(100):
-        base = free_port()
-        try:
-            for i in range(1, count):
-                with socket.socket() as sock:
-                    sock.bind(("127.0.0.1", base + i))
-        except OSError:
-            continue
-        return base
-    raise RuntimeError(f"no {count} consecutive free ports")
 
 
 _IN_USE = ("Address already in use", "AddrInUse")  # valkey's log, Tansu's

@@ -13,13 +13,13 @@ import asyncio
 import logging
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-from streams.app.embedded import Services, embedded_services, free_port
+from streams.app.embedded import Services, embedded_services
+from streams.app.ports import bindable, free_port
 from streams.connect.topics import WORKER_TOPICS, ensure_topics
 from streams.errors import CommandError
 from streams.settings.api import random_admin_token
@@ -117,7 +117,7 @@ def _spawn_api(
     ones; on ``--api-port`` (0: any free port), else the configured port, else any free one if
     that is taken."""
     if port is None:
-        port = settings.api.port if _free(settings.api.port) else free_port()
+        port = settings.api.port if bindable(settings.api.port) else free_port()
     port = port or free_port()  # 0: any free port, known before the API binds it
     token, _ = random_admin_token()
     tokens = ",".join(filter(None, [os.environ.get("PORTRAIT_API_TOKENS", ""), f"admin:{token}"]))
@@ -127,15 +127,6 @@ def _spawn_api(
     print(f"export PORTRAIT_API_URL={url} PORTRAIT_API_TOKEN={token}", flush=True)
     argv = ["api", "--host", "127.0.0.1", "--port", str(port)]
     return _spawn("api", argv, services, config, {"PORTRAIT_API_TOKENS": tokens}, own_metrics=False)
-
-
-def _free(port: int) -> bool:
-    with socket.socket() as sock:
-        try:
-            sock.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
 
 
 def _supervise(

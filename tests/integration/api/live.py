@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import socket
 import threading
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -14,6 +13,7 @@ from dataclasses import dataclass
 from prometheus_client import CollectorRegistry
 
 from streams.api.server import serve_api
+from streams.app.ports import free_port
 from streams.settings.api import parse_tokens
 from streams.settings.tree import Settings
 
@@ -29,12 +29,6 @@ class LiveApi:
     @staticmethod
     def auth(scope: str) -> dict[str, str]:
         return {"Authorization": f"Bearer {TOKENS[scope]}"}
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @contextlib.asynccontextmanager
